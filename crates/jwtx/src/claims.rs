@@ -1,0 +1,503 @@
+//! Claims: the registered claims flask-jwt-extended uses, plus the application's own type.
+//!
+//! A payload is read in one pass: registered members (`fresh iat jti type sub nbf csrf aud
+//! iss exp`) are captured as they stream by, every other member goes straight to the
+//! application's claims type `C`. Nothing is parsed twice and no intermediate map is built.
+//! Registered members are captured leniently (a wrong type is remembered, not fatal) so the
+//! validator can report the first failure in flask-jwt-extended's order.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Seconds since the Unix epoch (RFC 7519 NumericDate), as an integer.
+pub type NumericDate = u64;
+
+/// The largest NumericDate accepted: 2^53, the limit of exact JSON numbers.
+pub const MAX_NUMERIC_DATE: u64 = 1 << 53;
+
+/// The `fresh` claim: a bool, or a time until which the token counts as fresh.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fresh {
+    /// Not fresh (refresh tokens, and access tokens minted by refresh).
+    No,
+    /// Fresh (access tokens minted at login).
+    Yes,
+    /// Fresh while `now <= until`; flask-jwt-extended writes this for `fresh=timedelta(…)`.
+    Until(f64),
+}
+
+impl Fresh {
+    /// True when the token counts as fresh at `now` (seconds since the epoch).
+    pub fn is_fresh_at(self, now: NumericDate) -> bool {
+        match self {
+            Fresh::No => false,
+            Fresh::Yes => true,
+            Fresh::Until(t) => t >= now as f64,
+        }
+    }
+}
+
+impl Serialize for Fresh {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Fresh::No => s.serialize_bool(false),
+            Fresh::Yes => s.serialize_bool(true),
+            Fresh::Until(t) if t.fract() == 0.0 && (0.0..=MAX_NUMERIC_DATE as f64).contains(&t) => {
+                s.serialize_u64(t as u64)
+            }
+            Fresh::Until(t) => s.serialize_f64(t),
+        }
+    }
+}
+
+/// The token `type` claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `access` (also what a token without `type` is, as in flask-jwt-extended).
+    Access,
+    /// `refresh`.
+    Refresh,
+    /// Any other string; it passes where access tokens are taken, as in flask-jwt-extended.
+    Other(String),
+}
+
+impl TokenType {
+    /// The claim value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+            TokenType::Other(s) => s,
+        }
+    }
+
+    fn from_string(s: String) -> TokenType {
+        match s.as_str() {
+            "access" => TokenType::Access,
+            "refresh" => TokenType::Refresh,
+            _ => TokenType::Other(s),
+        }
+    }
+}
+
+impl Serialize for TokenType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The `aud` claim: one string or a list of strings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// True when `aud` names `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Audience::One(a) => a == name,
+            Audience::Many(v) => v.iter().any(|a| a == name),
+        }
+    }
+}
+
+/// The registered claims of a verified token (or of one being issued), with
+/// flask-jwt-extended's names and defaults.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegisteredClaims {
+    /// `fresh`; `No` when absent.
+    pub fresh: Fresh,
+    /// `iat`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<NumericDate>,
+    /// `jti`; flask-jwt-extended tokens always have one, a hand-made token may not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `type`; `Access` when absent.
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    /// `sub`: the identity.
+    pub sub: String,
+    /// `nbf`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<NumericDate>,
+    /// `csrf`: the double-submit value, when CSRF protection is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
+    /// `aud`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// `iss`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `exp`; `None` only when the validation allows tokens that never expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<NumericDate>,
+}
+
+/// The names jwtx reads into [`RegisteredClaims`]; application claims may not reuse them.
+pub const REGISTERED: [&str; 10] = [
+    "fresh", "iat", "jti", "type", "sub", "nbf", "csrf", "aud", "iss", "exp",
+];
+
+/// Application claims type for tokens that carry none (any extra members are skipped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoClaims;
+
+impl Serialize for NoClaims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NoClaims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Drain).map(|()| NoClaims)
+    }
+}
+
+struct Drain;
+
+impl<'de> Visitor<'de> for Drain {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ lenient raw values
+
+/// A registered member as read: absent, or its JSON value reduced to what matters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum Raw {
+    #[default]
+    Absent,
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    StrList(Vec<String>),
+    /// Anything else: null, objects, mixed arrays, negative or huge numbers.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        Ok(if v <= MAX_NUMERIC_DATE {
+            Raw::Num(v as f64)
+        } else {
+            Raw::Other
+        })
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(if (0..=MAX_NUMERIC_DATE as i64).contains(&v) {
+            Raw::Num(v as f64)
+        } else {
+            Raw::Other
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(
+            if v.is_finite() && (0.0..=MAX_NUMERIC_DATE as f64).contains(&v) {
+                Raw::Num(v)
+            } else {
+                Raw::Other
+            },
+        )
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Other)
+    }
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+        let mut list = Some(Vec::new());
+        while let Some(item) = seq.next_element::<Raw>()? {
+            match (item, &mut list) {
+                (Raw::Str(s), Some(l)) => l.push(s),
+                _ => list = None,
+            }
+        }
+        Ok(list.map_or(Raw::Other, Raw::StrList))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Raw, A::Error> {
+        Drain.visit_map(map).map(|()| Raw::Other)
+    }
+}
+
+/// The registered members of a payload, as read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RawRegistered {
+    pub(crate) fresh: Raw,
+    pub(crate) iat: Raw,
+    pub(crate) jti: Raw,
+    pub(crate) token_type: Raw,
+    pub(crate) sub: Raw,
+    pub(crate) nbf: Raw,
+    pub(crate) csrf: Raw,
+    pub(crate) aud: Raw,
+    pub(crate) iss: Raw,
+    pub(crate) exp: Raw,
+}
+
+impl RawRegistered {
+    fn slot(&mut self, name: &str) -> Option<&mut Raw> {
+        Some(match name {
+            "fresh" => &mut self.fresh,
+            "iat" => &mut self.iat,
+            "jti" => &mut self.jti,
+            "type" => &mut self.token_type,
+            "sub" => &mut self.sub,
+            "nbf" => &mut self.nbf,
+            "csrf" => &mut self.csrf,
+            "aud" => &mut self.aud,
+            "iss" => &mut self.iss,
+            "exp" => &mut self.exp,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads one NumericDate member; `Err(())` when present with the wrong type.
+pub(crate) fn date(raw: &Raw) -> Result<Option<NumericDate>, ()> {
+    match raw {
+        Raw::Absent => Ok(None),
+        // Truncation toward zero is what PyJWT's int() does.
+        Raw::Num(n) => Ok(Some(n.trunc() as u64)),
+        _ => Err(()),
+    }
+}
+
+/// Reads one string member; `Err(())` when present with the wrong type.
+pub(crate) fn string(raw: Raw) -> Result<Option<String>, ()> {
+    match raw {
+        Raw::Absent => Ok(None),
+        Raw::Str(s) => Ok(Some(s)),
+        _ => Err(()),
+    }
+}
+
+pub(crate) fn fresh(raw: &Raw) -> Result<Fresh, ()> {
+    match raw {
+        Raw::Absent | Raw::Bool(false) => Ok(Fresh::No),
+        Raw::Bool(true) => Ok(Fresh::Yes),
+        Raw::Num(n) => Ok(Fresh::Until(*n)),
+        _ => Err(()),
+    }
+}
+
+pub(crate) fn token_type(raw: Raw) -> Result<TokenType, ()> {
+    Ok(string(raw)?.map_or(TokenType::Access, TokenType::from_string))
+}
+
+pub(crate) fn audience(raw: Raw) -> Result<Option<Audience>, ()> {
+    match raw {
+        Raw::Absent => Ok(None),
+        Raw::Str(s) => Ok(Some(Audience::One(s))),
+        Raw::StrList(v) => Ok(Some(Audience::Many(v))),
+        _ => Err(()),
+    }
+}
+
+// ------------------------------------------------------------------ one-pass split
+
+/// A payload read in one pass: registered members and the application's claims.
+pub(crate) struct Payload<C> {
+    pub(crate) registered: RawRegistered,
+    pub(crate) custom: C,
+}
+
+impl<'de, C: Deserialize<'de>> Deserialize<'de> for Payload<C> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PayloadVisitor(PhantomData))
+    }
+}
+
+struct PayloadVisitor<C>(PhantomData<C>);
+
+impl<'de, C: Deserialize<'de>> Visitor<'de> for PayloadVisitor<C> {
+    type Value = Payload<C>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Payload<C>, A::Error> {
+        let mut split = Split {
+            inner: map,
+            registered: RawRegistered::default(),
+        };
+        let custom = C::deserialize(de::value::MapAccessDeserializer::new(&mut split))?;
+        // The application type may stop early (it never does for derived types); read the rest
+        // so every registered member is seen.
+        while split.next_key_seed(PhantomData::<IgnoredAny>)?.is_some() {
+            split.next_value::<IgnoredAny>()?;
+        }
+        Ok(Payload {
+            registered: split.registered,
+            custom,
+        })
+    }
+}
+
+/// A map access that keeps registered members for itself and hands the rest on.
+struct Split<A> {
+    inner: A,
+    registered: RawRegistered,
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+enum Name<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Name<'de>, E> {
+                Ok(Name::Owned(v))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Split<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(name) = self.inner.next_key::<Name<'de>>()? else {
+                return Ok(None);
+            };
+            let s = match &name {
+                Name::Borrowed(s) => *s,
+                Name::Owned(s) => s.as_str(),
+            };
+            if let Some(slot) = self.registered.slot(s) {
+                *slot = self.inner.next_value::<Raw>()?;
+                continue;
+            }
+            return match name {
+                Name::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)).map(Some),
+                Name::Owned(s) => seed.deserialize(StringDeserializer::new(s)).map(Some),
+            };
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct App {
+        roles: Vec<String>,
+        #[serde(default)]
+        tenant: Option<String>,
+    }
+
+    #[test]
+    fn one_pass_split_routes_members() {
+        let p: Payload<App> = serde_json::from_str(
+            r#"{"fresh":true,"iat":1,"roles":["a"],"sub":"alice","exp":2.9,"type":"refresh","x":{"y":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.custom,
+            App {
+                roles: vec!["a".into()],
+                tenant: None
+            }
+        );
+        assert_eq!(string(p.registered.sub.clone()), Ok(Some("alice".into())));
+        assert_eq!(date(&p.registered.exp), Ok(Some(2)));
+        assert_eq!(fresh(&p.registered.fresh), Ok(Fresh::Yes));
+        assert_eq!(token_type(p.registered.token_type), Ok(TokenType::Refresh));
+    }
+
+    #[test]
+    fn registered_members_never_reach_the_application_map() {
+        let p: Payload<BTreeMap<String, serde_json::Value>> =
+            serde_json::from_str(r#"{"sub":"a","roles":[1],"exp":5,"\u0073ub2":1}"#).unwrap();
+        assert_eq!(p.custom.keys().collect::<Vec<_>>(), ["roles", "sub2"]);
+    }
+
+    #[test]
+    fn wrong_types_are_remembered_not_fatal() {
+        let p: Payload<NoClaims> = serde_json::from_str(
+            r#"{"exp":"1795","iat":-1,"nbf":1e300,"sub":5,"jti":null,"aud":["a",1],"fresh":"yes"}"#,
+        )
+        .unwrap();
+        let r = p.registered;
+        assert!(date(&r.exp).is_err());
+        assert!(date(&r.iat).is_err());
+        assert!(date(&r.nbf).is_err());
+        assert!(string(r.sub).is_err());
+        assert!(string(r.jti).is_err());
+        assert!(audience(r.aud).is_err());
+        assert!(fresh(&r.fresh).is_err());
+    }
+
+    #[test]
+    fn fresh_until_and_serialization() {
+        assert!(Fresh::Until(100.5).is_fresh_at(100));
+        assert!(!Fresh::Until(99.0).is_fresh_at(100));
+        assert_eq!(serde_json::to_string(&Fresh::Until(7.0)).unwrap(), "7");
+        assert_eq!(serde_json::to_string(&Fresh::Until(7.5)).unwrap(), "7.5");
+    }
+}

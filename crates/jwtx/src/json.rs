@@ -1,0 +1,515 @@
+//! A strict, allocation-light JSON checker run on decoded JWS segments before they are trusted.
+//!
+//! It checks the whole RFC 8259 grammar, requires the top level to be an object, rejects
+//! duplicate member names at every nesting level (comparing names after unescaping, so
+//! `"a"` and `"\u0061"` collide), and bounds nesting depth. Its error messages follow
+//! Python's `json` module (`Expecting value: line 1 column 1 (char 0)`), which is what
+//! flask-jwt-extended puts in its `Invalid header string: …` responses.
+//!
+//! Work is linear in the input: member names are compared through a hash set once an
+//! object has more than a handful of them.
+
+use std::collections::HashSet;
+use std::fmt;
+
+/// Nesting deeper than this is rejected (objects and arrays both count).
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// What was wrong with a JSON document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonErrorKind {
+    NotUtf8 { byte: u8 },
+    ExpectingValue,
+    ExpectingComma,
+    ExpectingColon,
+    ExpectingPropertyName,
+    ExtraData,
+    UnterminatedString,
+    InvalidEscape,
+    InvalidControl,
+    NotAnObject,
+    DuplicateMember,
+    TooDeep,
+}
+
+/// A JSON error with the byte offset it was found at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JsonError {
+    pub(crate) kind: JsonErrorKind,
+    /// Line, column (1-based) and character index, as Python reports them.
+    line: usize,
+    column: usize,
+    char_index: usize,
+}
+
+impl JsonError {
+    fn at(kind: JsonErrorKind, doc: &[u8], byte_pos: usize) -> Self {
+        // Positions are reported in characters, like Python; counting is only done on error.
+        let prefix = &doc[..byte_pos.min(doc.len())];
+        let chars = |b: &[u8]| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count();
+        let char_index = chars(prefix);
+        let line = prefix.iter().filter(|&&c| c == b'\n').count() + 1;
+        let column = match prefix.iter().rposition(|&c| c == b'\n') {
+            Some(nl) => chars(&prefix[nl + 1..]) + 1,
+            None => char_index + 1,
+        };
+        JsonError {
+            kind,
+            line,
+            column,
+            char_index,
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            JsonErrorKind::NotUtf8 { byte } => {
+                return write!(
+                    f,
+                    "'utf-8' codec can't decode byte 0x{byte:02x} in position {}: invalid start byte",
+                    self.char_index
+                );
+            }
+            JsonErrorKind::NotAnObject => return f.write_str("must be a json object"),
+            JsonErrorKind::ExpectingValue => "Expecting value",
+            JsonErrorKind::ExpectingComma => "Expecting ',' delimiter",
+            JsonErrorKind::ExpectingColon => "Expecting ':' delimiter",
+            JsonErrorKind::ExpectingPropertyName => {
+                "Expecting property name enclosed in double quotes"
+            }
+            JsonErrorKind::ExtraData => "Extra data",
+            JsonErrorKind::UnterminatedString => "Unterminated string starting at",
+            JsonErrorKind::InvalidEscape => "Invalid \\escape",
+            JsonErrorKind::InvalidControl => "Invalid control character at",
+            JsonErrorKind::DuplicateMember => "Duplicate member name",
+            JsonErrorKind::TooDeep => "Nesting too deep",
+        };
+        write!(
+            f,
+            "{what}: line {} column {} (char {})",
+            self.line, self.column, self.char_index
+        )
+    }
+}
+
+/// Checks that `doc` is UTF-8 JSON whose top level is an object, with no duplicate member
+/// names anywhere and nesting no deeper than [`MAX_DEPTH`].
+pub(crate) fn check_object(doc: &[u8]) -> Result<(), JsonError> {
+    if let Err(e) = std::str::from_utf8(doc) {
+        let pos = e.valid_up_to();
+        return Err(JsonError::at(
+            JsonErrorKind::NotUtf8 { byte: doc[pos] },
+            doc,
+            pos,
+        ));
+    }
+    let mut s = Scanner { doc, pos: 0 };
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        // Python parses the value first and only then complains that it is not an object.
+        s.value(0)?;
+        s.skip_ws();
+        if s.pos != doc.len() {
+            return Err(s.err(JsonErrorKind::ExtraData));
+        }
+        return Err(JsonError::at(JsonErrorKind::NotAnObject, doc, 0));
+    }
+    s.value(0)?;
+    s.skip_ws();
+    if s.pos != doc.len() {
+        return Err(s.err(JsonErrorKind::ExtraData));
+    }
+    Ok(())
+}
+
+struct Scanner<'a> {
+    doc: &'a [u8],
+    pos: usize,
+}
+
+/// Member names seen in one object: borrowed slices on the stack while there are few of
+/// them and none is escaped, a hash set of unescaped names after that.
+struct Seen<'a> {
+    few: [&'a [u8]; 8],
+    len: usize,
+    many: Option<HashSet<Vec<u8>>>,
+}
+
+impl<'a> Seen<'a> {
+    fn new() -> Self {
+        Seen {
+            few: [&[]; 8],
+            len: 0,
+            many: None,
+        }
+    }
+
+    /// Records a name; false if it was already there.
+    fn insert(&mut self, raw: &'a [u8], escaped: bool) -> bool {
+        if self.many.is_none() && !escaped && self.len < self.few.len() {
+            if self.few[..self.len].contains(&raw) {
+                return false;
+            }
+            self.few[self.len] = raw;
+            self.len += 1;
+            return true;
+        }
+        let many = self
+            .many
+            .get_or_insert_with(|| self.few[..self.len].iter().map(|k| k.to_vec()).collect());
+        let name = if escaped { unescape(raw) } else { raw.to_vec() };
+        many.insert(name)
+    }
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.doc.get(self.pos).copied()
+    }
+
+    fn err(&self, kind: JsonErrorKind) -> JsonError {
+        JsonError::at(kind, self.doc, self.pos)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.err(JsonErrorKind::ExpectingValue)),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        if self.doc[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.err(JsonErrorKind::ExpectingValue))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => {
+                self.pos = start;
+                return Err(self.err(JsonErrorKind::ExpectingValue));
+            }
+        }
+        // A fraction or exponent without digits ends the number before the '.' or 'e',
+        // exactly as Python's scanner does; the caller then reports the stray character.
+        if self.peek() == Some(b'.') && matches!(self.doc.get(self.pos + 1), Some(b'0'..=b'9')) {
+            self.pos += 1;
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            let save = self.pos;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                self.pos = save;
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans a string starting at its opening quote; returns the raw bytes between the
+    /// quotes and whether they contain escapes.
+    fn string(&mut self) -> Result<(&'a [u8], bool), JsonError> {
+        let open = self.pos;
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(JsonError::at(
+                        JsonErrorKind::UnterminatedString,
+                        self.doc,
+                        open,
+                    ));
+                }
+                Some(b'"') => {
+                    let raw = &self.doc[start..self.pos];
+                    self.pos += 1;
+                    return Ok((raw, escaped));
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    match self.doc.get(self.pos + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 2;
+                        }
+                        Some(b'u')
+                            if self
+                                .doc
+                                .get(self.pos + 2..self.pos + 6)
+                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                        {
+                            self.pos += 6;
+                        }
+                        None => {
+                            return Err(JsonError::at(
+                                JsonErrorKind::UnterminatedString,
+                                self.doc,
+                                open,
+                            ));
+                        }
+                        _ => return Err(self.err(JsonErrorKind::InvalidEscape)),
+                    }
+                }
+                Some(c) if c < 0x20 => return Err(self.err(JsonErrorKind::InvalidControl)),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(JsonErrorKind::TooDeep));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut seen = Seen::new();
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err(JsonErrorKind::ExpectingPropertyName));
+            }
+            let name_at = self.pos;
+            let (name, escaped) = self.string()?;
+            if !seen.insert(name, escaped) {
+                return Err(JsonError::at(
+                    JsonErrorKind::DuplicateMember,
+                    self.doc,
+                    name_at,
+                ));
+            }
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err(JsonErrorKind::ExpectingColon));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            self.value(depth)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err(JsonErrorKind::ExpectingComma)),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(JsonErrorKind::TooDeep));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            self.value(depth)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err(JsonErrorKind::ExpectingComma)),
+            }
+        }
+    }
+}
+
+/// Unescapes a member name already checked by the scanner. Lone surrogates are kept as
+/// their 3-byte generalized UTF-8 form so that distinct names stay distinct.
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    let hex4 = |b: &[u8]| -> u32 {
+        b.iter().fold(0, |acc, &c| {
+            acc * 16 + (c as char).to_digit(16).unwrap_or(0)
+        })
+    };
+    while i < raw.len() {
+        if raw[i] != b'\\' {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        let c = raw.get(i + 1).copied().unwrap_or(b'\\');
+        i += 2;
+        let simple = match c {
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            other => Some(other),
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            continue;
+        }
+        let mut cp = hex4(raw.get(i..i + 4).unwrap_or(&[]));
+        i += 4;
+        if (0xD800..0xDC00).contains(&cp)
+            && raw.get(i) == Some(&b'\\')
+            && raw.get(i + 1) == Some(&b'u')
+        {
+            let low = hex4(raw.get(i + 2..i + 6).unwrap_or(&[]));
+            if (0xDC00..0xE000).contains(&low) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                i += 6;
+            }
+        }
+        match char::from_u32(cp) {
+            Some(ch) => out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes()),
+            None => out.extend_from_slice(&[
+                0xE0 | (cp >> 12) as u8,
+                0x80 | ((cp >> 6) & 0x3F) as u8,
+                0x80 | (cp & 0x3F) as u8,
+            ]),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(doc: &str) -> String {
+        check_object(doc.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn accepts_objects() {
+        for ok in [
+            "{}",
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#" {"a":[1,-2.5e+3,true,false,null,{"b":"\u00e9\n"}]} "#,
+            r#"{"a":{"a":{"a":1}}}"#,
+        ] {
+            check_object(ok.as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn python_style_messages() {
+        assert_eq!(msg(""), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(msg("garbage"), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(msg("[1,2]"), "must be a json object");
+        assert_eq!(msg("1"), "must be a json object");
+        assert_eq!(
+            msg(r#"{"a" 1}"#),
+            "Expecting ':' delimiter: line 1 column 6 (char 5)"
+        );
+        assert_eq!(
+            msg(r#"{"a":1 "b":2}"#),
+            "Expecting ',' delimiter: line 1 column 8 (char 7)"
+        );
+        assert_eq!(
+            msg(r#"{"a":1,}"#),
+            "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)"
+        );
+        assert_eq!(msg(r#"{"a":1} x"#), "Extra data: line 1 column 9 (char 8)");
+        assert_eq!(
+            msg("{\"a\":\"\u{e9}"),
+            "Unterminated string starting at: line 1 column 6 (char 5)"
+        );
+        assert_eq!(
+            msg("{\n\"a\":x}"),
+            "Expecting value: line 2 column 5 (char 6)"
+        );
+    }
+
+    #[test]
+    fn rejects_duplicates_at_every_level_even_when_escaped() {
+        assert_eq!(
+            msg(r#"{"alg":"HS256","alg":"none"}"#),
+            "Duplicate member name: line 1 column 16 (char 15)"
+        );
+        assert!(check_object(br#"{"a":1,"\u0061":2}"#).is_err());
+        assert!(check_object(br#"{"x":{"b":1,"b":2}}"#).is_err());
+        assert!(check_object(br#"{"x":[{"b":1,"b":2}]}"#).is_err());
+        // Many members switch to the hash set; a late duplicate is still found.
+        let mut doc = String::from("{");
+        for i in 0..40 {
+            doc.push_str(&format!("\"k{i}\":{i},"));
+        }
+        doc.push_str("\"k3\":0}");
+        assert!(check_object(doc.as_bytes()).is_err());
+        assert!(check_object(doc.replace("\"k3\":0", "\"k99\":0").as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        for bad in [
+            &b"{\"a\":\"\xff\"}"[..],
+            b"{\"a\":01}",
+            b"{\"a\":-}",
+            b"{\"a\":1.}",
+            b"{\"a\":NaN}",
+            b"{\"a\":\"\\x\"}",
+            b"{\"a\":\"\x01\"}",
+            b"{'a':1}",
+            b"{\"a\":tru}",
+        ] {
+            assert!(
+                check_object(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(
+            check_object(deep.as_bytes()).unwrap_err().kind,
+            JsonErrorKind::TooDeep
+        );
+    }
+}
