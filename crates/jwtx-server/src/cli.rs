@@ -1,0 +1,139 @@
+//! The command line (SPEC §5.2), parsed with clap. Usage errors exit 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::keys::duration_arg;
+
+/// jwtx: JWT authentication for Rust web APIs.
+#[derive(Debug, Parser)]
+#[command(name = "jwtx", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (flags > JWTX_* environment > file > defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./jwtx-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// HMAC secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Mint, verify and inspect tokens with the configured key.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The JWS layer alone: header rules and signature, no claim rules.
+    #[command(subcommand)]
+    Jws(JwsCommand),
+}
+
+/// `jwtx secret …`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Print a new random 256-bit HMAC secret, hex (use it as JWTX_SECRET_KEY).
+    Generate,
+}
+
+/// Where the key comes from (default: JWTX_SECRET_KEY / JWTX_ALGORITHM or the config file).
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Key file: PEM (PKCS#8, SPKI, PKCS#1, SEC1), JWK or JWK set.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// HMAC secret (visible to other local users in the process list; prefer JWTX_SECRET_KEY).
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Option<String>,
+    /// Algorithm (default HS256, or JWTX_ALGORITHM).
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<String>,
+}
+
+/// Token types for minting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MintType {
+    /// An access token.
+    Access,
+    /// A refresh token.
+    Refresh,
+}
+
+/// Token types a verification accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyType {
+    /// Access tokens only (anything but `refresh`).
+    Access,
+    /// Refresh tokens only.
+    Refresh,
+    /// Either.
+    Any,
+}
+
+/// `jwtx token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token and print it.
+    Mint {
+        /// The identity (`sub`).
+        #[arg(long, value_name = "NAME")]
+        sub: String,
+        /// Token type.
+        #[arg(long = "type", value_enum, default_value_t = MintType::Access)]
+        kind: MintType,
+        /// Mark the access token fresh.
+        #[arg(long)]
+        fresh: bool,
+        /// Lifetime, e.g. 15m (default: access_token_expires / refresh_token_expires).
+        #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+        expires: Option<Duration>,
+        /// An application claim, KEY=JSON (e.g. --claim 'roles=["admin"]'); repeatable.
+        #[arg(long = "claim", value_name = "KEY=JSON")]
+        claims: Vec<String>,
+        /// Key selection.
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Verify a token; print its claims as JSON, or the reason on stderr and exit 1.
+    Verify {
+        /// Which token types to accept.
+        #[arg(long = "type", value_enum, default_value_t = VerifyType::Any)]
+        kind: VerifyType,
+        /// The token, or - to read it from standard input.
+        #[arg(value_name = "TOKEN")]
+        token: String,
+        /// Key selection.
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Decode a token WITHOUT verifying it and print its header and claims.
+    Inspect {
+        /// The token, or - to read it from standard input.
+        #[arg(value_name = "TOKEN")]
+        token: String,
+    },
+}
+
+/// `jwtx jws …`
+#[derive(Debug, Subcommand)]
+pub enum JwsCommand {
+    /// Check a compact JWS's header rules and signature with a key file; print the payload.
+    Verify {
+        /// Key file: PEM (with --alg), JWK or JWK set.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Algorithm for a PEM key.
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+        /// The token, or - to read it from standard input.
+        #[arg(value_name = "TOKEN")]
+        token: String,
+    },
+}

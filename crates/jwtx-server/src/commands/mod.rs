@@ -1,0 +1,32 @@
+//! One module per command group; each returns what to print or a [`CliError`].
+
+pub mod jws;
+pub mod secret;
+pub mod token;
+
+use std::io::Read;
+
+use crate::error::CliError;
+
+/// A verification failure: the client-facing message, plus the detail when it adds facts.
+pub fn rejection(what: &str, e: &jwtx::Error) -> CliError {
+    let (message, detail) = (e.message(), e.to_string());
+    if detail == message {
+        CliError::rejected(format!("{what} rejected: {message}"))
+    } else {
+        CliError::rejected(format!("{what} rejected: {message} ({detail})"))
+    }
+}
+
+/// Reads `TOKEN`, or standard input for `-` (bounded, whitespace trimmed).
+pub fn read_token(arg: &str) -> Result<String, CliError> {
+    if arg != "-" {
+        return Ok(arg.trim().to_owned());
+    }
+    let mut buf = String::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut buf)
+        .map_err(|e| CliError::usage(format!("cannot read the token from standard input: {e}")))?;
+    Ok(buf.trim().to_owned())
+}

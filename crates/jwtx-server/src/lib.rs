@@ -1,0 +1,85 @@
+//! # jwtx-server
+//!
+//! The `jwtx` binary as a library: the command line ([`cli`]), configuration ([`config`]) and
+//! the commands. `main.rs` only parses arguments and calls [`execute`].
+//!
+//! Today it mints, verifies and inspects tokens (`jwtx token …`), checks bare JWS
+//! (`jwtx jws verify`) and generates secrets (`jwtx secret generate`).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod keys;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::{Cli, Command, JwsCommand, KeyArgs, SecretCommand, TokenCommand};
+use config::{Config, Overrides, Secret};
+use error::CliError;
+
+fn load_config(cli: &Cli, key: Option<&KeyArgs>) -> Result<Config, CliError> {
+    let flags = Overrides {
+        data_dir: cli.data_dir.clone(),
+        secret_key: key.and_then(|k| k.secret.clone()).map(Secret::new),
+        algorithm: key.and_then(|k| k.alg.clone()),
+    };
+    Ok(Config::load(cli.config.as_deref(), &flags)?)
+}
+
+/// Runs one command and returns what it prints on standard output.
+pub fn run(cli: &Cli) -> Result<String, CliError> {
+    match &cli.command {
+        Command::Secret(SecretCommand::Generate) => Ok(commands::secret::generate()),
+        Command::Token(TokenCommand::Mint {
+            sub,
+            kind,
+            fresh,
+            expires,
+            claims,
+            key,
+        }) => {
+            let config = load_config(cli, Some(key))?;
+            let claims = commands::token::parse_claims(claims)?;
+            let codec = keys::codec(&config, keys::keyset(&config, key.key.as_deref())?);
+            commands::token::mint(&codec, sub, *kind, *fresh, *expires, claims)
+        }
+        Command::Token(TokenCommand::Verify { kind, token, key }) => {
+            let config = load_config(cli, Some(key))?;
+            let codec = keys::codec(&config, keys::keyset(&config, key.key.as_deref())?);
+            let token = commands::read_token(token)?;
+            commands::token::verify(&codec, &token, *kind)
+        }
+        Command::Token(TokenCommand::Inspect { token }) => {
+            commands::token::inspect(&commands::read_token(token)?)
+        }
+        Command::Jws(JwsCommand::Verify { key, alg, token }) => {
+            let flags = KeyArgs {
+                key: Some(key.clone()),
+                secret: None,
+                alg: alg.clone(),
+            };
+            let config = load_config(cli, Some(&flags))?;
+            let keys = keys::read_key_file(key, config.algorithm)?;
+            commands::jws::verify(&keys, &commands::read_token(token)?)
+        }
+    }
+}
+
+/// Runs a parsed command line: prints the result, or the error on stderr with its exit status.
+pub fn execute(cli: &Cli) -> ExitCode {
+    match run(cli) {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if writeln!(stdout, "{out}").is_err() {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("jwtx: {e}");
+            e.exit_code()
+        }
+    }
+}
