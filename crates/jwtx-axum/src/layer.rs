@@ -1,0 +1,186 @@
+//! [`JwtLayer`]: request-body capture for the `json` location and the CSRF form field, and
+//! implicit refresh of access cookies near expiry.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::PoisonError;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{Request, header};
+use http_body_util::BodyExt;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::locate::{CapturedBody, Media};
+use crate::manager::{BoxFuture, JwtManager};
+use crate::verify::RefreshSlot;
+
+/// Adds what the extractors cannot do alone. Apply it to the router:
+/// `router.layer(JwtLayer::new(manager.clone()).implicit_refresh(Duration::from_secs(1800)))`.
+///
+/// - Bodies of `application/json` and form requests up to the configured `body_limit` (with a
+///   `Content-Length`) are read once and kept, so the `json` token location and
+///   `JWT_CSRF_CHECK_FORM` work while the handler still gets the body.
+/// - With [`implicit_refresh`](JwtLayer::implicit_refresh), a successful response to a request
+///   authenticated by an access cookie that expires within the window gets a new access cookie
+///   (flask-jwt-extended's documented `after_request` pattern), keeping the token's application
+///   claims. Error responses, and responses that set or delete the access cookie themselves
+///   (login, refresh, logout), are left alone.
+#[derive(Clone, Debug)]
+pub struct JwtLayer {
+    manager: JwtManager,
+    refresh_window: Option<Duration>,
+}
+
+impl JwtLayer {
+    /// A layer for `manager`, without implicit refresh.
+    pub fn new(manager: JwtManager) -> Self {
+        JwtLayer {
+            manager,
+            refresh_window: None,
+        }
+    }
+
+    /// Re-issues the access cookie when it expires within `window`.
+    pub fn implicit_refresh(mut self, window: Duration) -> Self {
+        self.refresh_window = Some(window);
+        self
+    }
+}
+
+impl<S> Layer<S> for JwtLayer {
+    type Service = JwtService<S>;
+    fn layer(&self, inner: S) -> JwtService<S> {
+        JwtService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`JwtLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct JwtService<S> {
+    inner: S,
+    layer: JwtLayer,
+}
+
+/// The response future of [`JwtService`].
+pub struct ResponseFuture<E>(BoxFuture<Result<Response, E>>);
+
+impl<E> std::fmt::Debug for ResponseFuture<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<E> Future for ResponseFuture<E> {
+    type Output = Result<Response, E>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<S> Service<Request<Body>> for JwtService<S>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The clone that was polled ready is the one that serves (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        ResponseFuture(Box::pin(async move {
+            let mut req = capture_body(req, layer.manager.config().body_limit).await;
+            let slot = layer.refresh_window.map(|_| {
+                let slot = RefreshSlot::default();
+                req.extensions_mut().insert(slot.clone());
+                slot
+            });
+            let mut response = inner.call(req).await?;
+            if let (Some(window), Some(slot)) = (layer.refresh_window, slot) {
+                refresh_if_due(&layer.manager, window, &slot, &mut response);
+            }
+            Ok(response)
+        }))
+    }
+}
+
+/// Reads a small JSON or form body into the request's extensions and puts it back.
+async fn capture_body(req: Request<Body>, limit: usize) -> Request<Body> {
+    let media = Media::of(req.headers().get(header::CONTENT_TYPE));
+    let small = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= limit);
+    if media == Media::Other || !small {
+        return req;
+    }
+    let (mut parts, body) = req.into_parts();
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            parts.extensions.insert(CapturedBody {
+                media,
+                bytes: bytes.clone(),
+            });
+            Request::from_parts(parts, Body::from(bytes))
+        }
+        // The client lied about the length or the connection failed: the handler's own body
+        // extractor would fail the same way, so hand it an empty body and no token.
+        Err(_) => Request::from_parts(parts, Body::empty()),
+    }
+}
+
+fn refresh_if_due(
+    manager: &JwtManager,
+    window: Duration,
+    slot: &RefreshSlot,
+    response: &mut Response,
+) {
+    let Some(token) = slot.0.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        return;
+    };
+    if !(response.status().is_success() || response.status().is_redirection()) {
+        return;
+    }
+    let cookie_prefix = format!("{}=", manager.config().access_cookie_name);
+    let handler_set_cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(cookie_prefix.as_bytes()));
+    if handler_set_cookie {
+        return;
+    }
+    let now = manager.codec().now();
+    let Some(exp) = token.claims().exp else {
+        return;
+    };
+    if exp > now.saturating_add(window.as_secs()) {
+        return;
+    }
+    let mut claims = token.payload();
+    for name in jwtx::REGISTERED {
+        claims.remove(name);
+    }
+    match manager.access_token(token.sub()).claims(claims).sign() {
+        Ok(issued) => manager.set_access_cookies(response.headers_mut(), &issued),
+        Err(e) => tracing::error!(error = %e, "implicit refresh could not sign a new access token"),
+    }
+}

@@ -1,0 +1,490 @@
+//! Finding the token in a request, location by location, with flask-jwt-extended's rules:
+//! only a *missing* token falls through to the next location; any other problem stops the
+//! search (reference §e).
+
+use bytes::Bytes;
+use http::request::Parts;
+
+use crate::config::{JwtConfig, Location};
+use crate::error::JwtError;
+
+/// A request body captured by [`JwtLayer`](crate::JwtLayer) for the `json` location and the
+/// CSRF form field.
+#[derive(Clone, Debug)]
+pub(crate) struct CapturedBody {
+    pub(crate) media: Media,
+    pub(crate) bytes: Bytes,
+}
+
+/// The body's media type, as far as token lookup cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Media {
+    Json,
+    Form,
+    Other,
+}
+
+impl Media {
+    /// Classifies a `Content-Type` like Werkzeug (`application/json`, `application/*+json`).
+    pub(crate) fn of(content_type: Option<&http::HeaderValue>) -> Media {
+        let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
+            return Media::Other;
+        };
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime == "application/json"
+            || (mime.starts_with("application/") && mime.ends_with("+json"))
+        {
+            Media::Json
+        } else if mime == "application/x-www-form-urlencoded" {
+            Media::Form
+        } else {
+            Media::Other
+        }
+    }
+}
+
+/// A token found in the request.
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    pub(crate) token: String,
+    pub(crate) location: Location,
+    /// The CSRF value sent with a cookie token on a CSRF-checked method.
+    pub(crate) csrf: Option<String>,
+}
+
+/// Looks for the token in `locations`, in order.
+pub(crate) fn locate(
+    parts: &Parts,
+    body: Option<&CapturedBody>,
+    config: &JwtConfig,
+    locations: &[Location],
+    refresh: bool,
+) -> Result<Found, JwtError> {
+    let mut missing = Vec::with_capacity(locations.len());
+    for &location in locations {
+        let attempt = match location {
+            Location::Headers => from_headers(parts, config),
+            Location::Cookies => from_cookies(parts, body, config, refresh),
+            Location::QueryString => from_query(parts, config),
+            Location::Json => from_json(body, config, refresh),
+        };
+        match attempt {
+            Ok((token, csrf)) => {
+                return Ok(Found {
+                    token,
+                    location,
+                    csrf,
+                });
+            }
+            Err(JwtError::NoToken { message }) => missing.push(message),
+            Err(other) => return Err(other),
+        }
+    }
+    let message = match (locations, missing.as_slice()) {
+        ([_], [only]) => only.clone(),
+        _ => {
+            let names: Vec<&str> = locations.iter().map(|l| l.as_str()).collect();
+            let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+            format!(
+                "Missing JWT in {} or {} ({})",
+                rest.join(", "),
+                last,
+                missing.join("; ")
+            )
+        }
+    };
+    Err(JwtError::NoToken { message })
+}
+
+type Attempt = Result<(String, Option<String>), JwtError>;
+
+fn no_token(message: String) -> JwtError {
+    JwtError::NoToken { message }
+}
+
+/// All values of a header joined with ", " (HTTP's list semantics), or None.
+fn joined_header(parts: &Parts, name: &http::HeaderName) -> Option<String> {
+    let mut values = parts.headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut out = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for v in values {
+        out.push_str(", ");
+        out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+    }
+    Some(out)
+}
+
+/// The header name as flask-jwt-extended prints it in messages.
+fn display_name(config: &JwtConfig) -> String {
+    if config.header_name == http::header::AUTHORIZATION {
+        "Authorization".to_owned()
+    } else {
+        config
+            .header_name
+            .as_str()
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+}
+
+fn from_headers(parts: &Parts, config: &JwtConfig) -> Attempt {
+    let name = display_name(config);
+    let raw = joined_header(parts, &config.header_name).unwrap_or_default();
+    let value = raw.trim().trim_matches(',');
+    if value.is_empty() {
+        return Err(no_token(format!("Missing {name} Header")));
+    }
+    let scheme = config.header_type.as_str();
+    if scheme.is_empty() {
+        let mut words = value.split_whitespace();
+        return match (words.next(), words.next()) {
+            (Some(token), None) => Ok((token.to_owned(), None)),
+            _ => Err(JwtError::BadHeader {
+                message: format!("Bad {name} header. Expected '{name}: <JWT>'"),
+            }),
+        };
+    }
+    // `split(r",\s*")`, then the entries whose first word is the scheme (case-sensitive).
+    let mut entries = value
+        .split(',')
+        .map(|e| e.trim_start())
+        .filter(|e| e.split_whitespace().next() == Some(scheme));
+    let (Some(entry), None) = (entries.next(), entries.next()) else {
+        return Err(no_token(format!(
+            "Missing '{scheme}' type in '{name}' header. Expected '{name}: {scheme} <JWT>'"
+        )));
+    };
+    let mut words = entry.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(_), Some(token), None) => Ok((token.to_owned(), None)),
+        _ => Err(JwtError::BadHeader {
+            message: format!("Bad {name} header. Expected '{name}: {scheme} <JWT>'"),
+        }),
+    }
+}
+
+/// The first value of cookie `name`, unquoted as Werkzeug does.
+pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| unquote(v.trim()))
+        })
+}
+
+/// Werkzeug's cookie unquoting: `"…"` with `\"`, `\\` and `\ooo` octal escapes.
+fn unquote(v: &str) -> String {
+    let Some(inner) = v
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .filter(|_| v.len() >= 2)
+    else {
+        return v.to_owned();
+    };
+    let bytes = inner.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            let oct = bytes
+                .get(i + 1..i + 4)
+                .filter(|o| o.iter().all(|b| (b'0'..=b'7').contains(b)));
+            if let Some(o) = oct {
+                let n = o.iter().fold(0u16, |a, b| a * 8 + u16::from(b - b'0'));
+                out.push((n & 0xff) as u8);
+                i += 4;
+            } else {
+                out.push(bytes[i + 1]);
+                i += 2;
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_field(body: Option<&CapturedBody>, name: &str) -> Option<String> {
+    let body = body.filter(|b| b.media == Media::Form)?;
+    form_urlencoded::parse(&body.bytes)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn from_cookies(
+    parts: &Parts,
+    body: Option<&CapturedBody>,
+    config: &JwtConfig,
+    refresh: bool,
+) -> Attempt {
+    let (cookie_name, header, field) = if refresh {
+        (
+            &config.refresh_cookie_name,
+            &config.refresh_csrf_header_name,
+            &config.refresh_csrf_field_name,
+        )
+    } else {
+        (
+            &config.access_cookie_name,
+            &config.access_csrf_header_name,
+            &config.access_csrf_field_name,
+        )
+    };
+    let token = cookie(parts, cookie_name)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| no_token(format!("Missing cookie \"{cookie_name}\"")))?;
+    if !(config.csrf_protect && config.csrf_methods.contains(&parts.method)) {
+        return Ok((token, None));
+    }
+    let mut csrf = parts
+        .headers
+        .get(header)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.is_empty());
+    if csrf.is_none() && config.csrf_check_form {
+        csrf = form_field(body, field).filter(|v| !v.is_empty());
+    }
+    match csrf {
+        Some(value) => Ok((token, Some(value))),
+        None => Err(JwtError::Csrf {
+            message: "Missing CSRF token",
+        }),
+    }
+}
+
+fn from_query(parts: &Parts, config: &JwtConfig) -> Attempt {
+    let name = &config.query_string_name;
+    let value = parts
+        .uri
+        .query()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| no_token(format!("Missing '{name}' query paramater")))?;
+    let prefix = &config.query_string_value_prefix;
+    match value.strip_prefix(prefix.as_str()) {
+        Some(token) => Ok((token.to_owned(), None)),
+        None => Err(JwtError::BadQueryParam {
+            message: format!(
+                "Invalid value for query parameter '{name}'. Expected the value to start with '{prefix}'"
+            ),
+        }),
+    }
+}
+
+fn from_json(body: Option<&CapturedBody>, config: &JwtConfig, refresh: bool) -> Attempt {
+    let key = if refresh {
+        &config.refresh_json_key
+    } else {
+        &config.json_key
+    };
+    let Some(body) = body.filter(|b| b.media == Media::Json) else {
+        return Err(no_token(
+            "Invalid content-type. Must be application/json.".to_owned(),
+        ));
+    };
+    let missing = || no_token(format!("Missing \"{key}\" key in json data."));
+    // An array or malformed body has no such key (flask-jwt-extended answers 500 for arrays).
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body.bytes).map_err(|_| missing())?;
+    match map.get(key.as_str()) {
+        Some(serde_json::Value::String(t)) if !t.is_empty() => Ok((t.clone(), None)),
+        Some(serde_json::Value::Null | serde_json::Value::Bool(false)) | None => Err(missing()),
+        Some(serde_json::Value::String(_)) => Err(missing()),
+        Some(_) => Err(JwtError::Token(jwtx::Error::NotEnoughSegments)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)], uri: &str, method: &str) -> Parts {
+        let mut b = http::Request::builder().uri(uri).method(method);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn header(value: &str) -> Result<String, String> {
+        let cfg = JwtConfig::flask_jwt_extended();
+        from_headers(&parts(&[("authorization", value)], "/", "GET"), &cfg)
+            .map(|(t, _)| t)
+            .map_err(|e| format!("{} {}", e.status().as_u16(), e.message()))
+    }
+
+    #[test]
+    fn header_rules_match_flask_jwt_extended() {
+        assert_eq!(header("Bearer abc"), Ok("abc".into()));
+        assert_eq!(header("Basic xxx, Bearer abc"), Ok("abc".into()));
+        assert_eq!(header("  Bearer   abc ,"), Ok("abc".into()));
+        let missing_type = "401 Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'";
+        assert_eq!(header("bearer abc").unwrap_err(), missing_type);
+        assert_eq!(header("Token abc").unwrap_err(), missing_type);
+        assert_eq!(header("Bearer a, Bearer b").unwrap_err(), missing_type);
+        let bad = "422 Bad Authorization header. Expected 'Authorization: Bearer <JWT>'";
+        assert_eq!(header("Bearer").unwrap_err(), bad);
+        assert_eq!(header("Bearer a b").unwrap_err(), bad);
+        assert_eq!(header("").unwrap_err(), "401 Missing Authorization Header");
+        assert_eq!(
+            header(" , ").unwrap_err(),
+            "401 Missing Authorization Header"
+        );
+    }
+
+    #[test]
+    fn custom_header_name_and_empty_type() {
+        let mut cfg = JwtConfig::flask_jwt_extended();
+        cfg.header_name = http::HeaderName::from_static("x-api-token");
+        cfg.header_type = String::new();
+        let p = parts(&[("x-api-token", "abc")], "/", "GET");
+        assert_eq!(from_headers(&p, &cfg).unwrap().0, "abc");
+        let p = parts(&[("x-api-token", "Bearer abc")], "/", "GET");
+        assert_eq!(
+            from_headers(&p, &cfg).unwrap_err().message(),
+            "Bad X-Api-Token header. Expected 'X-Api-Token: <JWT>'"
+        );
+        let p = parts(&[], "/", "GET");
+        assert_eq!(
+            from_headers(&p, &cfg).unwrap_err().message(),
+            "Missing X-Api-Token Header"
+        );
+    }
+
+    #[test]
+    fn cookies_unquote_and_csrf_presence() {
+        let cfg = JwtConfig::flask_jwt_extended();
+        let p = parts(
+            &[("cookie", "a=1; access_token_cookie=\"x\\\"y\\101\"")],
+            "/",
+            "GET",
+        );
+        assert_eq!(from_cookies(&p, None, &cfg, false).unwrap().0, "x\"yA");
+        let p = parts(&[("cookie", "access_token_cookie=tok")], "/", "POST");
+        assert_eq!(
+            from_cookies(&p, None, &cfg, false).unwrap_err().message(),
+            "Missing CSRF token"
+        );
+        let p = parts(
+            &[("cookie", "access_token_cookie=tok"), ("x-csrf-token", "c")],
+            "/",
+            "POST",
+        );
+        assert_eq!(
+            from_cookies(&p, None, &cfg, false).unwrap().1.as_deref(),
+            Some("c")
+        );
+        let p = parts(&[("cookie", "access_token_cookie=")], "/", "GET");
+        assert_eq!(
+            from_cookies(&p, None, &cfg, false).unwrap_err().message(),
+            "Missing cookie \"access_token_cookie\""
+        );
+    }
+
+    #[test]
+    fn combined_missing_message_and_fall_through() {
+        let mut cfg = JwtConfig::flask_jwt_extended();
+        cfg.token_location = vec![
+            Location::Headers,
+            Location::Cookies,
+            Location::QueryString,
+            Location::Json,
+        ];
+        let p = parts(&[], "/", "GET");
+        let e = locate(&p, None, &cfg, &cfg.token_location, false).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Missing JWT in headers, cookies, query_string or json (Missing Authorization Header; \
+             Missing cookie \"access_token_cookie\"; Missing 'jwt' query paramater; \
+             Invalid content-type. Must be application/json.)"
+        );
+        // A wrong scheme is "missing" and falls through; a bad Bearer header stops the search.
+        let p = parts(
+            &[
+                ("authorization", "Basic abc"),
+                ("cookie", "access_token_cookie=t"),
+            ],
+            "/",
+            "GET",
+        );
+        let f = locate(&p, None, &cfg, &cfg.token_location, false).unwrap();
+        assert_eq!((f.token.as_str(), f.location), ("t", Location::Cookies));
+        let p = parts(
+            &[
+                ("authorization", "Bearer"),
+                ("cookie", "access_token_cookie=t"),
+            ],
+            "/",
+            "GET",
+        );
+        assert!(matches!(
+            locate(&p, None, &cfg, &cfg.token_location, false),
+            Err(JwtError::BadHeader { .. })
+        ));
+        let p = parts(&[], "/?jwt=abc", "GET");
+        assert_eq!(
+            locate(&p, None, &cfg, &cfg.token_location, false)
+                .unwrap()
+                .token,
+            "abc"
+        );
+    }
+
+    #[test]
+    fn query_prefix_and_json_body() {
+        let mut cfg = JwtConfig::flask_jwt_extended();
+        cfg.query_string_value_prefix = "Bearer ".into();
+        let p = parts(&[], "/?jwt=Bearer%20abc", "GET");
+        assert_eq!(from_query(&p, &cfg).unwrap().0, "abc");
+        let p = parts(&[], "/?jwt=abc", "GET");
+        assert_eq!(
+            from_query(&p, &cfg).unwrap_err().message(),
+            "Invalid value for query parameter 'jwt'. Expected the value to start with 'Bearer '"
+        );
+        let json = |s: &'static str| CapturedBody {
+            media: Media::Json,
+            bytes: Bytes::from_static(s.as_bytes()),
+        };
+        assert_eq!(
+            from_json(Some(&json(r#"{"refresh_token":"r"}"#)), &cfg, true)
+                .unwrap()
+                .0,
+            "r"
+        );
+        for body in ["[1,2]", "{}", "not json", r#"{"access_token":""}"#] {
+            assert_eq!(
+                from_json(Some(&json(body)), &cfg, false)
+                    .unwrap_err()
+                    .message(),
+                "Missing \"access_token\" key in json data.",
+                "{body}"
+            );
+        }
+        assert_eq!(
+            from_json(None, &cfg, false).unwrap_err().message(),
+            "Invalid content-type. Must be application/json."
+        );
+    }
+}

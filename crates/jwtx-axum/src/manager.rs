@@ -1,0 +1,573 @@
+//! [`JwtManager`]: flask-jwt-extended's `JWTManager` for axum.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use http::HeaderMap;
+use jwtx::{Codec, EncodeError, Issued, Key, KeySet, NoClaims, TokenType, Verified, dangerous};
+use serde_json::{Map, Value};
+
+use crate::config::JwtConfig;
+use crate::cookies::{self, CookieOverrides, CookieSpec};
+use crate::error::{ErrorHandler, JwtError, JwtRejection};
+use crate::token::TokenData;
+
+/// A boxed future, as callbacks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+/// A boxed error, as callbacks fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type ClaimsLoader = Arc<dyn Fn(&str) -> Map<String, Value> + Send + Sync>;
+type EncodeKeyLoader = Arc<dyn Fn(&str) -> Option<Arc<Key>> + Send + Sync>;
+type DecodeKeyLoader =
+    Arc<dyn Fn(&Map<String, Value>, &Map<String, Value>) -> Option<KeySet> + Send + Sync>;
+type RevocationCheck =
+    Arc<dyn Fn(Arc<TokenData>) -> BoxFuture<Result<bool, BoxError>> + Send + Sync>;
+type TokenVerification = Arc<dyn Fn(&TokenData) -> bool + Send + Sync>;
+type UserLoader = Arc<
+    dyn Fn(Arc<TokenData>) -> BoxFuture<Result<Option<Arc<dyn Any + Send + Sync>>, BoxError>>
+        + Send
+        + Sync,
+>;
+
+#[derive(Default, Clone)]
+pub(crate) struct Callbacks {
+    pub(crate) additional_claims: Option<ClaimsLoader>,
+    pub(crate) additional_headers: Option<ClaimsLoader>,
+    pub(crate) encode_key: Option<EncodeKeyLoader>,
+    pub(crate) decode_keys: Option<DecodeKeyLoader>,
+    pub(crate) revocation: Option<RevocationCheck>,
+    pub(crate) verification: Option<TokenVerification>,
+    pub(crate) user_loader: Option<(TypeId, &'static str, UserLoader)>,
+    pub(crate) error_handler: Option<ErrorHandler>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) codec: Codec,
+    pub(crate) config: Arc<JwtConfig>,
+    pub(crate) callbacks: Callbacks,
+}
+
+/// Holds the codec, the configuration and the callbacks; put it in router state (it is cheap
+/// to clone) and the extractors find it through `FromRef`.
+///
+/// ```
+/// use jwtx::{Algorithm, Codec, Key};
+/// use jwtx_axum::{JwtConfig, JwtManager};
+///
+/// let codec = Codec::new(Key::hmac(Algorithm::HS256, b"a 32+ byte secret from your vault!")?);
+/// let jwt = JwtManager::builder(codec)
+///     .config(JwtConfig::flask_jwt_extended())
+///     .revocation_check(|token| async move {
+///         // Look the jti up in your blocklist here.
+///         Ok::<_, jwtx_axum::BoxError>(token.jti() == Some("revoked-jti"))
+///     })
+///     .build();
+/// let issued = jwt.access_token("alice").fresh(true).sign()?;
+/// assert_eq!(jwt.decode_token(&issued.token)?.sub(), "alice");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct JwtManager(pub(crate) Arc<Inner>);
+
+impl fmt::Debug for JwtManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtManager")
+            .field("codec", &self.0.codec)
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`JwtManager`].
+#[must_use]
+pub struct JwtManagerBuilder {
+    codec: Codec,
+    config: JwtConfig,
+    callbacks: Callbacks,
+}
+
+impl fmt::Debug for JwtManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtManagerBuilder").finish_non_exhaustive()
+    }
+}
+
+impl JwtManagerBuilder {
+    /// The configuration (default: [`JwtConfig::default`]).
+    pub fn config(mut self, config: JwtConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// `additional_claims_loader(identity)`: claims added to every token created through the
+    /// manager (claims given at creation win).
+    pub fn additional_claims(
+        mut self,
+        f: impl Fn(&str) -> Map<String, Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.additional_claims = Some(Arc::new(f));
+        self
+    }
+
+    /// `additional_headers_loader(identity)`: JOSE header parameters for every token.
+    pub fn additional_headers(
+        mut self,
+        f: impl Fn(&str) -> Map<String, Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.additional_headers = Some(Arc::new(f));
+        self
+    }
+
+    /// `encode_key_loader(identity)`: the key to sign a token for this identity with
+    /// (`None`: the codec's signer).
+    pub fn encode_key(
+        mut self,
+        f: impl Fn(&str) -> Option<Arc<Key>> + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.encode_key = Some(Arc::new(f));
+        self
+    }
+
+    /// `decode_key_loader(header, payload)`: the keys to verify this token with, chosen from
+    /// its UNVERIFIED header and payload (`None`: the codec's keys). The algorithm still comes
+    /// from the chosen key.
+    pub fn decode_keys(
+        mut self,
+        f: impl Fn(&Map<String, Value>, &Map<String, Value>) -> Option<KeySet> + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.decode_keys = Some(Arc::new(f));
+        self
+    }
+
+    /// `token_in_blocklist_loader`: true when the token is revoked. An error answers 503:
+    /// a token is never accepted because the store could not be asked.
+    pub fn revocation_check<F, Fut, E>(mut self, f: F) -> Self
+    where
+        F: Fn(Arc<TokenData>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.callbacks.revocation = Some(Arc::new(move |t| {
+            let fut = f(t);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+        self
+    }
+
+    /// `token_verification_loader`: false answers 400 `User claims verification failed`.
+    pub fn token_verification(
+        mut self,
+        f: impl Fn(&TokenData) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.verification = Some(Arc::new(f));
+        self
+    }
+
+    /// `user_lookup_loader`: the user a token belongs to; `Ok(None)` answers 401
+    /// `Error loading the user <sub>`. Handlers get it through [`CurrentUser<U>`](crate::CurrentUser).
+    /// Once set, every protected request loads the user, so a deleted user is refused at once.
+    pub fn user_loader<U, F, Fut, E>(mut self, f: F) -> Self
+    where
+        U: Send + Sync + 'static,
+        F: Fn(Arc<TokenData>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<U>, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let loader: UserLoader = Arc::new(move |t| {
+            let fut = f(t);
+            Box::pin(async move {
+                fut.await
+                    .map(|u| u.map(|u| Arc::new(u) as Arc<dyn Any + Send + Sync>))
+                    .map_err(Into::into)
+            })
+        });
+        self.callbacks.user_loader = Some((TypeId::of::<U>(), std::any::type_name::<U>(), loader));
+        self
+    }
+
+    /// Replaces error responses: called for every refusal (match on
+    /// [`JwtError::kind`](crate::JwtError::kind) and fall back to
+    /// [`JwtError::default_response`](crate::JwtError::default_response)).
+    pub fn error_handler(
+        mut self,
+        f: impl Fn(&JwtError, &JwtConfig) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.error_handler = Some(Arc::new(f));
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> JwtManager {
+        JwtManager(Arc::new(Inner {
+            codec: self.codec,
+            config: Arc::new(self.config),
+            callbacks: self.callbacks,
+        }))
+    }
+}
+
+impl JwtManager {
+    /// Starts a manager around `codec` (keys, validation, lifetimes).
+    pub fn builder(codec: Codec) -> JwtManagerBuilder {
+        JwtManagerBuilder {
+            codec,
+            config: JwtConfig::default(),
+            callbacks: Callbacks::default(),
+        }
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &Codec {
+        &self.0.codec
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JwtConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn reject(&self, error: JwtError) -> JwtRejection {
+        JwtRejection {
+            error,
+            config: self.0.config.clone(),
+            handler: self.0.callbacks.error_handler.clone(),
+        }
+    }
+
+    // ------------------------------------------------------------ creating tokens
+
+    /// `create_access_token(identity)`: finish with `.sign()`.
+    pub fn access_token(&self, identity: impl Into<String>) -> ManagedToken<'_> {
+        ManagedToken::new(self, TokenType::Access, identity.into())
+    }
+
+    /// `create_refresh_token(identity)`: finish with `.sign()`.
+    pub fn refresh_token(&self, identity: impl Into<String>) -> ManagedToken<'_> {
+        ManagedToken::new(self, TokenType::Refresh, identity.into())
+    }
+
+    // ------------------------------------------------------------ reading tokens
+
+    /// `decode_token(encoded)`: signature and claim checks, without revocation, type,
+    /// freshness or user lookup.
+    pub fn decode_token(&self, token: &str) -> Result<Verified<Map<String, Value>>, JwtError> {
+        self.verify_raw(token).map_err(Into::into)
+    }
+
+    /// `decode_token(encoded, allow_expired=True)`.
+    pub fn decode_token_allow_expired(
+        &self,
+        token: &str,
+    ) -> Result<Verified<Map<String, Value>>, JwtError> {
+        dangerous::verify_allow_expired(&self.0.codec, token).map_err(Into::into)
+    }
+
+    /// `get_jti(encoded)`.
+    pub fn get_jti(&self, token: &str) -> Result<Option<String>, JwtError> {
+        Ok(self.decode_token(token)?.jti().map(str::to_owned))
+    }
+
+    /// `get_csrf_token(encoded)`.
+    pub fn get_csrf_token(&self, token: &str) -> Result<Option<String>, JwtError> {
+        Ok(self.decode_token(token)?.claims().csrf.clone())
+    }
+
+    /// `get_unverified_jwt_headers(encoded)`.
+    pub fn unverified_header(&self, token: &str) -> Result<Map<String, Value>, JwtError> {
+        dangerous::unverified_header(token, self.0.codec.validation().max_len()).map_err(Into::into)
+    }
+
+    /// Verifies with the codec, or with the keys the decode-key loader picks.
+    pub(crate) fn verify_raw<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<C>, jwtx::Error> {
+        match &self.0.callbacks.decode_keys {
+            None => self.0.codec.verify(token),
+            Some(loader) => {
+                let max = self.0.codec.validation().max_len();
+                let u = dangerous::decode_unverified(token, max)?;
+                let empty = Map::new();
+                let keys = loader(
+                    u.header.as_object().unwrap_or(&empty),
+                    u.claims.as_object().unwrap_or(&empty),
+                );
+                match keys {
+                    Some(keys) => self.0.codec.verify_with_keys(token, &keys),
+                    None => self.0.codec.verify(token),
+                }
+            }
+        }
+    }
+
+    /// Verifies for the request pipeline, keeping only registered claims and the payload.
+    pub(crate) fn verify_for_request(
+        &self,
+        token: &str,
+    ) -> Result<Verified<NoClaims>, jwtx::Error> {
+        self.verify_raw(token)
+    }
+
+    // ------------------------------------------------------------ cookies
+
+    /// `set_access_cookies(response, token)`: the access cookie and its CSRF cookie.
+    pub fn set_access_cookies(&self, headers: &mut HeaderMap, issued: &Issued) {
+        self.set_access_cookies_with(headers, issued, &CookieOverrides::default());
+    }
+
+    /// `set_access_cookies(response, token, max_age=…, domain=…)`.
+    pub fn set_access_cookies_with(
+        &self,
+        headers: &mut HeaderMap,
+        issued: &Issued,
+        over: &CookieOverrides,
+    ) {
+        let c = &self.0.config;
+        self.set_cookies(
+            headers,
+            issued,
+            over,
+            (&c.access_cookie_name, &c.access_cookie_path),
+            (&c.access_csrf_cookie_name, &c.access_csrf_cookie_path),
+        );
+    }
+
+    /// `set_refresh_cookies(response, token)`.
+    pub fn set_refresh_cookies(&self, headers: &mut HeaderMap, issued: &Issued) {
+        self.set_refresh_cookies_with(headers, issued, &CookieOverrides::default());
+    }
+
+    /// `set_refresh_cookies(response, token, max_age=…, domain=…)`.
+    pub fn set_refresh_cookies_with(
+        &self,
+        headers: &mut HeaderMap,
+        issued: &Issued,
+        over: &CookieOverrides,
+    ) {
+        let c = &self.0.config;
+        self.set_cookies(
+            headers,
+            issued,
+            over,
+            (&c.refresh_cookie_name, &c.refresh_cookie_path),
+            (&c.refresh_csrf_cookie_name, &c.refresh_csrf_cookie_path),
+        );
+    }
+
+    fn set_cookies(
+        &self,
+        headers: &mut HeaderMap,
+        issued: &Issued,
+        over: &CookieOverrides,
+        (name, path): (&str, &str),
+        (csrf_name, csrf_path): (&str, &str),
+    ) {
+        let now = self.0.codec.now();
+        let ttl = issued.claims.exp.map(|exp| exp.saturating_sub(now));
+        let csrf = issued.csrf().map(|value| CookieSpec {
+            name: csrf_name,
+            value,
+            path: csrf_path,
+            http_only: false,
+        });
+        cookies::set_pair(
+            headers,
+            &self.0.config,
+            over,
+            CookieSpec {
+                name,
+                value: &issued.token,
+                path,
+                http_only: true,
+            },
+            csrf,
+            ttl,
+            now,
+        );
+    }
+
+    /// `unset_jwt_cookies(response)`: deletes all four cookies.
+    pub fn unset_jwt_cookies(&self, headers: &mut HeaderMap) {
+        self.unset_access_cookies(headers);
+        self.unset_refresh_cookies(headers);
+    }
+
+    /// `unset_access_cookies(response)`.
+    pub fn unset_access_cookies(&self, headers: &mut HeaderMap) {
+        let c = &self.0.config;
+        cookies::unset_pair(
+            headers,
+            c,
+            None,
+            CookieSpec {
+                name: &c.access_cookie_name,
+                value: "",
+                path: &c.access_cookie_path,
+                http_only: true,
+            },
+            CookieSpec {
+                name: &c.access_csrf_cookie_name,
+                value: "",
+                path: &c.access_csrf_cookie_path,
+                http_only: false,
+            },
+        );
+    }
+
+    /// `unset_refresh_cookies(response)`.
+    pub fn unset_refresh_cookies(&self, headers: &mut HeaderMap) {
+        let c = &self.0.config;
+        cookies::unset_pair(
+            headers,
+            c,
+            None,
+            CookieSpec {
+                name: &c.refresh_cookie_name,
+                value: "",
+                path: &c.refresh_cookie_path,
+                http_only: true,
+            },
+            CookieSpec {
+                name: &c.refresh_csrf_cookie_name,
+                value: "",
+                path: &c.refresh_csrf_cookie_path,
+                http_only: false,
+            },
+        );
+    }
+}
+
+/// A token being created through the manager (its loaders apply); finish with
+/// [`sign`](ManagedToken::sign).
+#[must_use = "a token builder does nothing until .sign() is called"]
+pub struct ManagedToken<'m> {
+    manager: &'m JwtManager,
+    kind: TokenType,
+    identity: String,
+    fresh: Option<jwtx::Fresh>,
+    expires: Option<Option<Duration>>,
+    claims: Map<String, Value>,
+    headers: Map<String, Value>,
+}
+
+impl fmt::Debug for ManagedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagedToken")
+            .field("kind", &self.kind)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'m> ManagedToken<'m> {
+    fn new(manager: &'m JwtManager, kind: TokenType, identity: String) -> Self {
+        ManagedToken {
+            manager,
+            kind,
+            identity,
+            fresh: None,
+            expires: None,
+            claims: Map::new(),
+            headers: Map::new(),
+        }
+    }
+
+    /// `fresh=True/False` (access tokens).
+    pub fn fresh(mut self, fresh: bool) -> Self {
+        self.fresh = Some(if fresh {
+            jwtx::Fresh::Yes
+        } else {
+            jwtx::Fresh::No
+        });
+        self
+    }
+
+    /// `fresh=timedelta(…)`.
+    pub fn fresh_for(mut self, window: Duration) -> Self {
+        self.fresh = Some(jwtx::Fresh::Until(
+            self.manager.0.codec.now().saturating_add(window.as_secs()) as f64,
+        ));
+        self
+    }
+
+    /// `expires_delta=…`.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.expires = Some(Some(ttl));
+        self
+    }
+
+    /// `expires_delta=False`: no `exp`.
+    pub fn never_expires(mut self) -> Self {
+        self.expires = Some(None);
+        self
+    }
+
+    /// `additional_claims=…` (wins over the loader's).
+    pub fn claims(mut self, claims: Map<String, Value>) -> Self {
+        self.claims.extend(claims);
+        self
+    }
+
+    /// One additional claim.
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// `additional_headers=…` (wins over the loader's).
+    pub fn headers(mut self, headers: Map<String, Value>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Signs the token.
+    pub fn sign(self) -> Result<Issued, EncodeError> {
+        let cb = &self.manager.0.callbacks;
+        let codec = &self.manager.0.codec;
+        let mut claims = cb
+            .additional_claims
+            .as_ref()
+            .map(|f| f(&self.identity))
+            .unwrap_or_default();
+        claims.extend(self.claims);
+        let mut headers = cb
+            .additional_headers
+            .as_ref()
+            .map(|f| f(&self.identity))
+            .unwrap_or_default();
+        headers.extend(self.headers);
+        let key = cb.encode_key.as_ref().and_then(|f| f(&self.identity));
+        let builder = match self.kind {
+            TokenType::Refresh => codec.refresh_token(self.identity),
+            _ => codec.access_token(self.identity),
+        };
+        let builder = match self.fresh {
+            Some(jwtx::Fresh::Yes) => builder.fresh(true),
+            Some(jwtx::Fresh::Until(t)) => {
+                builder.fresh_for(Duration::from_secs((t as u64).saturating_sub(codec.now())))
+            }
+            _ => builder,
+        };
+        let builder = match self.expires {
+            Some(Some(d)) => builder.expires_in(d),
+            Some(None) => builder.never_expires(),
+            None => builder,
+        };
+        let builder = if headers.is_empty() {
+            builder
+        } else {
+            builder.headers(headers)
+        };
+        let builder = builder.claims(claims);
+        match key {
+            Some(key) => builder.sign_with(&key),
+            None => builder.sign(),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The request pipeline, in flask-jwt-extended's order (reference §c): find the token
+//! (missing → 401; CSRF header presence for cookies), verify it (format, signature, claims),
+//! CSRF value, type, freshness, revocation, custom verification, user lookup.
+//!
+//! Each step's result is kept in the request's extensions, so several extractors on one
+//! request cost one verification.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use http::request::Parts;
+use jwtx::{TokenKind, dangerous};
+
+use crate::config::Location;
+use crate::error::JwtError;
+use crate::locate::{self, CapturedBody, Found};
+use crate::manager::JwtManager;
+use crate::token::TokenData;
+
+/// Per-route options: token locations and the revocation check. Apply with
+/// `.route_layer(JwtRoute::new().locations([Location::Cookies]))`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwtRoute {
+    pub(crate) locations: Option<Vec<Location>>,
+    pub(crate) skip_revocation: bool,
+}
+
+impl JwtRoute {
+    /// Default options (the manager's locations, revocation checked).
+    pub fn new() -> Self {
+        JwtRoute::default()
+    }
+
+    /// `jwt_required(locations=[…])`.
+    pub fn locations(mut self, locations: impl IntoIterator<Item = Location>) -> Self {
+        self.locations = Some(locations.into_iter().collect());
+        self
+    }
+
+    /// `jwt_required(skip_revocation_check=True)`.
+    pub fn skip_revocation_check(mut self) -> Self {
+        self.skip_revocation = true;
+        self
+    }
+}
+
+impl<S> tower_layer::Layer<S> for JwtRoute {
+    type Service = JwtRouteService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        JwtRouteService {
+            inner,
+            route: self.clone(),
+        }
+    }
+}
+
+/// The service [`JwtRoute`] makes: it records the route's options on each request.
+#[derive(Clone, Debug)]
+pub struct JwtRouteService<S> {
+    inner: S,
+    route: JwtRoute,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for JwtRouteService<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.route.clone());
+        self.inner.call(req)
+    }
+}
+
+/// What an extractor asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Requirement {
+    pub(crate) kind: TokenKind,
+    pub(crate) fresh: bool,
+}
+
+/// Verification results kept for the rest of the request.
+#[derive(Clone, Default)]
+struct Cache(Arc<Mutex<Vec<CacheEntry>>>);
+
+/// (refresh lookup?, locations searched, outcome).
+type CacheEntry = (bool, Vec<Location>, Result<Arc<TokenData>, JwtError>);
+
+/// Where [`JwtLayer`](crate::JwtLayer) wants to hear about the verified access cookie.
+#[derive(Clone, Default)]
+pub(crate) struct RefreshSlot(pub(crate) Arc<Mutex<Option<Arc<TokenData>>>>);
+
+/// Runs the pipeline. `Ok(None)`: no token and none required (OPTIONS, or optional).
+pub(crate) async fn check(
+    parts: &mut Parts,
+    manager: &JwtManager,
+    req: Requirement,
+    optional: bool,
+) -> Result<Option<Arc<TokenData>>, JwtError> {
+    if parts.method == http::Method::OPTIONS {
+        return Ok(None);
+    }
+    let route = parts
+        .extensions
+        .get::<JwtRoute>()
+        .cloned()
+        .unwrap_or_default();
+    let config = &manager.0.config;
+    let locations = route.locations.as_deref().unwrap_or(&config.token_location);
+    let refresh_lookup = req.kind == TokenKind::Refresh;
+
+    let cache = match parts.extensions.get::<Cache>() {
+        Some(c) => c.clone(),
+        None => {
+            let c = Cache::default();
+            parts.extensions.insert(c.clone());
+            c
+        }
+    };
+    let cached = cache
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(r, l, _)| *r == refresh_lookup && l == locations)
+        .map(|(_, _, res)| res.clone());
+    let found = match cached {
+        Some(res) => res,
+        None => {
+            let res = find_and_verify(parts, manager, locations, refresh_lookup);
+            cache
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((refresh_lookup, locations.to_vec(), res.clone()));
+            res
+        }
+    };
+    let token = match found {
+        Ok(t) => t,
+        Err(JwtError::NoToken { .. }) if optional => return Ok(None),
+        Err(e) => return Err(e),
+    };
+
+    token.verified.require(req.kind)?;
+    if req.fresh {
+        token.verified.require_fresh(manager.0.codec.now())?;
+    }
+    let cb = &manager.0.callbacks;
+    if let Some(revocation) = cb.revocation.as_ref().filter(|_| !route.skip_revocation) {
+        let known = *token.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        let revoked = match known {
+            Some(r) => r,
+            None => {
+                let r = revocation(token.clone())
+                    .await
+                    .map_err(|e| JwtError::Unavailable {
+                        detail: e.to_string(),
+                    })?;
+                *token.revoked.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+                r
+            }
+        };
+        if revoked {
+            return Err(JwtError::Revoked);
+        }
+    }
+    if let Some(verify) = &cb.verification
+        && !verify(&token)
+    {
+        return Err(JwtError::VerificationFailed);
+    }
+    if let Some((_, _, loader)) = &cb.user_loader {
+        let loaded = token
+            .user
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if !loaded {
+            match loader(token.clone())
+                .await
+                .map_err(|e| JwtError::Unavailable {
+                    detail: e.to_string(),
+                })? {
+                Some(user) => {
+                    *token.user.lock().unwrap_or_else(PoisonError::into_inner) = Some(user);
+                }
+                None => {
+                    return Err(JwtError::UserLookup {
+                        sub: token.sub().to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    if token.location == Location::Cookies
+        && req.kind != TokenKind::Refresh
+        && let Some(slot) = parts.extensions.get::<RefreshSlot>()
+    {
+        *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
+    }
+    Ok(Some(token))
+}
+
+/// Steps 1–6: find, verify, compare the CSRF value.
+fn find_and_verify(
+    parts: &Parts,
+    manager: &JwtManager,
+    locations: &[Location],
+    refresh: bool,
+) -> Result<Arc<TokenData>, JwtError> {
+    let body = parts.extensions.get::<CapturedBody>();
+    let Found {
+        token,
+        location,
+        csrf,
+    } = locate::locate(parts, body, &manager.0.config, locations, refresh)?;
+    let verified = match manager.verify_for_request(&token) {
+        Ok(v) => v,
+        Err(e @ jwtx::Error::Expired { .. }) => {
+            // flask-jwt-extended decodes an expired token again and checks its CSRF value, so
+            // a wrong value reports the CSRF mismatch rather than the expiry.
+            if let Some(sent) = &csrf
+                && let Ok(v) =
+                    dangerous::verify_allow_expired::<jwtx::NoClaims>(manager.codec(), &token)
+            {
+                check_csrf(v.claims().csrf.as_deref(), sent)?;
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(sent) = &csrf {
+        check_csrf(verified.claims().csrf.as_deref(), sent)?;
+    }
+    Ok(Arc::new(TokenData::new(verified, location)))
+}
+
+fn check_csrf(claim: Option<&str>, sent: &str) -> Result<(), JwtError> {
+    let claim = claim.ok_or(JwtError::Token(jwtx::Error::MissingClaim { claim: "csrf" }))?;
+    verify_slices_are_equal(claim.as_bytes(), sent.as_bytes()).map_err(|_| JwtError::Csrf {
+        message: "CSRF double submit tokens do not match",
+    })
+}
