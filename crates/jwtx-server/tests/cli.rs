@@ -358,6 +358,23 @@ fn jws_verify_checks_only_the_jws_layer() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), r#"{"exp":1,"hello":"world"}"#);
+    // Payloads need not be JSON (RFC 7515): text is printed as is, binary as base64url.
+    for (payload, printed) in [
+        (&b"plain text"[..], "plain text".to_owned()),
+        (
+            &b"\xff\x00binary"[..],
+            token_segment(&key, b"\xff\x00binary"),
+        ),
+    ] {
+        let t = jwtx::jws::sign(&key, payload, None).unwrap();
+        let o = jwtx(
+            &["jws", "verify", "--key", jwk.to_str().unwrap(), &t],
+            &[],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), printed);
+    }
     // The full verifier refuses it.
     let o = jwtx(
         &["token", "verify", "--key", jwk.to_str().unwrap(), &token],
@@ -384,4 +401,10 @@ fn jws_verify_checks_only_the_jws_layer() {
         stderr(&o)
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The payload segment of a JWS over `payload` (its base64url form).
+fn token_segment(key: &Key, payload: &[u8]) -> String {
+    let t = jwtx::jws::sign(key, payload, None).unwrap();
+    t.split('.').nth(1).unwrap().to_owned()
 }

@@ -195,7 +195,18 @@ impl Codec {
         now: NumericDate,
         check_exp: bool,
     ) -> Result<Verified<C>, Error> {
-        let jws = jws::verify(token, keys, self.validation.max_len())?;
+        let (mut jws, checked) = jws::verify_token(token, keys, self.validation.max_len())?;
+        // A top-level exp/iat/nbf beyond f64 is no NumericDate: blank it to `null` (same
+        // length, padded with spaces) so that the claims check reports it as the wrong type,
+        // in its usual order, as flask-jwt-extended does.
+        for range in checked.overflowing_dates {
+            if let Some(text) = jws.payload.get_mut(range) {
+                text.fill(b' ');
+                if let Some(head) = text.get_mut(..4) {
+                    head.copy_from_slice(b"null");
+                }
+            }
+        }
         let payload: Payload<C> = match serde_json::from_slice(&jws.payload) {
             Ok(p) => p,
             Err(e) => {
@@ -449,15 +460,17 @@ impl<C> Verified<C> {
             })
     }
 
-    /// Replaces the application claims, keeping everything else (used after
-    /// [`custom_as`](Verified::custom_as)).
-    pub fn with_custom<D>(self, custom: D) -> Verified<D> {
-        Verified {
+    /// Re-reads the application claims as another type `D` from the verified payload, keeping
+    /// everything else. (There is deliberately no way to attach claims that are not the
+    /// token's own.)
+    pub fn into_custom<D: DeserializeOwned>(self) -> Result<Verified<D>, Error> {
+        let custom = self.custom_as()?;
+        Ok(Verified {
             header: self.header,
             claims: self.claims,
             custom,
             payload: self.payload,
-        }
+        })
     }
 
     /// The identity (`sub`).

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{Codec, Verified};
 use crate::error::{Error, Segment};
 use crate::jws;
+use crate::keyset::KeySet;
 
 /// A token's header and claims, decoded WITHOUT verifying the signature or any claim.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,4 +62,14 @@ pub fn verify_allow_expired<C: DeserializeOwned>(
     token: &str,
 ) -> Result<Verified<C>, Error> {
     codec.verify_at(token, codec.keys(), codec.now(), false)
+}
+
+/// [`verify_allow_expired`] with another key set, chosen per token (flask-jwt-extended's
+/// `decode_key_loader` applies to `decode_token(allow_expired=True)` as well).
+pub fn verify_allow_expired_with_keys<C: DeserializeOwned>(
+    codec: &Codec,
+    token: &str,
+    keys: &KeySet,
+) -> Result<Verified<C>, Error> {
+    codec.verify_at(token, keys, codec.now(), false)
 }

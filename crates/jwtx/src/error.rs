@@ -134,8 +134,12 @@ pub enum Error {
         /// The header's `alg`, cut to 32 characters.
         found: String,
     },
-    /// The header has a `crit` parameter; jwtx understands no extension.
-    CriticalHeader,
+    /// The header has a `crit` parameter; jwtx understands no extension, so every token that
+    /// has one is refused. The reason is PyJWT's, so both sides word it alike.
+    CriticalHeader {
+        /// What PyJWT would have said about this `crit`.
+        reason: CritReason,
+    },
     /// The header asks for a compressed payload (`zip`).
     CompressedPayload,
     /// The header names its own key material (`jku`, `x5u`, `jwk`, `x5c`).
@@ -218,13 +222,24 @@ impl Error {
             }
             Error::MissingAlgorithm => "Algorithm not specified".into(),
             Error::AlgorithmNotAllowed { .. } => "The specified alg value is not allowed".into(),
-            Error::CriticalHeader => "Unsupported critical extension".into(),
+            Error::CriticalHeader { reason } => match reason {
+                CritReason::NotAList => "Invalid 'crit' header: must be a non-empty list".into(),
+                CritReason::NotStrings => "Invalid 'crit' header: values must be strings".into(),
+                CritReason::Unsupported { ext } => {
+                    format!("Unsupported critical extension: {ext}").into()
+                }
+                CritReason::Missing { ext } => {
+                    format!("Critical extension '{ext}' is missing from headers").into()
+                }
+            },
             Error::CompressedPayload => "Compressed payloads are not supported".into(),
             Error::ForbiddenHeader { param } => {
                 format!("Header parameter '{}' is not allowed", param.name()).into()
             }
             Error::HeaderType { param } => match *param {
                 "kid" => "Key ID header parameter must be a string".into(),
+                // PyJWT: a non-string alg is simply not among the allowed ones.
+                "alg" => "The specified alg value is not allowed".into(),
                 p => format!("Header parameter '{p}' has the wrong type").into(),
             },
             Error::UnknownKey { .. } => "No key matches the token's key ID".into(),
@@ -274,7 +289,7 @@ impl Error {
             Error::NotEnoughSegments | Error::TooManySegments | Error::Base64 { .. } => "malformed",
             Error::Json { .. } => "bad_json",
             Error::MissingAlgorithm | Error::AlgorithmNotAllowed { .. } => "bad_algorithm",
-            Error::CriticalHeader
+            Error::CriticalHeader { .. }
             | Error::CompressedPayload
             | Error::ForbiddenHeader { .. }
             | Error::HeaderType { .. } => "bad_header",
@@ -325,6 +340,26 @@ impl Error {
             detail: e.to_string(),
         }
     }
+}
+
+/// Why a `crit` header was refused, in PyJWT's order of checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CritReason {
+    /// `crit` is not a list, or is an empty one.
+    NotAList,
+    /// A `crit` entry is not a string.
+    NotStrings,
+    /// An extension jwtx does not implement (that is, any), cut to 32 characters.
+    Unsupported {
+        /// The extension's name.
+        ext: String,
+    },
+    /// `crit` names an extension the header does not carry.
+    Missing {
+        /// The extension's name.
+        ext: String,
+    },
 }
 
 /// Why a key or key set could not be built. The text says why and how to get a good one.

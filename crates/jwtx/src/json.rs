@@ -6,11 +6,18 @@
 //! Python's `json` module (`Expecting value: line 1 column 1 (char 0)`), which is what
 //! flask-jwt-extended puts in its `Invalid header string: …` responses.
 //!
+//! Two things Python's `json` takes are refused because no Rust reader can represent them and
+//! every reader of a token must agree on what it says: lone surrogate escapes (`"\ud800"`)
+//! and numbers beyond `f64` (`1e400`). The exception is a top-level `exp`, `iat` or `nbf`
+//! out of range: the scan reports where it is ([`Checked::overflowing_dates`]) so that the
+//! verifier can answer flask-jwt-extended's "must be an integer" after the signature check.
+//!
 //! Work is linear in the input: member names are compared through a hash set once an
 //! object has more than a handful of them.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
 
 /// Nesting deeper than this is rejected (objects and arrays both count).
 pub(crate) const MAX_DEPTH: usize = 32;
@@ -18,7 +25,15 @@ pub(crate) const MAX_DEPTH: usize = 32;
 /// What was wrong with a JSON document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JsonErrorKind {
-    NotUtf8 { byte: u8 },
+    /// Bytes `start..=end` are not UTF-8 (Python reports byte positions).
+    NotUtf8 {
+        first: u8,
+        start: usize,
+        end: usize,
+        reason: Utf8Reason,
+    },
+    LoneSurrogate,
+    NumberOutOfRange,
     ExpectingValue,
     ExpectingComma,
     ExpectingColon,
@@ -32,6 +47,31 @@ pub(crate) enum JsonErrorKind {
     TooDeep,
 }
 
+/// Python's name for a UTF-8 decoding failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Utf8Reason {
+    InvalidStart,
+    InvalidContinuation,
+    UnexpectedEnd,
+}
+
+impl Utf8Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Utf8Reason::InvalidStart => "invalid start byte",
+            Utf8Reason::InvalidContinuation => "invalid continuation byte",
+            Utf8Reason::UnexpectedEnd => "unexpected end of data",
+        }
+    }
+}
+
+/// What a successful scan found that the caller must still act on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// Byte ranges of top-level `exp`/`iat`/`nbf` values that are numbers beyond `f64`.
+    pub(crate) overflowing_dates: Vec<Range<usize>>,
+}
+
 /// A JSON error with the byte offset it was found at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct JsonError {
@@ -43,6 +83,11 @@ pub(crate) struct JsonError {
 }
 
 impl JsonError {
+    /// A number beyond `f64` at `byte_pos` (for callers that do not allow one anywhere).
+    pub(crate) fn number_out_of_range(doc: &[u8], byte_pos: usize) -> Self {
+        JsonError::at(JsonErrorKind::NumberOutOfRange, doc, byte_pos)
+    }
+
     fn at(kind: JsonErrorKind, doc: &[u8], byte_pos: usize) -> Self {
         // Positions are reported in characters, like Python; counting is only done on error.
         let prefix = &doc[..byte_pos.min(doc.len())];
@@ -65,13 +110,27 @@ impl JsonError {
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
-            JsonErrorKind::NotUtf8 { byte } => {
-                return write!(
-                    f,
-                    "'utf-8' codec can't decode byte 0x{byte:02x} in position {}: invalid start byte",
-                    self.char_index
-                );
+            JsonErrorKind::NotUtf8 {
+                first,
+                start,
+                end,
+                reason,
+            } => {
+                let reason = reason.as_str();
+                return if start == end {
+                    write!(
+                        f,
+                        "'utf-8' codec can't decode byte 0x{first:02x} in position {start}: {reason}"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "'utf-8' codec can't decode bytes in position {start}-{end}: {reason}"
+                    )
+                };
             }
+            JsonErrorKind::LoneSurrogate => "Unpaired surrogate in \\uXXXX escape",
+            JsonErrorKind::NumberOutOfRange => "Number out of range",
             JsonErrorKind::NotAnObject => return f.write_str("must be a json object"),
             JsonErrorKind::ExpectingValue => "Expecting value",
             JsonErrorKind::ExpectingComma => "Expecting ',' delimiter",
@@ -96,16 +155,15 @@ impl fmt::Display for JsonError {
 
 /// Checks that `doc` is UTF-8 JSON whose top level is an object, with no duplicate member
 /// names anywhere and nesting no deeper than [`MAX_DEPTH`].
-pub(crate) fn check_object(doc: &[u8]) -> Result<(), JsonError> {
+pub(crate) fn check_object(doc: &[u8]) -> Result<Checked, JsonError> {
     if let Err(e) = std::str::from_utf8(doc) {
-        let pos = e.valid_up_to();
-        return Err(JsonError::at(
-            JsonErrorKind::NotUtf8 { byte: doc[pos] },
-            doc,
-            pos,
-        ));
+        return Err(utf8_error(doc, &e));
     }
-    let mut s = Scanner { doc, pos: 0 };
+    let mut s = Scanner {
+        doc,
+        pos: 0,
+        checked: Checked::default(),
+    };
     s.skip_ws();
     if s.peek() != Some(b'{') {
         // Python parses the value first and only then complains that it is not an object.
@@ -121,18 +179,48 @@ pub(crate) fn check_object(doc: &[u8]) -> Result<(), JsonError> {
     if s.pos != doc.len() {
         return Err(s.err(JsonErrorKind::ExtraData));
     }
-    Ok(())
+    Ok(s.checked)
+}
+
+/// Python's `UnicodeDecodeError` for the first invalid sequence: the same maximal-subpart
+/// rule as Rust's `Utf8Error`, named and positioned in bytes.
+fn utf8_error(doc: &[u8], e: &std::str::Utf8Error) -> JsonError {
+    let start = e.valid_up_to();
+    let first = doc.get(start).copied().unwrap_or(0);
+    let (end, reason) = match e.error_len() {
+        None => (doc.len().saturating_sub(1), Utf8Reason::UnexpectedEnd),
+        Some(n) if n == 1 && !matches!(first, 0xC2..=0xF4) => (start, Utf8Reason::InvalidStart),
+        Some(n) => (start + n - 1, Utf8Reason::InvalidContinuation),
+    };
+    JsonError {
+        kind: JsonErrorKind::NotUtf8 {
+            first,
+            start,
+            end,
+            reason,
+        },
+        line: 1,
+        column: start + 1,
+        char_index: start,
+    }
 }
 
 struct Scanner<'a> {
     doc: &'a [u8],
     pos: usize,
+    checked: Checked,
+}
+
+/// Whether a member name (raw, maybe escaped) is one of the NumericDate claims.
+fn is_date_claim(raw: &[u8], escaped: bool) -> bool {
+    let is = |n: &[u8]| matches!(n, b"exp" | b"iat" | b"nbf");
+    if escaped { is(&unescape(raw)) } else { is(raw) }
 }
 
 /// Member names seen in one object: borrowed slices on the stack while there are few of
 /// them and none is escaped, a hash set of unescaped names after that.
 struct Seen<'a> {
-    few: [&'a [u8]; 8],
+    few: [&'a [u8]; 16],
     len: usize,
     many: Option<HashSet<Vec<u8>>>,
 }
@@ -140,7 +228,7 @@ struct Seen<'a> {
 impl<'a> Seen<'a> {
     fn new() -> Self {
         Seen {
-            few: [&[]; 8],
+            few: [&[]; 16],
             len: 0,
             many: None,
         }
@@ -187,7 +275,17 @@ impl<'a> Scanner<'a> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                if self.number()? {
+                    return Err(JsonError::at(
+                        JsonErrorKind::NumberOutOfRange,
+                        self.doc,
+                        start,
+                    ));
+                }
+                Ok(())
+            }
             _ => Err(self.err(JsonErrorKind::ExpectingValue)),
         }
     }
@@ -209,7 +307,8 @@ impl<'a> Scanner<'a> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<(), JsonError> {
+    /// Scans a number; `Ok(true)` if it is grammatical but beyond `f64`.
+    fn number(&mut self) -> Result<bool, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -240,7 +339,14 @@ impl<'a> Scanner<'a> {
                 self.pos = save;
             }
         }
-        Ok(())
+        // Only long numbers or ones with an exponent can overflow; the text is ASCII.
+        let text = &self.doc[start..self.pos];
+        let suspicious = text.len() > 300 || text.iter().any(|&c| c == b'e' || c == b'E');
+        Ok(suspicious
+            && std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_none_or(|f| !f.is_finite()))
     }
 
     /// Scans a string starting at its opening quote; returns the raw bytes between the
@@ -270,13 +376,8 @@ impl<'a> Scanner<'a> {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                             self.pos += 2;
                         }
-                        Some(b'u')
-                            if self
-                                .doc
-                                .get(self.pos + 2..self.pos + 6)
-                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
-                        {
-                            self.pos += 6;
+                        Some(b'u') if self.hex4(self.pos + 2).is_some() => {
+                            self.unicode_escape()?;
                         }
                         None => {
                             return Err(JsonError::at(
@@ -292,6 +393,32 @@ impl<'a> Scanner<'a> {
                 Some(_) => self.pos += 1,
             }
         }
+    }
+
+    /// The value of the four hex digits at `at`, if there are four.
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let h = self.doc.get(at..at + 4)?;
+        h.iter()
+            .try_fold(0u32, |acc, &c| Some(acc * 16 + (c as char).to_digit(16)?))
+    }
+
+    /// Consumes a `\uXXXX` escape (or a surrogate pair of them) at `pos`; refuses a lone
+    /// surrogate, which no Rust string can hold.
+    fn unicode_escape(&mut self) -> Result<(), JsonError> {
+        let lone = |s: &Self| Err(s.err(JsonErrorKind::LoneSurrogate));
+        match self.hex4(self.pos + 2) {
+            Some(0xD800..=0xDBFF) => {
+                let pair = self.doc.get(self.pos + 6..self.pos + 8) == Some(&b"\\u"[..])
+                    && matches!(self.hex4(self.pos + 8), Some(0xDC00..=0xDFFF));
+                if !pair {
+                    return lone(self);
+                }
+                self.pos += 12;
+            }
+            Some(0xDC00..=0xDFFF) => return lone(self),
+            _ => self.pos += 6,
+        }
+        Ok(())
     }
 
     fn object(&mut self, depth: usize) -> Result<(), JsonError> {
@@ -325,7 +452,17 @@ impl<'a> Scanner<'a> {
             }
             self.pos += 1;
             self.skip_ws();
-            self.value(depth)?;
+            let top_level_date = depth == 1
+                && matches!(self.peek(), Some(b'-' | b'0'..=b'9'))
+                && is_date_claim(name, escaped);
+            if top_level_date {
+                let start = self.pos;
+                if self.number()? {
+                    self.checked.overflowing_dates.push(start..self.pos);
+                }
+            } else {
+                self.value(depth)?;
+            }
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -364,8 +501,9 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Unescapes a member name already checked by the scanner. Lone surrogates are kept as
-/// their 3-byte generalized UTF-8 form so that distinct names stay distinct.
+/// Unescapes a member name already checked by the scanner (which refuses lone surrogates;
+/// were one to get here, it is kept in its 3-byte generalized UTF-8 form so that distinct
+/// names stay distinct).
 fn unescape(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -485,6 +623,52 @@ mod tests {
         doc.push_str("\"k3\":0}");
         assert!(check_object(doc.as_bytes()).is_err());
         assert!(check_object(doc.replace("\"k3\":0", "\"k99\":0").as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn refuses_what_rust_cannot_represent_with_python_style_positions() {
+        assert_eq!(
+            msg(r#"{"a":"x\ud800"}"#),
+            "Unpaired surrogate in \\uXXXX escape: line 1 column 8 (char 7)"
+        );
+        assert_eq!(
+            msg(r#"{"a":"\udc00\ud800"}"#),
+            "Unpaired surrogate in \\uXXXX escape: line 1 column 7 (char 6)"
+        );
+        check_object(br#"{"a":"\ud83d\ude00"}"#).unwrap();
+        assert_eq!(
+            msg(r#"{"a":[1e400]}"#),
+            "Number out of range: line 1 column 7 (char 6)"
+        );
+        assert_eq!(
+            msg(&format!(r#"{{"a":{}}}"#, "9".repeat(400))),
+            "Number out of range: line 1 column 6 (char 5)"
+        );
+        check_object(br#"{"a":1e-400,"b":1.7976931348623157e308}"#).unwrap();
+        // Top-level NumericDates out of range are reported to the caller, not refused here.
+        let doc = br#"{"sub":"a","exp":1e400,"x":{"iat":1}, "\u006ebf" : -1E999 }"#;
+        let ranges = check_object(doc).unwrap().overflowing_dates;
+        let texts: Vec<&[u8]> = ranges.iter().map(|r| &doc[r.clone()]).collect();
+        assert_eq!(texts, [&b"1e400"[..], b"-1E999"]);
+        // …but only at the top level.
+        assert!(check_object(br#"{"x":{"exp":1e400}}"#).is_err());
+    }
+
+    #[test]
+    fn utf8_errors_name_byte_positions_as_python_does() {
+        let m = |b: &[u8]| check_object(b).unwrap_err().to_string();
+        assert_eq!(
+            m(b"{\"\xc3\xa9\":\"\x80\"}"),
+            "'utf-8' codec can't decode byte 0x80 in position 7: invalid start byte"
+        );
+        assert_eq!(
+            m(b"{\"a\":\"\xe2\x82(\"}"),
+            "'utf-8' codec can't decode bytes in position 6-7: invalid continuation byte"
+        );
+        assert_eq!(
+            m(b"{\"a\":\"\xf0"),
+            "'utf-8' codec can't decode byte 0xf0 in position 6: unexpected end of data"
+        );
     }
 
     #[test]

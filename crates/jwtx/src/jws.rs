@@ -1,10 +1,15 @@
 //! Strict JWS compact serialization (RFC 7515), jwtx's own.
 //!
-//! [`verify`] runs the checks of SPEC §3 in this order: length cap before any decoding;
-//! exactly three segments; canonical base64url; header and payload are UTF-8 JSON objects
-//! without duplicate member names; no `crit`, no `zip`, no `jku`/`x5u`/`jwk`/`x5c`, `b64`
-//! only as `true`; `kid` selects among the configured keys; `alg` must equal the selected
-//! key's algorithm; signature. Claims are not looked at here.
+//! Verification runs the checks of SPEC §3 in this order: length cap before any decoding;
+//! exactly three segments; canonical base64url; the header (and, for a token, the payload)
+//! is a UTF-8 JSON object without duplicate member names; no `crit`, no `zip`, no
+//! `jku`/`x5u`/`jwk`/`x5c`, `b64` only as `true`; `kid` selects among the configured keys;
+//! `alg` must equal the selected key's algorithm; signature. Claims are not looked at here.
+//!
+//! [`verify`] is the JWS layer alone: its payload may be any octets (RFC 7515 does not ask
+//! for JSON; `jwtx jws verify` and the Wycheproof vectors use it). The token path
+//! (`Codec::verify`) goes through [`verify_token`], which also checks the payload is a
+//! strict JSON object before the signature.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,7 +21,7 @@ use serde::de::{Deserializer, IgnoredAny};
 use crate::alg::Algorithm;
 use crate::b64;
 use crate::claims::Raw;
-use crate::error::{EncodeError, Error, ForbiddenHeader, Segment};
+use crate::error::{CritReason, EncodeError, Error, ForbiddenHeader, Segment};
 use crate::json;
 use crate::key::Key;
 use crate::keyset::KeySet;
@@ -70,13 +75,14 @@ impl Header {
     }
 }
 
-/// A JWS whose header rules and signature have been checked; its payload is a JSON object
-/// without duplicate member names, not yet interpreted.
+/// A JWS whose header rules and signature have been checked; its payload is not
+/// interpreted.
 #[derive(Debug)]
 pub struct Jws {
     /// The header.
     pub header: Header,
-    /// The payload bytes (UTF-8 JSON object text).
+    /// The payload bytes: any octets from [`verify`]; a strict JSON object from the token
+    /// path.
     pub payload: Vec<u8>,
 }
 
@@ -87,6 +93,60 @@ struct Present(bool);
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// The `crit` header parameter, read just far enough to word PyJWT's refusal.
+#[derive(Default)]
+enum Crit {
+    #[default]
+    Absent,
+    /// Not a list, or an empty one.
+    NotAList,
+    /// A list; `None` for an entry that is not a string.
+    List(Vec<Option<String>>),
+}
+
+impl<'de> Deserialize<'de> for Crit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(items) if !items.is_empty() => Crit::List(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => Crit::NotAList,
+        })
+    }
+}
+
+impl Crit {
+    /// Why this `crit` is refused (every `crit` is), in PyJWT's order: shape, string entries,
+    /// supported extension (PyJWT knows only `b64`), extension present in the header.
+    fn refusal(&self, b64_present: bool) -> Option<CritReason> {
+        let items = match self {
+            Crit::Absent => return None,
+            Crit::NotAList => return Some(CritReason::NotAList),
+            Crit::List(items) => items,
+        };
+        for item in items {
+            let Some(ext) = item else {
+                return Some(CritReason::NotStrings);
+            };
+            let ext_cut = || ext.chars().take(32).collect::<String>();
+            if ext != "b64" {
+                return Some(CritReason::Unsupported { ext: ext_cut() });
+            }
+            if !b64_present {
+                return Some(CritReason::Missing { ext: ext_cut() });
+            }
+        }
+        // Everything PyJWT would accept: jwtx implements no extension, `b64` included.
+        Some(CritReason::Unsupported { ext: "b64".into() })
     }
 }
 
@@ -101,7 +161,7 @@ struct RawHeader {
     #[serde(default)]
     b64: Raw,
     #[serde(default)]
-    crit: Present,
+    crit: Crit,
     #[serde(default)]
     zip: Present,
     #[serde(default)]
@@ -130,7 +190,8 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<[&[u8]; 3], Error> {
     }
 }
 
-/// Decodes and checks one JSON segment, appending it to `buf`; returns its range.
+/// Decodes and checks one JSON segment, appending it to `buf`; returns its range. Numbers
+/// beyond `f64` are refused everywhere (see [`json`]).
 pub(crate) fn decode_json_segment(
     seg: &[u8],
     segment: Segment,
@@ -138,15 +199,49 @@ pub(crate) fn decode_json_segment(
 ) -> Result<std::ops::Range<usize>, Error> {
     let start = buf.len();
     b64::decode_into(seg, buf).map_err(|()| Error::Base64 { segment })?;
-    json::check_object(&buf[start..]).map_err(|e| Error::json(segment, &e))?;
+    let checked = json::check_object(&buf[start..]).map_err(|e| Error::json(segment, &e))?;
+    if let Some(at) = checked.overflowing_dates.first() {
+        return Err(Error::json(
+            segment,
+            &json::JsonError::number_out_of_range(&buf[start..], at.start),
+        ));
+    }
     Ok(start..buf.len())
 }
 
 /// The longest signature any supported key makes (RSA-8192), in bytes.
 const MAX_SIGNATURE_LEN: usize = 1024;
 
-/// Verifies a compact JWS with `keys` (see the module docs for the order of checks).
+/// Verifies a compact JWS with `keys` (see the module docs for the order of checks). The
+/// payload may be any octets; use `Codec::verify` for tokens.
 pub fn verify(token: &str, keys: &KeySet, max_len: usize) -> Result<Jws, Error> {
+    verify_inner(token, keys, max_len, PayloadRule::Any).map(|(jws, _)| jws)
+}
+
+/// Verifies a token's JWS: [`verify`] plus a strict JSON object payload, checked before the
+/// signature. Also returns what the JSON scan found (top-level dates beyond `f64`), for the
+/// claims check to act on after the signature.
+pub(crate) fn verify_token(
+    token: &str,
+    keys: &KeySet,
+    max_len: usize,
+) -> Result<(Jws, json::Checked), Error> {
+    verify_inner(token, keys, max_len, PayloadRule::JsonObject)
+}
+
+/// What the payload must be.
+#[derive(Clone, Copy)]
+enum PayloadRule {
+    Any,
+    JsonObject,
+}
+
+fn verify_inner(
+    token: &str,
+    keys: &KeySet,
+    max_len: usize,
+    rule: PayloadRule,
+) -> Result<(Jws, json::Checked), Error> {
     let [h, p, s] = split(token, max_len)?;
 
     let mut sig_buf = [0u8; MAX_SIGNATURE_LEN + 3];
@@ -154,7 +249,7 @@ pub fn verify(token: &str, keys: &KeySet, max_len: usize) -> Result<Jws, Error> 
     // Fast path: a header segment byte-identical to the one a configured key emits (and that
     // `KeySet::select` would pick) is a header already known to pass every rule below.
     let (key, header, payload, sig) = if let Some(key) = keys.canonical_match(h) {
-        let payload = decode_payload(p)?;
+        let payload = decode_payload(p, rule)?;
         let sig = decode_signature(s, &mut sig_buf)?;
         let header = Header {
             alg: key.algorithm(),
@@ -166,7 +261,7 @@ pub fn verify(token: &str, keys: &KeySet, max_len: usize) -> Result<Jws, Error> 
     } else {
         let mut hbuf = Vec::with_capacity(h.len() * 3 / 4 + 3);
         decode_json_segment(h, Segment::Header, &mut hbuf)?;
-        let payload = decode_payload(p)?;
+        let payload = decode_payload(p, rule)?;
         let sig = decode_signature(s, &mut sig_buf)?;
         let raw: RawHeader = serde_json::from_slice(&hbuf).map_err(|e| Error::Json {
             segment: Segment::Header,
@@ -193,7 +288,8 @@ pub fn verify(token: &str, keys: &KeySet, max_len: usize) -> Result<Jws, Error> 
     if !sig.is_some_and(|sig| key.verify(signing_input, sig)) {
         return Err(Error::InvalidSignature);
     }
-    Ok(Jws { header, payload })
+    let (payload, checked) = payload;
+    Ok((Jws { header, payload }, checked))
 }
 
 /// Decodes the signature into `buf`. `Ok(None)` for a well-formed signature longer than any
@@ -211,20 +307,25 @@ fn decode_signature<'b>(s: &[u8], buf: &'b mut [u8]) -> Result<Option<&'b [u8]>,
     }
 }
 
-/// Decodes the payload segment and checks it is a strict JSON object.
-fn decode_payload(p: &[u8]) -> Result<Vec<u8>, Error> {
+/// Decodes the payload segment and, for a token, checks it is a strict JSON object.
+fn decode_payload(p: &[u8], rule: PayloadRule) -> Result<(Vec<u8>, json::Checked), Error> {
     let mut payload = Vec::with_capacity(p.len() * 3 / 4 + 3);
     b64::decode_into(p, &mut payload).map_err(|()| Error::Base64 {
         segment: Segment::Payload,
     })?;
-    json::check_object(&payload).map_err(|e| Error::json(Segment::Payload, &e))?;
-    Ok(payload)
+    let checked = match rule {
+        PayloadRule::Any => json::Checked::default(),
+        PayloadRule::JsonObject => {
+            json::check_object(&payload).map_err(|e| Error::json(Segment::Payload, &e))?
+        }
+    };
+    Ok((payload, checked))
 }
 
 /// Applies the header rules and selects the key.
 fn check_header<'k>(raw: &RawHeader, keys: &'k KeySet) -> Result<&'k Key, Error> {
-    if raw.crit.0 {
-        return Err(Error::CriticalHeader);
+    if let Some(reason) = raw.crit.refusal(!matches!(raw.b64, Raw::Absent)) {
+        return Err(Error::CriticalHeader { reason });
     }
     if raw.zip.0 {
         return Err(Error::CompressedPayload);

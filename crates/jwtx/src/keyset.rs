@@ -107,9 +107,13 @@ impl KeySet {
         &self.keys
     }
 
-    /// The key a token's `kid` selects: by `kid`, or the only key when the token has none.
+    /// The key a token's `kid` selects: by `kid`, or the only key when the token has none or
+    /// when that only key has no `kid` itself.
     pub fn select(&self, kid: Option<&str>) -> Option<&Key> {
         match kid {
+            // A single key without a kid is the key, whatever kid the token names: that is
+            // how flask-jwt-extended (which ignores kid) treats its one secret.
+            Some(_) if self.keys.len() == 1 && self.keys[0].kid().is_none() => self.keys.first(),
             Some(kid) => self.keys.iter().find(|k| k.kid() == Some(kid)),
             None if self.keys.len() == 1 => self.keys.first(),
             None => None,
