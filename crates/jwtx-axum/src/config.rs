@@ -93,8 +93,9 @@ pub enum ErrorStyle {
 pub struct JwtConfig {
     /// `JWT_TOKEN_LOCATION`: where tokens are looked for, in this order.
     pub token_location: Vec<Location>,
-    /// `JWT_HEADER_NAME` (case-insensitive).
-    pub header_name: HeaderName,
+    /// `JWT_HEADER_NAME`: looked up case-insensitively, printed in messages exactly as
+    /// written here (`"X-API-KEY"` gives `Missing X-API-KEY Header`).
+    pub header_name: String,
     /// `JWT_HEADER_TYPE` (case-sensitive; empty means the header holds the bare JWT).
     pub header_type: String,
     /// `JWT_QUERY_STRING_NAME`.
@@ -149,7 +150,9 @@ pub struct JwtConfig {
     pub error_message_key: String,
     /// Error response style.
     pub error_style: ErrorStyle,
-    /// Largest request body read for the `json` location and the CSRF form field.
+    /// Largest request body [`JwtLayer`](crate::JwtLayer) reads for the `json` location and
+    /// the CSRF form field (default 64 KiB). A longer body still reaches the handler whole, but
+    /// a token or CSRF value that must come from it is refused with 413.
     pub body_limit: usize,
 }
 
@@ -160,7 +163,7 @@ impl JwtConfig {
         let x_csrf = HeaderName::from_static("x-csrf-token");
         JwtConfig {
             token_location: vec![Location::Headers],
-            header_name: http::header::AUTHORIZATION,
+            header_name: "Authorization".into(),
             header_type: "Bearer".into(),
             query_string_name: "jwt".into(),
             query_string_value_prefix: String::new(),

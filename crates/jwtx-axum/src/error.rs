@@ -32,6 +32,9 @@ pub enum ErrorKind {
     Unavailable,
     /// The application asked for something the request cannot give: 500.
     Internal,
+    /// The body the token or CSRF value is read from is over
+    /// [`JwtConfig::body_limit`](crate::JwtConfig::body_limit): 413.
+    BodyTooLarge,
 }
 
 /// Why a request's token was refused.
@@ -53,6 +56,12 @@ pub enum JwtError {
         /// The client-facing message.
         message: String,
     },
+    /// The `json` location holds a value that is neither a string nor falsy (a number,
+    /// `true`, a non-empty array or object): 422 with PyJWT's message.
+    TokenNotAString,
+    /// The JSON or form body that must be read for the token or the CSRF value is over
+    /// [`JwtConfig::body_limit`](crate::JwtConfig::body_limit) (flask-jwt-extended has no limit).
+    BodyTooLarge,
     /// CSRF double submit failed: missing header, or a value that does not match.
     Csrf {
         /// `Missing CSRF token` or `CSRF double submit tokens do not match`.
@@ -87,7 +96,10 @@ impl JwtError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             JwtError::NoToken { .. } | JwtError::Csrf { .. } => ErrorKind::Unauthorized,
-            JwtError::BadHeader { .. } | JwtError::BadQueryParam { .. } => ErrorKind::Invalid,
+            JwtError::BadHeader { .. }
+            | JwtError::BadQueryParam { .. }
+            | JwtError::TokenNotAString => ErrorKind::Invalid,
+            JwtError::BodyTooLarge => ErrorKind::BodyTooLarge,
             JwtError::Token(e) => match e.status_class() {
                 jwtx::StatusClass::Expired => ErrorKind::Expired,
                 jwtx::StatusClass::NeedsFresh => ErrorKind::NeedsFresh,
@@ -108,6 +120,7 @@ impl JwtError {
             ErrorKind::VerificationFailed => StatusCode::BAD_REQUEST,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -119,6 +132,10 @@ impl JwtError {
             | JwtError::BadHeader { message }
             | JwtError::BadQueryParam { message } => Cow::Borrowed(message),
             JwtError::Csrf { message } | JwtError::Internal { message } => Cow::Borrowed(message),
+            JwtError::TokenNotAString => {
+                Cow::Borrowed("Invalid token type. Token must be a <class 'bytes'>")
+            }
+            JwtError::BodyTooLarge => Cow::Borrowed("Request body too large"),
             JwtError::Token(e) => e.message(),
             JwtError::Revoked => Cow::Borrowed("Token has been revoked"),
             JwtError::VerificationFailed => Cow::Borrowed("User claims verification failed"),
@@ -134,6 +151,8 @@ impl JwtError {
         match self {
             JwtError::NoToken { .. } => "missing",
             JwtError::BadHeader { .. } | JwtError::BadQueryParam { .. } => "bad_header",
+            JwtError::TokenNotAString => "malformed",
+            JwtError::BodyTooLarge => "body_too_large",
             JwtError::Csrf { .. } => "csrf",
             JwtError::Token(e) => e.reason(),
             JwtError::Revoked => "revoked",
@@ -149,7 +168,10 @@ impl JwtError {
         let message = self.message();
         let mut status = self.status();
         let mut www = None;
-        let token_failure = !matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::Internal);
+        let token_failure = !matches!(
+            self.kind(),
+            ErrorKind::Unavailable | ErrorKind::Internal | ErrorKind::BodyTooLarge
+        );
         match config.error_style {
             ErrorStyle::Rfc6750 if token_failure => {
                 status = StatusCode::UNAUTHORIZED;

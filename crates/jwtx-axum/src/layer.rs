@@ -10,25 +10,30 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use http::{Request, header};
-use http_body_util::BodyExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::locate::{CapturedBody, Media};
+use crate::body;
 use crate::manager::{BoxFuture, JwtManager};
 use crate::verify::RefreshSlot;
 
 /// Adds what the extractors cannot do alone. Apply it to the router:
 /// `router.layer(JwtLayer::new(manager.clone()).implicit_refresh(Duration::from_secs(1800)))`.
 ///
-/// - Bodies of `application/json` and form requests up to the configured `body_limit` (with a
-///   `Content-Length`) are read once and kept, so the `json` token location and
-///   `JWT_CSRF_CHECK_FORM` work while the handler still gets the body.
+/// - Bodies of `application/json` and form requests up to the configured
+///   [`body_limit`](crate::JwtConfig::body_limit), with or without `Content-Length`, are read
+///   once and kept, so the `json` token location and `JWT_CSRF_CHECK_FORM` work while the handler
+///   still gets the body. A longer body is read no further than the limit and reaches the
+///   handler whole; a token or CSRF value that must come from it is refused with 413
+///   `Request body too large`. Routes that read the body for a token without this layer
+///   answer 500.
 /// - With [`implicit_refresh`](JwtLayer::implicit_refresh), a successful response to a request
 ///   authenticated by an access cookie that expires within the window gets a new access cookie
-///   (flask-jwt-extended's documented `after_request` pattern), keeping the token's application
-///   claims. Error responses, and responses that set or delete the access cookie themselves
-///   (login, refresh, logout), are left alone.
+///   (flask-jwt-extended's documented `after_request` pattern). The new token has the claims
+///   the [`additional_claims`](crate::JwtManagerBuilder::additional_claims) loader makes now,
+///   plus the old token's application claims the loader does not make. Error responses, and
+///   responses that set or delete the access cookie themselves (login, refresh, logout), are
+///   left alone.
 #[derive(Clone, Debug)]
 pub struct JwtLayer {
     manager: JwtManager,
@@ -104,7 +109,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         ResponseFuture(Box::pin(async move {
-            let mut req = capture_body(req, layer.manager.config().body_limit).await;
+            let mut req = body::capture(req, layer.manager.config().body_limit).await;
             let slot = layer.refresh_window.map(|_| {
                 let slot = RefreshSlot::default();
                 req.extensions_mut().insert(slot.clone());
@@ -116,34 +121,6 @@ where
             }
             Ok(response)
         }))
-    }
-}
-
-/// Reads a small JSON or form body into the request's extensions and puts it back.
-async fn capture_body(req: Request<Body>, limit: usize) -> Request<Body> {
-    let media = Media::of(req.headers().get(header::CONTENT_TYPE));
-    let small = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n <= limit);
-    if media == Media::Other || !small {
-        return req;
-    }
-    let (mut parts, body) = req.into_parts();
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => {
-            let bytes = collected.to_bytes();
-            parts.extensions.insert(CapturedBody {
-                media,
-                bytes: bytes.clone(),
-            });
-            Request::from_parts(parts, Body::from(bytes))
-        }
-        // The client lied about the length or the connection failed: the handler's own body
-        // extractor would fail the same way, so hand it an empty body and no token.
-        Err(_) => Request::from_parts(parts, Body::empty()),
     }
 }
 
@@ -175,11 +152,17 @@ fn refresh_if_due(
     if exp > now.saturating_add(window.as_secs()) {
         return;
     }
-    let mut claims = token.payload();
+    let mut carried = token.payload();
     for name in jwtx::REGISTERED {
-        claims.remove(name);
+        carried.remove(name);
     }
-    match manager.access_token(token.sub()).claims(claims).sign() {
+    // The claims loader decides what it makes (roles that changed since login); the old
+    // token only fills in the rest.
+    match manager
+        .access_token(token.sub())
+        .carried_claims(carried)
+        .sign()
+    {
         Ok(issued) => manager.set_access_cookies(response.headers_mut(), &issued),
         Err(e) => tracing::error!(error = %e, "implicit refresh could not sign a new access token"),
     }

@@ -50,6 +50,7 @@
 //! Errors answer with flask-jwt-extended's statuses and `{"msg": …}` bodies byte for byte
 //! (plus `WWW-Authenticate: Bearer` on 401), or in RFC 6750 style ([`ErrorStyle`]).
 
+mod body;
 mod config;
 mod cookies;
 mod error;

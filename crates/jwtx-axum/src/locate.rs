@@ -2,51 +2,12 @@
 //! only a *missing* token falls through to the next location; any other problem stops the
 //! search (reference §e).
 
-use bytes::Bytes;
 use http::request::Parts;
+use serde_json::Value;
 
+use crate::body::{CapturedBody, Media};
 use crate::config::{JwtConfig, Location};
 use crate::error::JwtError;
-
-/// A request body captured by [`JwtLayer`](crate::JwtLayer) for the `json` location and the
-/// CSRF form field.
-#[derive(Clone, Debug)]
-pub(crate) struct CapturedBody {
-    pub(crate) media: Media,
-    pub(crate) bytes: Bytes,
-}
-
-/// The body's media type, as far as token lookup cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Media {
-    Json,
-    Form,
-    Other,
-}
-
-impl Media {
-    /// Classifies a `Content-Type` like Werkzeug (`application/json`, `application/*+json`).
-    pub(crate) fn of(content_type: Option<&http::HeaderValue>) -> Media {
-        let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
-            return Media::Other;
-        };
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if mime == "application/json"
-            || (mime.starts_with("application/") && mime.ends_with("+json"))
-        {
-            Media::Json
-        } else if mime == "application/x-www-form-urlencoded" {
-            Media::Form
-        } else {
-            Media::Other
-        }
-    }
-}
 
 /// A token found in the request.
 #[derive(Clone, Debug)]
@@ -65,6 +26,11 @@ pub(crate) fn locate(
     locations: &[Location],
     refresh: bool,
 ) -> Result<Found, JwtError> {
+    // Without the layer the body was never read: say so on every request, not only on those
+    // that reach the `json` location.
+    if body.is_none() && locations.contains(&Location::Json) {
+        return Err(needs_layer("JSON token location requires JwtLayer"));
+    }
     let mut missing = Vec::with_capacity(locations.len());
     for &location in locations {
         let attempt = match location {
@@ -107,8 +73,10 @@ fn no_token(message: String) -> JwtError {
     JwtError::NoToken { message }
 }
 
-/// All values of a header joined with ", " (HTTP's list semantics), or None.
-fn joined_header(parts: &Parts, name: &http::HeaderName) -> Option<String> {
+/// All values of a header joined with ", " as Werkzeug joins repeated headers, or None.
+/// `name` is matched case-insensitively; a name that is not a valid header name matches
+/// nothing.
+fn joined_header<K: http::header::AsHeaderName>(parts: &Parts, name: K) -> Option<String> {
     let mut values = parts.headers.get_all(name).iter();
     let first = values.next()?;
     let mut out = String::from_utf8_lossy(first.as_bytes()).into_owned();
@@ -119,29 +87,10 @@ fn joined_header(parts: &Parts, name: &http::HeaderName) -> Option<String> {
     Some(out)
 }
 
-/// The header name as flask-jwt-extended prints it in messages.
-fn display_name(config: &JwtConfig) -> String {
-    if config.header_name == http::header::AUTHORIZATION {
-        "Authorization".to_owned()
-    } else {
-        config
-            .header_name
-            .as_str()
-            .split('-')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("-")
-    }
-}
-
 fn from_headers(parts: &Parts, config: &JwtConfig) -> Attempt {
-    let name = display_name(config);
-    let raw = joined_header(parts, &config.header_name).unwrap_or_default();
+    // flask-jwt-extended prints JWT_HEADER_NAME exactly as configured.
+    let name = config.header_name.as_str();
+    let raw = joined_header(parts, name).unwrap_or_default();
     let value = raw.trim().trim_matches(',');
     if value.is_empty() {
         return Err(no_token(format!("Missing {name} Header")));
@@ -222,11 +171,28 @@ fn unquote(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn form_field(body: Option<&CapturedBody>, name: &str) -> Option<String> {
-    let body = body.filter(|b| b.media == Media::Form)?;
-    form_urlencoded::parse(&body.bytes)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+/// The form field `name` (`JWT_CSRF_CHECK_FORM`), from the body [`JwtLayer`](crate::JwtLayer)
+/// captured.
+fn form_field(body: Option<&CapturedBody>, name: &str) -> Result<Option<String>, JwtError> {
+    let body =
+        body.ok_or_else(|| needs_layer("JWT_CSRF_CHECK_FORM (csrf_check_form) requires JwtLayer"))?;
+    if body.too_large(Media::Form) {
+        return Err(JwtError::BodyTooLarge);
+    }
+    Ok(body.bytes(Media::Form).and_then(|bytes| {
+        form_urlencoded::parse(bytes)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }))
+}
+
+/// The application reads the body without [`JwtLayer`](crate::JwtLayer): a configuration
+/// mistake, answered 500 and logged.
+fn needs_layer(message: &'static str) -> JwtError {
+    tracing::error!(
+        "{message}: add `.layer(JwtLayer::new(manager))` to the router that serves this route"
+    );
+    JwtError::Internal { message }
 }
 
 fn from_cookies(
@@ -254,13 +220,11 @@ fn from_cookies(
     if !(config.csrf_protect && config.csrf_methods.contains(&parts.method)) {
         return Ok((token, None));
     }
-    let mut csrf = parts
-        .headers
-        .get(header)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .filter(|v| !v.is_empty());
+    // Repeated headers are one value joined with ", " (Werkzeug), so two copies of the right
+    // value do not match.
+    let mut csrf = joined_header(parts, header).filter(|v| !v.is_empty());
     if csrf.is_none() && config.csrf_check_form {
-        csrf = form_field(body, field).filter(|v| !v.is_empty());
+        csrf = form_field(body, field)?.filter(|v| !v.is_empty());
     }
     match csrf {
         Some(value) => Ok((token, Some(value))),
@@ -299,26 +263,50 @@ fn from_json(body: Option<&CapturedBody>, config: &JwtConfig, refresh: bool) -> 
     } else {
         &config.json_key
     };
-    let Some(body) = body.filter(|b| b.media == Media::Json) else {
+    let Some(body) = body else {
+        return Err(needs_layer("JSON token location requires JwtLayer"));
+    };
+    if body.too_large(Media::Json) {
+        return Err(JwtError::BodyTooLarge);
+    }
+    if body.media != Media::Json {
         return Err(no_token(
             "Invalid content-type. Must be application/json.".to_owned(),
         ));
-    };
+    }
     let missing = || no_token(format!("Missing \"{key}\" key in json data."));
-    // An array or malformed body has no such key (flask-jwt-extended answers 500 for arrays).
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&body.bytes).map_err(|_| missing())?;
+    // A body that is malformed, unreadable or not an object has no such key
+    // (flask-jwt-extended answers 500 for a non-empty array, string or number).
+    let map: serde_json::Map<String, Value> = body
+        .bytes(Media::Json)
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .ok_or_else(missing)?;
     match map.get(key.as_str()) {
-        Some(serde_json::Value::String(t)) if !t.is_empty() => Ok((t.clone(), None)),
-        Some(serde_json::Value::Null | serde_json::Value::Bool(false)) | None => Err(missing()),
-        Some(serde_json::Value::String(_)) => Err(missing()),
-        Some(_) => Err(JwtError::Token(jwtx::Error::NotEnoughSegments)),
+        // `if not encoded_token`: every value Python finds falsy is a missing token.
+        None => Err(missing()),
+        Some(v) if falsy(v) => Err(missing()),
+        Some(Value::String(t)) => Ok((t.clone(), None)),
+        // Any other value reaches PyJWT, which wants str or bytes.
+        Some(_) => Err(JwtError::TokenNotAString),
+    }
+}
+
+/// Python's truthiness of a JSON value: `None`, `False`, `0`, `0.0`, `""`, `[]`, `{}`.
+fn falsy(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::body::Content;
 
     fn parts(headers: &[(&str, &str)], uri: &str, method: &str) -> Parts {
         let mut b = http::Request::builder().uri(uri).method(method);
@@ -357,19 +345,33 @@ mod tests {
     #[test]
     fn custom_header_name_and_empty_type() {
         let mut cfg = JwtConfig::flask_jwt_extended();
-        cfg.header_name = http::HeaderName::from_static("x-api-token");
+        cfg.header_name = "X-API-Token".into();
         cfg.header_type = String::new();
         let p = parts(&[("x-api-token", "abc")], "/", "GET");
         assert_eq!(from_headers(&p, &cfg).unwrap().0, "abc");
-        let p = parts(&[("x-api-token", "Bearer abc")], "/", "GET");
+        // Messages print the name exactly as configured.
+        let p = parts(&[("X-Api-TOKEN", "Bearer abc")], "/", "GET");
         assert_eq!(
             from_headers(&p, &cfg).unwrap_err().message(),
-            "Bad X-Api-Token header. Expected 'X-Api-Token: <JWT>'"
+            "Bad X-API-Token header. Expected 'X-API-Token: <JWT>'"
         );
         let p = parts(&[], "/", "GET");
         assert_eq!(
             from_headers(&p, &cfg).unwrap_err().message(),
-            "Missing X-Api-Token Header"
+            "Missing X-API-Token Header"
+        );
+        cfg.header_name = "authorization".into();
+        cfg.header_type = "Bearer".into();
+        let p = parts(&[("Authorization", "Token x")], "/", "GET");
+        assert_eq!(
+            from_headers(&p, &cfg).unwrap_err().message(),
+            "Missing 'Bearer' type in 'authorization' header. Expected 'authorization: Bearer <JWT>'"
+        );
+        // A name no request header can have matches nothing.
+        cfg.header_name = "not a header".into();
+        assert_eq!(
+            from_headers(&p, &cfg).unwrap_err().message(),
+            "Missing not a header Header"
         );
     }
 
@@ -396,6 +398,20 @@ mod tests {
             from_cookies(&p, None, &cfg, false).unwrap().1.as_deref(),
             Some("c")
         );
+        let p = parts(
+            &[
+                ("cookie", "access_token_cookie=tok"),
+                ("x-csrf-token", "c"),
+                ("X-CSRF-Token", "c"),
+            ],
+            "/",
+            "POST",
+        );
+        assert_eq!(
+            from_cookies(&p, None, &cfg, false).unwrap().1.as_deref(),
+            Some("c, c"),
+            "repeated headers are joined as Werkzeug does"
+        );
         let p = parts(&[("cookie", "access_token_cookie=")], "/", "GET");
         assert_eq!(
             from_cookies(&p, None, &cfg, false).unwrap_err().message(),
@@ -412,8 +428,13 @@ mod tests {
             Location::QueryString,
             Location::Json,
         ];
+        let no_body = CapturedBody {
+            media: Media::Other,
+            content: Content::Skipped,
+        };
+        let body = Some(&no_body);
         let p = parts(&[], "/", "GET");
-        let e = locate(&p, None, &cfg, &cfg.token_location, false).unwrap_err();
+        let e = locate(&p, body, &cfg, &cfg.token_location, false).unwrap_err();
         assert_eq!(
             e.message(),
             "Missing JWT in headers, cookies, query_string or json (Missing Authorization Header; \
@@ -429,7 +450,7 @@ mod tests {
             "/",
             "GET",
         );
-        let f = locate(&p, None, &cfg, &cfg.token_location, false).unwrap();
+        let f = locate(&p, body, &cfg, &cfg.token_location, false).unwrap();
         assert_eq!((f.token.as_str(), f.location), ("t", Location::Cookies));
         let p = parts(
             &[
@@ -440,15 +461,21 @@ mod tests {
             "GET",
         );
         assert!(matches!(
-            locate(&p, None, &cfg, &cfg.token_location, false),
+            locate(&p, body, &cfg, &cfg.token_location, false),
             Err(JwtError::BadHeader { .. })
         ));
         let p = parts(&[], "/?jwt=abc", "GET");
         assert_eq!(
-            locate(&p, None, &cfg, &cfg.token_location, false)
+            locate(&p, body, &cfg, &cfg.token_location, false)
                 .unwrap()
                 .token,
             "abc"
+        );
+        // The json location without the layer is a configuration mistake, whatever the request.
+        let e = locate(&p, None, &cfg, &cfg.token_location, false).unwrap_err();
+        assert_eq!(
+            (e.status().as_u16(), e.message().as_ref()),
+            (500, "JSON token location requires JwtLayer")
         );
     }
 
@@ -465,7 +492,7 @@ mod tests {
         );
         let json = |s: &'static str| CapturedBody {
             media: Media::Json,
-            bytes: Bytes::from_static(s.as_bytes()),
+            content: Content::Read(bytes::Bytes::from_static(s.as_bytes())),
         };
         assert_eq!(
             from_json(Some(&json(r#"{"refresh_token":"r"}"#)), &cfg, true)
@@ -473,18 +500,51 @@ mod tests {
                 .0,
             "r"
         );
-        for body in ["[1,2]", "{}", "not json", r#"{"access_token":""}"#] {
+        let falsy = ["0", "0.0", "-0.0", "[]", "{}", "false", "null", "\"\""];
+        let bodies = ["[1,2]", "{}", "not json", "", "null"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(falsy.map(|v| format!(r#"{{"access_token":{v}}}"#)));
+        for body in bodies {
+            let captured = CapturedBody {
+                media: Media::Json,
+                content: Content::Read(body.clone().into()),
+            };
+            let e = from_json(Some(&captured), &cfg, false).unwrap_err();
             assert_eq!(
-                from_json(Some(&json(body)), &cfg, false)
-                    .unwrap_err()
-                    .message(),
-                "Missing \"access_token\" key in json data.",
+                (e.status().as_u16(), e.message().as_ref()),
+                (401, "Missing \"access_token\" key in json data."),
                 "{body}"
             );
         }
+        for v in ["5", "true", "1.5", r#"["a.b.c"]"#, r#"{"a":1}"#] {
+            let captured = CapturedBody {
+                media: Media::Json,
+                content: Content::Read(format!(r#"{{"access_token":{v}}}"#).into()),
+            };
+            let e = from_json(Some(&captured), &cfg, false).unwrap_err();
+            assert_eq!(
+                (e.status().as_u16(), e.message().as_ref()),
+                (422, "Invalid token type. Token must be a <class 'bytes'>"),
+                "{v}"
+            );
+        }
+        let other = CapturedBody {
+            media: Media::Other,
+            content: Content::Skipped,
+        };
         assert_eq!(
-            from_json(None, &cfg, false).unwrap_err().message(),
+            from_json(Some(&other), &cfg, false).unwrap_err().message(),
             "Invalid content-type. Must be application/json."
+        );
+        let large = CapturedBody {
+            media: Media::Json,
+            content: Content::TooLarge,
+        };
+        let e = from_json(Some(&large), &cfg, false).unwrap_err();
+        assert_eq!(
+            (e.status().as_u16(), e.message().as_ref()),
+            (413, "Request body too large")
         );
     }
 }

@@ -204,6 +204,12 @@ impl JwtManagerBuilder {
 
     /// The manager.
     pub fn build(self) -> JwtManager {
+        if http::HeaderName::from_bytes(self.config.header_name.as_bytes()).is_err() {
+            tracing::warn!(
+                header_name = %self.config.header_name,
+                "JwtConfig::header_name is not a valid HTTP header name: no request can carry it"
+            );
+        }
         JwtManager(Arc::new(Inner {
             codec: self.codec,
             config: Arc::new(self.config),
@@ -260,12 +266,13 @@ impl JwtManager {
         self.verify_raw(token).map_err(Into::into)
     }
 
-    /// `decode_token(encoded, allow_expired=True)`.
+    /// `decode_token(encoded, allow_expired=True)`: as [`decode_token`](Self::decode_token),
+    /// with the same keys (the decode-key loader applies), but an expired token is accepted.
     pub fn decode_token_allow_expired(
         &self,
         token: &str,
     ) -> Result<Verified<Map<String, Value>>, JwtError> {
-        dangerous::verify_allow_expired(&self.0.codec, token).map_err(Into::into)
+        self.verify_allow_expired(token).map_err(Into::into)
     }
 
     /// `get_jti(encoded)`.
@@ -288,22 +295,36 @@ impl JwtManager {
         &self,
         token: &str,
     ) -> Result<Verified<C>, jwtx::Error> {
-        match &self.0.callbacks.decode_keys {
+        match self.loaded_keys(token)? {
+            Some(keys) => self.0.codec.verify_with_keys(token, &keys),
             None => self.0.codec.verify(token),
-            Some(loader) => {
-                let max = self.0.codec.validation().max_len();
-                let u = dangerous::decode_unverified(token, max)?;
-                let empty = Map::new();
-                let keys = loader(
-                    u.header.as_object().unwrap_or(&empty),
-                    u.claims.as_object().unwrap_or(&empty),
-                );
-                match keys {
-                    Some(keys) => self.0.codec.verify_with_keys(token, &keys),
-                    None => self.0.codec.verify(token),
-                }
-            }
         }
+    }
+
+    /// [`verify_raw`](Self::verify_raw) without the expiry check.
+    pub(crate) fn verify_allow_expired<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Verified<C>, jwtx::Error> {
+        match self.loaded_keys(token)? {
+            Some(keys) => dangerous::verify_allow_expired_with_keys(&self.0.codec, token, &keys),
+            None => dangerous::verify_allow_expired(&self.0.codec, token),
+        }
+    }
+
+    /// The keys the decode-key loader picks from the token's UNVERIFIED header and payload;
+    /// `None`: no loader, or the loader defers to the codec's keys.
+    fn loaded_keys(&self, token: &str) -> Result<Option<KeySet>, jwtx::Error> {
+        let Some(loader) = &self.0.callbacks.decode_keys else {
+            return Ok(None);
+        };
+        let max = self.0.codec.validation().max_len();
+        let u = dangerous::decode_unverified(token, max)?;
+        let empty = Map::new();
+        Ok(loader(
+            u.header.as_object().unwrap_or(&empty),
+            u.claims.as_object().unwrap_or(&empty),
+        ))
     }
 
     /// Verifies for the request pipeline, keeping only registered claims and the payload.
@@ -452,6 +473,8 @@ pub struct ManagedToken<'m> {
     identity: String,
     fresh: Option<jwtx::Fresh>,
     expires: Option<Option<Duration>>,
+    /// Claims the loader's override (implicit refresh carries the old token's over).
+    carried: Map<String, Value>,
     claims: Map<String, Value>,
     headers: Map<String, Value>,
 }
@@ -473,6 +496,7 @@ impl<'m> ManagedToken<'m> {
             identity,
             fresh: None,
             expires: None,
+            carried: Map::new(),
             claims: Map::new(),
             headers: Map::new(),
         }
@@ -514,6 +538,12 @@ impl<'m> ManagedToken<'m> {
         self
     }
 
+    /// Claims under the loader's: any claim `additional_claims` makes wins over these.
+    pub(crate) fn carried_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.carried = claims;
+        self
+    }
+
     /// One additional claim.
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
@@ -530,11 +560,11 @@ impl<'m> ManagedToken<'m> {
     pub fn sign(self) -> Result<Issued, EncodeError> {
         let cb = &self.manager.0.callbacks;
         let codec = &self.manager.0.codec;
-        let mut claims = cb
-            .additional_claims
-            .as_ref()
-            .map(|f| f(&self.identity))
-            .unwrap_or_default();
+        // Precedence, lowest first: carried claims, the loader's, the caller's.
+        let mut claims = self.carried;
+        if let Some(f) = &cb.additional_claims {
+            claims.extend(f(&self.identity));
+        }
         claims.extend(self.claims);
         let mut headers = cb
             .additional_headers

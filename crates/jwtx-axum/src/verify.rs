@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use http::request::Parts;
-use jwtx::{TokenKind, dangerous};
+use jwtx::TokenKind;
 
+use crate::body::CapturedBody;
 use crate::config::Location;
 use crate::error::JwtError;
-use crate::locate::{self, CapturedBody, Found};
+use crate::locate::{self, Found};
 use crate::manager::JwtManager;
 use crate::token::TokenData;
 
@@ -31,7 +32,8 @@ impl JwtRoute {
         JwtRoute::default()
     }
 
-    /// `jwt_required(locations=[…])`.
+    /// `jwt_required(locations=[…])`; an empty list means the configured locations, as in
+    /// flask-jwt-extended.
     pub fn locations(mut self, locations: impl IntoIterator<Item = Location>) -> Self {
         self.locations = Some(locations.into_iter().collect());
         self
@@ -116,7 +118,12 @@ pub(crate) async fn check(
         .cloned()
         .unwrap_or_default();
     let config = &manager.0.config;
-    let locations = route.locations.as_deref().unwrap_or(&config.token_location);
+    // `jwt_required(locations=[])` means the configured locations (`if not locations`).
+    let locations = route
+        .locations
+        .as_deref()
+        .filter(|l| !l.is_empty())
+        .unwrap_or(&config.token_location);
     let refresh_lookup = req.kind == TokenKind::Refresh;
 
     let cache = match parts.extensions.get::<Cache>() {
@@ -231,8 +238,7 @@ fn find_and_verify(
             // flask-jwt-extended decodes an expired token again and checks its CSRF value, so
             // a wrong value reports the CSRF mismatch rather than the expiry.
             if let Some(sent) = &csrf
-                && let Ok(v) =
-                    dangerous::verify_allow_expired::<jwtx::NoClaims>(manager.codec(), &token)
+                && let Ok(v) = manager.verify_allow_expired::<jwtx::NoClaims>(&token)
             {
                 check_csrf(v.claims().csrf.as_deref(), sent)?;
             }
