@@ -16,7 +16,7 @@ use crate::json;
 use crate::jws::{self, Header};
 use crate::key::Key;
 use crate::keyset::KeySet;
-use crate::random::uuid4;
+use crate::random::{uuid4, uuid4_pair};
 use crate::validation::Validation;
 
 /// Issues and verifies tokens with one key set, one validation policy and one clock.
@@ -324,14 +324,20 @@ impl<'c, C: Serialize> TokenBuilder<'c, C> {
         } else {
             self.fresh
         };
+        let (jti, csrf) = if codec.csrf {
+            let (jti, csrf) = uuid4_pair();
+            (jti, Some(csrf))
+        } else {
+            (uuid4(), None)
+        };
         let claims = RegisteredClaims {
             fresh,
             iat: Some(now),
-            jti: Some(uuid4()),
+            jti: Some(jti),
             token_type: self.token_type,
             sub: self.sub,
             nbf: codec.nbf.then_some(now),
-            csrf: codec.csrf.then(uuid4),
+            csrf,
             aud: codec.audience.clone(),
             iss: codec.issuer.clone(),
             exp,

@@ -182,12 +182,12 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<[&[u8]; 3], Error> {
             max: max_len,
         });
     }
-    let mut parts = token.as_bytes().splitn(4, |&c| c == b'.');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(p), Some(s), None) => Ok([h, p, s]),
-        (_, _, _, Some(_)) => Err(Error::TooManySegments),
-        _ => Err(Error::NotEnoughSegments),
+    let (h, rest) = token.split_once('.').ok_or(Error::NotEnoughSegments)?;
+    let (p, s) = rest.split_once('.').ok_or(Error::NotEnoughSegments)?;
+    if s.contains('.') {
+        return Err(Error::TooManySegments);
     }
+    Ok([h.as_bytes(), p.as_bytes(), s.as_bytes()])
 }
 
 /// Decodes and checks one JSON segment, appending it to `buf`; returns its range. Numbers

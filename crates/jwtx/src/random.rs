@@ -25,6 +25,23 @@ pub fn uuid4() -> String {
         .to_string()
 }
 
+/// Two independent random v4 UUIDs from one call to the RNG (a token's `jti` and `csrf`:
+/// the RNG call, not the formatting, is the cost).
+pub(crate) fn uuid4_pair() -> (String, String) {
+    let b = bytes::<32>();
+    let mut first = [0u8; 16];
+    let mut second = [0u8; 16];
+    first.copy_from_slice(&b[..16]);
+    second.copy_from_slice(&b[16..]);
+    let format = |bytes: [u8; 16]| {
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    };
+    (format(first), format(second))
+}
+
 /// A new random secret of `N` bytes, hex-encoded (what `jwtx secret generate` prints).
 pub fn secret_hex<const N: usize>() -> Zeroizing<String> {
     let b = bytes::<N>();
@@ -45,5 +62,8 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert_ne!(u, super::uuid4());
         assert_eq!(super::secret_hex::<32>().len(), 64);
+        let (a, b) = super::uuid4_pair();
+        assert_ne!(a, b);
+        assert_eq!((&a[14..15], &b[14..15]), ("4", "4"));
     }
 }
