@@ -43,6 +43,8 @@
 //! - [`jws`]: the compact JWS layer alone (header rules and signature, no claims).
 //! - [`Codec`], [`Verified`], [`Validation`], [`RegisteredClaims`]: tokens with claims.
 //! - [`Clock`]: injected time. [`dangerous`]: decoding without verification.
+//! - [`store`]: store traits for users, sessions and revocations, in-memory implementations,
+//!   and the in-process revocation mirror.
 
 #![forbid(unsafe_code)]
 
@@ -59,6 +61,7 @@ pub mod jws;
 mod key;
 mod keyset;
 mod random;
+pub mod store;
 mod validation;
 
 pub use alg::{Algorithm, Family, UnknownAlgorithm};

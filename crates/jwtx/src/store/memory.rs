@@ -1,0 +1,219 @@
+//! In-memory stores: for tests, examples and single-process use without persistence. They
+//! follow the same contracts as the SQL stores (the `jwtx-test` conformance suite runs
+//! against both).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{
+    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError,
+    StoreFuture, User, UserStore, is_live, judge_rotation,
+};
+use crate::claims::NumericDate;
+
+/// Users, sessions and revocations in one process's memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: BTreeMap<String, User>,
+    sessions: HashMap<String, Session>,
+    revocations: BTreeMap<u64, Revocation>,
+    next_revocation: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn ready<'a, T: Send + 'a>(v: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(v))
+}
+
+impl UserStore for MemoryStore {
+    fn create_user(&self, user: User) -> StoreFuture<'_, ()> {
+        let mut st = self.state();
+        let r = if st.users.contains_key(&user.name) {
+            Err(StoreError::Conflict {
+                what: format!("user {:?} exists", user.name),
+            })
+        } else {
+            st.users.insert(user.name.clone(), user);
+            Ok(())
+        };
+        ready(r)
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>> {
+        ready(Ok(self.state().users.get(name).cloned()))
+    }
+
+    fn list_users(&self) -> StoreFuture<'_, Vec<User>> {
+        ready(Ok(self.state().users.values().cloned().collect()))
+    }
+
+    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
+        let mut st = self.state();
+        let found = st
+            .users
+            .get_mut(name)
+            .map(|u| u.password_hash = hash.to_owned());
+        ready(Ok(found.is_some()))
+    }
+
+    fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
+        let mut st = self.state();
+        let found = st.users.get_mut(name).map(|u| u.roles = roles.to_vec());
+        ready(Ok(found.is_some()))
+    }
+
+    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        let mut st = self.state();
+        let found = st.users.remove(name).is_some();
+        st.sessions.retain(|_, s| s.user != name);
+        ready(Ok(found))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
+        let mut st = self.state();
+        let r = if st.sessions.contains_key(&session.id) {
+            Err(StoreError::Conflict {
+                what: "session id exists".into(),
+            })
+        } else {
+            st.sessions.insert(session.id.clone(), session);
+            Ok(())
+        };
+        ready(r)
+    }
+
+    fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {
+        ready(Ok(self.state().sessions.get(id).cloned()))
+    }
+
+    fn list_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<Session>> {
+        let mut v: Vec<Session> = self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.user == user && is_live(s, now))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        ready(Ok(v))
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+        presented_jti: &'a str,
+        new_jti: &'a str,
+        policy: RotationPolicy,
+    ) -> StoreFuture<'a, Rotation> {
+        let mut st = self.state();
+        let decision = judge_rotation(st.sessions.get(id), presented_jti, policy);
+        if let Some(s) = st.sessions.get_mut(id) {
+            match &decision {
+                Rotation::Rotated => {
+                    s.previous = Some((
+                        std::mem::replace(&mut s.current_jti, new_jti.to_owned()),
+                        policy.now,
+                    ));
+                    s.last_used_at = policy.now;
+                }
+                Rotation::Grace { .. } => s.last_used_at = policy.now,
+                Rotation::Reused => s.revoked_at = Some(policy.now),
+                Rotation::Ended => {}
+            }
+        }
+        ready(Ok(decision))
+    }
+
+    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool> {
+        let mut st = self.state();
+        let revoked = match st.sessions.get_mut(id) {
+            Some(s) if s.revoked_at.is_none() => {
+                s.revoked_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        ready(Ok(revoked))
+    }
+
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<String>> {
+        let mut st = self.state();
+        let mut ids = Vec::new();
+        for s in st.sessions.values_mut() {
+            if s.user == user && Some(s.id.as_str()) != keep && is_live(s, now) {
+                s.revoked_at = Some(now);
+                ids.push(s.id.clone());
+            }
+        }
+        ids.sort();
+        ready(Ok(ids))
+    }
+
+    fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {
+        let mut st = self.state();
+        let n = st.sessions.len();
+        st.sessions
+            .retain(|_, s| s.expires_at >= before && s.revoked_at.is_none_or(|r| r >= before));
+        ready(Ok((n - st.sessions.len()) as u64))
+    }
+}
+
+impl RevocationStore for MemoryStore {
+    fn revoke(&self, revocation: Revocation) -> StoreFuture<'_, u64> {
+        let mut st = self.state();
+        st.next_revocation += 1;
+        let id = st.next_revocation;
+        st.revocations.insert(id, revocation);
+        ready(Ok(id))
+    }
+
+    fn revocations_since(
+        &self,
+        after: u64,
+        now: NumericDate,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(u64, Revocation)>> {
+        let v = self
+            .state()
+            .revocations
+            .range(after.saturating_add(1)..)
+            .filter(|(_, r)| r.until() >= now)
+            .take(limit as usize)
+            .map(|(id, r)| (*id, r.clone()))
+            .collect();
+        ready(Ok(v))
+    }
+
+    fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
+        let mut st = self.state();
+        let n = st.revocations.len();
+        st.revocations.retain(|_, r| r.until() >= now);
+        ready(Ok((n - st.revocations.len()) as u64))
+    }
+}

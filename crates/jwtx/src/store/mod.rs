@@ -1,0 +1,280 @@
+//! Store traits: users, sessions (refresh-token families) and revocations, with in-memory
+//! implementations ([`memory`]). `jwtx-sqlx` implements them on SQLite and PostgreSQL.
+//!
+//! The traits are object-safe and runtime-agnostic: every method returns a boxed `Send`
+//! future ([`StoreFuture`]), so the core depends on no async runtime. Every write is durable
+//! when its future resolves `Ok`; callers answer success only after that.
+//!
+//! Revocations are an append-only, ordered log ([`RevocationStore`]): a server loads the
+//! entries that have not yet expired into a [`RevocationSet`] at start, then follows the log
+//! by id, so checking a token costs no store round trip and a revocation written by another
+//! process (the admin CLI, another instance) is seen at the next poll.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::claims::NumericDate;
+
+pub mod memory;
+mod revocation_set;
+
+pub use revocation_set::{RevocationSet, TokenRef};
+
+/// The future every store method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached or did not answer (a server answers 503).
+    Unavailable {
+        /// What went wrong, without secrets (no connection strings).
+        detail: String,
+    },
+    /// The write conflicts with what is stored (e.g. a user name that exists).
+    Conflict {
+        /// What conflicts.
+        what: String,
+    },
+    /// Stored data is not what this version of jwtx expects (e.g. a migration is missing).
+    Corrupt {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable { detail } => write!(f, "store unavailable: {detail}"),
+            StoreError::Conflict { what } => write!(f, "conflict: {what}"),
+            StoreError::Corrupt { detail } => write!(f, "unexpected stored data: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A user account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// The unique name (the token's `sub`).
+    pub name: String,
+    /// The password hash as a PHC string (e.g. `$argon2id$v=19$…`).
+    pub password_hash: String,
+    /// Roles, in the order they were given, without duplicates.
+    pub roles: Vec<String>,
+    /// When the account was created.
+    pub created_at: NumericDate,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("roles", &self.roles)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Users: accounts, password hashes and roles.
+pub trait UserStore: Send + Sync + fmt::Debug {
+    /// Creates a user; [`StoreError::Conflict`] if the name is taken.
+    fn create_user(&self, user: User) -> StoreFuture<'_, ()>;
+    /// The user called `name`.
+    fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>>;
+    /// Every user, by name.
+    fn list_users(&self) -> StoreFuture<'_, Vec<User>>;
+    /// Replaces the password hash; `false` if there is no such user.
+    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool>;
+    /// Replaces the roles; `false` if there is no such user.
+    fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool>;
+    /// Deletes the user and their sessions; `false` if there was no such user.
+    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+}
+
+/// A login session: one refresh-token family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The session id (the tokens' `sid` claim).
+    pub id: String,
+    /// The user (`sub`).
+    pub user: String,
+    /// When the session started (login).
+    pub created_at: NumericDate,
+    /// When a refresh token of the family was last used.
+    pub last_used_at: NumericDate,
+    /// The absolute end of the session, whatever refreshes happen.
+    pub expires_at: NumericDate,
+    /// The `User-Agent` at login, cut to 256 characters.
+    pub user_agent: Option<String>,
+    /// The client address at login.
+    pub ip: Option<String>,
+    /// The `jti` of the refresh token that may be used next.
+    pub current_jti: String,
+    /// The `jti` it replaced, and when (for the reuse grace window).
+    pub previous: Option<(String, NumericDate)>,
+    /// When the session was revoked, if it was.
+    pub revoked_at: Option<NumericDate>,
+}
+
+/// What presenting a refresh token to [`SessionStore::rotate`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was the current token: the family now expects `new_jti`.
+    Rotated,
+    /// It was the token just replaced, within the grace window: nothing changed; the caller
+    /// may issue a token carrying the family's current `jti` (given here).
+    Grace {
+        /// The family's current refresh `jti`.
+        current_jti: String,
+    },
+    /// It was used before (outside the grace window): reuse. The session is now revoked.
+    Reused,
+    /// No such session, or the session was revoked, or it is past its absolute end or idle
+    /// timeout.
+    Ended,
+}
+
+/// The rules a rotation is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// Now.
+    pub now: NumericDate,
+    /// Seconds after a rotation during which the previous token is still honoured.
+    pub grace: u64,
+    /// Seconds without a refresh after which the session ends.
+    pub idle_timeout: u64,
+}
+
+/// Whether a session is live at `now`: not revoked, not past its absolute end.
+pub fn is_live(s: &Session, now: NumericDate) -> bool {
+    s.revoked_at.is_none() && now < s.expires_at
+}
+
+/// The rotation decision, shared by every store so they judge alike: `session` is the stored
+/// family (already locked by the caller's transaction).
+pub fn judge_rotation(
+    session: Option<&Session>,
+    presented_jti: &str,
+    policy: RotationPolicy,
+) -> Rotation {
+    let Some(s) = session else {
+        return Rotation::Ended;
+    };
+    let idle = policy.now.saturating_sub(s.last_used_at) > policy.idle_timeout;
+    if !is_live(s, policy.now) || idle {
+        return Rotation::Ended;
+    }
+    if s.current_jti == presented_jti {
+        return Rotation::Rotated;
+    }
+    match &s.previous {
+        Some((prev, at))
+            if prev == presented_jti && policy.now <= at.saturating_add(policy.grace) =>
+        {
+            Rotation::Grace {
+                current_jti: s.current_jti.clone(),
+            }
+        }
+        _ => Rotation::Reused,
+    }
+}
+
+/// Sessions (refresh-token families).
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// Stores a new session.
+    fn create_session(&self, session: Session) -> StoreFuture<'_, ()>;
+    /// The session `id`, revoked or not.
+    fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>>;
+    /// The user's sessions that are neither revoked nor past their absolute end, newest first.
+    fn list_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<Session>>;
+    /// Presents refresh token `presented_jti` of session `id`, atomically, judged by
+    /// [`judge_rotation`]. On [`Rotation::Rotated`] the family's current `jti` becomes
+    /// `new_jti` (the old one becomes `previous`) and `last_used_at` is `now`; on
+    /// [`Rotation::Reused`] the session is marked revoked (the caller also appends a
+    /// [`Revocation::Session`] so every process drops the family's access tokens).
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+        presented_jti: &'a str,
+        new_jti: &'a str,
+        policy: RotationPolicy,
+    ) -> StoreFuture<'a, Rotation>;
+    /// Revokes one session; `false` if it does not exist or was already revoked.
+    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool>;
+    /// Revokes every live session of `user` except `keep`; returns the revoked ids.
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<String>>;
+    /// Deletes sessions that ended before `before`; returns how many.
+    fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64>;
+}
+
+/// One revocation. `until` is when it stops mattering (the latest `exp` of what it revokes);
+/// after that it is purged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Revocation {
+    /// One token, by `jti`.
+    Token {
+        /// The token's `jti`.
+        jti: String,
+        /// The token's `exp`.
+        until: NumericDate,
+    },
+    /// Every token of a session (its refresh family and the access tokens issued from it).
+    Session {
+        /// The session id (`sid` claim).
+        id: String,
+        /// The session's absolute end.
+        until: NumericDate,
+    },
+    /// Every token of `user` issued at or before `cutoff` (logout everywhere, password change,
+    /// user deletion).
+    User {
+        /// The user (`sub`).
+        user: String,
+        /// Tokens with `iat <= cutoff` are revoked.
+        cutoff: NumericDate,
+        /// When the last token issued before the cutoff expires.
+        until: NumericDate,
+    },
+}
+
+impl Revocation {
+    /// When the revocation stops mattering.
+    pub fn until(&self) -> NumericDate {
+        match self {
+            Revocation::Token { until, .. }
+            | Revocation::Session { until, .. }
+            | Revocation::User { until, .. } => *until,
+        }
+    }
+}
+
+/// The revocation log.
+pub trait RevocationStore: Send + Sync + fmt::Debug {
+    /// Appends a revocation, durably; returns its log id (strictly increasing).
+    fn revoke(&self, revocation: Revocation) -> StoreFuture<'_, u64>;
+    /// Up to `limit` entries with log id greater than `after`, in log order, that have not
+    /// expired at `now`.
+    fn revocations_since(
+        &self,
+        after: u64,
+        now: NumericDate,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(u64, Revocation)>>;
+    /// Deletes entries whose `until` is before `now`; returns how many.
+    fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64>;
+}
