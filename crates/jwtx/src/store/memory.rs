@@ -92,6 +92,10 @@ impl SessionStore for MemoryStore {
             Err(StoreError::Conflict {
                 what: "session id exists".into(),
             })
+        } else if !st.users.contains_key(&session.user) {
+            Err(StoreError::Conflict {
+                what: format!("no user {:?}", session.user),
+            })
         } else {
             st.sessions.insert(session.id.clone(), session);
             Ok(())

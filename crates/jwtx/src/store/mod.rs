@@ -95,6 +95,10 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool>;
     /// Deletes the user and their sessions; `false` if there was no such user.
     fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    /// Checks that the store answers (readiness). In-process stores always do.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A login session: one refresh-token family.
@@ -127,8 +131,9 @@ pub struct Session {
 pub enum Rotation {
     /// It was the current token: the family now expects `new_jti`.
     Rotated,
-    /// It was the token just replaced, within the grace window: nothing changed; the caller
-    /// may issue a token carrying the family's current `jti` (given here).
+    /// It was the token just replaced, within the grace window: the family is unchanged (only
+    /// `last_used_at` moves); the caller may issue an access token, but no refresh token, so
+    /// the family keeps one current member (given here).
     Grace {
         /// The family's current refresh `jti`.
         current_jti: String,
@@ -145,7 +150,8 @@ pub enum Rotation {
 pub struct RotationPolicy {
     /// Now.
     pub now: NumericDate,
-    /// Seconds after a rotation during which the previous token is still honoured.
+    /// Seconds after a rotation during which the previous token is still honoured (`now <
+    /// rotated_at + grace`; 0 turns the grace window off).
     pub grace: u64,
     /// Seconds without a refresh after which the session ends.
     pub idle_timeout: u64,
@@ -175,7 +181,7 @@ pub fn judge_rotation(
     }
     match &s.previous {
         Some((prev, at))
-            if prev == presented_jti && policy.now <= at.saturating_add(policy.grace) =>
+            if prev == presented_jti && policy.now < at.saturating_add(policy.grace) =>
         {
             Rotation::Grace {
                 current_jti: s.current_jti.clone(),
@@ -187,7 +193,7 @@ pub fn judge_rotation(
 
 /// Sessions (refresh-token families).
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// Stores a new session.
+    /// Stores a new session; [`StoreError::Conflict`] if its id exists or its user does not.
     fn create_session(&self, session: Session) -> StoreFuture<'_, ()>;
     /// The session `id`, revoked or not.
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>>;

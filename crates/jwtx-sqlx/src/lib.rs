@@ -1,0 +1,58 @@
+//! # jwtx-sqlx
+//!
+//! SQL implementations of the [`jwtx::store`] traits ([`UserStore`](jwtx::store::UserStore),
+//! [`SessionStore`](jwtx::store::SessionStore), [`RevocationStore`](jwtx::store::RevocationStore)):
+//! [`SqliteStore`] today, PostgreSQL later.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), jwtx::store::StoreError> {
+//! use jwtx::store::{Revocation, RevocationStore};
+//! use jwtx_sqlx::SqliteStore;
+//!
+//! let store = SqliteStore::open("jwtx-data/jwtx.db").await?;
+//! store.ready().await?;
+//! let id = store
+//!     .revoke(Revocation::Token { jti: "…".into(), until: 1_700_000_900 })
+//!     .await?;
+//! # let _ = id;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - **Durable writes**: a write whose future resolved `Ok` is committed with
+//!   `synchronous=FULL` in WAL mode, so it survives a killed process and a power loss.
+//! - **Atomic rotation**: [`rotate`](jwtx::store::SessionStore::rotate) reads, judges (with
+//!   [`jwtx::store::judge_rotation`], as every store does) and writes in one transaction that
+//!   holds SQLite's write lock from its first statement (`BEGIN IMMEDIATE`), so of any number
+//!   of concurrent presentations of one refresh token, across processes too, exactly one
+//!   rotates.
+//! - **Errors** are [`StoreError`](jwtx::store::StoreError)s: `Conflict` for a taken user
+//!   name or session id (and a session for a user that does not exist), `Corrupt` for stored
+//!   data or a schema this version cannot use, `Unavailable` for everything else (locked past
+//!   the busy timeout, I/O, a closed store). Messages carry no connection strings, passwords
+//!   or password hashes.
+//!
+//! ## Schema and migrations
+//!
+//! `migrations/sqlite/*.sql` are embedded in the binary and applied by sqlx's migrator when
+//! a store opens (recorded in `_sqlx_migrations`); see the migrations module source for why
+//! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at)`,
+//! `user_roles(user_name, position, role)`, `sessions(id, user_name, created_at,
+//! last_used_at, expires_at, user_agent, ip, current_jti, previous_jti, previous_at,
+//! revoked_at)`, `revocations(id, kind, subject, cutoff, until)`. Times are INTEGER seconds
+//! since the Unix epoch; users' roles and sessions are deleted with the user.
+
+mod error;
+mod migrations;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// The schema version a store is at after [`SqliteStore::open`]: the highest embedded
+/// migration.
+pub const SQLITE_SCHEMA_VERSION: i64 = {
+    let m = migrations::SQLITE;
+    m[m.len() - 1].0
+};

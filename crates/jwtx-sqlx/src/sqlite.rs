@@ -1,0 +1,836 @@
+//! [`SqliteStore`]: users, sessions and revocations in one SQLite file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use jwtx::NumericDate;
+use jwtx::store::{
+    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError,
+    StoreFuture, User, UserStore, judge_rotation,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
+
+use crate::error::{db_error, from_db, from_db_opt, to_db};
+use crate::migrations::migrate_sqlite;
+
+/// Connections in a file store's pool. SQLite takes one writer at a time; the others read
+/// concurrently (WAL) or wait for the write lock.
+const POOL_SIZE: u32 = 4;
+/// How long a statement waits for another connection's (or process's) write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an operation waits for a free connection of the pool.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Takes SQLite's write lock at the start of the transaction, so a read-then-write
+/// transaction never fails half-way on a concurrent writer (it waits up to the busy timeout
+/// instead) and what it read stays true until it commits.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// A store of users, sessions and revocations in SQLite, for one process or several sharing
+/// a file (the server and the admin CLI).
+///
+/// File stores use WAL journaling with `synchronous=FULL`: a write whose future resolved
+/// `Ok` survives the process being killed and a power loss. Foreign keys are enforced, a
+/// statement waits up to 5 s for another writer, and the schema is migrated at
+/// [`open`](Self::open).
+///
+/// Cloning is cheap and shares the connection pool. The store needs a tokio runtime.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: Option<PathBuf>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let location = match &self.path {
+            Some(p) => p.display().to_string(),
+            None => ":memory:".to_owned(),
+        };
+        f.debug_struct("SqliteStore")
+            .field("location", &location)
+            .field("connections", &self.pool.size())
+            .field("closed", &self.pool.is_closed())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the SQLite database at `path` and brings its schema up
+    /// to date. The parent directory must exist.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the file cannot be opened or stays locked
+    /// by another process, and [`StoreError::Corrupt`] when it is not a jwtx database this
+    /// version can use (not SQLite, damaged, or migrated by a newer jwtx).
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = connect_file(path, options).await?;
+        let store = SqliteStore {
+            pool,
+            path: Some(path.to_owned()),
+        };
+        store.migrate().await?;
+        tracing::debug!(path = %path.display(), "opened SQLite store");
+        Ok(store)
+    }
+
+    /// A new, empty store in memory, gone when the store (and every clone) is dropped. For
+    /// tests: it has a single connection, so operations run one at a time.
+    pub async fn in_memory() -> Result<SqliteStore, StoreError> {
+        // A private name per call (sqlx numbers them), shared by the pool's connections.
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|e| db_error("open", e))?
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        // The database lives as long as a connection to it: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("open", e))?;
+        let store = SqliteStore { pool, path: None };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations that are missing, holding the write lock so two
+    /// processes opening a new database at once do not both try.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write("migrate").await?;
+        migrate_sqlite(&mut tx).await?;
+        tx.commit().await.map_err(|e| db_error("migrate", e))
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Readiness: the database answers, its tables can be read, and the write lock can be
+    /// taken within the busy timeout. Also what [`UserStore::ping`] runs.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        const OP: &str = "ready";
+        let mut conn = self.pool.acquire().await.map_err(|e| db_error(OP, e))?;
+        let mut tx = conn
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        for sql in [
+            "SELECT 1 FROM users LIMIT 1",
+            "SELECT 1 FROM user_roles LIMIT 1",
+            "SELECT 1 FROM sessions LIMIT 1",
+            "SELECT 1 FROM revocations LIMIT 1",
+        ] {
+            sqlx::query(sql)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+        }
+        tx.rollback().await.map_err(|e| db_error(OP, e))
+    }
+
+    /// Closes every connection, waiting for operations under way to finish. Later operations
+    /// fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(
+        &self,
+        op: &'static str,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(|e| db_error(op, e))
+    }
+
+    // ----- users -----
+
+    async fn create_user_impl(&self, user: User) -> Result<(), StoreError> {
+        const OP: &str = "create_user";
+        let mut tx = self.begin_write(OP).await?;
+        let inserted =
+            sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)")
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(to_db(user.created_at))
+                .execute(&mut *tx)
+                .await;
+        match inserted.map_err(|e| db_error(OP, e)) {
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(StoreError::Conflict {
+                    what: format!("user {:?} exists", user.name),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        insert_roles(&mut tx, &user.name, &user.roles, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))
+    }
+
+    async fn get_user_impl(&self, name: &str) -> Result<Option<User>, StoreError> {
+        const OP: &str = "get_user";
+        let rows = sqlx::query(
+            "SELECT u.name, u.password_hash, u.created_at, r.role \
+             FROM users u LEFT JOIN user_roles r ON r.user_name = u.name \
+             WHERE u.name = ? ORDER BY r.position",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        Ok(users_from_rows(&rows, OP)?.pop())
+    }
+
+    async fn list_users_impl(&self) -> Result<Vec<User>, StoreError> {
+        const OP: &str = "list_users";
+        let rows = sqlx::query(
+            "SELECT u.name, u.password_hash, u.created_at, r.role \
+             FROM users u LEFT JOIN user_roles r ON r.user_name = u.name \
+             ORDER BY u.name, r.position",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        users_from_rows(&rows, OP)
+    }
+
+    async fn set_password_hash_impl(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
+        const OP: &str = "set_password_hash";
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+            .bind(hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_roles_impl(&self, name: &str, roles: &[String]) -> Result<bool, StoreError> {
+        const OP: &str = "set_roles";
+        let mut tx = self.begin_write(OP).await?;
+        let exists = sqlx::query("SELECT 1 FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?
+            .is_some();
+        if !exists {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM user_roles WHERE user_name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        insert_roles(&mut tx, name, roles, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(true)
+    }
+
+    async fn delete_user_impl(&self, name: &str) -> Result<bool, StoreError> {
+        const OP: &str = "delete_user";
+        // The foreign keys cascade too; deleting explicitly does not depend on them being on.
+        let mut tx = self.begin_write(OP).await?;
+        for sql in [
+            "DELETE FROM sessions WHERE user_name = ?",
+            "DELETE FROM user_roles WHERE user_name = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- sessions -----
+
+    async fn create_session_impl(&self, s: Session) -> Result<(), StoreError> {
+        const OP: &str = "create_session";
+        let (previous_jti, previous_at) = match &s.previous {
+            Some((jti, at)) => (Some(jti.as_str()), Some(to_db(*at))),
+            None => (None, None),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (id, user_name, created_at, last_used_at, expires_at, \
+             user_agent, ip, current_jti, previous_jti, previous_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.user)
+        .bind(to_db(s.created_at))
+        .bind(to_db(s.last_used_at))
+        .bind(to_db(s.expires_at))
+        .bind(s.user_agent.as_deref())
+        .bind(s.ip.as_deref())
+        .bind(&s.current_jti)
+        .bind(previous_jti)
+        .bind(previous_at)
+        .bind(s.revoked_at.map(to_db))
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::Conflict {
+                    what: "session id exists".into(),
+                })
+            }
+            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                Err(StoreError::Conflict {
+                    what: format!("no user {:?} for the session", s.user),
+                })
+            }
+            Err(e) => Err(db_error(OP, e)),
+        }
+    }
+
+    async fn get_session_impl(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        const OP: &str = "get_session";
+        let row = sqlx::query(SELECT_SESSION)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        row.map(|r| session_from_row(&r, OP)).transpose()
+    }
+
+    async fn list_sessions_impl(
+        &self,
+        user: &str,
+        now: NumericDate,
+    ) -> Result<Vec<Session>, StoreError> {
+        const OP: &str = "list_sessions";
+        let rows = sqlx::query(
+            "SELECT id, user_name, created_at, last_used_at, expires_at, user_agent, ip, \
+             current_jti, previous_jti, previous_at, revoked_at FROM sessions \
+             WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? \
+             ORDER BY created_at DESC, id",
+        )
+        .bind(user)
+        .bind(to_db(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        rows.iter().map(|r| session_from_row(r, OP)).collect()
+    }
+
+    async fn rotate_impl(
+        &self,
+        id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        policy: RotationPolicy,
+    ) -> Result<Rotation, StoreError> {
+        const OP: &str = "rotate";
+        // The write lock is taken before the read: no other rotation of this (or any) session
+        // can commit between what is judged and what is written.
+        let mut tx = self.begin_write(OP).await?;
+        let row = sqlx::query(SELECT_SESSION)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        let session = row.map(|r| session_from_row(&r, OP)).transpose()?;
+        let decision = judge_rotation(session.as_ref(), presented_jti, policy);
+        let now = to_db(policy.now);
+        let update = match &decision {
+            Rotation::Rotated => Some(
+                sqlx::query(
+                    "UPDATE sessions SET previous_jti = current_jti, previous_at = ?, \
+                     current_jti = ?, last_used_at = ? WHERE id = ?",
+                )
+                .bind(now)
+                .bind(new_jti)
+                .bind(now)
+                .bind(id),
+            ),
+            // As the in-memory reference does: a grace refresh counts as use.
+            Rotation::Grace { .. } => Some(
+                sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(id),
+            ),
+            Rotation::Reused => Some(
+                sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(id),
+            ),
+            Rotation::Ended => None,
+        };
+        if let Some(update) = update {
+            update
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+            tx.commit().await.map_err(|e| db_error(OP, e))?;
+        } else {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+        }
+        Ok(decision)
+    }
+
+    async fn revoke_session_impl(&self, id: &str, now: NumericDate) -> Result<bool, StoreError> {
+        const OP: &str = "revoke_session";
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(to_db(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_user_sessions_impl(
+        &self,
+        user: &str,
+        keep: Option<&str>,
+        now: NumericDate,
+    ) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "revoke_user_sessions";
+        let now = to_db(now);
+        let query = match keep {
+            Some(keep) => sqlx::query(
+                "UPDATE sessions SET revoked_at = ? \
+                 WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? AND id <> ? \
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(user)
+            .bind(now)
+            .bind(keep),
+            None => sqlx::query(
+                "UPDATE sessions SET revoked_at = ? \
+                 WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? \
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(user)
+            .bind(now),
+        };
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        let mut ids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(OP, e))?;
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn purge_sessions_impl(&self, before: NumericDate) -> Result<u64, StoreError> {
+        const OP: &str = "purge_sessions";
+        let before = to_db(before);
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?")
+            .bind(before)
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected())
+    }
+
+    // ----- revocations -----
+
+    async fn revoke_impl(&self, revocation: Revocation) -> Result<u64, StoreError> {
+        const OP: &str = "revoke";
+        let (kind, subject, cutoff) = match &revocation {
+            Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None),
+            Revocation::Session { id, .. } => (KIND_SESSION, id, None),
+            Revocation::User { user, cutoff, .. } => (KIND_USER, user, Some(to_db(*cutoff))),
+        };
+        let row = sqlx::query(
+            "INSERT INTO revocations (kind, subject, cutoff, until) VALUES (?, ?, ?, ?) \
+             RETURNING id",
+        )
+        .bind(kind)
+        .bind(subject)
+        .bind(cutoff)
+        .bind(to_db(revocation.until()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let id: i64 = row.try_get("id").map_err(|e| db_error(OP, e))?;
+        from_db("revocations.id", id)
+    }
+
+    async fn revocations_since_impl(
+        &self,
+        after: u64,
+        now: NumericDate,
+        limit: u32,
+    ) -> Result<Vec<(u64, Revocation)>, StoreError> {
+        const OP: &str = "revocations_since";
+        let rows = sqlx::query(
+            "SELECT id, kind, subject, cutoff, until FROM revocations \
+             WHERE id > ? AND until >= ? ORDER BY id LIMIT ?",
+        )
+        .bind(to_db(after))
+        .bind(to_db(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        rows.iter().map(|r| revocation_from_row(r, OP)).collect()
+    }
+
+    async fn purge_revocations_impl(&self, now: NumericDate) -> Result<u64, StoreError> {
+        const OP: &str = "purge_revocations";
+        let done = sqlx::query("DELETE FROM revocations WHERE until < ?")
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// How many times [`SqliteStore::open`] tries again when the database is locked.
+const OPEN_ATTEMPTS: u32 = 20;
+
+/// The pool of a file store. Switching a new database to WAL takes a lock that SQLite does
+/// not wait for (its busy handler is not used), so processes opening a new file at once can
+/// get "database is locked": then wait on SQLite's busy handler for whoever holds the lock
+/// and try again. Once the file is in WAL mode, connecting takes no such lock.
+async fn connect_file(
+    path: &Path,
+    options: SqliteConnectOptions,
+) -> Result<SqlitePool, StoreError> {
+    let mut attempts = 0;
+    loop {
+        let connected = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await;
+        match connected {
+            Ok(pool) => return Ok(pool),
+            Err(e) if attempts < OPEN_ATTEMPTS && is_busy(&e) => {
+                attempts += 1;
+                tracing::debug!(attempts, "database locked while opening; waiting");
+                wait_for_lock_holder(path).await;
+            }
+            Err(e) => return Err(db_error("open", e)),
+        }
+    }
+}
+
+/// Whether `e` is SQLITE_BUSY ("database is locked").
+fn is_busy(e: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i32 = 5;
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == SQLITE_BUSY),
+        _ => false,
+    }
+}
+
+/// Waits (up to the busy timeout, on SQLite's busy handler) until no other connection holds
+/// the database's lock, by taking the write lock on a plain connection and letting it go.
+async fn wait_for_lock_holder(path: &Path) {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(BUSY_TIMEOUT);
+    if let Ok(mut conn) = options.connect().await {
+        if conn.execute(BEGIN_WRITE).await.is_ok() {
+            let _ = conn.execute("ROLLBACK").await;
+        }
+        let _ = conn.close().await;
+    }
+}
+
+const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, expires_at, \
+     user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
+     WHERE id = ?";
+
+const KIND_TOKEN: &str = "token";
+const KIND_SESSION: &str = "session";
+const KIND_USER: &str = "user";
+
+async fn insert_roles(
+    tx: &mut Transaction<'static, Sqlite>,
+    name: &str,
+    roles: &[String],
+    op: &'static str,
+) -> Result<(), StoreError> {
+    for (position, role) in roles.iter().enumerate() {
+        sqlx::query("INSERT INTO user_roles (user_name, position, role) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(role)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error(op, e))?;
+    }
+    Ok(())
+}
+
+/// Users from rows of (name, password_hash, created_at, role), grouped by name in row order.
+fn users_from_rows(rows: &[SqliteRow], op: &'static str) -> Result<Vec<User>, StoreError> {
+    let mut users: Vec<User> = Vec::new();
+    for row in rows {
+        let name: String = row.try_get("name").map_err(|e| db_error(op, e))?;
+        let role: Option<String> = row.try_get("role").map_err(|e| db_error(op, e))?;
+        match users.last_mut() {
+            Some(u) if u.name == name => {}
+            _ => {
+                let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
+                users.push(User {
+                    name,
+                    password_hash: row.try_get("password_hash").map_err(|e| db_error(op, e))?,
+                    roles: Vec::new(),
+                    created_at: from_db("users.created_at", created_at)?,
+                });
+            }
+        }
+        if let (Some(role), Some(u)) = (role, users.last_mut()) {
+            u.roles.push(role);
+        }
+    }
+    Ok(users)
+}
+
+fn session_from_row(row: &SqliteRow, op: &'static str) -> Result<Session, StoreError> {
+    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(|e| db_error(op, e));
+    let get_opt_i64 = |c: &str| {
+        row.try_get::<Option<i64>, _>(c)
+            .map_err(|e| db_error(op, e))
+    };
+    let get_str = |c: &str| row.try_get::<String, _>(c).map_err(|e| db_error(op, e));
+    let get_opt_str = |c: &str| {
+        row.try_get::<Option<String>, _>(c)
+            .map_err(|e| db_error(op, e))
+    };
+    let previous = match (
+        get_opt_str("previous_jti")?,
+        from_db_opt("sessions.previous_at", get_opt_i64("previous_at")?)?,
+    ) {
+        (Some(jti), Some(at)) => Some((jti, at)),
+        (None, None) => None,
+        _ => {
+            return Err(StoreError::Corrupt {
+                detail: "sessions.previous_jti and previous_at must be set together".into(),
+            });
+        }
+    };
+    Ok(Session {
+        id: get_str("id")?,
+        user: get_str("user_name")?,
+        created_at: from_db("sessions.created_at", get_i64("created_at")?)?,
+        last_used_at: from_db("sessions.last_used_at", get_i64("last_used_at")?)?,
+        expires_at: from_db("sessions.expires_at", get_i64("expires_at")?)?,
+        user_agent: get_opt_str("user_agent")?,
+        ip: get_opt_str("ip")?,
+        current_jti: get_str("current_jti")?,
+        previous,
+        revoked_at: from_db_opt("sessions.revoked_at", get_opt_i64("revoked_at")?)?,
+    })
+}
+
+fn revocation_from_row(row: &SqliteRow, op: &'static str) -> Result<(u64, Revocation), StoreError> {
+    let id: i64 = row.try_get("id").map_err(|e| db_error(op, e))?;
+    let kind: String = row.try_get("kind").map_err(|e| db_error(op, e))?;
+    let subject: String = row.try_get("subject").map_err(|e| db_error(op, e))?;
+    let cutoff: Option<i64> = row.try_get("cutoff").map_err(|e| db_error(op, e))?;
+    let until: i64 = row.try_get("until").map_err(|e| db_error(op, e))?;
+    let until = from_db("revocations.until", until)?;
+    let revocation = match (kind.as_str(), cutoff) {
+        (KIND_TOKEN, None) => Revocation::Token {
+            jti: subject,
+            until,
+        },
+        (KIND_SESSION, None) => Revocation::Session { id: subject, until },
+        (KIND_USER, Some(cutoff)) => Revocation::User {
+            user: subject,
+            cutoff: from_db("revocations.cutoff", cutoff)?,
+            until,
+        },
+        _ => {
+            return Err(StoreError::Corrupt {
+                detail: format!("revocation {id}: kind {kind:?} with cutoff {cutoff:?}"),
+            });
+        }
+    };
+    Ok((from_db("revocations.id", id)?, revocation))
+}
+
+impl UserStore for SqliteStore {
+    fn create_user(&self, user: User) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_user_impl(user))
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>> {
+        Box::pin(self.get_user_impl(name))
+    }
+
+    fn list_users(&self) -> StoreFuture<'_, Vec<User>> {
+        Box::pin(self.list_users_impl())
+    }
+
+    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.set_password_hash_impl(name, hash))
+    }
+
+    fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
+        Box::pin(self.set_roles_impl(name, roles))
+    }
+
+    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete_user_impl(name))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.ready())
+    }
+}
+
+impl SessionStore for SqliteStore {
+    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_session_impl(session))
+    }
+
+    fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {
+        Box::pin(self.get_session_impl(id))
+    }
+
+    fn list_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<Session>> {
+        Box::pin(self.list_sessions_impl(user, now))
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+        presented_jti: &'a str,
+        new_jti: &'a str,
+        policy: RotationPolicy,
+    ) -> StoreFuture<'a, Rotation> {
+        Box::pin(self.rotate_impl(id, presented_jti, new_jti, policy))
+    }
+
+    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool> {
+        Box::pin(self.revoke_session_impl(id, now))
+    }
+
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.revoke_user_sessions_impl(user, keep, now))
+    }
+
+    fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {
+        Box::pin(self.purge_sessions_impl(before))
+    }
+}
+
+impl RevocationStore for SqliteStore {
+    fn revoke(&self, revocation: Revocation) -> StoreFuture<'_, u64> {
+        Box::pin(self.revoke_impl(revocation))
+    }
+
+    fn revocations_since(
+        &self,
+        after: u64,
+        now: NumericDate,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(u64, Revocation)>> {
+        Box::pin(self.revocations_since_impl(after, now, limit))
+    }
+
+    fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
+        Box::pin(self.purge_revocations_impl(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pooled connection runs with the settings durability and locking rely on.
+    #[tokio::test]
+    async fn connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout() {
+        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(dir.join("jwtx.db")).await.unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..POOL_SIZE {
+            conns.push(store.pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let one = |sql: &'static str| sqlx::query_scalar::<_, String>(sql);
+            assert_eq!(
+                one("PRAGMA journal_mode")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap(),
+                "wal"
+            );
+            let int = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+            // 2 = FULL
+            assert_eq!(
+                int("PRAGMA synchronous")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap(),
+                2
+            );
+            assert_eq!(
+                int("PRAGMA foreign_keys")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(
+                int("PRAGMA busy_timeout")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap(),
+                5000
+            );
+        }
+        drop(conns);
+        store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

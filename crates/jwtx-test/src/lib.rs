@@ -1,0 +1,1025 @@
+//! # jwtx-test
+//!
+//! Test support for jwtx (not published): the **store conformance suite** that every
+//! implementation of the [`jwtx::store`] traits runs, and [`fixtures`] (a fixed clock, unique
+//! names, ready-made users and sessions).
+//!
+//! ```no_run
+//! # async fn my_store_conforms() {
+//! // In a store crate's tests, under `#[tokio::test]` (or any other executor):
+//! let store = jwtx::store::memory::MemoryStore::new();
+//! jwtx_test::all(&store).await;
+//! # }
+//! ```
+//!
+//! The suite functions are plain `async fn`s that only await the stores' own futures, so they
+//! run on any executor. A failure panics with a message naming the contract that was broken,
+//! as `assert!` does.
+//!
+//! ## Sharing a database
+//!
+//! Every run works on names made unique with [`jwtx::uuid4`] (users, session ids, `jti`s), so
+//! runs may share one database one after another (a persistent test database, or [`all`] run
+//! twice on the same store). The purge methods act on the whole store, so the suite asserts
+//! only lower bounds on what they return; it uses one fixed timeline ([`fixtures::T0`]) in
+//! which every entry a run still looks at outlives every purge any run makes. Runs that are
+//! *concurrent* on one database may see each other's purges and fail on those lower bounds.
+
+use jwtx::store::{
+    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError, User,
+    UserStore,
+};
+use jwtx::{MAX_NUMERIC_DATE, NumericDate};
+
+pub mod fixtures;
+
+use fixtures::{T0, session, unique, user};
+
+/// Fails the suite with `msg`.
+#[track_caller]
+#[allow(
+    clippy::panic,
+    reason = "a conformance failure is reported by panicking, as assert! does"
+)]
+fn fail(msg: String) -> ! {
+    panic!("{msg}")
+}
+
+/// Unwraps a store result, or fails the suite naming the operation.
+#[track_caller]
+fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => fail(format!("{what}: unexpected store error: {e}")),
+    }
+}
+
+/// Runs every part of the suite ([`users`], [`sessions`], [`revocations`]) on one store.
+pub async fn all<S>(store: &S)
+where
+    S: UserStore + SessionStore + RevocationStore + ?Sized,
+{
+    users(store).await;
+    sessions(store).await;
+    revocations(store).await;
+}
+
+/// The [`UserStore`] contract: create, get, list (by name), duplicate names, password hash
+/// and role updates, deletion, and that `Debug` never shows a password hash.
+pub async fn users<S: UserStore + ?Sized>(store: &S) {
+    let alice = user(&unique("alice"), &["user", "admin"]);
+    let bob = user(&unique("bob"), &[]);
+    // Non-ASCII names and roles round-trip; roles keep their order.
+    let zoe = user(&unique("zoë-ünïcode"), &["z-role", "a-role", "m-role"]);
+
+    ok("create_user", store.create_user(alice.clone()).await);
+    ok("create_user", store.create_user(bob.clone()).await);
+    ok("create_user", store.create_user(zoe.clone()).await);
+
+    for u in [&alice, &bob, &zoe] {
+        let got = ok("get_user", store.get_user(&u.name).await);
+        assert_eq!(
+            got.as_ref(),
+            Some(u),
+            "get_user must return the user exactly as created"
+        );
+    }
+    assert_eq!(
+        ok("get_user", store.get_user(&unique("nobody")).await),
+        None,
+        "get_user of an unknown name must be None"
+    );
+
+    // A taken name is a Conflict, and the stored user is unchanged.
+    let mut impostor = user(&alice.name, &["root"]);
+    impostor.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$aW1wb3N0b3I$aW1wb3N0b3I".into();
+    match store.create_user(impostor).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "create_user with a taken name must be Err(Conflict), got {other:?}"
+        )),
+    }
+    assert_eq!(
+        ok("get_user", store.get_user(&alice.name).await).as_ref(),
+        Some(&alice),
+        "a rejected duplicate create_user must not change the stored user"
+    );
+
+    // Listing: every user, sorted by name.
+    let listed = ok("list_users", store.list_users().await);
+    assert!(
+        listed.windows(2).all(|w| w[0].name < w[1].name),
+        "list_users must be sorted by name, without duplicates"
+    );
+    for u in [&alice, &bob, &zoe] {
+        assert_eq!(
+            listed
+                .iter()
+                .filter(|l| l.name == u.name)
+                .collect::<Vec<_>>(),
+            vec![u],
+            "list_users must contain each user once, exactly as stored"
+        );
+    }
+
+    // Password hash.
+    let new_hash = "$argon2id$v=19$m=65536,t=3,p=1$bmV3LXNhbHQ$bmV3LWhhc2g";
+    assert!(
+        ok(
+            "set_password_hash",
+            store.set_password_hash(&alice.name, new_hash).await
+        ),
+        "set_password_hash of an existing user must return true"
+    );
+    let got = ok("get_user", store.get_user(&alice.name).await);
+    assert_eq!(
+        got.as_ref().map(|u| u.password_hash.as_str()),
+        Some(new_hash),
+        "set_password_hash must replace the hash"
+    );
+    assert_eq!(
+        got.as_ref().map(|u| (&u.roles, u.created_at)),
+        Some((&alice.roles, alice.created_at)),
+        "set_password_hash must not change roles or created_at"
+    );
+    assert!(
+        !ok(
+            "set_password_hash",
+            store.set_password_hash(&unique("nobody"), new_hash).await
+        ),
+        "set_password_hash of an unknown user must return false"
+    );
+
+    // Roles: replaced in the given order, may become empty.
+    let roles: Vec<String> = vec!["ops".into(), "admin".into(), "auditor".into()];
+    assert!(
+        ok("set_roles", store.set_roles(&alice.name, &roles).await),
+        "set_roles of an existing user must return true"
+    );
+    let got = ok("get_user", store.get_user(&alice.name).await);
+    assert_eq!(
+        got.as_ref().map(|u| &u.roles),
+        Some(&roles),
+        "set_roles must replace the roles, keeping their order"
+    );
+    assert_eq!(
+        got.as_ref().map(|u| u.password_hash.as_str()),
+        Some(new_hash),
+        "set_roles must not change the password hash"
+    );
+    assert!(
+        ok("set_roles", store.set_roles(&alice.name, &[]).await),
+        "set_roles to no roles must return true"
+    );
+    assert_eq!(
+        ok("get_user", store.get_user(&alice.name).await).map(|u| u.roles),
+        Some(Vec::new()),
+        "set_roles(&[]) must leave the user without roles"
+    );
+    assert!(
+        !ok(
+            "set_roles",
+            store.set_roles(&unique("nobody"), &roles).await
+        ),
+        "set_roles of an unknown user must return false"
+    );
+
+    // Debug never shows the hash: not the User's, not the store's.
+    let secret_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0LXNhbHQ$c2VjcmV0LWhhc2g";
+    let mut carol = user(&unique("carol"), &["user"]);
+    carol.password_hash = secret_hash.into();
+    ok("create_user", store.create_user(carol.clone()).await);
+    let got = ok("get_user", store.get_user(&carol.name).await);
+    let debug = format!("{got:?} {carol:?} {store:?}");
+    assert!(
+        !debug.contains(secret_hash) && !debug.contains("c2VjcmV0"),
+        "Debug of a User or of the store must not show the password hash: {debug}"
+    );
+    assert!(
+        format!("{carol:?}").contains("<redacted>"),
+        "User's Debug must say the hash is redacted"
+    );
+
+    // Deletion (deleting a user's sessions too is checked by `sessions`).
+    for u in [&alice, &bob, &zoe, &carol] {
+        assert!(
+            ok("delete_user", store.delete_user(&u.name).await),
+            "delete_user of an existing user must return true"
+        );
+        assert_eq!(
+            ok("get_user", store.get_user(&u.name).await),
+            None,
+            "a deleted user must be gone"
+        );
+        assert!(
+            !ok("delete_user", store.delete_user(&u.name).await),
+            "delete_user of a deleted user must return false"
+        );
+    }
+    let listed = ok("list_users", store.list_users().await);
+    assert!(
+        !listed.iter().any(|l| [&alice, &bob, &zoe, &carol]
+            .iter()
+            .any(|u| u.name == l.name)),
+        "list_users must not show deleted users"
+    );
+    // The name is free again.
+    ok("create_user", store.create_user(bob.clone()).await);
+    assert!(ok("delete_user", store.delete_user(&bob.name).await));
+}
+
+/// The [`SessionStore`] contract: create, get, list (live only, newest first), rotation
+/// (rotate, grace, reuse, ended by revocation, idle timeout or absolute end), revocation of one
+/// or all of a user's sessions, purging, and that deleting a user deletes their sessions.
+///
+/// Needs a [`UserStore`] too: SQL stores only accept sessions of existing users.
+pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
+    let owner = user(&unique("sessions"), &["user"]);
+    let other = user(&unique("sessions-other"), &["user"]);
+    ok("create_user", store.create_user(owner.clone()).await);
+    ok("create_user", store.create_user(other.clone()).await);
+
+    create_get_list(store, &owner).await;
+    rotation(store, &owner).await;
+    revoking(store, &owner, &other).await;
+    purging(store, &owner).await;
+
+    // Deleting a user deletes their sessions.
+    let s = session(&owner.name, T0, T0 + 3600);
+    ok("create_session", store.create_session(s.clone()).await);
+    let kept = session(&other.name, T0, T0 + 3600);
+    ok("create_session", store.create_session(kept.clone()).await);
+    assert!(ok("delete_user", store.delete_user(&owner.name).await));
+    assert_eq!(
+        ok("get_session", store.get_session(&s.id).await),
+        None,
+        "delete_user must delete the user's sessions"
+    );
+    assert_eq!(
+        ok("list_sessions", store.list_sessions(&owner.name, T0).await),
+        Vec::new(),
+        "a deleted user must have no sessions"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&kept.id).await),
+        Some(kept),
+        "delete_user must not touch other users' sessions"
+    );
+    assert!(ok("delete_user", store.delete_user(&other.name).await));
+}
+
+async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
+    let now = T0 + 100;
+    let s1 = session(&owner.name, T0, T0 + 30 * 86_400);
+    let mut s2 = session(&owner.name, T0 + 10, T0 + 30 * 86_400);
+    s2.user_agent = None;
+    s2.ip = None;
+    // Same creation time as s1: ties are broken by id.
+    let mut tie = session(&owner.name, T0, T0 + 30 * 86_400);
+    tie.previous = Some((unique("jti-prev"), T0 + 5));
+    tie.last_used_at = T0 + 5;
+    tie.user_agent = Some("Mözilla/5.0 (X11; Linux) ✓".into());
+    tie.ip = Some("2001:db8::1".into());
+    let expired = session(&owner.name, T0 + 20, now);
+    let revoked = session(&owner.name, T0 + 30, T0 + 30 * 86_400);
+
+    for s in [&s1, &s2, &tie, &expired, &revoked] {
+        ok("create_session", store.create_session(s.clone()).await);
+    }
+    for s in [&s1, &s2, &tie, &expired] {
+        assert_eq!(
+            ok("get_session", store.get_session(&s.id).await).as_ref(),
+            Some(s),
+            "get_session must return the session exactly as created"
+        );
+    }
+    assert_eq!(
+        ok(
+            "get_session",
+            store.get_session(&unique("no-such-session")).await
+        ),
+        None,
+        "get_session of an unknown id must be None"
+    );
+    let mut dup = s1.clone();
+    dup.current_jti = unique("jti-dup");
+    match store.create_session(dup).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "create_session with a taken id must be Err(Conflict), got {other:?}"
+        )),
+    }
+    assert_eq!(
+        ok("get_session", store.get_session(&s1.id).await).as_ref(),
+        Some(&s1),
+        "a rejected duplicate create_session must not change the stored session"
+    );
+
+    assert!(ok(
+        "revoke_session",
+        store.revoke_session(&revoked.id, T0 + 40).await
+    ));
+    let got = ok("get_session", store.get_session(&revoked.id).await);
+    assert_eq!(
+        got.and_then(|s| s.revoked_at),
+        Some(T0 + 40),
+        "get_session must return revoked sessions, with revoked_at"
+    );
+
+    // Live only (not revoked, not past expires_at), newest first, ties by id.
+    let listed = ok("list_sessions", store.list_sessions(&owner.name, now).await);
+    let mut ties = [s1.clone(), tie.clone()];
+    ties.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![s2.clone()];
+    expected.extend(ties);
+    let listed_ours: Vec<&Session> = listed
+        .iter()
+        .filter(|l| expected.iter().any(|e| e.id == l.id))
+        .collect();
+    assert_eq!(
+        listed_ours,
+        expected.iter().collect::<Vec<_>>(),
+        "list_sessions must return live sessions newest first (ties by id)"
+    );
+    assert!(
+        !listed
+            .iter()
+            .any(|l| l.id == expired.id || l.id == revoked.id),
+        "list_sessions must leave out revoked sessions and those past expires_at \
+         (expires_at == now counts as ended)"
+    );
+    assert!(
+        listed.iter().all(|l| l.user == owner.name),
+        "list_sessions must only return the user's sessions"
+    );
+    assert!(
+        listed.windows(2).all(|w| w[0].created_at > w[1].created_at
+            || (w[0].created_at == w[1].created_at && w[0].id < w[1].id)),
+        "list_sessions must be ordered newest first, ties by id"
+    );
+    let before_expiry = ok(
+        "list_sessions",
+        store.list_sessions(&owner.name, now - 1).await,
+    );
+    assert!(
+        before_expiry.iter().any(|l| l.id == expired.id),
+        "a session is live until its expires_at"
+    );
+    assert_eq!(
+        ok(
+            "list_sessions",
+            store.list_sessions(&unique("nobody"), now).await
+        ),
+        Vec::new(),
+        "list_sessions of an unknown user must be empty"
+    );
+}
+
+fn policy(now: NumericDate) -> RotationPolicy {
+    RotationPolicy {
+        now,
+        grace: 10,
+        idle_timeout: 3600,
+    }
+}
+
+async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    let j1 = s.current_jti.clone();
+    let j2 = unique("jti-2");
+
+    // The current token rotates.
+    let t = T0 + 60;
+    assert_eq!(
+        ok("rotate", store.rotate(&s.id, &j1, &j2, policy(t)).await),
+        Rotation::Rotated,
+        "presenting the current jti must rotate"
+    );
+    let got = ok("get_session", store.get_session(&s.id).await);
+    let mut expected = s.clone();
+    expected.current_jti = j2.clone();
+    expected.previous = Some((j1.clone(), t));
+    expected.last_used_at = t;
+    assert_eq!(
+        got.as_ref(),
+        Some(&expected),
+        "after Rotated: current_jti = new_jti, previous = (old jti, now), last_used_at = now"
+    );
+
+    // The token just replaced, within the grace window: Grace, nothing rotates.
+    for (at, label) in [
+        (t, "at the start of"),
+        (t + 5, "inside"),
+        (t + 9, "at the end of"),
+    ] {
+        let r = ok(
+            "rotate",
+            store.rotate(&s.id, &j1, &unique("jti-x"), policy(at)).await,
+        );
+        assert_eq!(
+            r,
+            Rotation::Grace {
+                current_jti: j2.clone()
+            },
+            "the previous jti {label} the grace window must give Grace with the current jti"
+        );
+        let got = ok("get_session", store.get_session(&s.id).await);
+        assert_eq!(
+            got.as_ref()
+                .map(|g| (&g.current_jti, &g.previous, g.revoked_at)),
+            Some((&j2, &Some((j1.clone(), t)), None)),
+            "Grace must not change current_jti or previous, nor revoke"
+        );
+    }
+
+    // The previous token after the grace window: reuse; the session is revoked.
+    let reuse_at = t + 11;
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &j1, &unique("jti-x"), policy(reuse_at))
+                .await
+        ),
+        Rotation::Reused,
+        "the previous jti after the grace window must be Reused"
+    );
+    let got = ok("get_session", store.get_session(&s.id).await);
+    assert_eq!(
+        got.as_ref().map(|g| (g.revoked_at, &g.current_jti)),
+        Some((Some(reuse_at), &j2)),
+        "Reused must revoke the session at now and not rotate"
+    );
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &j2, &unique("jti-x"), policy(reuse_at + 1))
+                .await
+        ),
+        Rotation::Ended,
+        "after reuse even the current jti must be Ended"
+    );
+    assert!(
+        !ok(
+            "list_sessions",
+            store.list_sessions(&owner.name, reuse_at + 1).await
+        )
+        .iter()
+        .any(|l| l.id == s.id),
+        "a session revoked for reuse must not be listed"
+    );
+
+    // A grace of 0 turns the window off: the previous token is reuse at once.
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    let next = unique("jti-next");
+    let no_grace = RotationPolicy {
+        grace: 0,
+        ..policy(T0 + 1)
+    };
+    assert_eq!(
+        ok(
+            "rotate",
+            store.rotate(&s.id, &s.current_jti, &next, no_grace).await
+        ),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &unique("jti-x"), no_grace)
+                .await
+        ),
+        Rotation::Reused,
+        "with grace 0 the previous jti must be Reused even at the rotation's own second"
+    );
+
+    // Only the immediately previous token gets grace: two rotations, then the first jti.
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    let (a, b, c) = (s.current_jti.clone(), unique("jti-b"), unique("jti-c"));
+    assert_eq!(
+        ok("rotate", store.rotate(&s.id, &a, &b, policy(T0 + 1)).await),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        ok("rotate", store.rotate(&s.id, &b, &c, policy(T0 + 2)).await),
+        Rotation::Rotated,
+        "the new current jti must rotate in turn"
+    );
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &a, &unique("jti-x"), policy(T0 + 3))
+                .await
+        ),
+        Rotation::Reused,
+        "a jti older than the immediately previous one is reuse, even within the grace window"
+    );
+
+    // A jti the family never had is reuse too (it is not the current one).
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(
+                    &s.id,
+                    &unique("jti-unknown"),
+                    &unique("jti-x"),
+                    policy(T0 + 1)
+                )
+                .await
+        ),
+        Rotation::Reused,
+        "a jti that is neither current nor previous must be Reused"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&s.id).await).and_then(|g| g.revoked_at),
+        Some(T0 + 1),
+        "Reused must revoke the session"
+    );
+
+    // Unknown session.
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&unique("no-such-session"), "j", "k", policy(T0))
+                .await
+        ),
+        Rotation::Ended,
+        "rotating an unknown session must be Ended"
+    );
+
+    // Idle timeout: `now - last_used_at > idle_timeout` ends the session.
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &unique("jti-x"), policy(T0 + 3601))
+                .await
+        ),
+        Rotation::Ended,
+        "a session idle for longer than idle_timeout must be Ended"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&s.id).await).as_ref(),
+        Some(&s),
+        "Ended must not change the session"
+    );
+    let j = unique("jti-x");
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &j, policy(T0 + 3600))
+                .await
+        ),
+        Rotation::Rotated,
+        "a session idle for exactly idle_timeout is still live"
+    );
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &j, &unique("jti-x"), policy(T0 + 3600 + 3600))
+                .await
+        ),
+        Rotation::Rotated,
+        "rotation must reset the idle timer (last_used_at = now)"
+    );
+
+    // Absolute end: `now >= expires_at` ends the session, whatever refreshes happened.
+    let s = session(&owner.name, T0, T0 + 100);
+    ok("create_session", store.create_session(s.clone()).await);
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &unique("jti-x"), policy(T0 + 100))
+                .await
+        ),
+        Rotation::Ended,
+        "a session at its expires_at must be Ended"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&s.id).await).as_ref(),
+        Some(&s),
+        "Ended must not change the session"
+    );
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &unique("jti-x"), policy(T0 + 99))
+                .await
+        ),
+        Rotation::Rotated,
+        "a session just before its expires_at must rotate"
+    );
+
+    // A revoked session.
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    assert!(ok(
+        "revoke_session",
+        store.revoke_session(&s.id, T0 + 1).await
+    ));
+    assert_eq!(
+        ok(
+            "rotate",
+            store
+                .rotate(&s.id, &s.current_jti, &unique("jti-x"), policy(T0 + 2))
+                .await
+        ),
+        Rotation::Ended,
+        "rotating a revoked session must be Ended"
+    );
+}
+
+async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &User) {
+    let now = T0 + 1000;
+
+    // One session: true once, then false.
+    let s = session(&owner.name, T0, T0 + 30 * 86_400);
+    ok("create_session", store.create_session(s.clone()).await);
+    assert!(
+        ok("revoke_session", store.revoke_session(&s.id, now).await),
+        "revoke_session of a live session must return true"
+    );
+    assert!(
+        !ok("revoke_session", store.revoke_session(&s.id, now + 1).await),
+        "revoke_session of a revoked session must return false"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&s.id).await).and_then(|g| g.revoked_at),
+        Some(now),
+        "a second revoke_session must not move revoked_at"
+    );
+    assert!(
+        !ok(
+            "revoke_session",
+            store.revoke_session(&unique("no-such-session"), now).await
+        ),
+        "revoke_session of an unknown session must return false"
+    );
+
+    // Every live session of a user, except `keep`.
+    let name = &owner.name;
+    let mut live: Vec<Session> = (0..3)
+        .map(|i| session(name, T0 + 500 + i, T0 + 30 * 86_400))
+        .collect();
+    let ended = session(name, T0 + 500, now);
+    let already = session(name, T0 + 500, T0 + 30 * 86_400);
+    let theirs = session(&other.name, T0 + 500, T0 + 30 * 86_400);
+    for s in live.iter().chain([&ended, &already, &theirs]) {
+        ok("create_session", store.create_session(s.clone()).await);
+    }
+    assert!(ok(
+        "revoke_session",
+        store.revoke_session(&already.id, now - 1).await
+    ));
+    // Anything else `owner` still has live from earlier parts of the suite is revoked too.
+    let before: Vec<String> = ok("list_sessions", store.list_sessions(name, now).await)
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let keep = live.remove(1);
+    let mut expected: Vec<String> = before.into_iter().filter(|id| *id != keep.id).collect();
+    expected.sort();
+    let mut revoked = ok(
+        "revoke_user_sessions",
+        store.revoke_user_sessions(name, Some(&keep.id), now).await,
+    );
+    revoked.sort();
+    assert_eq!(
+        revoked, expected,
+        "revoke_user_sessions must revoke and return exactly the user's live sessions except keep"
+    );
+    for s in &live {
+        assert_eq!(
+            ok("get_session", store.get_session(&s.id).await).and_then(|g| g.revoked_at),
+            Some(now),
+            "revoke_user_sessions must set revoked_at = now"
+        );
+    }
+    assert_eq!(
+        ok("get_session", store.get_session(&already.id).await).and_then(|g| g.revoked_at),
+        Some(now - 1),
+        "revoke_user_sessions must not touch already revoked sessions"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&ended.id).await).and_then(|g| g.revoked_at),
+        None,
+        "revoke_user_sessions must not touch sessions past their end"
+    );
+    assert_eq!(
+        ok("list_sessions", store.list_sessions(name, now).await)
+            .into_iter()
+            .map(|l| l.id)
+            .collect::<Vec<_>>(),
+        vec![keep.id.clone()],
+        "after revoke_user_sessions with keep, only keep is live"
+    );
+    assert_eq!(
+        ok("get_session", store.get_session(&theirs.id).await).and_then(|g| g.revoked_at),
+        None,
+        "revoke_user_sessions must not touch other users' sessions"
+    );
+    assert_eq!(
+        ok(
+            "revoke_user_sessions",
+            store.revoke_user_sessions(name, Some(&keep.id), now).await
+        ),
+        Vec::<String>::new(),
+        "a second revoke_user_sessions with the same keep must revoke nothing"
+    );
+    assert_eq!(
+        ok(
+            "revoke_user_sessions",
+            store.revoke_user_sessions(name, None, now + 1).await
+        ),
+        vec![keep.id.clone()],
+        "revoke_user_sessions without keep must revoke the rest"
+    );
+    assert_eq!(
+        ok("list_sessions", store.list_sessions(name, now + 1).await),
+        Vec::new(),
+        "after revoke_user_sessions without keep nothing is live"
+    );
+    assert_eq!(
+        ok(
+            "revoke_user_sessions",
+            store
+                .revoke_user_sessions(&unique("nobody"), None, now)
+                .await
+        ),
+        Vec::<String>::new(),
+        "revoke_user_sessions of an unknown user must revoke nothing"
+    );
+}
+
+/// Purging works in its own early window of the timeline (before [`PURGE_BEFORE`]), which
+/// no other part of the suite uses, so runs sharing a database do not disturb each other.
+const PURGE_BEFORE: NumericDate = 2_000;
+
+async fn purging<S: SessionStore + ?Sized>(store: &S, owner: &User) {
+    let name = &owner.name;
+    let ended = session(name, 500, 1_000);
+    let revoked = session(name, 500, T0 + 30 * 86_400);
+    let live = session(name, 500, T0 + 30 * 86_400);
+    let ends_at_cut = session(name, 500, PURGE_BEFORE);
+    let revoked_at_cut = session(name, 500, T0 + 30 * 86_400);
+    for s in [&ended, &revoked, &live, &ends_at_cut, &revoked_at_cut] {
+        ok("create_session", store.create_session(s.clone()).await);
+    }
+    assert!(ok(
+        "revoke_session",
+        store.revoke_session(&revoked.id, 1_500).await
+    ));
+    assert!(ok(
+        "revoke_session",
+        store.revoke_session(&revoked_at_cut.id, PURGE_BEFORE).await
+    ));
+    let n = ok("purge_sessions", store.purge_sessions(PURGE_BEFORE).await);
+    assert!(
+        n >= 2,
+        "purge_sessions must count what it deleted (at least this run's 2), got {n}"
+    );
+    for (s, gone, why) in [
+        (
+            &ended,
+            true,
+            "a session whose expires_at is before `before`",
+        ),
+        (&revoked, true, "a session revoked before `before`"),
+        (&live, false, "a live session"),
+        (&ends_at_cut, false, "a session whose expires_at == before"),
+        (&revoked_at_cut, false, "a session revoked at `before`"),
+    ] {
+        let got = ok("get_session", store.get_session(&s.id).await);
+        assert_eq!(
+            got.is_none(),
+            gone,
+            "purge_sessions must {} {why}",
+            if gone { "delete" } else { "keep" }
+        );
+    }
+}
+
+/// The [`RevocationStore`] contract: log ids strictly increasing (also across purges),
+/// `revocations_since` (log order, `after`, `limit`, leaving out expired entries), purging,
+/// and that every [`Revocation`] variant round-trips exactly.
+pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
+    let now = T0;
+    let live = T0 + 3600;
+    let entries = vec![
+        Revocation::Token {
+            jti: unique("jti"),
+            until: live,
+        },
+        Revocation::Session {
+            id: unique("sid"),
+            until: live + 1,
+        },
+        Revocation::User {
+            user: unique("user"),
+            cutoff: T0 - 10,
+            until: live + 2,
+        },
+        // Expires exactly at now: still returned (an entry matters while `until >= now`).
+        Revocation::Token {
+            jti: unique("jti-at-now"),
+            until: now,
+        },
+        // Edge values and non-ASCII text round-trip exactly.
+        Revocation::User {
+            user: unique("üsér ✓"),
+            cutoff: 0,
+            until: MAX_NUMERIC_DATE,
+        },
+        Revocation::Session {
+            id: unique("sid-max"),
+            until: MAX_NUMERIC_DATE,
+        },
+        Revocation::User {
+            user: unique("cutoff-equals-until"),
+            cutoff: live,
+            until: live,
+        },
+    ];
+    let mut ids = Vec::new();
+    for r in &entries {
+        ids.push(ok("revoke", store.revoke(r.clone()).await));
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "revoke must return strictly increasing log ids, got {ids:?}"
+    );
+    assert!(
+        ids[0] > 0,
+        "log ids start above 0 (0 means 'from the start')"
+    );
+    let first = ids[0];
+    let ours = |got: &[(u64, Revocation)]| -> Vec<(u64, Revocation)> {
+        got.iter()
+            .filter(|(id, _)| ids.contains(id))
+            .cloned()
+            .collect()
+    };
+    let expected: Vec<(u64, Revocation)> = ids.iter().copied().zip(entries.clone()).collect();
+
+    // Everything after `first - 1`, in log order, exactly as written.
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first - 1, now, 1_000).await,
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].0 < w[1].0) && got.iter().all(|(id, _)| *id >= first),
+        "revocations_since must return entries after `after`, in log order"
+    );
+    assert_eq!(
+        ours(&got),
+        expected,
+        "revocations_since must return every variant exactly as written, in log order"
+    );
+    assert!(
+        got.iter().all(|(_, r)| r.until() >= now),
+        "revocations_since must leave out entries whose until is before now"
+    );
+
+    // `after` is exclusive.
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first, now, 1_000).await,
+    );
+    assert_eq!(
+        ours(&got),
+        expected[1..].to_vec(),
+        "revocations_since(after) must start after the entry with id `after`"
+    );
+
+    // `limit`.
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first - 1, now, 1).await,
+    );
+    assert_eq!(
+        got,
+        expected[..1].to_vec(),
+        "revocations_since with limit 1 must return just the next entry"
+    );
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first - 1, now, 3).await,
+    );
+    assert_eq!(got.len(), 3, "revocations_since must return up to `limit`");
+    assert_eq!(
+        got.first(),
+        expected.first(),
+        "revocations_since with a limit must start at the first entry after `after`"
+    );
+    assert_eq!(
+        ok(
+            "revocations_since",
+            store.revocations_since(first - 1, now, 0).await
+        ),
+        Vec::new(),
+        "revocations_since with limit 0 must return nothing"
+    );
+
+    // Expired entries are left out; `limit` counts only what is returned.
+    let later = now + 1;
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first - 1, later, 1_000).await,
+    );
+    assert_eq!(
+        ours(&got),
+        expected
+            .iter()
+            .filter(|(_, r)| r.until() >= later)
+            .cloned()
+            .collect::<Vec<_>>(),
+        "revocations_since must leave out entries whose until is before now"
+    );
+    let after_at_now = ids[2];
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(after_at_now, later, 1).await,
+    );
+    assert_eq!(
+        got.first().map(|(id, _)| *id),
+        Some(ids[4]),
+        "an expired entry must not use up the limit"
+    );
+
+    // Purge deletes entries whose until is before now, nothing else; ids are never reused.
+    // `at_cut` ends exactly at the purge's now: kept (and no run's purge ever deletes it).
+    let at_cut = Revocation::Session {
+        id: unique("sid-at-cut"),
+        until: PURGE_BEFORE,
+    };
+    let at_cut_id = ok("revoke", store.revoke(at_cut.clone()).await);
+    let doomed = Revocation::Token {
+        jti: unique("jti-expired"),
+        until: PURGE_BEFORE - 1,
+    };
+    let doomed_id = ok("revoke", store.revoke(doomed.clone()).await);
+    assert!(doomed_id > at_cut_id, "log ids must increase");
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(doomed_id - 1, 0, 1).await,
+    );
+    assert_eq!(
+        got,
+        vec![(doomed_id, doomed)],
+        "revocations_since at now = 0 returns expired entries too"
+    );
+    let n = ok(
+        "purge_revocations",
+        store.purge_revocations(PURGE_BEFORE).await,
+    );
+    assert!(
+        n >= 1,
+        "purge_revocations must count what it deleted (at least this run's 1), got {n}"
+    );
+    let got = ok(
+        "revocations_since",
+        store.revocations_since(first - 1, 0, 1_000).await,
+    );
+    assert!(
+        !got.iter().any(|(id, _)| *id == doomed_id),
+        "purge_revocations must delete entries whose until is before now"
+    );
+    assert_eq!(
+        ours(&got),
+        expected,
+        "purge_revocations must keep entries whose until is at or after now"
+    );
+    assert!(
+        got.contains(&(at_cut_id, at_cut)),
+        "purge_revocations must keep entries whose until is at or after now (until == now)"
+    );
+    let next = ok(
+        "revoke",
+        store
+            .revoke(Revocation::Token {
+                jti: unique("jti-after-purge"),
+                until: live,
+            })
+            .await,
+    );
+    assert!(
+        next > doomed_id,
+        "log ids must keep increasing after a purge, even past purged ids ({next} <= {doomed_id})"
+    );
+}

@@ -1,0 +1,23 @@
+//! The conformance suite against the reference in-memory store.
+
+use jwtx::store::memory::MemoryStore;
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    jwtx_test::all(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn runs_can_share_a_store() {
+    let store = MemoryStore::new();
+    jwtx_test::all(&store).await;
+    jwtx_test::all(&store).await;
+}
+
+#[tokio::test]
+async fn parts_run_alone_and_through_trait_objects() {
+    let store = MemoryStore::new();
+    jwtx_test::users(&store as &dyn jwtx::store::UserStore).await;
+    jwtx_test::revocations(&store as &dyn jwtx::store::RevocationStore).await;
+    jwtx_test::sessions(&store).await;
+}

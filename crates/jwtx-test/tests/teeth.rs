@@ -1,0 +1,209 @@
+//! The suite has teeth: stores with one planted bug each fail it.
+
+#![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
+
+use jwtx::NumericDate;
+use jwtx::store::memory::MemoryStore;
+use jwtx::store::{
+    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreFuture,
+    User, UserStore, judge_rotation,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bug {
+    /// create_user overwrites a taken name instead of a Conflict.
+    Overwrite,
+    /// delete_user leaves the user's sessions behind.
+    OrphanSessions,
+    /// list_sessions returns the oldest first.
+    OldestFirst,
+    /// rotate answers Reused but does not revoke the session.
+    ReuseWithoutRevoking,
+    /// revocations_since ignores `now` (returns expired entries).
+    ReturnsExpired,
+    /// purge_revocations also deletes entries whose until == now.
+    PurgesOneTooMany,
+}
+
+#[derive(Debug)]
+struct Buggy {
+    inner: MemoryStore,
+    bug: Bug,
+    /// OrphanSessions: users "deleted" by hiding them, their sessions left in place.
+    hidden: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Buggy {
+    fn new(bug: Bug) -> Self {
+        Buggy {
+            inner: MemoryStore::new(),
+            bug,
+            hidden: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl UserStore for Buggy {
+    fn create_user(&self, user: User) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            if self.hidden.lock().unwrap().remove(&user.name) {
+                self.inner.delete_user(&user.name).await?;
+            }
+            if self.bug == Bug::Overwrite {
+                self.inner.delete_user(&user.name).await?;
+            }
+            self.inner.create_user(user).await
+        })
+    }
+    fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>> {
+        Box::pin(async move {
+            if self.hidden.lock().unwrap().contains(name) {
+                return Ok(None);
+            }
+            self.inner.get_user(name).await
+        })
+    }
+    fn list_users(&self) -> StoreFuture<'_, Vec<User>> {
+        Box::pin(async move {
+            let mut users = self.inner.list_users().await?;
+            let hidden = self.hidden.lock().unwrap().clone();
+            users.retain(|u| !hidden.contains(&u.name));
+            Ok(users)
+        })
+    }
+    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.set_password_hash(name, hash)
+    }
+    fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
+        self.inner.set_roles(name, roles)
+    }
+    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            if self.bug == Bug::OrphanSessions {
+                // Hides the user and leaves their sessions behind.
+                if self.get_user(name).await?.is_none() {
+                    return Ok(false);
+                }
+                self.hidden.lock().unwrap().insert(name.to_owned());
+                return Ok(true);
+            }
+            self.inner.delete_user(name).await
+        })
+    }
+}
+
+impl SessionStore for Buggy {
+    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
+        self.inner.create_session(session)
+    }
+    fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {
+        self.inner.get_session(id)
+    }
+    fn list_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<Session>> {
+        Box::pin(async move {
+            let mut v = self.inner.list_sessions(user, now).await?;
+            if self.bug == Bug::OldestFirst {
+                v.reverse();
+            }
+            Ok(v)
+        })
+    }
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+        presented_jti: &'a str,
+        new_jti: &'a str,
+        policy: RotationPolicy,
+    ) -> StoreFuture<'a, Rotation> {
+        Box::pin(async move {
+            if self.bug == Bug::ReuseWithoutRevoking {
+                let s = self.inner.get_session(id).await?;
+                if judge_rotation(s.as_ref(), presented_jti, policy) == Rotation::Reused {
+                    return Ok(Rotation::Reused);
+                }
+            }
+            self.inner.rotate(id, presented_jti, new_jti, policy).await
+        })
+    }
+    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool> {
+        self.inner.revoke_session(id, now)
+    }
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Vec<String>> {
+        self.inner.revoke_user_sessions(user, keep, now)
+    }
+    fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {
+        self.inner.purge_sessions(before)
+    }
+}
+
+impl RevocationStore for Buggy {
+    fn revoke(&self, revocation: Revocation) -> StoreFuture<'_, u64> {
+        self.inner.revoke(revocation)
+    }
+    fn revocations_since(
+        &self,
+        after: u64,
+        now: NumericDate,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<(u64, Revocation)>> {
+        let now = if self.bug == Bug::ReturnsExpired {
+            0
+        } else {
+            now
+        };
+        self.inner.revocations_since(after, now, limit)
+    }
+    fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
+        let now = if self.bug == Bug::PurgesOneTooMany {
+            now + 1
+        } else {
+            now
+        };
+        self.inner.purge_revocations(now)
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "taken name must be Err(Conflict)")]
+async fn catches_overwriting_a_taken_name() {
+    jwtx_test::all(&Buggy::new(Bug::Overwrite)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delete_user must delete the user's sessions")]
+async fn catches_orphaned_sessions() {
+    jwtx_test::all(&Buggy::new(Bug::OrphanSessions)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "newest first")]
+async fn catches_oldest_first() {
+    jwtx_test::all(&Buggy::new(Bug::OldestFirst)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "Reused must revoke the session")]
+async fn catches_reuse_without_revoking() {
+    jwtx_test::all(&Buggy::new(Bug::ReuseWithoutRevoking)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "leave out entries whose until is before now")]
+async fn catches_expired_revocations() {
+    jwtx_test::all(&Buggy::new(Bug::ReturnsExpired)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "keep entries whose until is at or after now")]
+async fn catches_purging_one_too_many() {
+    jwtx_test::all(&Buggy::new(Bug::PurgesOneTooMany)).await;
+}
