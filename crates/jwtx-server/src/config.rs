@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -100,6 +101,36 @@ struct FileConfig {
     leeway: Option<String>,
     access_token_expires: Option<String>,
     refresh_token_expires: Option<String>,
+    // Server keys, in any TOML type (lists, booleans): normalised to the environment's text
+    // form (comma-separated lists) and parsed once, below, whatever their source.
+    bind: Option<toml::Value>,
+    token_location: Option<toml::Value>,
+    cookie_secure: Option<toml::Value>,
+    cookie_samesite: Option<toml::Value>,
+    cookie_domain: Option<toml::Value>,
+    cookie_profile: Option<toml::Value>,
+    csrf_protect: Option<toml::Value>,
+    error_style: Option<toml::Value>,
+    refresh_reuse_grace: Option<toml::Value>,
+    session_idle_timeout: Option<toml::Value>,
+    login_rate_limit: Option<toml::Value>,
+    log_format: Option<toml::Value>,
+    argon2_memory_kib: Option<toml::Value>,
+    argon2_iterations: Option<toml::Value>,
+    argon2_parallelism: Option<toml::Value>,
+}
+
+/// A TOML value in the environment's text form: lists comma-separated, the rest as written.
+fn toml_text(v: toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s,
+        toml::Value::Array(items) => items
+            .into_iter()
+            .map(toml_text)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
 }
 
 /// Values given as command-line flags (highest precedence).
@@ -111,6 +142,8 @@ pub struct Overrides {
     pub secret_key: Option<Secret>,
     /// `--alg`.
     pub algorithm: Option<String>,
+    /// `--bind`.
+    pub bind: Option<String>,
 }
 
 /// The loaded configuration.
@@ -130,8 +163,143 @@ pub struct Config {
     pub leeway: Duration,
     /// Access token lifetime (15m).
     pub access_token_expires: Duration,
-    /// Refresh token lifetime (30d).
+    /// Refresh token lifetime (30d); also a session's absolute lifetime.
     pub refresh_token_expires: Duration,
+    /// The server's listening address (127.0.0.1:5000).
+    pub bind: SocketAddr,
+    /// Where tokens are looked for, in order (`headers,cookies`).
+    pub token_location: Vec<TokenLocation>,
+    /// `Secure` on cookies (true; false only for plain-HTTP development).
+    pub cookie_secure: bool,
+    /// `SameSite` on cookies (`lax`; `strict`, `none`, or `off` for no attribute).
+    pub cookie_samesite: Option<String>,
+    /// `Domain` on cookies.
+    pub cookie_domain: Option<String>,
+    /// `jwtx` (secure defaults) or `flask-jwt-extended` (that library's cookies exactly).
+    pub cookie_profile: CookieProfile,
+    /// CSRF double submit for cookie tokens (true).
+    pub csrf_protect: bool,
+    /// `flask-jwt-extended` (its statuses and bodies) or `rfc6750`.
+    pub error_style: ErrorStyleName,
+    /// How long after a rotation the previous refresh token is still honoured (10s).
+    pub refresh_reuse_grace: Duration,
+    /// A session ends after this long without a refresh (14d).
+    pub session_idle_timeout: Duration,
+    /// Failed logins per username and address before 429, and the window (`5/5m`).
+    pub login_rate_limit: RateLimit,
+    /// Log lines as `text` or `json`.
+    pub log_format: LogFormat,
+    /// Argon2id parameters for password hashes (OWASP minimum by default: 19456 KiB, 2, 1).
+    pub argon2: crate::passwords::Argon2Params,
+}
+
+/// A token location of the server configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// `Authorization: Bearer …`.
+    Headers,
+    /// The access/refresh cookies (with CSRF double submit).
+    Cookies,
+    /// The `jwt` query-string parameter.
+    QueryString,
+    /// The `access_token` / `refresh_token` member of a JSON body.
+    Json,
+}
+
+/// The cookie profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieProfile {
+    /// Secure defaults: `Secure`, `SameSite=Lax`, `HttpOnly`, Max-Age = token lifetime.
+    Jwtx,
+    /// flask-jwt-extended 4.7.4's defaults exactly (session cookies, no Secure/SameSite).
+    FlaskJwtExtended,
+}
+
+/// The error response style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStyleName {
+    /// flask-jwt-extended's statuses and `{"msg": …}` bodies.
+    FlaskJwtExtended,
+    /// RFC 6750: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+    Rfc6750,
+}
+
+/// `N/DURATION`: at most N events per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// How many.
+    pub count: u32,
+    /// Per how long.
+    pub window: Duration,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(err(
+            key,
+            format!("{v:?} is not a boolean; write true or false"),
+        )),
+    }
+}
+
+fn parse_locations(v: &str) -> Result<Vec<TokenLocation>, ConfigError> {
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let loc = match name {
+            "headers" => TokenLocation::Headers,
+            "cookies" => TokenLocation::Cookies,
+            "query_string" => TokenLocation::QueryString,
+            "json" => TokenLocation::Json,
+            _ => {
+                return Err(err(
+                    "token_location",
+                    format!(
+                        "{name:?} is not a location; use headers, cookies, query_string or json"
+                    ),
+                ));
+            }
+        };
+        if !out.contains(&loc) {
+            out.push(loc);
+        }
+    }
+    if out.is_empty() {
+        return Err(err(
+            "token_location",
+            "is empty; name at least one of headers, cookies, query_string, json",
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
+    let bad = || {
+        err(
+            "login_rate_limit",
+            format!("{v:?} is not N/DURATION, e.g. 5/5m"),
+        )
+    };
+    let (n, w) = v.split_once('/').ok_or_else(bad)?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    let window = parse_duration(w).map_err(|p| err("login_rate_limit", p))?;
+    if count == 0 || window.is_zero() {
+        return Err(err(
+            "login_rate_limit",
+            "must allow at least 1 attempt per non-empty window",
+        ));
+    }
+    Ok(RateLimit { count, window })
 }
 
 /// Where each key can come from, in precedence order (flags first).
@@ -194,6 +362,25 @@ impl Config {
         put("leeway", fc.leeway);
         put("access_token_expires", fc.access_token_expires);
         put("refresh_token_expires", fc.refresh_token_expires);
+        for (key, value) in [
+            ("bind", fc.bind),
+            ("token_location", fc.token_location),
+            ("cookie_secure", fc.cookie_secure),
+            ("cookie_samesite", fc.cookie_samesite),
+            ("cookie_domain", fc.cookie_domain),
+            ("cookie_profile", fc.cookie_profile),
+            ("csrf_protect", fc.csrf_protect),
+            ("error_style", fc.error_style),
+            ("refresh_reuse_grace", fc.refresh_reuse_grace),
+            ("session_idle_timeout", fc.session_idle_timeout),
+            ("login_rate_limit", fc.login_rate_limit),
+            ("log_format", fc.log_format),
+            ("argon2_memory_kib", fc.argon2_memory_kib),
+            ("argon2_iterations", fc.argon2_iterations),
+            ("argon2_parallelism", fc.argon2_parallelism),
+        ] {
+            put(key, value.map(toml_text));
+        }
 
         let mut flag_values = BTreeMap::new();
         if let Some(d) = &flags.data_dir {
@@ -204,6 +391,9 @@ impl Config {
         }
         if let Some(a) = &flags.algorithm {
             flag_values.insert("algorithm", a.clone());
+        }
+        if let Some(b) = &flags.bind {
+            flag_values.insert("bind", b.clone());
         }
         let src = Sources {
             flags: flag_values,
@@ -234,6 +424,107 @@ impl Config {
             leeway: duration("leeway", 0)?,
             access_token_expires: duration("access_token_expires", 15 * 60)?,
             refresh_token_expires: duration("refresh_token_expires", 30 * 86_400)?,
+            bind: match src.get("bind") {
+                None => SocketAddr::from(([127, 0, 0, 1], 5000)),
+                Some(b) => b.trim().parse().map_err(|_| {
+                    err(
+                        "bind",
+                        format!("{b:?} is not an address; write it like 127.0.0.1:5000"),
+                    )
+                })?,
+            },
+            token_location: match src.get("token_location") {
+                None => vec![TokenLocation::Headers, TokenLocation::Cookies],
+                Some(v) => parse_locations(&v)?,
+            },
+            cookie_secure: match src.get("cookie_secure") {
+                None => true,
+                Some(v) => parse_bool("cookie_secure", &v)?,
+            },
+            cookie_samesite: match src.get("cookie_samesite") {
+                None => Some("Lax".to_owned()),
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "lax" => Some("Lax".to_owned()),
+                    "strict" => Some("Strict".to_owned()),
+                    "none" => Some("None".to_owned()),
+                    "off" | "" => None,
+                    _ => {
+                        return Err(err(
+                            "cookie_samesite",
+                            format!("{v:?} is not lax, strict, none or off"),
+                        ));
+                    }
+                },
+            },
+            cookie_domain: src.get("cookie_domain").filter(|d| !d.trim().is_empty()),
+            cookie_profile: match src.get("cookie_profile").as_deref().map(str::trim) {
+                None | Some("jwtx") => CookieProfile::Jwtx,
+                Some("flask-jwt-extended") => CookieProfile::FlaskJwtExtended,
+                Some(v) => {
+                    return Err(err(
+                        "cookie_profile",
+                        format!("{v:?} is not jwtx or flask-jwt-extended"),
+                    ));
+                }
+            },
+            csrf_protect: match src.get("csrf_protect") {
+                None => true,
+                Some(v) => parse_bool("csrf_protect", &v)?,
+            },
+            error_style: match src.get("error_style").as_deref().map(str::trim) {
+                None | Some("flask-jwt-extended") => ErrorStyleName::FlaskJwtExtended,
+                Some("rfc6750") => ErrorStyleName::Rfc6750,
+                Some(v) => {
+                    return Err(err(
+                        "error_style",
+                        format!("{v:?} is not flask-jwt-extended or rfc6750"),
+                    ));
+                }
+            },
+            refresh_reuse_grace: duration("refresh_reuse_grace", 10)?,
+            session_idle_timeout: duration("session_idle_timeout", 14 * 86_400)?,
+            login_rate_limit: match src.get("login_rate_limit") {
+                None => RateLimit {
+                    count: 5,
+                    window: Duration::from_secs(300),
+                },
+                Some(v) => parse_rate_limit(&v)?,
+            },
+            argon2: {
+                let defaults = crate::passwords::Argon2Params::default();
+                let number = |key: &'static str, default: u32| -> Result<u32, ConfigError> {
+                    match src.get(key) {
+                        None => Ok(default),
+                        Some(v) => v
+                            .trim()
+                            .parse()
+                            .map_err(|_| err(key, format!("{v:?} is not a whole number"))),
+                    }
+                };
+                let params = crate::passwords::Argon2Params {
+                    memory_kib: number("argon2_memory_kib", defaults.memory_kib)?,
+                    iterations: number("argon2_iterations", defaults.iterations)?,
+                    parallelism: number("argon2_parallelism", defaults.parallelism)?,
+                };
+                params.validate().map_err(|e| {
+                    let key = match &e {
+                        crate::passwords::PasswordError::WeakParams { param, .. }
+                        | crate::passwords::PasswordError::ParamsTooLarge { param, .. } => {
+                            format!("argon2_{param}")
+                        }
+                        _ => "argon2_memory_kib".to_owned(),
+                    };
+                    err(&key, e.to_string())
+                })?;
+                params
+            },
+            log_format: match src.get("log_format").as_deref().map(str::trim) {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(v) => {
+                    return Err(err("log_format", format!("{v:?} is not text or json")));
+                }
+            },
         })
     }
 }
@@ -351,6 +642,59 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.key, "leeway");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn server_keys_from_file_env_and_defaults() {
+        let c = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.bind, SocketAddr::from(([127, 0, 0, 1], 5000)));
+        assert_eq!(
+            c.token_location,
+            [TokenLocation::Headers, TokenLocation::Cookies]
+        );
+        assert!(c.cookie_secure && c.csrf_protect);
+        assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(
+            c.login_rate_limit,
+            RateLimit {
+                count: 5,
+                window: Duration::from_secs(300)
+            }
+        );
+        let dir = std::env::temp_dir().join(format!("jwtx-cfg2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwtx.toml");
+        std::fs::write(
+            &file,
+            "token_location = [\"cookies\", \"json\"]\ncookie_secure = false\nlogin_rate_limit = \"3/1m\"\nbind = \"0.0.0.0:8080\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "JWTX_COOKIE_SAMESITE").then(|| "strict".to_owned());
+        let c = Config::load_with(Some(&file), &Overrides::default(), &env).unwrap();
+        assert_eq!(
+            c.token_location,
+            [TokenLocation::Cookies, TokenLocation::Json]
+        );
+        assert!(!c.cookie_secure);
+        assert_eq!(c.cookie_samesite.as_deref(), Some("Strict"));
+        assert_eq!(c.login_rate_limit.count, 3);
+        assert_eq!(c.bind.port(), 8080);
+        for (key, value) in [
+            ("JWTX_TOKEN_LOCATION", "headers,body"),
+            ("JWTX_COOKIE_SECURE", "maybe"),
+            ("JWTX_LOGIN_RATE_LIMIT", "5 per minute"),
+            ("JWTX_BIND", "localhost"),
+            ("JWTX_ERROR_STYLE", "xml"),
+            ("JWTX_ARGON2_ITERATIONS", "1"),
+            ("JWTX_ARGON2_MEMORY_KIB", "lots"),
+        ] {
+            let e = Config::load_with(None, &Overrides::default(), &|k| {
+                (k == key).then(|| value.to_owned())
+            })
+            .unwrap_err();
+            assert_eq!(format!("JWTX_{}", e.key.to_ascii_uppercase()), key, "{e}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

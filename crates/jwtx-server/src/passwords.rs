@@ -1,0 +1,921 @@
+//! Password hashing: Argon2id with PHC strings (SPEC §5.6).
+//!
+//! * **Parameters.** [`Argon2Params`] defaults to the OWASP minimum for Argon2id (m = 19 MiB,
+//!   t = 2, p = 1) and [`Argon2Params::validate`] refuses anything weaker, or anything so large
+//!   that one login could tie up a core or gigabytes of memory.
+//! * **Off the async runtime, bounded.** [`PasswordHasher::hash`] and [`PasswordHasher::verify`]
+//!   run on tokio's blocking pool behind a semaphore of `max_concurrency` permits, so a login storm
+//!   queues instead of stalling token verification, and Argon2 memory stays below
+//!   `max_concurrency × memory_kib`. The permit moves into the blocking task: a request that is
+//!   cancelled half-way (client gone) still holds its permit until its Argon2 work has finished.
+//! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
+//!   used, verifies against a dummy hash made once with the configured parameters, so an unknown
+//!   user and a wrong password run the same Argon2 work and both answer `ok = false`.
+//!   [`PasswordHasher::verifications`] counts the Argon2 verifications actually run, so a test can
+//!   prove it. (A user whose stored hash still has older, cheaper parameters is verified faster
+//!   until that hash is rehashed at the next successful login: see [`Verdict::needs_rehash`].)
+//! * **Plaintext hygiene.** [`Password`] wipes its buffer on drop and never prints itself; input is
+//!   limited to [`MAX_PASSWORD_BYTES`] so the hashing work per request is bounded.
+//!
+//! The argon2 crate is built without its `parallel` feature, so `parallelism` lanes are computed
+//! one after another on one thread: raising `p` raises the cost like raising `t` does.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+/// The longest password accepted, in bytes (UTF-8). Longer input is refused with
+/// [`PasswordError::TooLong`] before any hashing work.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The most Argon2 jobs a [`PasswordHasher`] may run at once.
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// A plaintext password: the buffer is wiped on drop, and neither `Debug` nor anything else
+/// prints it.
+///
+/// Deserializes from a JSON string (e.g. the `password` field of a login body).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Wraps a plaintext password.
+    pub fn new(value: impl Into<String>) -> Self {
+        Password(Zeroizing::new(value.into()))
+    }
+
+    /// The plaintext itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Password {
+    fn from(value: String) -> Self {
+        Password::new(value)
+    }
+}
+
+impl From<Zeroizing<String>> for Password {
+    fn from(value: Zeroizing<String>) -> Self {
+        Password(value)
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// Argon2id cost parameters (the `argon2` configuration keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Argon2Params {
+    /// Memory cost `m` in KiB (default 19456 = 19 MiB).
+    pub memory_kib: u32,
+    /// Time cost `t`: passes over the memory (default 2).
+    pub iterations: u32,
+    /// Parallelism `p`: lanes (default 1).
+    pub parallelism: u32,
+}
+
+impl Argon2Params {
+    /// OWASP minimum memory cost for Argon2id with t = 2, p = 1: 19 MiB.
+    pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
+    /// OWASP minimum time cost (with 19 MiB).
+    pub const MIN_ITERATIONS: u32 = 2;
+    /// Minimum parallelism.
+    pub const MIN_PARALLELISM: u32 = 1;
+    /// Largest memory cost accepted: 1 GiB per hash.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    /// Largest time cost accepted.
+    pub const MAX_ITERATIONS: u32 = 64;
+    /// Largest parallelism accepted.
+    pub const MAX_PARALLELISM: u32 = 64;
+
+    /// Checks the parameters against the OWASP minimum and the accepted maximum; the error says
+    /// which key to change and to what.
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        let checks = [
+            (
+                "memory_kib",
+                self.memory_kib,
+                Self::MIN_MEMORY_KIB,
+                Self::MAX_MEMORY_KIB,
+            ),
+            (
+                "iterations",
+                self.iterations,
+                Self::MIN_ITERATIONS,
+                Self::MAX_ITERATIONS,
+            ),
+            (
+                "parallelism",
+                self.parallelism,
+                Self::MIN_PARALLELISM,
+                Self::MAX_PARALLELISM,
+            ),
+        ];
+        for (param, value, minimum, maximum) in checks {
+            if value < minimum {
+                return Err(PasswordError::WeakParams {
+                    param,
+                    value,
+                    minimum,
+                });
+            }
+            if value > maximum {
+                return Err(PasswordError::ParamsTooLarge {
+                    param,
+                    value,
+                    maximum,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a stored hash's parameters are within the accepted maximum (so verifying against
+    /// it is bounded work).
+    fn within_maximum(params: &Params) -> bool {
+        params.m_cost() <= Self::MAX_MEMORY_KIB
+            && params.t_cost() <= Self::MAX_ITERATIONS
+            && params.p_cost() <= Self::MAX_PARALLELISM
+    }
+
+    fn to_argon2(self) -> Result<Params, PasswordError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| PasswordError::Internal(format!("argon2 parameters: {e}")))
+    }
+}
+
+impl Default for Argon2Params {
+    /// The OWASP minimum: m = 19 MiB, t = 2, p = 1.
+    fn default() -> Self {
+        Argon2Params {
+            memory_kib: Self::MIN_MEMORY_KIB,
+            iterations: Self::MIN_ITERATIONS,
+            parallelism: Self::MIN_PARALLELISM,
+        }
+    }
+}
+
+/// The outcome of [`PasswordHasher::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Verdict {
+    /// The password matches the stored hash. Always `false` for an unknown user.
+    pub ok: bool,
+    /// The password matched, but the stored hash is not Argon2id v1.3 or its m, t or p is below
+    /// the configured parameters: hash the password again and store the new PHC string.
+    /// Always `false` when `ok` is `false` (a rehash needs the correct password).
+    pub needs_rehash: bool,
+}
+
+/// A password hashing failure. Its text never contains a password or a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// An empty password cannot be set.
+    Empty,
+    /// The password is longer than the limit.
+    TooLong {
+        /// The limit in bytes ([`MAX_PASSWORD_BYTES`]).
+        max: usize,
+    },
+    /// An Argon2 parameter is below the OWASP minimum.
+    WeakParams {
+        /// The configuration key under `argon2`.
+        param: &'static str,
+        /// The configured value.
+        value: u32,
+        /// The smallest value accepted.
+        minimum: u32,
+    },
+    /// An Argon2 parameter is above what one login may cost.
+    ParamsTooLarge {
+        /// The configuration key under `argon2`.
+        param: &'static str,
+        /// The configured value.
+        value: u32,
+        /// The largest value accepted.
+        maximum: u32,
+    },
+    /// `max_concurrency` is not between 1 and [`MAX_CONCURRENCY`].
+    InvalidConcurrency(usize),
+    /// The hasher cannot run jobs (the runtime is shutting down, or a job panicked).
+    Unavailable,
+    /// Argon2 itself failed (never expected with validated parameters).
+    Internal(String),
+}
+
+impl fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PasswordError::Empty => f.write_str("the password must not be empty"),
+            PasswordError::TooLong { max } => {
+                write!(f, "the password is longer than {max} bytes")
+            }
+            PasswordError::WeakParams {
+                param,
+                value,
+                minimum,
+            } => write!(
+                f,
+                "argon2 `{param}` = {value} is below the OWASP minimum for Argon2id \
+                 (m = 19456 KiB, t = 2, p = 1): set `{param}` to at least {minimum}, \
+                 or remove it to use the default"
+            ),
+            PasswordError::ParamsTooLarge {
+                param,
+                value,
+                maximum,
+            } => write!(
+                f,
+                "argon2 `{param}` = {value} would make every login too expensive: \
+                 set `{param}` to at most {maximum}"
+            ),
+            PasswordError::InvalidConcurrency(n) => write!(
+                f,
+                "password hashing concurrency {n} is invalid: use a value from 1 to \
+                 {MAX_CONCURRENCY} (default: the number of CPUs)"
+            ),
+            PasswordError::Unavailable => f.write_str("password hashing is unavailable"),
+            PasswordError::Internal(what) => write!(f, "password hashing failed: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for PasswordError {}
+
+/// Argon2id hashing and verification on tokio's blocking pool with bounded concurrency.
+///
+/// Cheap to clone: clones share the semaphore, the dummy hash and the counters.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Argon2Params,
+    argon2: Argon2<'static>,
+    max_concurrency: usize,
+    permits: Arc<Semaphore>,
+    /// The PHC string unknown users are verified against; `None` if making it failed.
+    dummy: OnceLock<Option<String>>,
+    verifications: AtomicU64,
+    hashes: AtomicU64,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.inner.params)
+            .field("max_concurrency", &self.inner.max_concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts one running Argon2 job for as long as it lives (even if the job panics).
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn enter(inner: &'a Inner) -> Self {
+        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(inner)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with validated parameters, running at most
+    /// [`default_concurrency`](Self::default_concurrency) Argon2 jobs at once.
+    pub fn new(params: Argon2Params) -> Result<Self, PasswordError> {
+        Self::with_concurrency(params, Self::default_concurrency())
+    }
+
+    /// A hasher with validated parameters, running at most `max_concurrency` Argon2 jobs at once
+    /// (from 1 to [`MAX_CONCURRENCY`]).
+    pub fn with_concurrency(
+        params: Argon2Params,
+        max_concurrency: usize,
+    ) -> Result<Self, PasswordError> {
+        params.validate()?;
+        Self::build(params, max_concurrency)
+    }
+
+    /// The default concurrency bound: the number of CPUs, at least 1.
+    pub fn default_concurrency() -> usize {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, MAX_CONCURRENCY)
+    }
+
+    /// Tests only: skips the OWASP minimum so tests can use tiny, fast parameters.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        params: Argon2Params,
+        max_concurrency: usize,
+    ) -> Result<Self, PasswordError> {
+        Self::build(params, max_concurrency)
+    }
+
+    fn build(params: Argon2Params, max_concurrency: usize) -> Result<Self, PasswordError> {
+        if !(1..=MAX_CONCURRENCY).contains(&max_concurrency) {
+            return Err(PasswordError::InvalidConcurrency(max_concurrency));
+        }
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.to_argon2()?);
+        Ok(PasswordHasher {
+            inner: Arc::new(Inner {
+                params,
+                argon2,
+                max_concurrency,
+                permits: Arc::new(Semaphore::new(max_concurrency)),
+                dummy: OnceLock::new(),
+                verifications: AtomicU64::new(0),
+                hashes: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                peak_in_flight: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The configured parameters.
+    pub fn params(&self) -> Argon2Params {
+        self.inner.params
+    }
+
+    /// The most Argon2 jobs run at once.
+    pub fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency
+    }
+
+    /// How many Argon2 verifications have run (real and dummy alike).
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::SeqCst)
+    }
+
+    /// How many hashes have been made (not counting the dummy hash).
+    pub fn hashes(&self) -> u64 {
+        self.inner.hashes.load(Ordering::SeqCst)
+    }
+
+    /// Argon2 jobs running right now.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most Argon2 jobs that have run at the same time so far (never above
+    /// [`max_concurrency`](Self::max_concurrency)).
+    pub fn peak_in_flight(&self) -> usize {
+        self.inner.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a
+    /// fresh random 128-bit salt. Refuses an empty or overlong password.
+    pub async fn hash(&self, password: impl Into<Password>) -> Result<String, PasswordError> {
+        let password = password.into();
+        if password.is_empty() {
+            return Err(PasswordError::Empty);
+        }
+        check_length(&password)?;
+        self.run(move |inner| inner.hash_blocking(&password))
+            .await?
+    }
+
+    /// Verifies `password` against `stored_phc`, the user's stored PHC string, or `None` for an
+    /// unknown user. An unknown user, or a stored string that cannot be used, is verified against
+    /// the dummy hash (the same Argon2 work) and answers `ok = false`. Refuses an overlong password
+    /// before any work, whether or not the user exists.
+    pub async fn verify(
+        &self,
+        password: impl Into<Password>,
+        stored_phc: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
+        let password = password.into();
+        check_length(&password)?;
+        let stored = stored_phc.map(str::to_owned);
+        self.run(move |inner| inner.verify_blocking(&password, stored.as_deref()))
+            .await?
+    }
+
+    /// Makes the dummy hash now rather than at the first unknown-user login (so that login is
+    /// not slower than the rest). Optional; idempotent.
+    pub async fn warm_up(&self) -> Result<(), PasswordError> {
+        self.run(|inner| inner.dummy().map(|_| ())).await?
+    }
+
+    /// Runs `job` on the blocking pool once a permit is free; the permit lives as long as the job.
+    async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
+    where
+        F: FnOnce(&Inner) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Unavailable)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job(&inner)
+        })
+        .await
+        .map_err(|_| PasswordError::Unavailable)
+    }
+}
+
+fn check_length(password: &Password) -> Result<(), PasswordError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong {
+            max: MAX_PASSWORD_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// A fresh random 16-byte salt from the CSPRNG jwtx uses for keys and token ids.
+fn random_salt() -> Result<SaltString, PasswordError> {
+    let hex = jwtx::secret_hex::<16>();
+    let mut bytes = Zeroizing::new([0u8; 16]);
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        let (Some(hi), Some(lo)) = (nibble(pair.first()), nibble(pair.get(1))) else {
+            return Err(PasswordError::Internal("random salt".to_owned()));
+        };
+        *byte = (hi << 4) | lo;
+    }
+    SaltString::encode_b64(&bytes[..])
+        .map_err(|e| PasswordError::Internal(format!("random salt: {e}")))
+}
+
+fn nibble(c: Option<&u8>) -> Option<u8> {
+    match c? {
+        c @ b'0'..=b'9' => Some(c - b'0'),
+        c @ b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// A stored PHC string that can be verified against with bounded work.
+struct Usable<'a> {
+    hash: PasswordHash<'a>,
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+}
+
+fn usable(phc: &str) -> Option<Usable<'_>> {
+    let hash = PasswordHash::new(phc).ok()?;
+    let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&hash).ok()?;
+    if hash.salt.is_none() || hash.hash.is_none() || !Argon2Params::within_maximum(&params) {
+        return None;
+    }
+    Some(Usable {
+        hash,
+        algorithm,
+        version,
+        params,
+    })
+}
+
+impl Inner {
+    fn hash_blocking(&self, password: &Password) -> Result<String, PasswordError> {
+        let salt = random_salt()?;
+        let _running = InFlight::enter(self);
+        let phc = self
+            .argon2
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map_err(|e| PasswordError::Internal(e.to_string()))?
+            .to_string();
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        Ok(phc)
+    }
+
+    /// The dummy PHC string, made on first use with the configured parameters.
+    fn dummy(&self) -> Result<&str, PasswordError> {
+        self.dummy
+            .get_or_init(|| {
+                let password = Password::from(jwtx::secret_hex::<16>());
+                let salt = random_salt().ok()?;
+                let phc = self
+                    .argon2
+                    .hash_password(password.expose().as_bytes(), &salt)
+                    .ok()?;
+                Some(phc.to_string())
+            })
+            .as_deref()
+            .ok_or_else(|| PasswordError::Internal("dummy hash".to_owned()))
+    }
+
+    fn verify_blocking(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
+        if let Some(phc) = stored {
+            if let Some(target) = usable(phc) {
+                let ok = self.verify_against(password, &target.hash);
+                let outdated = target.algorithm != Algorithm::Argon2id
+                    || target.version != Version::V0x13
+                    || target.params.m_cost() < self.params.memory_kib
+                    || target.params.t_cost() < self.params.iterations
+                    || target.params.p_cost() < self.params.parallelism;
+                return Ok(Verdict {
+                    ok,
+                    needs_rehash: ok && outdated,
+                });
+            }
+            tracing::warn!(
+                "a stored password hash is not a usable Argon2 PHC string; the login is refused"
+            );
+        }
+        let dummy = self.dummy()?;
+        let Some(target) = usable(dummy) else {
+            return Err(PasswordError::Internal("dummy hash".to_owned()));
+        };
+        // Same work as a real verification; the answer is "no" whatever it computes.
+        let _ = self.verify_against(password, &target.hash);
+        Ok(Verdict {
+            ok: false,
+            needs_rehash: false,
+        })
+    }
+
+    /// One Argon2 verification (with the stored hash's own algorithm, version and parameters),
+    /// counted; the comparison is constant-time.
+    fn verify_against(&self, password: &Password, hash: &PasswordHash<'_>) -> bool {
+        let _running = InFlight::enter(self);
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        hash.verify_password(&[&self.argon2], password.expose().as_bytes())
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tiny parameters (8 KiB, one pass): fast tests, same code paths.
+    const FAST: Argon2Params = Argon2Params {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn hasher(max: usize) -> PasswordHasher {
+        PasswordHasher::for_tests(FAST, max).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_owasp_minimum() {
+        let p = Argon2Params::default();
+        assert_eq!((p.memory_kib, p.iterations, p.parallelism), (19456, 2, 1));
+        assert_eq!(p.validate(), Ok(()));
+        assert!(PasswordHasher::new(p).is_ok());
+        assert!(PasswordHasher::with_concurrency(p, 1).is_ok());
+        assert!(PasswordHasher::default_concurrency() >= 1);
+    }
+
+    #[test]
+    fn weak_or_huge_params_are_refused_with_the_fix() {
+        let weak = Argon2Params {
+            memory_kib: 4096,
+            ..Argon2Params::default()
+        };
+        let err = PasswordHasher::new(weak).unwrap_err();
+        assert_eq!(
+            err,
+            PasswordError::WeakParams {
+                param: "memory_kib",
+                value: 4096,
+                minimum: 19456
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("memory_kib") && text.contains("at least 19456"),
+            "{text}"
+        );
+
+        let one_pass = Argon2Params {
+            iterations: 1,
+            ..Argon2Params::default()
+        };
+        assert!(matches!(
+            one_pass.validate(),
+            Err(PasswordError::WeakParams {
+                param: "iterations",
+                ..
+            })
+        ));
+        let no_lanes = Argon2Params {
+            parallelism: 0,
+            ..Argon2Params::default()
+        };
+        assert!(matches!(
+            no_lanes.validate(),
+            Err(PasswordError::WeakParams {
+                param: "parallelism",
+                ..
+            })
+        ));
+        let huge = Argon2Params {
+            memory_kib: u32::MAX,
+            ..Argon2Params::default()
+        };
+        assert!(matches!(
+            huge.validate(),
+            Err(PasswordError::ParamsTooLarge {
+                param: "memory_kib",
+                ..
+            })
+        ));
+        assert_eq!(
+            PasswordHasher::with_concurrency(Argon2Params::default(), 0).unwrap_err(),
+            PasswordError::InvalidConcurrency(0)
+        );
+    }
+
+    #[test]
+    fn password_never_prints_itself() {
+        let p = Password::new("hunter2");
+        assert_eq!(format!("{p:?}"), "Password([redacted])");
+        let parsed: Password = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(parsed.expose(), "hunter2");
+        assert!(!format!("{parsed:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let h = hasher(2);
+        let phc = h.hash(Password::new("correct horse")).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{phc}");
+        assert_eq!(h.hashes(), 1);
+
+        let good = h
+            .verify(Password::new("correct horse"), Some(&phc))
+            .await
+            .unwrap();
+        assert_eq!(
+            good,
+            Verdict {
+                ok: true,
+                needs_rehash: false
+            }
+        );
+        let bad = h
+            .verify(Password::new("battery staple"), Some(&phc))
+            .await
+            .unwrap();
+        assert_eq!(
+            bad,
+            Verdict {
+                ok: false,
+                needs_rehash: false
+            }
+        );
+        // Plain and zeroizing strings are accepted as they are.
+        let z = h
+            .verify(Zeroizing::new("correct horse".to_owned()), Some(&phc))
+            .await
+            .unwrap();
+        assert!(z.ok);
+        assert!(!h.verify(String::from("x"), Some(&phc)).await.unwrap().ok);
+        // Two hashes of one password differ (fresh salt).
+        let again = h.hash(Password::new("correct horse")).await.unwrap();
+        assert_ne!(phc, again);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_runs_exactly_one_verification_like_a_wrong_password() {
+        let h = hasher(2);
+        let phc = h.hash(Password::new("secret")).await.unwrap();
+
+        let before = h.verifications();
+        let wrong = h.verify(Password::new("guess"), Some(&phc)).await.unwrap();
+        assert!(!wrong.ok);
+        assert_eq!(h.verifications(), before + 1);
+
+        let unknown = h.verify(Password::new("guess"), None).await.unwrap();
+        assert!(!unknown.ok && !unknown.needs_rehash);
+        assert_eq!(h.verifications(), before + 2);
+
+        // Whatever password is given, the dummy never matches; and it is made only once.
+        let dummy = h.inner.dummy().unwrap().to_owned();
+        assert!(dummy.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{dummy}");
+        let again = h.verify(Password::new(""), None).await.unwrap();
+        assert!(!again.ok);
+        assert_eq!(h.inner.dummy().unwrap(), dummy);
+        assert_eq!(h.verifications(), before + 3);
+        assert_eq!(h.hashes(), 1, "the dummy hash is not counted as a hash");
+    }
+
+    #[tokio::test]
+    async fn unusable_stored_hashes_fall_back_to_the_dummy() {
+        let h = hasher(1);
+        h.warm_up().await.unwrap();
+        let huge = "$argon2id$v=19$m=4194304,t=1000,p=1$c2FsdHNhbHRzYWx0$\
+                    AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for stored in [
+            "",
+            "not a hash",
+            "$2b$12$abcdefghijklmnopqrstuv", // bcrypt
+            "$argon2id$v=19$m=8,t=1,p=1",    // no salt or hash
+            huge,                            // unbounded work: refused
+        ] {
+            let before = h.verifications();
+            let v = h.verify(Password::new("x"), Some(stored)).await.unwrap();
+            assert!(!v.ok && !v.needs_rehash, "{stored}");
+            assert_eq!(h.verifications(), before + 1, "{stored}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rehash_when_parameters_rise() {
+        let old = hasher(1);
+        let phc = old.hash(Password::new("pw")).await.unwrap();
+
+        let same = old.verify(Password::new("pw"), Some(&phc)).await.unwrap();
+        assert!(same.ok && !same.needs_rehash);
+
+        for stronger in [
+            Argon2Params {
+                memory_kib: 16,
+                ..FAST
+            },
+            Argon2Params {
+                iterations: 2,
+                ..FAST
+            },
+            Argon2Params {
+                parallelism: 2,
+                memory_kib: 16,
+                ..FAST
+            },
+        ] {
+            let new = PasswordHasher::for_tests(stronger, 1).unwrap();
+            let v = new.verify(Password::new("pw"), Some(&phc)).await.unwrap();
+            assert!(v.ok && v.needs_rehash, "{stronger:?}");
+            // A wrong password never asks for a rehash.
+            let w = new.verify(Password::new("no"), Some(&phc)).await.unwrap();
+            assert!(!w.ok && !w.needs_rehash);
+            // After rehashing with the new parameters, no further rehash.
+            let rehashed = new.hash(Password::new("pw")).await.unwrap();
+            let v = new
+                .verify(Password::new("pw"), Some(&rehashed))
+                .await
+                .unwrap();
+            assert!(v.ok && !v.needs_rehash);
+        }
+
+        // Lower configured parameters verify the stronger hash without asking for a rehash.
+        let strong = PasswordHasher::for_tests(
+            Argon2Params {
+                memory_kib: 32,
+                ..FAST
+            },
+            1,
+        )
+        .unwrap();
+        let strong_phc = strong.hash(Password::new("pw")).await.unwrap();
+        let v = old
+            .verify(Password::new("pw"), Some(&strong_phc))
+            .await
+            .unwrap();
+        assert!(v.ok && !v.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn other_argon2_variants_verify_and_need_rehash() {
+        let h = hasher(1);
+        let salt = random_salt().unwrap();
+        for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let legacy = Argon2::new(algorithm, Version::V0x13, FAST.to_argon2().unwrap())
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+            let v = h.verify(Password::new("pw"), Some(&legacy)).await.unwrap();
+            assert!(v.ok && v.needs_rehash, "{legacy}");
+        }
+        let v10 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x10,
+            FAST.to_argon2().unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        let v = h.verify(Password::new("pw"), Some(&v10)).await.unwrap();
+        assert!(v.ok && v.needs_rehash, "{v10}");
+    }
+
+    #[tokio::test]
+    async fn empty_and_overlong_passwords_are_refused() {
+        let h = hasher(1);
+        assert_eq!(
+            h.hash(Password::new("")).await.unwrap_err(),
+            PasswordError::Empty
+        );
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert_eq!(
+            h.hash(Password::new(long.clone())).await.unwrap_err(),
+            PasswordError::TooLong {
+                max: MAX_PASSWORD_BYTES
+            }
+        );
+        let phc = h
+            .hash(Password::new("x".repeat(MAX_PASSWORD_BYTES)))
+            .await
+            .unwrap();
+        let before = h.verifications();
+        for stored in [Some(phc.as_str()), None] {
+            assert_eq!(
+                h.verify(Password::new(long.clone()), stored)
+                    .await
+                    .unwrap_err(),
+                PasswordError::TooLong {
+                    max: MAX_PASSWORD_BYTES
+                }
+            );
+        }
+        assert_eq!(h.verifications(), before, "refused before any Argon2 work");
+        let err = PasswordError::TooLong { max: 1024 }.to_string();
+        assert_eq!(err, "the password is longer than 1024 bytes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrency_bound_is_honoured() {
+        for max in [1, 2] {
+            let h = hasher(max);
+            let phc = h.hash(Password::new("pw")).await.unwrap();
+            let jobs: Vec<_> = (0..16)
+                .map(|i| {
+                    let h = h.clone();
+                    let phc = phc.clone();
+                    tokio::spawn(async move {
+                        let stored = (i % 2 == 0).then_some(phc.as_str());
+                        h.verify(Password::new("pw"), stored).await
+                    })
+                })
+                .collect();
+            for (i, job) in jobs.into_iter().enumerate() {
+                let verdict = job.await.unwrap().unwrap();
+                assert_eq!(verdict.ok, i % 2 == 0);
+            }
+            assert_eq!(h.verifications(), 16);
+            assert!(h.peak_in_flight() >= 1);
+            assert!(
+                h.peak_in_flight() <= max,
+                "{} jobs ran at once with max {max}",
+                h.peak_in_flight()
+            );
+            assert_eq!(h.in_flight(), 0);
+            assert_eq!(h.inner.permits.available_permits(), max);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_verify_keeps_its_permit_until_the_work_ends() {
+        let h = hasher(1);
+        // Hold the only permit, queue a verify, then drop the queued future: nothing leaks.
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let queued = h.verify(Password::new("pw"), None);
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(10), queued).await;
+        assert!(timed_out.is_err(), "no permit was free");
+        drop(held);
+        assert_eq!(h.inner.permits.available_permits(), 1);
+        let v = h.verify(Password::new("pw"), None).await.unwrap();
+        assert!(!v.ok);
+        assert_eq!(h.verifications(), 1);
+    }
+}
