@@ -25,6 +25,15 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the auth server (login, refresh, logout, sessions, JWKS) on the data directory.
+    Serve {
+        /// Listening address (default 127.0.0.1:5000, or JWTX_BIND).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// Create the seed documents' demo users (loopback addresses only).
+        #[arg(long)]
+        demo: bool,
+    },
     /// HMAC secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -34,6 +43,83 @@ pub enum Command {
     /// The JWS layer alone: header rules and signature, no claim rules.
     #[command(subcommand)]
     Jws(JwsCommand),
+    /// Manage the server's user accounts (works while `jwtx serve` runs).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Revoke one token or every token of a user; a running server drops it within a second.
+    Revoke(RevokeArgs),
+}
+
+/// `jwtx user …`. Passwords are never taken from arguments: they are prompted for without
+/// echo on a terminal, or read from standard input with `--password-stdin`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (prompts for the password twice, or reads it with --password-stdin).
+    Add {
+        /// The user name (the tokens' `sub`): no whitespace or control characters, at most 256 bytes.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// A role (repeatable): no commas or whitespace.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users: name, roles and creation time (never password hashes).
+    List {
+        /// Print a JSON array of {name, roles, created_at} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a user's roles (takes effect at the user's next request).
+    Roles {
+        /// The user name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The new roles, replacing the old ones.
+        #[arg(value_name = "ROLE", required_unless_present = "none")]
+        roles: Vec<String>,
+        /// Remove every role instead.
+        #[arg(long, conflicts_with = "roles")]
+        none: bool,
+    },
+    /// Set a user's password and end every session and token of the user.
+    Passwd {
+        /// The user name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user, their sessions and every token of theirs.
+    Delete {
+        /// The user name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// `jwtx revoke`: exactly one of `--jti` and `--user`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["jti", "user"])))]
+pub struct RevokeArgs {
+    /// Revoke the token with this `jti`.
+    #[arg(long, value_name = "JTI")]
+    pub jti: Option<String>,
+    /// How long the --jti revocation is kept: the token's `exp` as Unix seconds, or a duration
+    /// from now (e.g. 15m). Default: the longest token lifetime configured.
+    #[arg(
+        long,
+        value_name = "DURATION|EPOCH",
+        requires = "jti",
+        conflicts_with = "user"
+    )]
+    pub until: Option<String>,
+    /// Revoke every token and session of this user issued until now.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
 }
 
 /// `jwtx secret …`

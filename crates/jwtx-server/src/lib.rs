@@ -3,14 +3,19 @@
 //! The `jwtx` binary as a library: the command line ([`cli`]), configuration ([`config`]) and
 //! the commands. `main.rs` only parses arguments and calls [`execute`].
 //!
-//! Today it mints, verifies and inspects tokens (`jwtx token …`), checks bare JWS
-//! (`jwtx jws verify`) and generates secrets (`jwtx secret generate`).
+//! `jwtx serve` ([`server`]) is the auth server of SPEC §5 on a SQLite store; the admin
+//! commands (`jwtx user …`, `jwtx revoke`) act on the same data directory, also while the
+//! server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
+//! bare JWS (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod passwords;
+pub mod server;
+pub mod throttle;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -24,6 +29,7 @@ fn load_config(cli: &Cli, key: Option<&KeyArgs>) -> Result<Config, CliError> {
         data_dir: cli.data_dir.clone(),
         secret_key: key.and_then(|k| k.secret.clone()).map(Secret::new),
         algorithm: key.and_then(|k| k.alg.clone()),
+        bind: None,
     };
     Ok(Config::load(cli.config.as_deref(), &flags)?)
 }
@@ -31,6 +37,16 @@ fn load_config(cli: &Cli, key: Option<&KeyArgs>) -> Result<Config, CliError> {
 /// Runs one command and returns what it prints on standard output.
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
+        Command::Serve { bind, demo } => {
+            let flags = Overrides {
+                data_dir: cli.data_dir.clone(),
+                bind: bind.clone(),
+                ..Overrides::default()
+            };
+            let config = Config::load(cli.config.as_deref(), &flags)?;
+            server::run(&config, *demo)?;
+            Ok(String::new())
+        }
         Command::Secret(SecretCommand::Generate) => Ok(commands::secret::generate()),
         Command::Token(TokenCommand::Mint {
             sub,
@@ -64,12 +80,15 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let keys = keys::read_key_file(key, config.algorithm)?;
             commands::jws::verify(&keys, &commands::read_token(token)?)
         }
+        Command::User(command) => commands::user::run(&load_config(cli, None)?, command),
+        Command::Revoke(args) => commands::revoke::run(&load_config(cli, None)?, args),
     }
 }
 
 /// Runs a parsed command line: prints the result, or the error on stderr with its exit status.
 pub fn execute(cli: &Cli) -> ExitCode {
     match run(cli) {
+        Ok(out) if out.is_empty() => ExitCode::SUCCESS,
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
             if writeln!(stdout, "{out}").is_err() {

@@ -1,8 +1,10 @@
 //! One module per command group; each returns what to print or a [`CliError`].
 
 pub mod jws;
+pub mod revoke;
 pub mod secret;
 pub mod token;
+pub mod user;
 
 use std::io::Read;
 

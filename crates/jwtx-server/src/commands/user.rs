@@ -1,0 +1,580 @@
+//! `jwtx user add | list | roles | passwd | delete`: the server's accounts, in the same store
+//! as `jwtx serve` (SQLite in WAL mode, so these run safely while a server runs).
+//!
+//! * Passwords never come from an argument: they are prompted for twice with echo off on a
+//!   terminal (`stty -echo` on Unix), or read from the first line of standard input with
+//!   `--password-stdin` (trailing newline stripped). A new password is non-empty, at most
+//!   [`MAX_PASSWORD_BYTES`] bytes and at least [`MIN_PASSWORD_CHARS`] characters, as for the
+//!   server's `POST /password`.
+//! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does;
+//!   `delete` deletes the user and their sessions and appends a cut-off for the user to the
+//!   revocation log, so a running server drops their tokens within a second (its user loader
+//!   already refuses them at once). `roles` takes effect at the user's next request.
+//! * Exit status 2 for every failure here (bad names or roles, an unknown or duplicate user,
+//!   a refused password, the store): they are usage or configuration problems, not a token
+//!   or credential failing verification.
+//! * Each change is an audit event (target `audit`, on stderr; `RUST_LOG` filters, default
+//!   `warn,audit=info`) with the user name and roles, never a password or hash.
+
+use std::io::{BufRead, Read, Write};
+
+use jwtx::store::{StoreError, User, UserStore};
+use jwtx::{Clock, NumericDate, SystemClock};
+use jwtx_sqlx::SqliteStore;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::cli::UserCommand;
+use crate::config::{Config, LogFormat};
+use crate::error::CliError;
+use crate::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
+use crate::server::DataDir;
+
+/// Longest user name, in bytes (as the server's `POST /login`).
+pub const MAX_NAME_BYTES: usize = 256;
+/// Fewest characters in a new password (as the server's `POST /password`).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest role, in bytes (roles travel in every access token).
+pub const MAX_ROLE_BYTES: usize = 128;
+/// Most roles per user (roles travel in every access token, which verifiers cap at 8 KiB).
+pub const MAX_ROLES: usize = 32;
+
+/// Runs one `jwtx user …` command; returns what to print on standard output.
+pub fn run(config: &Config, command: &UserCommand) -> Result<String, CliError> {
+    // Check the arguments before touching the data directory.
+    match command {
+        UserCommand::Add { name, roles, .. } => {
+            check_name(name)?;
+            check_roles(roles)?;
+        }
+        UserCommand::Roles { roles, .. } => {
+            check_roles(roles)?;
+        }
+        UserCommand::List { .. } | UserCommand::Passwd { .. } | UserCommand::Delete { .. } => {}
+    }
+    with_store(config, |store| async move {
+        match command {
+            UserCommand::Add {
+                name,
+                roles,
+                password_stdin,
+            } => add(&store, config, name, &dedup(roles), *password_stdin).await,
+            UserCommand::List { json } => list(&store, *json).await,
+            UserCommand::Roles { name, roles, none } => {
+                let roles = if *none { Vec::new() } else { dedup(roles) };
+                set_roles(&store, name, &roles).await
+            }
+            UserCommand::Passwd {
+                name,
+                password_stdin,
+            } => passwd(&store, config, name, *password_stdin).await,
+            UserCommand::Delete { name } => delete(&store, config, name).await,
+        }
+    })
+}
+
+async fn add(
+    store: &SqliteStore,
+    config: &Config,
+    name: &str,
+    roles: &[String],
+    password_stdin: bool,
+) -> Result<String, CliError> {
+    // Before asking for a password that would be thrown away.
+    if store.get_user(name).await.map_err(store_error)?.is_some() {
+        return Err(exists(name));
+    }
+    let password = read_new_password(name, password_stdin).await?;
+    let hash = hash(config, password).await?;
+    let user = User {
+        name: name.to_owned(),
+        password_hash: hash,
+        roles: roles.to_vec(),
+        created_at: SystemClock.now(),
+    };
+    match store.create_user(user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { .. }) => return Err(exists(name)),
+        Err(e) => return Err(store_error(e)),
+    }
+    tracing::info!(target: "audit", event = "user_created", user = name, roles = ?roles, source = "cli");
+    Ok(format!(
+        "created user {name} (roles: {})",
+        show_roles(roles)
+    ))
+}
+
+async fn list(store: &SqliteStore, json: bool) -> Result<String, CliError> {
+    let users = store.list_users().await.map_err(store_error)?;
+    if json {
+        let out: Vec<_> = users
+            .iter()
+            .map(|u| json!({"name": u.name, "roles": u.roles, "created_at": u.created_at}))
+            .collect();
+        return serde_json::to_string_pretty(&out)
+            .map_err(|e| CliError::usage(format!("cannot format the list: {e}")));
+    }
+    if users.is_empty() {
+        return Ok("no users (add one with `jwtx user add NAME`)".to_owned());
+    }
+    let rows: Vec<[String; 3]> = users
+        .iter()
+        .map(|u| [u.name.clone(), show_roles(&u.roles), utc(u.created_at)])
+        .collect();
+    let header = ["NAME", "ROLES", "CREATED"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1) = (width(0), width(1));
+    let line = |r: [&str; 3]| format!("{:<w0$}  {:<w1$}  {}", r[0], r[1], r[2]);
+    let mut out = vec![line(header)];
+    out.extend(rows.iter().map(|r| line([&r[0], &r[1], &r[2]])));
+    Ok(out.join("\n"))
+}
+
+async fn set_roles(store: &SqliteStore, name: &str, roles: &[String]) -> Result<String, CliError> {
+    if !store.set_roles(name, roles).await.map_err(store_error)? {
+        return Err(no_such_user(name));
+    }
+    tracing::info!(target: "audit", event = "user_roles_changed", user = name, roles = ?roles, source = "cli");
+    Ok(format!(
+        "roles of {name}: {} (from the user's next request)",
+        show_roles(roles)
+    ))
+}
+
+async fn passwd(
+    store: &SqliteStore,
+    config: &Config,
+    name: &str,
+    password_stdin: bool,
+) -> Result<String, CliError> {
+    if store.get_user(name).await.map_err(store_error)?.is_none() {
+        return Err(no_such_user(name));
+    }
+    let password = read_new_password(name, password_stdin).await?;
+    let hash = hash(config, password).await?;
+    if !store
+        .set_password_hash(name, &hash)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(no_such_user(name));
+    }
+    let now = SystemClock.now();
+    let ended = super::revoke::end_user_tokens(store, config, name, now).await?;
+    tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended, source = "cli");
+    Ok(format!(
+        "password of {name} changed; {ended} session(s) ended and every earlier token revoked"
+    ))
+}
+
+async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<String, CliError> {
+    if !store.delete_user(name).await.map_err(store_error)? {
+        return Err(no_such_user(name));
+    }
+    // The user and their sessions are gone; the cut-off, taken after the deletion, covers
+    // every token issued to them so far.
+    let now = SystemClock.now();
+    super::revoke::append(store, super::revoke::user_cutoff(config, name, now)).await?;
+    tracing::info!(target: "audit", event = "user_deleted", user = name, source = "cli");
+    Ok(format!(
+        "deleted user {name}; their sessions are gone and their tokens revoked"
+    ))
+}
+
+// ----- shared by the admin commands -----
+
+/// Opens the data directory's store in a current-thread runtime, runs `f`, then closes the
+/// store (whatever `f` returned).
+pub(crate) fn with_store<F, Fut>(config: &Config, f: F) -> Result<String, CliError>
+where
+    F: FnOnce(SqliteStore) -> Fut,
+    Fut: std::future::Future<Output = Result<String, CliError>>,
+{
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let data = DataDir::open(&config.data_dir)?;
+        let db = data.database();
+        let store = SqliteStore::open(&db).await.map_err(|e| {
+            CliError::usage(format!(
+                "cannot open the store {}: {e}; check data_dir (--data-dir)",
+                db.display()
+            ))
+        })?;
+        let result = f(store.clone()).await;
+        store.close().await;
+        result
+    })
+}
+
+/// A store failure (exit 2): what failed, never a secret.
+pub(crate) fn store_error(e: StoreError) -> CliError {
+    CliError::usage(format!("the store failed: {e}"))
+}
+
+/// The error for a user name that is not in the store.
+pub(crate) fn no_such_user(name: &str) -> CliError {
+    CliError::usage(format!(
+        "there is no user {name:?}; `jwtx user list` shows the users"
+    ))
+}
+
+fn exists(name: &str) -> CliError {
+    CliError::usage(format!(
+        "user {name:?} exists already; pick another name, or change it with \
+         `jwtx user passwd` / `jwtx user roles`"
+    ))
+}
+
+/// Audit events on stderr, as `jwtx serve` logs (`RUST_LOG` filters; default: warnings and
+/// audit events).
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,audit=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Checks a new user name: non-empty, at most [`MAX_NAME_BYTES`], no whitespace or control
+/// characters.
+pub fn check_name(name: &str) -> Result<(), CliError> {
+    if name.is_empty() {
+        return Err(CliError::usage("the user name must not be empty"));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(CliError::usage(format!(
+            "the user name is longer than {MAX_NAME_BYTES} bytes"
+        )));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(CliError::usage(format!(
+            "the user name {name:?} contains whitespace or a control character; use e.g. \
+             letters, digits, '.', '_', '-' or '@'"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks roles: each non-empty, at most [`MAX_ROLE_BYTES`], without commas, whitespace or
+/// control characters; at most [`MAX_ROLES`] different ones.
+pub fn check_roles(roles: &[String]) -> Result<(), CliError> {
+    for role in roles {
+        if role.is_empty() {
+            return Err(CliError::usage("a role must not be empty"));
+        }
+        if role.len() > MAX_ROLE_BYTES {
+            return Err(CliError::usage(format!(
+                "the role {role:?} is longer than {MAX_ROLE_BYTES} bytes"
+            )));
+        }
+        if role
+            .chars()
+            .any(|c| c == ',' || c.is_whitespace() || c.is_control())
+        {
+            return Err(CliError::usage(format!(
+                "the role {role:?} contains a comma, whitespace or a control character; give \
+                 each role on its own (--role admin --role user)"
+            )));
+        }
+    }
+    if dedup(roles).len() > MAX_ROLES {
+        return Err(CliError::usage(format!(
+            "at most {MAX_ROLES} roles per user"
+        )));
+    }
+    Ok(())
+}
+
+/// Roles without duplicates, in the order first given.
+pub fn dedup(roles: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(roles.len());
+    for r in roles {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+fn show_roles(roles: &[String]) -> String {
+    if roles.is_empty() {
+        "none".to_owned()
+    } else {
+        roles.join(",")
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
+pub fn utc(t: NumericDate) -> String {
+    let (days, secs) = (t / 86_400, t % 86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm), in unsigned arithmetic:
+    // shift the epoch to 0000-03-01 so that leap days end each 400-year era.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+// ----- passwords -----
+
+/// Hashes with the configured Argon2id parameters (`argon2_*`), as the server does.
+async fn hash(config: &Config, password: Password) -> Result<String, CliError> {
+    let hasher = PasswordHasher::new(config.argon2).map_err(|e| CliError::usage(e.to_string()))?;
+    hasher
+        .hash(password)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot hash the password: {e}")))
+}
+
+/// Reads a new password: the first line of standard input with `--password-stdin`, else a
+/// prompt without echo (twice) on a terminal. Refuses a password that breaks the rules.
+async fn read_new_password(name: &str, password_stdin: bool) -> Result<Password, CliError> {
+    let password = if password_stdin {
+        read_line(&mut std::io::stdin().lock())?.ok_or_else(|| {
+            CliError::usage("no password on standard input (--password-stdin reads one line)")
+        })?
+    } else {
+        prompt(name).await?
+    };
+    check_new_password(&password)?;
+    Ok(password)
+}
+
+/// The rules for a new password.
+pub fn check_new_password(password: &Password) -> Result<(), CliError> {
+    if password.is_empty() {
+        return Err(CliError::usage("the password must not be empty"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(CliError::usage(format!(
+            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    if password.expose().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(CliError::usage(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads one line (at most a little more than [`MAX_PASSWORD_BYTES`]; longer input is kept
+/// long enough to be refused by the length rule), without its `\n` or `\r\n`. `None` at the
+/// end of input. The buffer is wiped.
+pub fn read_line(input: &mut impl BufRead) -> Result<Option<Password>, CliError> {
+    let mut buf = Zeroizing::new(Vec::new());
+    let limit = u64::try_from(MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
+    input
+        .take(limit)
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| CliError::usage(format!("cannot read the password: {e}")))?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    let text = std::str::from_utf8(&buf)
+        .map_err(|_| CliError::usage("the password is not valid UTF-8"))?;
+    Ok(Some(Password::from(Zeroizing::new(text.to_owned()))))
+}
+
+/// Prompts on the terminal with echo off, twice.
+#[cfg(unix)]
+async fn prompt(name: &str) -> Result<Password, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(not_a_terminal());
+    }
+    let label = format!("New password for {name}: ");
+    let read = tokio::task::spawn_blocking(move || prompt_twice(&label));
+    tokio::select! {
+        r = read => r.map_err(|_| CliError::usage("reading the password failed"))?,
+        _ = tokio::signal::ctrl_c() => {
+            // The reading thread is blocked in read(): turn echo back on before leaving.
+            let _ = stty("echo");
+            eprintln!();
+            std::process::exit(130)
+        }
+    }
+}
+
+/// No prompt without echo here: only `--password-stdin`.
+#[cfg(not(unix))]
+async fn prompt(_name: &str) -> Result<Password, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(not_a_terminal());
+    }
+    Err(CliError::usage(
+        "cannot prompt for a password without echo on this system; pipe it in with \
+         --password-stdin",
+    ))
+}
+
+fn not_a_terminal() -> CliError {
+    CliError::usage(
+        "standard input is not a terminal, so the password cannot be prompted for; give it on \
+         standard input with --password-stdin (one line), never as an argument",
+    )
+}
+
+#[cfg(unix)]
+fn prompt_twice(label: &str) -> Result<Password, CliError> {
+    let _echo = EchoOff::new()?;
+    let ask = |label: &str| -> Result<Password, CliError> {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{label}");
+        let _ = err.flush();
+        let line = read_line(&mut std::io::stdin().lock());
+        let _ = writeln!(err);
+        line?.ok_or_else(|| CliError::usage("no password given"))
+    };
+    let first = ask(label)?;
+    // Rules first, so a bad password is not typed twice for nothing.
+    check_new_password(&first)?;
+    let second = ask("Repeat it: ")?;
+    if first.expose() != second.expose() {
+        return Err(CliError::usage(
+            "the passwords do not match; nothing changed",
+        ));
+    }
+    Ok(first)
+}
+
+/// Terminal echo off for as long as it lives (`stty -echo`, restored with `stty echo`).
+#[cfg(unix)]
+struct EchoOff;
+
+#[cfg(unix)]
+impl EchoOff {
+    fn new() -> Result<EchoOff, CliError> {
+        stty("-echo").map_err(|e| {
+            CliError::usage(format!(
+                "cannot turn off the terminal's echo to read the password ({e}); pipe it in \
+                 with --password-stdin"
+            ))
+        })?;
+        Ok(EchoOff)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = stty("echo");
+    }
+}
+
+/// Runs `stty ARG` on the terminal that is standard input.
+#[cfg(unix)]
+fn stty(arg: &str) -> std::io::Result<()> {
+    let status = std::process::Command::new("stty")
+        .arg(arg)
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "stty {arg} failed: {status}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn lines_lose_only_their_newline() {
+        let read = |s: &[u8]| {
+            read_line(&mut &s[..])
+                .unwrap()
+                .map(|p| p.expose().to_owned())
+        };
+        assert_eq!(read(b""), None);
+        assert_eq!(read(b"\n").as_deref(), Some(""));
+        assert_eq!(
+            read(b" pass word \r\nnext\n").as_deref(),
+            Some(" pass word ")
+        );
+        assert_eq!(read(b"no newline").as_deref(), Some("no newline"));
+        let long = vec![b'x'; 5000];
+        let got = read(&long).unwrap();
+        assert!(got.len() > MAX_PASSWORD_BYTES && got.len() < 1100);
+        assert!(read_line(&mut &b"\xff\xfe\n"[..]).is_err());
+    }
+
+    #[test]
+    fn password_rules() {
+        let ok = |s: &str| check_new_password(&Password::new(s)).is_ok();
+        assert!(!ok(""));
+        assert!(!ok("1234567"));
+        assert!(ok("12345678"));
+        assert!(ok("ééééééé€")); // characters, not bytes
+        assert!(ok(&"x".repeat(MAX_PASSWORD_BYTES)));
+        assert!(!ok(&"x".repeat(MAX_PASSWORD_BYTES + 1)));
+    }
+
+    #[test]
+    fn names_and_roles() {
+        assert!(check_name("alice@example.com").is_ok());
+        for bad in ["", "a b", "a\tb", "a\u{7}", &"n".repeat(257)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        let roles = |r: &[&str]| r.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(check_roles(&roles(&["admin", "user", "admin"])).is_ok());
+        for bad in [&["a,b"][..], &[""], &["a b"], &["x\n"]] {
+            assert!(check_roles(&roles(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            dedup(&roles(&["b", "a", "b", "c", "a"])),
+            roles(&["b", "a", "c"])
+        );
+        let many: Vec<String> = (0..=MAX_ROLES).map(|i| format!("r{i}")).collect();
+        assert!(check_roles(&many).is_err());
+    }
+}

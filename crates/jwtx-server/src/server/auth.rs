@@ -1,0 +1,377 @@
+//! Login, refresh (rotation with reuse detection), logout, logout everywhere and password
+//! change (SPEC §5.1). Every security-relevant action is an audit event (target `audit`),
+//! never with a token or a password.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use jwtx::store::{Revocation, Rotation, RotationPolicy, Session, User};
+use jwtx::{Issued, NumericDate};
+use jwtx_axum::{AnyJwt, CurrentUser, FreshJwt, Jwt, Refresh, RefreshJwt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use super::api_error::ApiError;
+use super::body::{ApiJson, field};
+use super::metrics::LoginResult;
+use super::{AppState, SessionClaims};
+
+/// Longest accepted user name, in bytes.
+pub(crate) const MAX_USERNAME: usize = 256;
+/// Longest accepted password, in bytes (bounds the hashing work).
+pub(crate) const MAX_PASSWORD: usize = 1024;
+
+/// `POST /login` body.
+#[derive(Deserialize)]
+pub(crate) struct LoginBody {
+    username: String,
+    password: Zeroizing<String>,
+}
+
+/// `POST /password` body.
+#[derive(Deserialize)]
+pub(crate) struct PasswordBody {
+    current_password: Zeroizing<String>,
+    new_password: Zeroizing<String>,
+}
+
+fn signing_failed(e: jwtx::EncodeError) -> ApiError {
+    tracing::error!(error = %e, "token signing failed");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Token signing failed")
+}
+
+/// An access token for `user`, in session `sid` if it belongs to one.
+fn access_token(
+    state: &AppState,
+    user: &User,
+    sid: Option<&str>,
+    fresh: bool,
+) -> Result<Issued, ApiError> {
+    let mut t = state
+        .jwt
+        .access_token(user.name.clone())
+        .fresh(fresh)
+        .claim("roles", user.roles.clone());
+    if let Some(sid) = sid {
+        t = t.claim("sid", sid);
+    }
+    t.sign().map_err(signing_failed)
+}
+
+/// A refresh token for `user` in session `sid`.
+fn refresh_token(state: &AppState, user: &str, sid: &str) -> Result<Issued, ApiError> {
+    state
+        .jwt
+        .refresh_token(user)
+        .claim("sid", sid)
+        .sign()
+        .map_err(signing_failed)
+}
+
+/// The success body plus tokens in the body and/or cookies, as the locations say.
+fn token_response(
+    state: &AppState,
+    mut body: Map<String, Value>,
+    access: &Issued,
+    refresh: Option<&Issued>,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    if state.settings.tokens_in_body {
+        body.insert("access_token".into(), access.token.clone().into());
+        if let Some(r) = refresh {
+            body.insert("refresh_token".into(), r.token.clone().into());
+        }
+    }
+    if state.settings.tokens_in_cookies {
+        state.jwt.set_access_cookies(&mut headers, access);
+        if let Some(r) = refresh {
+            state.jwt.set_refresh_cookies(&mut headers, r);
+        }
+    }
+    (headers, Json(Value::Object(body))).into_response()
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect())
+}
+
+/// `POST /login`.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let username = field("username", &body.username, MAX_USERNAME)?;
+    field("password", &body.password, MAX_PASSWORD)?;
+    let ip = peer.ip();
+    if let Err(retry) = state.throttle.check(username, ip, Instant::now()) {
+        state.metrics.login(LoginResult::Throttled);
+        tracing::warn!(target: "audit", event = "login", result = "throttled", user = username, %ip);
+        return Err(ApiError::too_many_attempts(retry.as_secs()));
+    }
+    let user = state.store.get_user(username).await?;
+    let verdict = state
+        .hasher
+        .verify(
+            body.password.clone(),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password verification failed to run");
+            ApiError::unavailable()
+        })?;
+    let user = match user {
+        Some(u) if verdict.ok => u,
+        _ => {
+            state.throttle.record_failure(username, ip, Instant::now());
+            state.metrics.login(LoginResult::Failure);
+            tracing::info!(target: "audit", event = "login", result = "failure", user = username, %ip);
+            return Err(ApiError::bad_credentials());
+        }
+    };
+    state.throttle.record_success(username, ip);
+    if verdict.needs_rehash {
+        match state.hasher.hash(body.password.clone()).await {
+            Ok(h) => {
+                state.store.set_password_hash(&user.name, &h).await?;
+            }
+            Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping the old hash"),
+        }
+    }
+
+    let now = state.clock.now();
+    let sid = jwtx::uuid4();
+    let refresh = refresh_token(&state, &user.name, &sid)?;
+    let access = access_token(&state, &user, Some(&sid), true)?;
+    let jti = refresh.claims.jti.clone().unwrap_or_default();
+    state
+        .store
+        .create_session(Session {
+            id: sid.clone(),
+            user: user.name.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now.saturating_add(state.settings.session_lifetime),
+            user_agent: user_agent(&headers),
+            ip: Some(ip.to_string()),
+            current_jti: jti,
+            previous: None,
+            revoked_at: None,
+        })
+        .await?;
+    state.metrics.login(LoginResult::Success);
+    state.metrics.issued(1, 1);
+    tracing::info!(target: "audit", event = "login", result = "success", user = %user.name, session = %sid, %ip);
+    let mut body = Map::new();
+    body.insert("login".into(), true.into());
+    Ok(token_response(&state, body, &access, Some(&refresh)))
+}
+
+/// `POST /refresh`: rotates the refresh token (reuse detection, grace window).
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    token: RefreshJwt<SessionClaims>,
+    current: CurrentUser<User, Refresh>,
+) -> Result<Response, ApiError> {
+    let user = &current.0;
+    let Some(sid) = token.custom().sid.clone() else {
+        // A refresh token from outside a login session (e.g. `jwtx token mint`): no family to
+        // rotate; issue an access token only.
+        let access = access_token(&state, user, None, false)?;
+        return Ok(token_response(&state, refresh_body(), &access, None));
+    };
+    let presented = token.claims().jti.clone().unwrap_or_default();
+    let next = refresh_token(&state, &user.name, &sid)?;
+    let next_jti = next.claims.jti.clone().unwrap_or_default();
+    let now = state.clock.now();
+    let policy = RotationPolicy {
+        now,
+        grace: state.settings.refresh_reuse_grace,
+        idle_timeout: state.settings.session_idle_timeout,
+    };
+    match state
+        .store
+        .rotate(&sid, &presented, &next_jti, policy)
+        .await?
+    {
+        Rotation::Rotated => {
+            let access = access_token(&state, user, Some(&sid), false)?;
+            state.metrics.issued(1, 1);
+            tracing::info!(target: "audit", event = "refresh", user = %user.name, session = %sid);
+            Ok(token_response(&state, refresh_body(), &access, Some(&next)))
+        }
+        Rotation::Grace { .. } => {
+            // The previous token, just replaced (concurrent refreshes): a new access token,
+            // and no new refresh token, so the family keeps one current member.
+            let access = access_token(&state, user, Some(&sid), false)?;
+            state.metrics.issued(1, 0);
+            tracing::info!(target: "audit", event = "refresh", result = "grace", user = %user.name, session = %sid);
+            Ok(token_response(&state, refresh_body(), &access, None))
+        }
+        Rotation::Reused => {
+            end_session(&state, &sid, now).await?;
+            state.metrics.reuse_detected();
+            tracing::warn!(target: "audit", event = "refresh_reuse_detected", user = %user.name, session = %sid);
+            Err(revoked())
+        }
+        Rotation::Ended => Err(revoked()),
+    }
+}
+
+fn refresh_body() -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("refresh".into(), true.into());
+    body
+}
+
+/// flask-jwt-extended's answer for a revoked token.
+fn revoked() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "Token has been revoked")
+}
+
+/// Records a session's end in the revocation log (its tokens stop working everywhere).
+async fn end_session(state: &AppState, sid: &str, now: NumericDate) -> Result<(), ApiError> {
+    state
+        .revocations
+        .revoke(Revocation::Session {
+            id: sid.to_owned(),
+            until: now.saturating_add(state.settings.session_lifetime),
+        })
+        .await?;
+    Ok(())
+}
+
+/// `POST /logout`: revokes the presented token and its whole session; unsets the cookies.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    token: Option<AnyJwt<SessionClaims>>,
+) -> Result<Response, ApiError> {
+    if let Some(token) = token {
+        let now = state.clock.now();
+        let claims = token.claims();
+        match (&token.custom().sid, &claims.jti) {
+            (Some(sid), _) => {
+                state.store.revoke_session(sid, now).await?;
+                end_session(&state, sid, now).await?;
+            }
+            (None, Some(jti)) => {
+                let until = claims
+                    .exp
+                    .unwrap_or(now.saturating_add(state.settings.session_lifetime));
+                state
+                    .revocations
+                    .revoke(Revocation::Token {
+                        jti: jti.clone(),
+                        until,
+                    })
+                    .await?;
+            }
+            (None, None) => {}
+        }
+        tracing::info!(target: "audit", event = "logout", user = %token.identity(), session = ?token.custom().sid);
+    }
+    let mut headers = HeaderMap::new();
+    if state.settings.tokens_in_cookies {
+        state.jwt.unset_jwt_cookies(&mut headers);
+    }
+    Ok((headers, Json(json!({ "logout": true }))).into_response())
+}
+
+/// Ends every live session of `user` except `keep`, in the store and in the log.
+async fn end_sessions(
+    state: &AppState,
+    user: &str,
+    keep: Option<&str>,
+    now: NumericDate,
+) -> Result<usize, ApiError> {
+    let ids = state.store.revoke_user_sessions(user, keep, now).await?;
+    for id in &ids {
+        end_session(state, id, now).await?;
+    }
+    Ok(ids.len())
+}
+
+/// `POST /logout/all`: revokes every token of the user.
+pub(crate) async fn logout_all(
+    State(state): State<AppState>,
+    token: Jwt<SessionClaims>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let user = token.identity();
+    let ended = end_sessions(&state, user, None, now).await?;
+    // Tokens outside sessions (minted by `jwtx token mint`) issued before this second.
+    state
+        .revocations
+        .revoke(Revocation::User {
+            user: user.to_owned(),
+            cutoff: now.saturating_sub(1),
+            until: now.saturating_add(state.settings.session_lifetime),
+        })
+        .await?;
+    tracing::info!(target: "audit", event = "logout_all", %user, sessions = ended);
+    let mut headers = HeaderMap::new();
+    if state.settings.tokens_in_cookies {
+        state.jwt.unset_jwt_cookies(&mut headers);
+    }
+    Ok((headers, Json(json!({ "logout": true }))).into_response())
+}
+
+/// `POST /password`: needs a fresh token and the current password; ends every other session.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    token: FreshJwt<SessionClaims>,
+    current: CurrentUser<User>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let user = &current.0;
+    field("current_password", &body.current_password, MAX_PASSWORD)?;
+    field("new_password", &body.new_password, MAX_PASSWORD)?;
+    if body.new_password.chars().count() < 8 {
+        return Err(ApiError::bad_request(
+            "new_password must be at least 8 characters",
+        ));
+    }
+    let verdict = state
+        .hasher
+        .verify(body.current_password.clone(), Some(&user.password_hash))
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    if !verdict.ok {
+        tracing::info!(target: "audit", event = "password_change", result = "failure", user = %user.name);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Current password is incorrect",
+        ));
+    }
+    let hash = state
+        .hasher
+        .hash(body.new_password.clone())
+        .await
+        .map_err(|e| match e {
+            crate::passwords::PasswordError::Empty
+            | crate::passwords::PasswordError::TooLong { .. } => {
+                ApiError::bad_request(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "password hashing failed");
+                ApiError::unavailable()
+            }
+        })?;
+    if !state.store.set_password_hash(&user.name, &hash).await? {
+        return Err(ApiError::bad_credentials());
+    }
+    let now = state.clock.now();
+    let ended = end_sessions(&state, &user.name, token.custom().sid.as_deref(), now).await?;
+    tracing::info!(target: "audit", event = "password_change", result = "success", user = %user.name, sessions_ended = ended);
+    Ok(Json(json!({ "password_changed": true, "sessions_ended": ended })).into_response())
+}

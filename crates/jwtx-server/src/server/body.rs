@@ -1,0 +1,61 @@
+//! The JSON request body of the server's routes: 415 when it is not JSON, 400 when it is
+//! malformed or lacks a field, 413 over the body limit (SPEC §5.1).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::api_error::ApiError;
+
+/// The largest request body the server reads (64 KiB).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON body of type `T`, with the server's error answers.
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            )),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(ApiError::bad_request("Request body is not valid JSON"))
+            }
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(format!(
+                "Invalid request body: {}",
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            ))),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Request body too large",
+                ))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// A required string field: present, non-empty and at most `max` bytes.
+pub(crate) fn field<'a>(name: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::bad_request(format!("Missing {name}")));
+    }
+    if value.len() > max {
+        return Err(ApiError::bad_request(format!(
+            "{name} is longer than {max} bytes"
+        )));
+    }
+    Ok(value)
+}

@@ -1,0 +1,74 @@
+//! Read-only routes: the seed documents' protected routes, the JWKS and health checks.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use jwtx::store::User;
+use jwtx_axum::{CurrentUser, Jwt};
+use serde_json::{Value, json};
+
+use super::api_error::ApiError;
+use super::{AppState, SessionClaims};
+
+/// `GET /protected`.
+pub(crate) async fn protected(token: Jwt) -> Json<Value> {
+    Json(json!({ "logged_in_as": token.identity() }))
+}
+
+/// `GET /me`: who the token says, with the user's current roles.
+pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<User>) -> Json<Value> {
+    let user = &current.0;
+    let claims = token.claims();
+    Json(json!({
+        "identity": token.identity(),
+        "roles": &user.roles,
+        "fresh": !matches!(claims.fresh, jwtx::Fresh::No),
+        "expires_at": claims.exp,
+        "session_id": token.custom().sid,
+    }))
+}
+
+/// `GET /admin`: role `admin` as stored now (a role change applies at the next request).
+pub(crate) async fn admin(_token: Jwt, current: CurrentUser<User>) -> Response {
+    if current.0.roles.iter().any(|r| r == "admin") {
+        Json(json!({ "admin": true })).into_response()
+    } else {
+        ApiError::new(StatusCode::FORBIDDEN, "Admins only!").into_response()
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys (never symmetric or private material).
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.jwt.codec().keys().jwks()).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    res
+}
+
+/// `GET /healthz`: the process answers.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the store answers.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(_) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "msg": "store unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Unknown routes: JSON 404.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "Not found")
+}

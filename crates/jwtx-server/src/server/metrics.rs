@@ -1,0 +1,209 @@
+//! `/metrics` in the Prometheus text format (0.0.4): counters kept in atomics by the routes,
+//! rendered on request. No labels come from request data, so the series are bounded.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, header};
+
+use super::AppState;
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Login outcomes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LoginResult {
+    Success,
+    Failure,
+    Throttled,
+}
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    logins: [AtomicU64; 3],
+    access_issued: AtomicU64,
+    refresh_issued: AtomicU64,
+    reuse_detections: AtomicU64,
+    revocations: AtomicU64,
+    /// Token rejections by jwtx-axum's reason (a fixed, small set of names).
+    rejections: Mutex<Vec<(&'static str, u64)>>,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn login(&self, result: LoginResult) {
+        self.logins[result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn issued(&self, access: u64, refresh: u64) {
+        self.access_issued.fetch_add(access, Ordering::Relaxed);
+        self.refresh_issued.fetch_add(refresh, Ordering::Relaxed);
+    }
+
+    pub(crate) fn reuse_detected(&self) {
+        self.reuse_detections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn revoked(&self) {
+        self.revocations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a token rejection (`JwtError::reason`).
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        let mut r = self
+            .rejections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match r.iter_mut().find(|(k, _)| *k == reason) {
+            Some((_, n)) => *n += 1,
+            None => r.push((reason, 1)),
+        }
+    }
+
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The exposition text; `rate_limit_hits` comes from the login throttle.
+    pub(crate) fn render(&self, rate_limit_hits: u64) -> String {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(2048);
+        let mut counter = |name: &str, help: &str, series: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in series {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        counter(
+            "jwtx_logins_total",
+            "Login attempts by result.",
+            &[
+                ("{result=\"success\"}", get(&self.logins[0])),
+                ("{result=\"failure\"}", get(&self.logins[1])),
+                ("{result=\"throttled\"}", get(&self.logins[2])),
+            ],
+        );
+        counter(
+            "jwtx_tokens_issued_total",
+            "Tokens issued by type.",
+            &[
+                ("{type=\"access\"}", get(&self.access_issued)),
+                ("{type=\"refresh\"}", get(&self.refresh_issued)),
+            ],
+        );
+        let rejections: Vec<(String, u64)> = self
+            .rejections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v))
+            .collect();
+        let rejections: Vec<(&str, u64)> =
+            rejections.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        counter(
+            "jwtx_token_rejections_total",
+            "Requests refused for their token, by reason.",
+            &rejections,
+        );
+        counter(
+            "jwtx_revocations_total",
+            "Revocations written by this process (tokens, sessions, user cut-offs).",
+            &[("", get(&self.revocations))],
+        );
+        counter(
+            "jwtx_refresh_reuse_detections_total",
+            "Refresh tokens presented again after rotation (the family was revoked).",
+            &[("", get(&self.reuse_detections))],
+        );
+        counter(
+            "jwtx_rate_limit_hits_total",
+            "Login attempts refused by throttling.",
+            &[("", rate_limit_hits)],
+        );
+        let name = "jwtx_http_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Request latency.\n# TYPE {name} histogram"
+        );
+        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", get(count));
+        }
+        let total = get(&self.latency_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = get(&self.latency_sum_micros) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+        out
+    }
+}
+
+/// Middleware: observes every request's latency.
+pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let res = next.run(req).await;
+    state.metrics.observe(start.elapsed());
+    res
+}
+
+/// `GET /metrics`.
+pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
+    let mut res = state.metrics.render(state.throttle.hits()).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_a_cumulative_histogram() {
+        let m = Metrics::default();
+        m.login(LoginResult::Success);
+        m.login(LoginResult::Failure);
+        m.login(LoginResult::Failure);
+        m.issued(1, 1);
+        m.rejected("expired");
+        m.rejected("expired");
+        m.rejected("revoked");
+        m.observe(Duration::from_millis(3));
+        m.observe(Duration::from_secs(20));
+        let text = m.render(4);
+        for line in [
+            "jwtx_logins_total{result=\"failure\"} 2",
+            "jwtx_tokens_issued_total{type=\"refresh\"} 1",
+            "jwtx_token_rejections_total{reason=\"expired\"} 2",
+            "jwtx_token_rejections_total{reason=\"revoked\"} 1",
+            "jwtx_rate_limit_hits_total 4",
+            "jwtx_http_request_duration_seconds_bucket{le=\"0.001\"} 0",
+            "jwtx_http_request_duration_seconds_bucket{le=\"0.005\"} 1",
+            "jwtx_http_request_duration_seconds_bucket{le=\"5\"} 1",
+            "jwtx_http_request_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "jwtx_http_request_duration_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! `jwtx serve`: the auth server of SPEC §5 on jwtx-axum and a jwtx store.
+//!
+//! [`app`] builds the router from an [`AppState`]; [`run`] opens the data directory, the
+//! store and the keys, prints the startup summary, serves until SIGTERM or Ctrl-C and lets
+//! in-flight requests finish.
+
+mod api_error;
+mod auth;
+mod body;
+mod data_dir;
+mod info;
+mod metrics;
+mod revocations;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use jwtx::store::{RevocationStore, SessionStore, UserStore};
+use jwtx::{Clock, Codec};
+use jwtx_axum::{JwtLayer, JwtManager};
+use serde::Deserialize;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use api_error::ApiError;
+pub use data_dir::DataDir;
+pub use metrics::Metrics;
+pub use revocations::Revocations;
+
+use crate::config::Config;
+use crate::error::CliError;
+use crate::passwords::PasswordHasher;
+use crate::throttle::LoginThrottle;
+
+/// Every store the server needs, as one object.
+pub trait Store: UserStore + SessionStore + RevocationStore {}
+impl<T: UserStore + SessionStore + RevocationStore> Store for T {}
+
+/// The claims the server adds to its tokens.
+#[derive(Debug, Default, Deserialize)]
+pub struct SessionClaims {
+    /// The session (refresh family) the token belongs to.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// The user's roles when the token was issued.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// What the server's routes share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Token issuing, verification and cookies.
+    pub jwt: JwtManager,
+    /// Users, sessions and the revocation log.
+    pub store: Arc<dyn StoreObject>,
+    /// The in-process revocation mirror.
+    pub revocations: Arc<Revocations>,
+    /// Argon2id hashing off the async runtime.
+    pub hasher: PasswordHasher,
+    /// Login throttling.
+    pub throttle: Arc<LoginThrottle>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings the routes read.
+    pub settings: Arc<Settings>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// [`Store`] as a trait object that is also `Debug`.
+pub trait StoreObject: Store + std::fmt::Debug {}
+impl<T: Store + std::fmt::Debug> StoreObject for T {}
+
+impl axum::extract::FromRef<AppState> for JwtManager {
+    fn from_ref(s: &AppState) -> JwtManager {
+        s.jwt.clone()
+    }
+}
+
+/// Route settings derived from the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Tokens go in response bodies (the `headers` location is on).
+    pub tokens_in_body: bool,
+    /// Tokens go in cookies (the `cookies` location is on).
+    pub tokens_in_cookies: bool,
+    /// Refresh reuse grace, seconds.
+    pub refresh_reuse_grace: u64,
+    /// Session idle timeout, seconds.
+    pub session_idle_timeout: u64,
+    /// Session absolute lifetime (= refresh token lifetime), seconds.
+    pub session_lifetime: u64,
+    /// Access token lifetime, seconds.
+    pub access_lifetime: u64,
+}
+
+/// The router: every route of SPEC §5.1 that this build serves.
+pub fn app(state: AppState) -> Router {
+    let jwt_layer = JwtLayer::new(state.jwt.clone());
+    Router::new()
+        .route("/login", post(auth::login))
+        .route("/refresh", post(auth::refresh))
+        .route("/logout", post(auth::logout))
+        .route("/logout/all", post(auth::logout_all))
+        .route("/password", post(auth::change_password))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", delete(sessions::revoke))
+        .route("/protected", get(info::protected))
+        .route("/me", get(info::me))
+        .route("/admin", get(info::admin))
+        .route("/.well-known/jwks.json", get(info::jwks))
+        .route("/healthz", get(info::healthz))
+        .route("/readyz", get(info::readyz))
+        .route("/metrics", get(metrics::endpoint))
+        .fallback(info::not_found)
+        .layer(jwt_layer)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        // Logged per request: method, path (never the query string, which may hold a token)
+        // and the request id; never headers (Authorization and Cookie are credentials).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &http::Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+            },
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .with_state(state)
+}
+
+/// Request ids: a random UUID unless the client sent `X-Request-Id`.
+#[derive(Clone, Copy, Debug)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        http::HeaderValue::from_str(&jwtx::uuid4())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
+/// revocation check against the in-process mirror, and a user loader that reads the store
+/// on every request (so deleted users and changed roles take effect at once).
+pub fn manager(
+    codec: Codec,
+    config: &Config,
+    store: Arc<dyn StoreObject>,
+    revocations: Arc<Revocations>,
+    metrics: Arc<Metrics>,
+) -> JwtManager {
+    let jwt_config = jwt_config(config);
+    JwtManager::builder(codec)
+        .config(jwt_config)
+        .error_handler(move |error, config| {
+            metrics.rejected(error.reason());
+            error.default_response(config)
+        })
+        .revocation_check(move |token| {
+            let revocations = revocations.clone();
+            async move {
+                let extra: SessionClaims = token.custom().unwrap_or_default();
+                Ok::<_, std::convert::Infallible>(revocations.is_revoked(jwtx::store::TokenRef {
+                    jti: token.jti(),
+                    sid: extra.sid.as_deref(),
+                    sub: token.sub(),
+                    iat: token.claims().iat,
+                }))
+            }
+        })
+        .user_loader(move |token| {
+            let store = store.clone();
+            async move { store.get_user(token.sub()).await }
+        })
+        .build()
+}
+
+/// The jwtx-axum configuration the server's settings describe.
+pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
+    use crate::config::{CookieProfile, ErrorStyleName, TokenLocation};
+    use jwtx_axum::{ErrorStyle, JwtConfig, Location, SameSite};
+    let mut c = match config.cookie_profile {
+        CookieProfile::Jwtx => JwtConfig::default(),
+        CookieProfile::FlaskJwtExtended => JwtConfig::flask_jwt_extended(),
+    };
+    c.token_location = config
+        .token_location
+        .iter()
+        .map(|l| match l {
+            TokenLocation::Headers => Location::Headers,
+            TokenLocation::Cookies => Location::Cookies,
+            TokenLocation::QueryString => Location::QueryString,
+            TokenLocation::Json => Location::Json,
+        })
+        .collect();
+    if config.cookie_profile == CookieProfile::Jwtx {
+        c.cookie_secure = config.cookie_secure;
+        c.cookie_samesite = match config.cookie_samesite.as_deref() {
+            Some("Strict") => Some(SameSite::Strict),
+            Some("None") => Some(SameSite::None),
+            Some(_) => Some(SameSite::Lax),
+            None => None,
+        };
+    }
+    c.cookie_domain = config.cookie_domain.clone();
+    c.csrf_protect = config.csrf_protect;
+    c.error_style = match config.error_style {
+        ErrorStyleName::FlaskJwtExtended => ErrorStyle::FlaskJwtExtended,
+        ErrorStyleName::Rfc6750 => ErrorStyle::Rfc6750,
+    };
+    c.body_limit = body::BODY_LIMIT;
+    c
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn(state.revocations.clone().follow(stop_rx));
+    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = follower.await;
+    result
+}
+
+/// `jwtx serve`: opens everything, prints the startup summary on stderr, serves until
+/// SIGTERM or Ctrl-C. Configuration problems are [`CliError`]s (exit 2).
+pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
+    if demo && !config.bind.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "--demo creates well-known demo accounts and is refused on {}; bind a loopback address \
+             (e.g. --bind 127.0.0.1:5000) or drop --demo",
+            config.bind
+        )));
+    }
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let (state, summary) = open(config, demo).await?;
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "cannot listen on {}: {e}; choose another address with --bind or JWTX_BIND",
+                    config.bind
+                ))
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        eprintln!("jwtx serving on http://{local}");
+        eprintln!("{summary}");
+        serve_on(listener, state, shutdown_signal())
+            .await
+            .map_err(|e| CliError::usage(format!("server error: {e}")))
+    })
+}
+
+/// Opens the data directory, store, keys and helpers; returns the state and the startup
+/// summary (never a secret).
+pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), CliError> {
+    let data = DataDir::open(&config.data_dir)?;
+    let (keys, key_line) = if config.algorithm.is_symmetric() {
+        let (secret, source) = data.hmac_secret(config)?;
+        let key = jwtx::Key::hmac(config.algorithm, secret.expose().as_bytes())
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        let line = match source {
+            data_dir::SecretSource::Configured => {
+                "secret from the configuration (secret_key)".to_owned()
+            }
+            data_dir::SecretSource::File(p) => format!("secret in {}", p.display()),
+            data_dir::SecretSource::Generated(p) => {
+                format!("secret generated into {}", p.display())
+            }
+        };
+        (jwtx::KeySet::from(key), line)
+    } else {
+        return Err(CliError::usage(format!(
+            "{} keys for `jwtx serve` live in the store and come with `jwtx keys`; this build \
+             serves HS256/HS384/HS512 (set algorithm = \"HS256\")",
+            config.algorithm
+        )));
+    };
+    let db = data.database();
+    let store = jwtx_sqlx::SqliteStore::open(&db)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot open the store {}: {e}", db.display())))?;
+    let store: Arc<dyn StoreObject> = Arc::new(store);
+    let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
+    let metrics = Arc::new(Metrics::default());
+    let revocations = Revocations::load(
+        store.clone() as Arc<dyn RevocationStore>,
+        clock.clone(),
+        Some(metrics.clone()),
+    )
+    .await
+    .map_err(|e| CliError::usage(format!("cannot read the revocation log: {e}")))?;
+    let codec = crate::keys::codec(config, keys).with_clock(clock.clone());
+    let jwt = manager(
+        codec,
+        config,
+        store.clone(),
+        revocations.clone(),
+        metrics.clone(),
+    );
+    let hasher = PasswordHasher::new(config.argon2).map_err(|e| CliError::usage(e.to_string()))?;
+    // The dummy hash for unknown users, built now so the first such login costs no more.
+    hasher
+        .warm_up()
+        .await
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let throttle = Arc::new(LoginThrottle::new(crate::throttle::ThrottleConfig {
+        failures_per_user_ip: config.login_rate_limit.count,
+        failure_window: config.login_rate_limit.window,
+        ..crate::throttle::ThrottleConfig::default()
+    }));
+    let use_loc = |l| config.token_location.contains(&l);
+    let settings = Arc::new(Settings {
+        tokens_in_body: use_loc(crate::config::TokenLocation::Headers)
+            || use_loc(crate::config::TokenLocation::Json)
+            || use_loc(crate::config::TokenLocation::QueryString),
+        tokens_in_cookies: use_loc(crate::config::TokenLocation::Cookies),
+        refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
+        session_idle_timeout: config.session_idle_timeout.as_secs(),
+        session_lifetime: config.refresh_token_expires.as_secs(),
+        access_lifetime: config.access_token_expires.as_secs(),
+    });
+    let state = AppState {
+        jwt,
+        store,
+        revocations,
+        hasher,
+        throttle,
+        clock,
+        settings,
+        metrics,
+    };
+    if demo {
+        demo_users(&state).await?;
+    }
+    let locations: Vec<&str> = config
+        .token_location
+        .iter()
+        .map(|l| match l {
+            crate::config::TokenLocation::Headers => "headers",
+            crate::config::TokenLocation::Cookies => "cookies",
+            crate::config::TokenLocation::QueryString => "query_string",
+            crate::config::TokenLocation::Json => "json",
+        })
+        .collect();
+    let summary = format!(
+        "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}",
+        db.display(),
+        config.algorithm,
+        locations.join(", "),
+        if demo {
+            "testuser/testpass (user), admin/adminpass (admin, user)"
+        } else {
+            "none"
+        },
+    );
+    Ok((state, summary))
+}
+
+/// The seed documents' users (SPEC §5), created if absent.
+async fn demo_users(state: &AppState) -> Result<(), CliError> {
+    for (name, password, roles) in [
+        ("testuser", "testpass", vec!["user"]),
+        ("admin", "adminpass", vec!["admin", "user"]),
+    ] {
+        let exists = state
+            .store
+            .get_user(name)
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .is_some();
+        if exists {
+            continue;
+        }
+        let hash = state
+            .hasher
+            .hash(zeroize::Zeroizing::new(password.to_owned()))
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        state
+            .store
+            .create_user(jwtx::store::User {
+                name: name.to_owned(),
+                password_hash: hash,
+                roles: roles.into_iter().map(str::to_owned).collect(),
+                created_at: state.clock.now(),
+            })
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        tracing::info!(target: "audit", event = "user_created", user = name, source = "demo");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Text or JSON log lines on stderr; `RUST_LOG` filters (default `info`).
+fn init_logging(format: crate::config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,105 @@
+//! Revocation for the server: every write goes to the store first (durable), then into the
+//! in-process [`RevocationSet`]; a follower task applies what other processes (the admin CLI,
+//! other instances) append to the log, so a protected request costs no store round trip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwtx::store::{Revocation, RevocationSet, RevocationStore, StoreError, TokenRef};
+use jwtx::{Clock, NumericDate};
+use tokio::sync::watch;
+
+/// How often the follower reads the log (a CLI revocation takes effect within this).
+pub(crate) const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The server's view of revocations.
+#[derive(Debug)]
+pub struct Revocations {
+    store: Arc<dyn RevocationStore>,
+    set: RevocationSet,
+    clock: Arc<dyn Clock>,
+    metrics: Option<Arc<super::Metrics>>,
+}
+
+impl Revocations {
+    /// Loads every live entry of the log.
+    pub async fn load(
+        store: Arc<dyn RevocationStore>,
+        clock: Arc<dyn Clock>,
+        metrics: Option<Arc<super::Metrics>>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let r = Arc::new(Revocations {
+            store,
+            set: RevocationSet::new(),
+            clock,
+            metrics,
+        });
+        r.catch_up().await?;
+        Ok(r)
+    }
+
+    /// Revokes durably, then locally. Returns only once the store has it.
+    pub async fn revoke(&self, revocation: Revocation) -> Result<(), StoreError> {
+        self.store.revoke(revocation.clone()).await?;
+        // Applied without moving the cursor: an entry another process appended just before
+        // this one may not have been read yet; the follower reads this one again (harmless).
+        self.set.apply(0, &revocation);
+        if let Some(m) = &self.metrics {
+            m.revoked();
+        }
+        tracing::info!(target: "audit", event = "revocation", ?revocation, "revoked");
+        Ok(())
+    }
+
+    /// Whether a verified token is revoked (in-process lookup).
+    pub fn is_revoked(&self, token: TokenRef<'_>) -> bool {
+        self.set.is_revoked(token)
+    }
+
+    /// Applies every log entry after the set's cursor.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        loop {
+            let now = self.clock.now();
+            let batch = self
+                .store
+                .revocations_since(self.set.cursor(), now, 1000)
+                .await?;
+            let n = batch.len();
+            for (id, r) in &batch {
+                self.set.apply(*id, r);
+            }
+            applied += n;
+            if n < 1000 {
+                return Ok(applied);
+            }
+        }
+    }
+
+    /// Forgets expired entries, here and in the store.
+    pub async fn purge(&self, now: NumericDate) -> Result<(), StoreError> {
+        self.set.purge(now);
+        self.store.purge_revocations(now).await.map(|_| ())
+    }
+
+    /// Follows the log until `shutdown` changes: catch up every [`FOLLOW_INTERVAL`], purge
+    /// once a minute. Store errors are logged and retried.
+    pub async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "revocation log: catch-up failed; retrying");
+            }
+            ticks += 1;
+            if ticks.is_multiple_of(120)
+                && let Err(e) = self.purge(self.clock.now()).await
+            {
+                tracing::warn!(error = %e, "revocation log: purge failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `GET /sessions` and `DELETE /sessions/{id}`: a user's login sessions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use jwtx::store::Session;
+use jwtx_axum::Jwt;
+use serde_json::{Value, json};
+
+use super::api_error::ApiError;
+use super::{AppState, SessionClaims};
+
+fn describe(s: &Session, current: Option<&str>) -> Value {
+    json!({
+        "id": s.id,
+        "created_at": s.created_at,
+        "last_used_at": s.last_used_at,
+        "expires_at": s.expires_at,
+        "user_agent": s.user_agent,
+        "ip": s.ip,
+        "current": Some(s.id.as_str()) == current,
+    })
+}
+
+/// `GET /sessions`: the user's live sessions, newest first.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    token: Jwt<SessionClaims>,
+) -> Result<Json<Value>, ApiError> {
+    let sessions = state
+        .store
+        .list_sessions(token.identity(), state.clock.now())
+        .await?;
+    let current = token.custom().sid.as_deref();
+    Ok(Json(json!({
+        "sessions": sessions.iter().map(|s| describe(s, current)).collect::<Vec<_>>()
+    })))
+}
+
+/// `DELETE /sessions/{id}`: revokes one of the user's own sessions.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    token: Jwt<SessionClaims>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "Session not found");
+    let session = state.store.get_session(&id).await?.ok_or_else(not_found)?;
+    let now = state.clock.now();
+    // Another user's session is indistinguishable from a missing one.
+    if session.user != token.identity() || !jwtx::store::is_live(&session, now) {
+        return Err(not_found());
+    }
+    state.store.revoke_session(&id, now).await?;
+    state
+        .revocations
+        .revoke(jwtx::store::Revocation::Session {
+            id: id.clone(),
+            until: session.expires_at,
+        })
+        .await?;
+    tracing::info!(target: "audit", event = "session_revoked", user = %token.identity(), session = %id);
+    Ok(Json(json!({ "revoked": true })))
+}

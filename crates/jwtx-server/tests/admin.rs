@@ -1,0 +1,599 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! The admin commands (`jwtx user …`, `jwtx revoke`) driven as an operator would: the real
+//! binary on a temporary data directory, alone and next to a running `jwtx serve`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jwtx::store::{Revocation, RevocationStore};
+use serde_json::{Value, json};
+
+/// A temporary data directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        TempDir(std::env::temp_dir().join(format!("jwtx-admin-{}", jwtx::uuid4())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The environment without any `JWTX_*` setting or `RUST_LOG`, so only the flags count.
+fn clean_env(cmd: &mut Command) {
+    cmd.env_clear().envs(
+        std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_") && k.as_str() != "RUST_LOG"),
+    );
+}
+
+/// Runs `jwtx --data-dir DIR ARGS…` with `stdin` piped in (or no standard input at all).
+fn jwtx(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    clean_env(&mut cmd);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run jwtx");
+    if let Some(input) = stdin {
+        // The command may refuse before reading (then the pipe is closed: ignore).
+        let _ = child.stdin.take().unwrap().write_all(input);
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", err(o));
+    out(o)
+}
+
+/// Asserts exit status 2 with `needle` in the message; returns stderr.
+#[track_caller]
+fn usage(o: &Output, needle: &str) -> String {
+    let e = err(o);
+    assert_eq!(o.status.code(), Some(2), "stdout: {} stderr: {e}", out(o));
+    assert!(
+        e.to_lowercase().contains(&needle.to_lowercase()),
+        "{needle:?} not in: {e}"
+    );
+    e
+}
+
+fn list_json(dir: &Path) -> Vec<Value> {
+    let o = jwtx(dir, &["user", "list", "--json"], None);
+    let text = ok(&o);
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The store's live revocation log, read as a running server reads it.
+fn revocation_log(dir: &Path) -> Vec<Revocation> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = jwtx_sqlx::SqliteStore::open(dir.join("jwtx.db"))
+            .await
+            .unwrap();
+        let log = store.revocations_since(0, now(), 1000).await.unwrap();
+        store.close().await;
+        log.into_iter().map(|(_, r)| r).collect()
+    })
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Sleeps until the wall clock is past second `t` (a cut-off at `t` covers tokens issued in
+/// that second).
+fn wait_past(t: u64) {
+    while now() <= t {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn users_are_added_listed_changed_and_deleted() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+
+    // Empty to start with.
+    assert!(list_json(d).is_empty());
+    let empty = ok(&jwtx(d, &["user", "list"], None));
+    assert!(empty.contains("no users"), "{empty}");
+
+    // add: roles deduplicated in order; the password from stdin never shows anywhere.
+    let o = jwtx(
+        d,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--role",
+            "user",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(b"correct horse battery\n"),
+    );
+    let text = ok(&o);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("alice"), "{text}");
+    for s in [out(&o), err(&o)] {
+        assert!(!s.contains("correct horse"), "{s}");
+        assert!(!s.contains("$argon2"), "{s}");
+    }
+    ok(&jwtx(
+        d,
+        &["user", "add", "bob", "--password-stdin"],
+        Some(b"bob's password"), // no trailing newline: fine
+    ));
+
+    // A duplicate is refused, before any password is read.
+    let o = jwtx(d, &["user", "add", "alice", "--password-stdin"], None);
+    usage(&o, "exists");
+
+    // list: a table, and JSON with exactly name, roles, created_at; never a hash.
+    let table = ok(&jwtx(d, &["user", "list"], None));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("NAME"), "{table}");
+    assert!(
+        lines[1].starts_with("alice") && lines[1].contains("admin,user"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("bob") && lines[2].contains("UTC"),
+        "{table}"
+    );
+    assert!(!table.contains("argon2"), "{table}");
+    let users = list_json(d);
+    assert_eq!(users.len(), 2);
+    let t = now();
+    for u in &users {
+        let keys: Vec<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["created_at", "name", "roles"], "{u}");
+        let created = u["created_at"].as_u64().unwrap();
+        assert!(created <= t && created + 120 > t, "{u}");
+    }
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(users[0]["roles"], json!(["admin", "user"]));
+    assert_eq!(users[1]["name"], "bob");
+    assert_eq!(users[1]["roles"], json!([]));
+    let raw = out(&jwtx(d, &["user", "list", "--json"], None));
+    assert!(
+        !raw.contains("argon2") && !raw.contains("password"),
+        "{raw}"
+    );
+
+    // roles: replaced (deduplicated); --none clears; unknown users and bad roles refused.
+    ok(&jwtx(
+        d,
+        &["user", "roles", "alice", "ops", "user", "ops"],
+        None,
+    ));
+    assert_eq!(list_json(d)[0]["roles"], json!(["ops", "user"]));
+    ok(&jwtx(d, &["user", "roles", "bob", "--none"], None));
+    assert_eq!(list_json(d)[1]["roles"], json!([]));
+    usage(&jwtx(d, &["user", "roles", "carol", "x"], None), "no user");
+    usage(&jwtx(d, &["user", "roles", "alice", "a,b"], None), "comma");
+    usage(&jwtx(d, &["user", "roles", "alice"], None), "ROLE");
+
+    // passwd: ends the user's tokens (a cut-off in the log).
+    let o = jwtx(
+        d,
+        &["user", "passwd", "alice", "--password-stdin"],
+        Some(b"a new password\r\n"),
+    );
+    ok(&o);
+    assert!(!err(&o).contains("a new password"));
+    usage(
+        &jwtx(d, &["user", "passwd", "carol", "--password-stdin"], None),
+        "no user",
+    );
+
+    // revoke --jti: a token entry, kept as long as asked or the longest lifetime.
+    let before = now();
+    ok(&jwtx(d, &["revoke", "--jti", "jti-one"], None));
+    ok(&jwtx(
+        d,
+        &["revoke", "--jti", "jti-two", "--until", "15m"],
+        None,
+    ));
+    usage(
+        &jwtx(d, &["revoke", "--jti", "jti-3", "--until", "1000"], None),
+        "not in the future",
+    );
+    usage(&jwtx(d, &["revoke", "--user", "carol"], None), "no user");
+    usage(&jwtx(d, &["revoke", "--jti", "a b"], None), "whitespace");
+    usage(&jwtx(d, &["revoke"], None), "--jti");
+    usage(
+        &jwtx(d, &["revoke", "--jti", "x", "--user", "bob"], None),
+        "",
+    );
+    usage(
+        &jwtx(d, &["revoke", "--user", "bob", "--until", "15m"], None),
+        "",
+    );
+
+    // delete: gone from the list, a cut-off for the user in the log; twice is refused.
+    ok(&jwtx(d, &["user", "delete", "bob"], None));
+    usage(&jwtx(d, &["user", "delete", "bob"], None), "no user");
+    let users = list_json(d);
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["name"], "alice");
+
+    let log = revocation_log(d);
+    let after = now();
+    let thirty_days = 30 * 86_400;
+    let find = |pred: &dyn Fn(&Revocation) -> bool| {
+        log.iter()
+            .find(|r| pred(r))
+            .unwrap_or_else(|| panic!("not in {log:?}"))
+            .clone()
+    };
+    match find(&|r| matches!(r, Revocation::User { user, .. } if user == "alice")) {
+        Revocation::User { cutoff, until, .. } => {
+            assert!(before.saturating_sub(61) <= cutoff && cutoff < after);
+            assert_eq!(until, cutoff + 1 + thirty_days);
+        }
+        _ => unreachable!(),
+    }
+    match find(&|r| matches!(r, Revocation::User { user, .. } if user == "bob")) {
+        Revocation::User { cutoff, .. } => {
+            assert!(before.saturating_sub(1) <= cutoff && cutoff < after)
+        }
+        _ => unreachable!(),
+    }
+    match find(&|r| matches!(r, Revocation::Token { jti, .. } if jti == "jti-one")) {
+        Revocation::Token { until, .. } => {
+            assert!(before + thirty_days <= until && until <= after + thirty_days);
+        }
+        _ => unreachable!(),
+    }
+    match find(&|r| matches!(r, Revocation::Token { jti, .. } if jti == "jti-two")) {
+        Revocation::Token { until, .. } => {
+            assert!(before + 900 <= until && until <= after + 900);
+        }
+        _ => unreachable!(),
+    }
+    assert!(
+        !log.iter()
+            .any(|r| matches!(r, Revocation::Token { jti, .. } if jti == "jti-3"))
+    );
+}
+
+#[test]
+fn passwords_come_only_from_stdin_or_a_prompt_and_follow_the_rules() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    // There is no flag or argument for a password.
+    usage(
+        &jwtx(
+            d,
+            &["user", "add", "dave", "--password", "longenough"],
+            None,
+        ),
+        "unexpected argument",
+    );
+    usage(
+        &jwtx(d, &["user", "add", "dave", "longenough"], None),
+        "unexpected argument",
+    );
+    usage(
+        &jwtx(d, &["user", "passwd", "dave", "longenough"], None),
+        "unexpected argument",
+    );
+    // Standard input that is not a terminal is read only with --password-stdin.
+    usage(
+        &jwtx(d, &["user", "add", "dave"], Some(b"longenough\n")),
+        "--password-stdin",
+    );
+    // Refused input: nothing, an empty line, too short, too long, not UTF-8.
+    let long = vec![b'x'; 1025];
+    for (input, needle) in [
+        (&b""[..], "no password"),
+        (b"\n", "empty"),
+        (b"seven77\n", "at least 8"),
+        (&long, "longer than 1024"),
+        (b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\n", "UTF-8"),
+    ] {
+        let o = jwtx(d, &["user", "add", "dave", "--password-stdin"], Some(input));
+        usage(&o, needle);
+    }
+    // Bad names.
+    for name in ["two words", "tab\tname", "", &"n".repeat(257)] {
+        let o = jwtx(d, &["user", "add", name, "--password-stdin"], Some(b"x"));
+        usage(&o, "user name");
+    }
+    assert!(list_json(d).is_empty(), "nothing was created");
+    // Exactly 8 characters (not bytes) and exactly 1024 bytes are fine; only the first line
+    // counts.
+    ok(&jwtx(
+        d,
+        &["user", "add", "eve", "--password-stdin"],
+        Some("ééééééé€\nignored\n".as_bytes()),
+    ));
+    let mut max = vec![b'y'; 1024];
+    max.push(b'\n');
+    ok(&jwtx(
+        d,
+        &["user", "passwd", "eve", "--password-stdin"],
+        Some(&max),
+    ));
+}
+
+// ----- next to a running server -----
+
+/// A running `jwtx serve` (no demo users); killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        clean_env(&mut cmd);
+        cmd.env("RUST_LOG", "warn");
+        let mut child = cmd.spawn().expect("start jwtx serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(rest) = line.strip_prefix("jwtx serving on http://") {
+                    let _ = tx.send(rest.trim().to_owned());
+                    sent = true;
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server prints its address on stderr")
+            .parse()
+            .expect("an address");
+        Server { child, addr }
+    }
+
+    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        if !body.is_empty() {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        Resp::parse(&raw)
+    }
+
+    fn get(&self, path: &str, token: &str) -> Resp {
+        self.send("GET", path, Some(token), None)
+    }
+
+    fn login(&self, user: &str, password: &str) -> Resp {
+        self.send(
+            "POST",
+            "/login",
+            None,
+            Some(json!({"username": user, "password": password})),
+        )
+    }
+
+    /// Logs in; returns (access, refresh).
+    fn tokens(&self, user: &str, password: &str) -> (String, String) {
+        let r = self.login(user, password);
+        assert_eq!(r.status, 200, "{}", r.text);
+        (
+            r.json["access_token"].as_str().unwrap().to_owned(),
+            r.json["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Polls `GET path` with `token` until it answers 401 "Token has been revoked"; panics if
+    /// that takes longer than 1.5 s (the server follows the log every 500 ms).
+    #[track_caller]
+    fn revoked_within_a_moment(&self, path: &str, token: &str) {
+        let start = Instant::now();
+        loop {
+            let r = self.get(path, token);
+            if r.status == 401 && r.json == json!({"msg": "Token has been revoked"}) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_millis(1500),
+                "still {} {} after {:?}",
+                r.status,
+                r.text,
+                start.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    text: String,
+    json: Value,
+}
+
+impl Resp {
+    fn parse(raw: &[u8]) -> Resp {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a complete response");
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut body = raw[split + 4..].to_vec();
+        if head.contains("transfer-encoding: chunked") {
+            body = dechunk(&body);
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, text, json }
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[end + 4 + n..];
+    }
+}
+
+fn jti(token: &str) -> String {
+    let u = jwtx::dangerous::decode_unverified(token, 8192).unwrap();
+    u.claims["jti"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_running_server_follows_the_admin_commands() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    let s = Server::start(d);
+
+    // A user added while the server runs can log in at once; roles come from the store.
+    ok(&jwtx(
+        d,
+        &[
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(b"carol password 1\n"),
+    ));
+    let (access1, refresh1) = s.tokens("carol", "carol password 1");
+    assert_eq!(s.get("/protected", &access1).status, 200);
+    let r = s.get("/admin", &access1);
+    assert_eq!((r.status, r.json), (200, json!({"admin": true})));
+
+    // A role change applies at the next request, with the same token.
+    ok(&jwtx(d, &["user", "roles", "carol", "user"], None));
+    let r = s.get("/admin", &access1);
+    assert_eq!((r.status, r.json), (403, json!({"msg": "Admins only!"})));
+    assert_eq!(s.get("/me", &access1).json["roles"], json!(["user"]));
+
+    // revoke --jti: that token only, within a moment.
+    ok(&jwtx(d, &["revoke", "--jti", &jti(&access1)], None));
+    s.revoked_within_a_moment("/protected", &access1);
+    let r = s.send("POST", "/refresh", Some(&refresh1), None);
+    assert_eq!(r.status, 200, "the session lives on: {}", r.text);
+    let access2 = r.json["access_token"].as_str().unwrap().to_owned();
+    let refresh2 = r.json["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(s.get("/protected", &access2).status, 200);
+
+    // revoke --user: every token and session of the user, within a moment.
+    let (access3, _) = s.tokens("carol", "carol password 1");
+    let o = jwtx(d, &["revoke", "--user", "carol"], None);
+    let cutoff = now();
+    ok(&o);
+    assert!(out(&o).contains("2 session(s) ended"), "{}", out(&o));
+    s.revoked_within_a_moment("/protected", &access2);
+    s.revoked_within_a_moment("/protected", &access3);
+    let r = s.send("POST", "/refresh", Some(&refresh2), None);
+    assert_eq!(r.status, 401, "{}", r.text);
+    // A cut-off, not a ban: tokens issued after that second work.
+    wait_past(cutoff);
+    let (access4, _) = s.tokens("carol", "carol password 1");
+    assert_eq!(s.get("/protected", &access4).status, 200);
+
+    // passwd: the old password stops working and every earlier token is revoked.
+    ok(&jwtx(
+        d,
+        &["user", "passwd", "carol", "--password-stdin"],
+        Some(b"carol password 2\n"),
+    ));
+    let cutoff = now();
+    s.revoked_within_a_moment("/protected", &access4);
+    let r = s.login("carol", "carol password 1");
+    assert_eq!(
+        (r.status, r.json),
+        (401, json!({"msg": "Bad username or password"}))
+    );
+    wait_past(cutoff);
+    let (access5, _) = s.tokens("carol", "carol password 2");
+    assert_eq!(s.get("/protected", &access5).status, 200);
+
+    // delete: the user loader refuses the token at once, the log within a moment, and the
+    // user cannot log in.
+    ok(&jwtx(d, &["user", "delete", "carol"], None));
+    let r = s.get("/me", &access5);
+    assert_eq!(r.status, 401, "{}", r.text);
+    // Refused from now on: by the user loader (no such user) and, for tokens issued before
+    // this second, by the cut-off in the log as well.
+    let r = s.get("/protected", &access5);
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = s.login("carol", "carol password 2");
+    assert_eq!(
+        (r.status, r.json),
+        (401, json!({"msg": "Bad username or password"}))
+    );
+}
