@@ -447,3 +447,44 @@ fn metrics_count_logins_tokens_rejections_and_latency() {
     );
     assert!(r.text.contains("jwtx_http_request_duration_seconds_count "));
 }
+
+#[test]
+fn openapi_describes_every_route() {
+    let s = Server::start(&[]);
+    let r = s.req("GET", "/openapi.json").send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        r.text
+    );
+    let paths = r.json["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/login", "post"),
+        ("/refresh", "post"),
+        ("/logout", "post"),
+        ("/logout/all", "post"),
+        ("/password", "post"),
+        ("/sessions", "get"),
+        ("/sessions/{id}", "delete"),
+        ("/protected", "get"),
+        ("/me", "get"),
+        ("/admin", "get"),
+        ("/.well-known/jwks.json", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        r.json["paths"]["/login"]["post"]["responses"]["429"]["description"],
+        "Too many attempts; see Retry-After"
+    );
+    assert!(r.json["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(r.json["components"]["schemas"]["LoginBody"].is_object());
+}

@@ -14,6 +14,7 @@ use jwtx::{Issued, NumericDate};
 use jwtx_axum::{AnyJwt, CurrentUser, FreshJwt, Jwt, Refresh, RefreshJwt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::api_error::ApiError;
@@ -27,16 +28,22 @@ pub(crate) const MAX_USERNAME: usize = 256;
 pub(crate) const MAX_PASSWORD: usize = 1024;
 
 /// `POST /login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginBody {
+    /// At most 256 bytes.
     username: String,
+    /// At most 1024 bytes.
+    #[schema(value_type = String)]
     password: Zeroizing<String>,
 }
 
 /// `POST /password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct PasswordBody {
+    #[schema(value_type = String)]
     current_password: Zeroizing<String>,
+    /// At least 8 characters.
+    #[schema(value_type = String)]
     new_password: Zeroizing<String>,
 }
 
@@ -104,6 +111,17 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `POST /login`.
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A fresh access token and a refresh token starting a session", body = super::openapi::Tokens),
+        (status = 400, description = "Malformed body or missing field", body = super::openapi::Msg),
+        (status = 401, description = "Bad username or password (the same for an unknown user)", body = super::openapi::Msg),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::Msg),
+        (status = 415, description = "Not JSON", body = super::openapi::Msg),
+        (status = 429, description = "Too many attempts; see Retry-After", body = super::openapi::Msg),
+        (status = 503, description = "Store unreachable", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -178,6 +196,13 @@ pub(crate) async fn login(
 }
 
 /// `POST /refresh`: rotates the refresh token (reuse detection, grace window).
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "A new access token and the next refresh token", body = super::openapi::Tokens),
+        (status = 401, description = "Missing, expired or revoked token; reuse of a rotated refresh token revokes the session", body = super::openapi::Msg),
+        (status = 422, description = "Malformed token or not a refresh token", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     token: RefreshJwt<SessionClaims>,
@@ -252,6 +277,9 @@ async fn end_session(state: &AppState, sid: &str, now: NumericDate) -> Result<()
 }
 
 /// `POST /logout`: revokes the presented token and its whole session; unsets the cookies.
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "`{\"logout\": true}`; the token (if any) and its session are revoked")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     token: Option<AnyJwt<SessionClaims>>,
@@ -302,6 +330,12 @@ async fn end_sessions(
 }
 
 /// `POST /logout/all`: revokes every token of the user.
+#[utoipa::path(post, path = "/logout/all", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "`{\"logout\": true}`; every session and token of the user is revoked"),
+        (status = 401, description = "Missing, expired or revoked token", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn logout_all(
     State(state): State<AppState>,
     token: Jwt<SessionClaims>,
@@ -327,6 +361,14 @@ pub(crate) async fn logout_all(
 }
 
 /// `POST /password`: needs a fresh token and the current password; ends every other session.
+#[utoipa::path(post, path = "/password", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "`{\"password_changed\": true, \"sessions_ended\": n}`"),
+        (status = 400, description = "Malformed body or a new password under 8 characters", body = super::openapi::Msg),
+        (status = 401, description = "Not a fresh token, or the current password is wrong", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     token: FreshJwt<SessionClaims>,

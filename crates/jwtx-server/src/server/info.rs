@@ -12,11 +12,21 @@ use super::api_error::ApiError;
 use super::{AppState, SessionClaims};
 
 /// `GET /protected`.
+#[utoipa::path(get, path = "/protected", tag = "resources",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "`{\"logged_in_as\": sub}`"),
+        (status = 401, description = "Missing, expired or revoked token", body = super::openapi::Msg),
+        (status = 422, description = "Malformed token or bad signature", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn protected(token: Jwt) -> Json<Value> {
     Json(json!({ "logged_in_as": token.identity() }))
 }
 
 /// `GET /me`: who the token says, with the user's current roles.
+#[utoipa::path(get, path = "/me", tag = "resources",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The token's identity and the user's current roles", body = super::openapi::Me)))]
 pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<User>) -> Json<Value> {
     let user = &current.0;
     let claims = token.claims();
@@ -30,6 +40,12 @@ pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<User>) ->
 }
 
 /// `GET /admin`: role `admin` as stored now (a role change applies at the next request).
+#[utoipa::path(get, path = "/admin", tag = "resources",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "`{\"admin\": true}`"),
+        (status = 403, description = "Admins only!", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn admin(_token: Jwt, current: CurrentUser<User>) -> Response {
     if current.0.roles.iter().any(|r| r == "admin") {
         Json(json!({ "admin": true })).into_response()
@@ -39,6 +55,8 @@ pub(crate) async fn admin(_token: Jwt, current: CurrentUser<User>) -> Response {
 }
 
 /// `GET /.well-known/jwks.json`: the public keys (never symmetric or private material).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
+    responses((status = 200, description = "`{\"keys\": [...]}` with Cache-Control: max-age")))]
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.jwt.codec().keys().jwks()).into_response();
     res.headers_mut().insert(
@@ -49,11 +67,18 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`"),
+        (status = 503, description = "The store is unreachable"),
+    ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),

@@ -165,6 +165,8 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
     let mut res = state.metrics.render(state.throttle.hits()).into_response();
     res.headers_mut().insert(

@@ -10,6 +10,7 @@ mod body;
 mod data_dir;
 mod info;
 mod metrics;
+mod openapi;
 mod revocations;
 mod sessions;
 
@@ -121,6 +122,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(info::healthz))
         .route("/readyz", get(info::readyz))
         .route("/metrics", get(metrics::endpoint))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(info::not_found)
         .layer(jwt_layer)
         .layer(axum::middleware::from_fn_with_state(

@@ -23,6 +23,9 @@ fn describe(s: &Session, current: Option<&str>) -> Value {
 }
 
 /// `GET /sessions`: the user's live sessions, newest first.
+#[utoipa::path(get, path = "/sessions", tag = "sessions",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The user's live sessions, newest first", body = super::openapi::Sessions)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     token: Jwt<SessionClaims>,
@@ -38,6 +41,13 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /sessions/{id}`: revokes one of the user's own sessions.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "sessions",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "`{\"revoked\": true}`"),
+        (status = 404, description = "No such live session of this user", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     token: Jwt<SessionClaims>,

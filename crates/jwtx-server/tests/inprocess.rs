@@ -1,0 +1,100 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! The server's router in process, on the in-memory store: what needs a look inside (the
+//! password hasher's counters) rather than only the wire.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http::{Request, StatusCode};
+use jwtx::store::memory::MemoryStore;
+use jwtx::store::{RevocationStore, User, UserStore};
+use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
+use jwtx_server::config::{Config, Overrides};
+use jwtx_server::passwords::{Argon2Params, PasswordHasher};
+use jwtx_server::server::{self, AppState, Metrics, Revocations, Settings, StoreObject};
+use jwtx_server::throttle::LoginThrottle;
+use tower::ServiceExt;
+
+async fn state() -> AppState {
+    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+    let store: Arc<dyn StoreObject> = Arc::new(MemoryStore::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::default());
+    let revocations = Revocations::load(
+        store.clone() as Arc<dyn RevocationStore>,
+        clock.clone(),
+        Some(metrics.clone()),
+    )
+    .await
+    .unwrap();
+    let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
+    let codec = Codec::new(key).with_clock(clock.clone());
+    let jwt = server::manager(
+        codec,
+        &config,
+        store.clone(),
+        revocations.clone(),
+        metrics.clone(),
+    );
+    let hasher = PasswordHasher::new(Argon2Params::default()).unwrap();
+    let hash = hasher.hash("testpass".to_owned()).await.unwrap();
+    store
+        .create_user(User {
+            name: "testuser".into(),
+            password_hash: hash,
+            roles: vec!["user".into()],
+            created_at: clock.now(),
+        })
+        .await
+        .unwrap();
+    AppState {
+        jwt,
+        store,
+        revocations,
+        hasher,
+        throttle: Arc::new(LoginThrottle::default()),
+        clock,
+        settings: Arc::new(Settings {
+            tokens_in_body: true,
+            tokens_in_cookies: false,
+            refresh_reuse_grace: 10,
+            session_idle_timeout: 86_400,
+            session_lifetime: 30 * 86_400,
+            access_lifetime: 900,
+        }),
+        metrics,
+    }
+}
+
+async fn login(state: &AppState, user: &str, password: &str) -> (StatusCode, String) {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    let mut req = Request::post("/login")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    let res = server::app(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_run_the_same_argon2_verification() {
+    let state = state().await;
+    let before = state.hasher.verifications();
+    let unknown = login(&state, "nobody", "testpass").await;
+    assert_eq!(state.hasher.verifications(), before + 1, "unknown user");
+    let wrong = login(&state, "testuser", "wrong").await;
+    assert_eq!(state.hasher.verifications(), before + 2, "wrong password");
+    assert_eq!(unknown, wrong);
+    assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+    let ok = login(&state, "testuser", "testpass").await;
+    assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    assert_eq!(state.hasher.verifications(), before + 3);
+}
