@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
-use jwtx::store::{RevocationStore, User, UserStore};
+use jwtx::store::{RevocationStore, User};
 use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
 use jwtx_server::config::{Config, Overrides};
 use jwtx_server::passwords::{Argon2Params, PasswordHasher};
