@@ -118,6 +118,8 @@ struct FileConfig {
     argon2_memory_kib: Option<toml::Value>,
     argon2_iterations: Option<toml::Value>,
     argon2_parallelism: Option<toml::Value>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// A TOML value in the environment's text form: lists comma-separated, the rest as written.
@@ -191,6 +193,17 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Argon2id parameters for password hashes (OWASP minimum by default: 19456 KiB, 2, 1).
     pub argon2: crate::passwords::Argon2Params,
+    /// TLS certificate chain and private key (PEM); both or neither.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The TLS certificate chain and key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `tls_cert`: the PEM certificate chain.
+    pub cert: PathBuf,
+    /// `tls_key`: the PEM private key.
+    pub key: PathBuf,
 }
 
 /// A token location of the server configuration.
@@ -362,6 +375,8 @@ impl Config {
         put("leeway", fc.leeway);
         put("access_token_expires", fc.access_token_expires);
         put("refresh_token_expires", fc.refresh_token_expires);
+        put("tls_cert", fc.tls_cert.map(|p| p.display().to_string()));
+        put("tls_key", fc.tls_key.map(|p| p.display().to_string()));
         for (key, value) in [
             ("bind", fc.bind),
             ("token_location", fc.token_location),
@@ -517,6 +532,19 @@ impl Config {
                     err(&key, e.to_string())
                 })?;
                 params
+            },
+            tls: match (src.get("tls_cert"), src.get("tls_key")) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: PathBuf::from(cert),
+                    key: PathBuf::from(key),
+                }),
+                (Some(_), None) => {
+                    return Err(err("tls_key", "is missing; tls_cert needs its private key"));
+                }
+                (None, Some(_)) => {
+                    return Err(err("tls_cert", "is missing; tls_key needs its certificate"));
+                }
             },
             log_format: match src.get("log_format").as_deref().map(str::trim) {
                 None | Some("text") => LogFormat::Text,

@@ -488,3 +488,38 @@ fn openapi_describes_every_route() {
     assert!(r.json["components"]["securitySchemes"]["bearer"].is_object());
     assert!(r.json["components"]["schemas"]["LoginBody"].is_object());
 }
+
+#[test]
+fn tls_with_hsts_when_a_certificate_is_configured() {
+    let dir = std::env::temp_dir().join(format!("jwtx-tls-{}", jwtx::uuid4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let s = Server::start(&[
+        ("JWTX_TLS_CERT", cert_file.to_str().unwrap()),
+        ("JWTX_TLS_KEY", key_file.to_str().unwrap()),
+    ]);
+    let url = format!("https://{}/login", s.addr);
+    let o = Command::new("curl")
+        .args(["-s", "-D", "-", "--cacert"])
+        .arg(&cert_file)
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(r#"{"username":"testuser","password":"testpass"}"#)
+        .arg(&url)
+        .output()
+        .expect("curl is needed for the TLS test (apt-get install curl)");
+    let text = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(
+        text.contains("strict-transport-security: max-age=31536000"),
+        "{text}"
+    );
+    assert!(text.contains("\"login\":true"), "{text}");
+    // Plain HTTP to the TLS port gets no answer a client could mistake for success.
+    let r = std::panic::catch_unwind(|| s.req("GET", "/healthz").send());
+    assert!(r.map_or(true, |r| r.status != 200));
+    std::fs::remove_dir_all(dir).unwrap();
+}

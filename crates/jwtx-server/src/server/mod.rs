@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod revocations;
 mod sessions;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -236,15 +237,55 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
     c
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves plain HTTP until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app(state.clone()), state, shutdown).await
+}
+
+/// Serves HTTPS with `tls`, adding `Strict-Transport-Security` to every response.
+pub async fn serve_tls_on(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone()).layer(axum::middleware::map_response(
+        |mut res: axum::response::Response| async move {
+            res.headers_mut().insert(
+                http::header::STRICT_TRANSPORT_SECURITY,
+                http::HeaderValue::from_static("max-age=31536000"),
+            );
+            res
+        },
+    ));
+    serve_with(
+        tls::TlsListener::new(listener, tls)?,
+        router,
+        state,
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_with<L>(
+    listener: L,
+    router: Router,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use axum::serve::ListenerExt;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn(state.revocations.clone().follow(stop_rx));
-    let router = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // `tap_io` gives any listener axum's `ConnectInfo<SocketAddr>` (the client address).
+    let listener = listener.tap_io(|_| {});
+    let router = router.into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -269,6 +310,10 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        let tls = match &config.tls {
+            Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+            None => None,
+        };
         let (state, summary) = open(config, demo).await?;
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -281,11 +326,19 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         let local = listener
             .local_addr()
             .map_err(|e| CliError::usage(e.to_string()))?;
-        eprintln!("jwtx serving on http://{local}");
-        eprintln!("{summary}");
-        serve_on(listener, state, shutdown_signal())
-            .await
-            .map_err(|e| CliError::usage(format!("server error: {e}")))
+        let served = match tls {
+            Some(tls) => {
+                eprintln!("jwtx serving on https://{local}");
+                eprintln!("{summary}");
+                serve_tls_on(listener, tls, state, shutdown_signal()).await
+            }
+            None => {
+                eprintln!("jwtx serving on http://{local}");
+                eprintln!("{summary}");
+                serve_on(listener, state, shutdown_signal()).await
+            }
+        };
+        served.map_err(|e| CliError::usage(format!("server error: {e}")))
     })
 }
 

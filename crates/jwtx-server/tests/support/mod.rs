@@ -50,7 +50,10 @@ impl Server {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.strip_prefix("jwtx serving on http://") {
+                let rest = line
+                    .strip_prefix("jwtx serving on http://")
+                    .or_else(|| line.strip_prefix("jwtx serving on https://"));
+                if !sent && let Some(rest) = rest {
                     let _ = tx.send(rest.trim().to_owned());
                     sent = true;
                 }
