@@ -523,3 +523,37 @@ fn tls_with_hsts_when_a_certificate_is_configured() {
     assert!(r.map_or(true, |r| r.status != 200));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
+    use std::io::{Read, Write};
+    let mut s = Server::start(&[]);
+    // A request whose body is still arriving when SIGTERM comes: it must still be answered.
+    let body = r#"{"username":"testuser","password":"testpass"}"#;
+    let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+    write!(
+        conn,
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = s.pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    conn.write_all(body[10..].as_bytes()).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = s.wait();
+    assert!(status.success(), "{status:?}");
+}

@@ -282,7 +282,8 @@ where
 {
     use axum::serve::ListenerExt;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let follower = tokio::spawn(state.revocations.clone().follow(stop_rx));
+    let follower = tokio::spawn(state.revocations.clone().follow(stop_rx.clone()));
+    let throttle_purger = tokio::spawn(purge_throttle(state.throttle.clone(), stop_rx));
     // `tap_io` gives any listener axum's `ConnectInfo<SocketAddr>` (the client address).
     let listener = listener.tap_io(|_| {});
     let router = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -291,6 +292,7 @@ where
         .await;
     let _ = stop_tx.send(true);
     let _ = follower.await;
+    let _ = throttle_purger.await;
     result
 }
 
@@ -481,6 +483,21 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
         tracing::info!(target: "audit", event = "user_created", user = name, source = "demo");
     }
     Ok(())
+}
+
+/// Forgets expired login-throttle entries once a minute (the key cap bounds memory anyway).
+async fn purge_throttle(
+    throttle: Arc<LoginThrottle>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {
+                throttle.purge(std::time::Instant::now());
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

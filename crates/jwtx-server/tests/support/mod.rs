@@ -72,6 +72,16 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait")
+    }
+
     /// Kills the process with SIGKILL, keeping the data directory.
     pub fn kill(mut self) -> PathBuf {
         self.child.kill().expect("kill");
