@@ -550,7 +550,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
             .success()
     );
     std::thread::sleep(std::time::Duration::from_millis(200));
-    conn.write_all(body[10..].as_bytes()).unwrap();
+    conn.write_all(&body.as_bytes()[10..]).unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
