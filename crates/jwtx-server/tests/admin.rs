@@ -2,15 +2,16 @@
 //! The admin commands (`jwtx user …`, `jwtx revoke`) driven as an operator would: the real
 //! binary on a temporary data directory, alone and next to a running `jwtx serve`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jwtx::store::{Revocation, RevocationStore};
 use serde_json::{Value, json};
+use support::Server;
+
+mod support;
 
 /// A temporary data directory, removed on drop.
 struct TempDir(PathBuf);
@@ -357,152 +358,29 @@ fn passwords_come_only_from_stdin_or_a_prompt_and_follow_the_rules() {
 
 // ----- next to a running server -----
 
-/// A running `jwtx serve` (no demo users); killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+/// `jwtx serve` on the test's data directory, without demo users.
+fn serve(dir: &Path) -> Server {
+    Server::start_plain(dir.to_owned())
 }
 
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        clean_env(&mut cmd);
-        cmd.env("RUST_LOG", "warn");
-        let mut child = cmd.spawn().expect("start jwtx serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.strip_prefix("jwtx serving on http://") {
-                    let _ = tx.send(rest.trim().to_owned());
-                    sent = true;
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server prints its address on stderr")
-            .parse()
-            .expect("an address");
-        Server { child, addr }
-    }
-
-    fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if let Some(t) = token {
-            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        if !body.is_empty() {
-            head.push_str("Content-Type: application/json\r\n");
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        Resp::parse(&raw)
-    }
-
-    fn get(&self, path: &str, token: &str) -> Resp {
-        self.send("GET", path, Some(token), None)
-    }
-
-    fn login(&self, user: &str, password: &str) -> Resp {
-        self.send(
-            "POST",
-            "/login",
-            None,
-            Some(json!({"username": user, "password": password})),
-        )
-    }
-
-    /// Logs in; returns (access, refresh).
-    fn tokens(&self, user: &str, password: &str) -> (String, String) {
-        let r = self.login(user, password);
-        assert_eq!(r.status, 200, "{}", r.text);
-        (
-            r.json["access_token"].as_str().unwrap().to_owned(),
-            r.json["refresh_token"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    /// Polls `GET path` with `token` until it answers 401 "Token has been revoked"; panics if
-    /// that takes longer than 1.5 s (the server follows the log every 500 ms).
-    #[track_caller]
-    fn revoked_within_a_moment(&self, path: &str, token: &str) {
-        let start = Instant::now();
-        loop {
-            let r = self.get(path, token);
-            if r.status == 401 && r.json == json!({"msg": "Token has been revoked"}) {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_millis(1500),
-                "still {} {} after {:?}",
-                r.status,
-                r.text,
-                start.elapsed()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    text: String,
-    json: Value,
-}
-
-impl Resp {
-    fn parse(raw: &[u8]) -> Resp {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a complete response");
-        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let mut body = raw[split + 4..].to_vec();
-        if head.contains("transfer-encoding: chunked") {
-            body = dechunk(&body);
-        }
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, text, json }
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Polls `GET path` with `token` until it answers 401 "Token has been revoked"; panics if
+/// that takes longer than 1.5 s (the server follows the log every 500 ms).
+#[track_caller]
+fn revoked_within_a_moment(s: &Server, path: &str, token: &str) {
+    let start = Instant::now();
     loop {
-        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
+        let r = s.get(path, token);
+        if r.status == 401 && r.json == json!({"msg": "Token has been revoked"}) {
+            return;
         }
-        out.extend_from_slice(&b[end + 2..end + 2 + n]);
-        b = &b[end + 4 + n..];
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "still {} {} after {:?}",
+            r.status,
+            r.text,
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -515,7 +393,7 @@ fn jti(token: &str) -> String {
 fn a_running_server_follows_the_admin_commands() {
     let dir = TempDir::new();
     let d = dir.0.as_path();
-    let s = Server::start(d);
+    let s = serve(d);
 
     // A user added while the server runs can log in at once; roles come from the store.
     ok(&jwtx(
@@ -543,8 +421,8 @@ fn a_running_server_follows_the_admin_commands() {
 
     // revoke --jti: that token only, within a moment.
     ok(&jwtx(d, &["revoke", "--jti", &jti(&access1)], None));
-    s.revoked_within_a_moment("/protected", &access1);
-    let r = s.send("POST", "/refresh", Some(&refresh1), None);
+    revoked_within_a_moment(&s, "/protected", &access1);
+    let r = s.req("POST", "/refresh").bearer(&refresh1).send();
     assert_eq!(r.status, 200, "the session lives on: {}", r.text);
     let access2 = r.json["access_token"].as_str().unwrap().to_owned();
     let refresh2 = r.json["refresh_token"].as_str().unwrap().to_owned();
@@ -556,9 +434,9 @@ fn a_running_server_follows_the_admin_commands() {
     let cutoff = now();
     ok(&o);
     assert!(out(&o).contains("2 session(s) ended"), "{}", out(&o));
-    s.revoked_within_a_moment("/protected", &access2);
-    s.revoked_within_a_moment("/protected", &access3);
-    let r = s.send("POST", "/refresh", Some(&refresh2), None);
+    revoked_within_a_moment(&s, "/protected", &access2);
+    revoked_within_a_moment(&s, "/protected", &access3);
+    let r = s.req("POST", "/refresh").bearer(&refresh2).send();
     assert_eq!(r.status, 401, "{}", r.text);
     // A cut-off, not a ban: tokens issued after that second work.
     wait_past(cutoff);
@@ -572,7 +450,7 @@ fn a_running_server_follows_the_admin_commands() {
         Some(b"carol password 2\n"),
     ));
     let cutoff = now();
-    s.revoked_within_a_moment("/protected", &access4);
+    revoked_within_a_moment(&s, "/protected", &access4);
     let r = s.login("carol", "carol password 1");
     assert_eq!(
         (r.status, r.json),

@@ -34,10 +34,27 @@ impl Server {
     }
 
     pub fn start_in(dir: PathBuf, env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, env, true)
+    }
+
+    /// A server without demo users on `dir`, which the caller owns (it is not removed).
+    pub fn start_plain(dir: PathBuf) -> Server {
+        let mut s = Server::spawn(dir, &[], false);
+        s.keep_dir = true;
+        s
+    }
+
+    fn spawn(dir: PathBuf, env: &[(&str, &str)], demo: bool) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
-        cmd.args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+        cmd.arg("serve");
+        if demo {
+            cmd.arg("--demo");
+        }
+        cmd.args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
-            .env_remove("JWTX_SECRET_KEY")
+            // Only the test's own settings count, not the developer's JWTX_* environment.
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -98,6 +115,11 @@ impl Server {
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    /// `GET path` with a bearer token.
+    pub fn get(&self, path: &str, token: &str) -> Response {
+        self.req("GET", path).bearer(token).send()
     }
 
     pub fn login(&self, user: &str, password: &str) -> Response {
