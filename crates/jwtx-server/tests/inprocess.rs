@@ -98,3 +98,139 @@ async fn unknown_user_and_wrong_password_run_the_same_argon2_verification() {
     assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
     assert_eq!(state.hasher.verifications(), before + 3);
 }
+
+/// A store that cannot be reached: every operation fails as a lost database would.
+#[derive(Debug)]
+struct Unreachable;
+
+fn down<'a, T: Send + 'a>() -> jwtx::store::StoreFuture<'a, T> {
+    Box::pin(async {
+        Err(jwtx::store::StoreError::Unavailable {
+            detail: "connection refused".into(),
+        })
+    })
+}
+
+impl jwtx::store::UserStore for Unreachable {
+    fn create_user(&self, _: User) -> jwtx::store::StoreFuture<'_, ()> {
+        down()
+    }
+    fn get_user<'a>(&'a self, _: &'a str) -> jwtx::store::StoreFuture<'a, Option<User>> {
+        down()
+    }
+    fn list_users(&self) -> jwtx::store::StoreFuture<'_, Vec<User>> {
+        down()
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> jwtx::store::StoreFuture<'a, bool> {
+        down()
+    }
+    fn set_roles<'a>(&'a self, _: &'a str, _: &'a [String]) -> jwtx::store::StoreFuture<'a, bool> {
+        down()
+    }
+    fn delete_user<'a>(&'a self, _: &'a str) -> jwtx::store::StoreFuture<'a, bool> {
+        down()
+    }
+    fn ping(&self) -> jwtx::store::StoreFuture<'_, ()> {
+        down()
+    }
+}
+
+impl jwtx::store::SessionStore for Unreachable {
+    fn create_session(&self, _: jwtx::store::Session) -> jwtx::store::StoreFuture<'_, ()> {
+        down()
+    }
+    fn get_session<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> jwtx::store::StoreFuture<'a, Option<jwtx::store::Session>> {
+        down()
+    }
+    fn list_sessions<'a>(
+        &'a self,
+        _: &'a str,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'a, Vec<jwtx::store::Session>> {
+        down()
+    }
+    fn rotate<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+        _: jwtx::store::RotationPolicy,
+    ) -> jwtx::store::StoreFuture<'a, jwtx::store::Rotation> {
+        down()
+    }
+    fn revoke_session<'a>(&'a self, _: &'a str, _: u64) -> jwtx::store::StoreFuture<'a, bool> {
+        down()
+    }
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        _: &'a str,
+        _: Option<&'a str>,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'a, Vec<String>> {
+        down()
+    }
+    fn purge_sessions(&self, _: u64) -> jwtx::store::StoreFuture<'_, u64> {
+        down()
+    }
+}
+
+impl RevocationStore for Unreachable {
+    fn revoke(&self, _: jwtx::store::Revocation) -> jwtx::store::StoreFuture<'_, u64> {
+        down()
+    }
+    fn revocations_since(
+        &self,
+        _: u64,
+        _: u64,
+        _: u32,
+    ) -> jwtx::store::StoreFuture<'_, Vec<(u64, jwtx::store::Revocation)>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn purge_revocations(&self, _: u64) -> jwtx::store::StoreFuture<'_, u64> {
+        down()
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_store_answers_503_and_never_success() {
+    let mut state = state().await;
+    // Tokens issued while the store was up, then the store goes away.
+    let access = state.jwt.access_token("testuser").sign().unwrap().token;
+    let store: Arc<dyn StoreObject> = Arc::new(Unreachable);
+    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+    state.jwt = server::manager(
+        state.jwt.codec().clone(),
+        &config,
+        store.clone(),
+        state.revocations.clone(),
+        state.metrics.clone(),
+    );
+    state.store = store;
+    let (status, body) = login(&state, "testuser", "testpass").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    for (method, path) in [
+        ("POST", "/logout"),
+        ("GET", "/protected"),
+        ("GET", "/readyz"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {access}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = server::app(state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}"
+        );
+    }
+}
