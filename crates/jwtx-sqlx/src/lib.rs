@@ -1,8 +1,8 @@
 //! # jwtx-sqlx
 //!
 //! SQL implementations of the [`jwtx::store`] traits ([`UserStore`](jwtx::store::UserStore),
-//! [`SessionStore`](jwtx::store::SessionStore), [`RevocationStore`](jwtx::store::RevocationStore)):
-//! [`SqliteStore`] today, PostgreSQL later.
+//! [`SessionStore`](jwtx::store::SessionStore), [`RevocationStore`](jwtx::store::RevocationStore),
+//! [`KeyStore`](jwtx::store::KeyStore)): [`SqliteStore`] today, PostgreSQL later.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), jwtx::store::StoreError> {
@@ -28,8 +28,12 @@
 //!   holds SQLite's write lock from its first statement (`BEGIN IMMEDIATE`), so of any number
 //!   of concurrent presentations of one refresh token, across processes too, exactly one
 //!   rotates.
+//! - **Atomic key rotation**: [`rotate_in`](jwtx::store::KeyStore::rotate_in) demotes the
+//!   active signing key and inserts the new one in one `BEGIN IMMEDIATE` transaction, and
+//!   [`insert_initial`](jwtx::store::KeyStore::insert_initial) checks and inserts under the
+//!   same lock; a partial unique index allows at most one active key whatever happens.
 //! - **Errors** are [`StoreError`](jwtx::store::StoreError)s: `Conflict` for a taken user
-//!   name or session id (and a session for a user that does not exist), `Corrupt` for stored
+//!   name, session id or key `kid` (and a session for a user that does not exist), `Corrupt` for stored
 //!   data or a schema this version cannot use, `Unavailable` for everything else (locked past
 //!   the busy timeout, I/O, a closed store). Messages carry no connection strings, passwords
 //!   or password hashes.
@@ -41,8 +45,11 @@
 //! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at)`,
 //! `user_roles(user_name, position, role)`, `sessions(id, user_name, created_at,
 //! last_used_at, expires_at, user_agent, ip, current_jti, previous_jti, previous_at,
-//! revoked_at)`, `revocations(id, kind, subject, cutoff, until)`. Times are INTEGER seconds
-//! since the Unix epoch; users' roles and sessions are deleted with the user.
+//! revoked_at)`, `revocations(id, kind, subject, cutoff, until)`, `signing_keys(kid, alg,
+//! status, private_pem, created_at, demoted_at, retired_at)` (migration 2). Times are INTEGER
+//! seconds since the Unix epoch; users' roles and sessions are deleted with the user. The
+//! private keys are stored as PKCS#8 PEM in the clear, like the data directory's HMAC secret:
+//! protect the database file (the data directory is created mode 0700).
 
 mod error;
 mod migrations;

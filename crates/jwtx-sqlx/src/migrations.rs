@@ -23,11 +23,18 @@ use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType};
 use crate::error::migrate_error;
 
 /// (version, description, SQL) of every SQLite migration, in order.
-pub(crate) const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "signing keys",
+        include_str!("../migrations/sqlite/0002_signing_keys.sql"),
+    ),
+];
 
 fn sqlite_migrations() -> Vec<Migration> {
     SQLITE

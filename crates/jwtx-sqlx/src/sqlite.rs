@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: users, sessions and revocations in one SQLite file.
+//! [`SqliteStore`]: users, sessions, revocations and signing keys in one SQLite file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError,
-    StoreFuture, User, UserStore, judge_rotation,
+    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore,
+    judge_rotation,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -32,7 +33,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// instead) and what it read stays true until it commits.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// A store of users, sessions and revocations in SQLite, for one process or several sharing
+/// A store of users, sessions, revocations and signing keys in SQLite, for one process or several sharing
 /// a file (the server and the admin CLI).
 ///
 /// File stores use WAL journaling with `synchronous=FULL`: a write whose future resolved
@@ -137,6 +138,7 @@ impl SqliteStore {
             "SELECT 1 FROM user_roles LIMIT 1",
             "SELECT 1 FROM sessions LIMIT 1",
             "SELECT 1 FROM revocations LIMIT 1",
+            "SELECT 1 FROM signing_keys LIMIT 1",
         ] {
             sqlx::query(sql)
                 .fetch_optional(&mut *tx)
@@ -515,6 +517,109 @@ impl SqliteStore {
             .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected())
     }
+
+    // ----- signing keys -----
+
+    async fn list_keys_impl(&self) -> Result<Vec<SigningKey>, StoreError> {
+        const OP: &str = "list_keys";
+        let rows = sqlx::query(
+            "SELECT kid, alg, status, private_pem, created_at, demoted_at, retired_at \
+             FROM signing_keys ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        rows.iter().map(|r| key_from_row(r, OP)).collect()
+    }
+
+    async fn active_key_impl(&self) -> Result<Option<SigningKey>, StoreError> {
+        const OP: &str = "active_key";
+        let row = sqlx::query(SELECT_ACTIVE_KEY)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        row.map(|r| key_from_row(&r, OP)).transpose()
+    }
+
+    async fn insert_initial_impl(&self, key: NewSigningKey) -> Result<SigningKey, StoreError> {
+        const OP: &str = "insert_initial";
+        // The write lock is taken before the read: of processes starting at once on a store
+        // without an active key, exactly one inserts, the others get its key.
+        let mut tx = self.begin_write(OP).await?;
+        let row = sqlx::query(SELECT_ACTIVE_KEY)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        if let Some(row) = row {
+            let active = key_from_row(&row, OP)?;
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Ok(active);
+        }
+        let record = SigningKey::active(key);
+        insert_key(&mut tx, &record, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(record)
+    }
+
+    async fn rotate_in_impl(
+        &self,
+        key: NewSigningKey,
+        now: NumericDate,
+    ) -> Result<Option<String>, StoreError> {
+        const OP: &str = "rotate_in";
+        // One transaction holding the write lock: readers see the old active key or the new
+        // one, never none or both; a refused insert rolls the demotion back.
+        let mut tx = self.begin_write(OP).await?;
+        let demoted = sqlx::query(
+            "UPDATE signing_keys SET status = 'passive', demoted_at = ? \
+             WHERE status = 'active' RETURNING kid",
+        )
+        .bind(to_db(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let demoted = demoted
+            .iter()
+            .map(|r| r.try_get::<String, _>("kid"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(OP, e))?;
+        if let Err(e) = insert_key(&mut tx, &SigningKey::active(key), OP).await {
+            // Undo the demotion (dropping the transaction would too).
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Err(e);
+        }
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        // The partial unique index allows at most one active key.
+        Ok(demoted.into_iter().next())
+    }
+
+    async fn retire_expired_impl(
+        &self,
+        now: NumericDate,
+        max_token_lifetime: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "retire_expired";
+        // demoted_at + lifetime < now, without overflow: demoted_at < now - lifetime.
+        let Some(cutoff) = now.checked_sub(max_token_lifetime) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', retired_at = ?, private_pem = NULL \
+             WHERE status = 'passive' AND demoted_at < ? RETURNING kid",
+        )
+        .bind(to_db(now))
+        .bind(to_db(cutoff))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let mut kids = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("kid"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_error(OP, e))?;
+        kids.sort();
+        Ok(kids)
+    }
 }
 
 /// How many times [`SqliteStore::open`] tries again when the database is locked.
@@ -576,6 +681,9 @@ async fn wait_for_lock_holder(path: &Path) {
 const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, expires_at, \
      user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
      WHERE id = ?";
+
+const SELECT_ACTIVE_KEY: &str = "SELECT kid, alg, status, private_pem, created_at, \
+     demoted_at, retired_at FROM signing_keys WHERE status = 'active'";
 
 const KIND_TOKEN: &str = "token";
 const KIND_SESSION: &str = "session";
@@ -658,6 +766,55 @@ fn session_from_row(row: &SqliteRow, op: &'static str) -> Result<Session, StoreE
         current_jti: get_str("current_jti")?,
         previous,
         revoked_at: from_db_opt("sessions.revoked_at", get_opt_i64("revoked_at")?)?,
+    })
+}
+
+/// Inserts a key record; a taken `kid` is a [`StoreError::Conflict`].
+async fn insert_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: &SigningKey,
+    op: &'static str,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, demoted_at, \
+         retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(key.status.as_str())
+    .bind(key.private_key.as_ref().map(PrivateKeyPem::expose))
+    .bind(to_db(key.created_at))
+    .bind(key.demoted_at.map(to_db))
+    .bind(key.retired_at.map(to_db))
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StoreError::Conflict {
+            what: format!("a signing key with kid {:?} exists", key.kid),
+        }),
+        Err(e) => Err(db_error(op, e)),
+    }
+}
+
+fn key_from_row(row: &SqliteRow, op: &'static str) -> Result<SigningKey, StoreError> {
+    let kid: String = row.try_get("kid").map_err(|e| db_error(op, e))?;
+    let status: String = row.try_get("status").map_err(|e| db_error(op, e))?;
+    let status = KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+        detail: format!("signing key {kid}: unknown status {status:?}"),
+    })?;
+    let private_key: Option<String> = row.try_get("private_pem").map_err(|e| db_error(op, e))?;
+    let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
+    let demoted_at: Option<i64> = row.try_get("demoted_at").map_err(|e| db_error(op, e))?;
+    let retired_at: Option<i64> = row.try_get("retired_at").map_err(|e| db_error(op, e))?;
+    Ok(SigningKey {
+        alg: row.try_get("alg").map_err(|e| db_error(op, e))?,
+        status,
+        private_key: private_key.map(PrivateKeyPem::new),
+        created_at: from_db("signing_keys.created_at", created_at)?,
+        demoted_at: from_db_opt("signing_keys.demoted_at", demoted_at)?,
+        retired_at: from_db_opt("signing_keys.retired_at", retired_at)?,
+        kid,
     })
 }
 
@@ -779,6 +936,32 @@ impl RevocationStore for SqliteStore {
 
     fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
         Box::pin(self.purge_revocations_impl(now))
+    }
+}
+
+impl KeyStore for SqliteStore {
+    fn list_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
+        Box::pin(self.list_keys_impl())
+    }
+
+    fn active_key(&self) -> StoreFuture<'_, Option<SigningKey>> {
+        Box::pin(self.active_key_impl())
+    }
+
+    fn insert_initial(&self, key: NewSigningKey) -> StoreFuture<'_, SigningKey> {
+        Box::pin(self.insert_initial_impl(key))
+    }
+
+    fn rotate_in(&self, key: NewSigningKey, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        Box::pin(self.rotate_in_impl(key, now))
+    }
+
+    fn retire_expired(
+        &self,
+        now: NumericDate,
+        max_token_lifetime: u64,
+    ) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(self.retire_expired_impl(now, max_token_lifetime))
     }
 }
 

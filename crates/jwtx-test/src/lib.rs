@@ -1,7 +1,8 @@
 //! # jwtx-test
 //!
 //! Test support for jwtx (not published): the **store conformance suite** that every
-//! implementation of the [`jwtx::store`] traits runs, and [`fixtures`] (a fixed clock, unique
+//! implementation of the [`jwtx::store`] traits runs ([`users`], [`sessions`],
+//! [`revocations`], [`keys`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
 //! names, ready-made users and sessions).
 //!
 //! ```no_run
@@ -26,10 +27,10 @@
 //! *concurrent* on one database may see each other's purges and fail on those lower bounds.
 
 use jwtx::store::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError, User,
-    UserStore,
+    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
+    Session, SessionStore, SigningKey, StoreError, User, UserStore,
 };
-use jwtx::{MAX_NUMERIC_DATE, NumericDate};
+use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
 pub mod fixtures;
 
@@ -54,14 +55,16 @@ fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
     }
 }
 
-/// Runs every part of the suite ([`users`], [`sessions`], [`revocations`]) on one store.
+/// Runs every part of the suite ([`users`], [`sessions`], [`revocations`], [`keys`]) on one
+/// store.
 pub async fn all<S>(store: &S)
 where
-    S: UserStore + SessionStore + RevocationStore + ?Sized,
+    S: UserStore + SessionStore + RevocationStore + KeyStore + ?Sized,
 {
     users(store).await;
     sessions(store).await;
     revocations(store).await;
+    keys(store).await;
 }
 
 /// The [`UserStore`] contract: create, get, list (by name), duplicate names, password hash
@@ -1021,5 +1024,325 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
     assert!(
         next > doomed_id,
         "log ids must keep increasing after a purge, even past purged ids ({next} <= {doomed_id})"
+    );
+}
+
+/// The token lifetime (seconds, leeway included) the key suite retires keys with.
+const KEY_LIFETIME: u64 = 3_600;
+
+/// A new key of `alg` created at `created_at`.
+fn new_key(alg: Algorithm, created_at: NumericDate) -> NewSigningKey {
+    match NewSigningKey::generate(alg, created_at) {
+        Ok(k) => k,
+        Err(e) => fail(format!("cannot generate a {alg} key: {e}")),
+    }
+}
+
+/// The stored key `kid`, from `list_keys`.
+async fn stored_key<S: KeyStore + ?Sized>(store: &S, kid: &str) -> Option<SigningKey> {
+    ok("list_keys", store.list_keys().await)
+        .into_iter()
+        .find(|k| k.kid == kid)
+}
+
+/// What holds for every listing: newest first, `kid`s unique, exactly one active key (when
+/// `expect_active`), and each status with its times and private key.
+async fn key_invariants<S: KeyStore + ?Sized>(store: &S, when: &str, expect_active: bool) {
+    let listed = ok("list_keys", store.list_keys().await);
+    assert!(
+        listed.windows(2).all(|w| w[0].created_at > w[1].created_at
+            || (w[0].created_at == w[1].created_at && w[0].kid < w[1].kid)),
+        "list_keys must list keys newest first (created_at descending, then kid), {when}"
+    );
+    let mut kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
+    kids.sort_unstable();
+    kids.dedup();
+    assert_eq!(kids.len(), listed.len(), "kids must be unique, {when}");
+    let active: Vec<&SigningKey> = listed
+        .iter()
+        .filter(|k| k.status == KeyStatus::Active)
+        .collect();
+    if expect_active {
+        assert_eq!(
+            active.len(),
+            1,
+            "exactly one key must be active {when}, got {active:?}"
+        );
+    } else {
+        assert!(
+            active.len() <= 1,
+            "at most one key may be active {when}, got {active:?}"
+        );
+    }
+    assert_eq!(
+        ok("active_key", store.active_key().await).as_ref(),
+        active.first().copied(),
+        "active_key must return the key list_keys shows active, {when}"
+    );
+    for k in &listed {
+        let shaped = match k.status {
+            KeyStatus::Active => {
+                k.private_key.is_some() && k.demoted_at.is_none() && k.retired_at.is_none()
+            }
+            KeyStatus::Passive => {
+                k.private_key.is_some() && k.demoted_at.is_some() && k.retired_at.is_none()
+            }
+            KeyStatus::Retired => {
+                k.private_key.is_none() && k.demoted_at.is_some() && k.retired_at.is_some()
+            }
+        };
+        assert!(
+            shaped,
+            "an active key has its private key and no demoted_at/retired_at, a passive one \
+             its private key and demoted_at, a retired one no private key and both times; \
+             {when}: {k:?}"
+        );
+    }
+}
+
+/// Asserts that `kid` is the one active key.
+#[track_caller]
+fn assert_active(active: Option<&SigningKey>, kid: &str, when: &str) {
+    assert_eq!(
+        active.map(|k| (k.kid.as_str(), k.status)),
+        Some((kid, KeyStatus::Active)),
+        "active_key {when}"
+    );
+}
+
+/// The [`KeyStore`] contract: exactly one active key after any sequence of operations;
+/// `insert_initial` stores a key only when none is active; `rotate_in` makes the new key
+/// active and keeps the previous one passive (with its private key, so no token is
+/// invalidated) in one operation, and refuses a taken `kid` without changing anything;
+/// `retire_expired` retires exactly the passive keys past their verify-until (and erases
+/// their private key); keys round-trip exactly; `Debug` never shows a private key.
+pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
+    // The store may hold earlier runs' keys; this run checks what its own operations do.
+    key_invariants(store, "before the run", false).await;
+    let active0 = ok("active_key", store.active_key().await);
+
+    // insert_initial: stores the key only if no key is active.
+    let k1 = new_key(Algorithm::EdDSA, T0);
+    let first = ok("insert_initial", store.insert_initial(k1.clone()).await);
+    match &active0 {
+        None => assert_eq!(
+            first,
+            SigningKey::active(k1.clone()),
+            "insert_initial on a store without an active key must store the key as active, \
+             exactly as given"
+        ),
+        Some(a) => assert_eq!(
+            &first, a,
+            "insert_initial must return the key that is active already"
+        ),
+    }
+    assert_eq!(
+        stored_key(store, &first.kid).await.as_ref(),
+        Some(&first),
+        "the key insert_initial returns must be stored exactly so"
+    );
+    key_invariants(store, "after insert_initial", true).await;
+    let k1b = new_key(Algorithm::ES256, T0);
+    assert_eq!(
+        ok("insert_initial", store.insert_initial(k1b.clone()).await),
+        first,
+        "insert_initial must not replace the active key"
+    );
+    assert_eq!(
+        stored_key(store, &k1b.kid).await,
+        None,
+        "insert_initial must not store a key when one is active"
+    );
+    assert_active(
+        ok("active_key", store.active_key().await).as_ref(),
+        &first.kid,
+        "after a second insert_initial",
+    );
+
+    // rotate_in: the new key becomes active, the previous one passive, in one operation.
+    let k2 = new_key(Algorithm::ES256, T0 + 1);
+    let demoted = ok("rotate_in", store.rotate_in(k2.clone(), T0 + 10).await);
+    key_invariants(store, "after rotate_in", true).await;
+    assert_eq!(
+        demoted.as_deref(),
+        Some(first.kid.as_str()),
+        "rotate_in must return the kid of the key it demoted"
+    );
+    assert_eq!(
+        ok("active_key", store.active_key().await),
+        Some(SigningKey::active(k2.clone())),
+        "after rotate_in the new key must be active, exactly as given"
+    );
+    let first_passive = SigningKey {
+        status: KeyStatus::Passive,
+        demoted_at: Some(T0 + 10),
+        ..first.clone()
+    };
+    assert_eq!(
+        stored_key(store, &first.kid).await.as_ref(),
+        Some(&first_passive),
+        "rotation must keep the previous active key, passive, with demoted_at = now and its \
+         private key"
+    );
+
+    // A taken kid (active, passive) is a Conflict and changes nothing.
+    let mut dup_passive = new_key(Algorithm::EdDSA, T0 + 3);
+    dup_passive.kid.clone_from(&first.kid);
+    for (dup, what) in [
+        (k2.clone(), "the active key's"),
+        (dup_passive, "a passive key's"),
+    ] {
+        match store.rotate_in(dup, T0 + 11).await {
+            Err(StoreError::Conflict { .. }) => {}
+            other => fail(format!(
+                "rotate_in with {what} kid must be Err(Conflict), got {other:?}"
+            )),
+        }
+        assert_eq!(
+            ok("active_key", store.active_key().await),
+            Some(SigningKey::active(k2.clone())),
+            "a refused rotate_in must not change the active key"
+        );
+        assert_eq!(
+            stored_key(store, &first.kid).await.as_ref(),
+            Some(&first_passive),
+            "a refused rotate_in must not change the passive key"
+        );
+        key_invariants(store, "after a refused rotate_in", true).await;
+    }
+
+    // A second rotation: both earlier keys stay passive.
+    let k3 = new_key(Algorithm::EdDSA, T0 + 2);
+    let demoted = ok("rotate_in", store.rotate_in(k3.clone(), T0 + 20).await);
+    assert_eq!(
+        demoted.as_deref(),
+        Some(k2.kid.as_str()),
+        "rotate_in must return the kid of the key it demoted"
+    );
+    let k2_passive = SigningKey {
+        status: KeyStatus::Passive,
+        demoted_at: Some(T0 + 20),
+        ..SigningKey::active(k2.clone())
+    };
+    assert_eq!(
+        stored_key(store, &k2.kid).await.as_ref(),
+        Some(&k2_passive),
+        "rotation must keep the previous active key passive"
+    );
+    assert_eq!(
+        stored_key(store, &first.kid).await.as_ref(),
+        Some(&first_passive),
+        "a rotation must not touch keys that were passive already"
+    );
+    assert_active(
+        ok("active_key", store.active_key().await).as_ref(),
+        &k3.kid,
+        "after the second rotate_in",
+    );
+    key_invariants(store, "after the second rotate_in", true).await;
+
+    // retire_expired: only passive keys whose verify-until (demoted_at + lifetime) is before
+    // now; at verify-until a token may still be valid.
+    let at_edge = T0 + 10 + KEY_LIFETIME;
+    let retired = ok(
+        "retire_expired",
+        store.retire_expired(at_edge, KEY_LIFETIME).await,
+    );
+    assert!(
+        !retired.contains(&first.kid) && !retired.contains(&k2.kid),
+        "retire_expired must keep passive keys until their verify-until has passed: {retired:?}"
+    );
+    assert_eq!(
+        stored_key(store, &first.kid).await.as_ref(),
+        Some(&first_passive),
+        "retire_expired must keep passive keys until their verify-until has passed"
+    );
+    let now = at_edge + 1;
+    let retired = ok(
+        "retire_expired",
+        store.retire_expired(now, KEY_LIFETIME).await,
+    );
+    assert!(
+        retired.contains(&first.kid),
+        "retire_expired must retire passive keys past their verify-until: {retired:?}"
+    );
+    assert!(
+        !retired.contains(&k2.kid) && !retired.contains(&k3.kid),
+        "retire_expired must retire only keys past their verify-until, never the active key: \
+         {retired:?}"
+    );
+    assert!(
+        retired.windows(2).all(|w| w[0] < w[1]),
+        "retire_expired must return the kids sorted"
+    );
+    assert_eq!(
+        stored_key(store, &first.kid).await,
+        Some(SigningKey {
+            status: KeyStatus::Retired,
+            retired_at: Some(now),
+            private_key: None,
+            ..first_passive.clone()
+        }),
+        "a retired key must keep its record, with retired_at = now and no private key"
+    );
+    assert_eq!(
+        stored_key(store, &k2.kid).await.as_ref(),
+        Some(&k2_passive),
+        "retire_expired must not touch keys within their verify-until"
+    );
+    assert_eq!(
+        ok("active_key", store.active_key().await),
+        Some(SigningKey::active(k3.clone())),
+        "retire_expired must not touch the active key"
+    );
+    assert!(
+        !ok(
+            "retire_expired",
+            store.retire_expired(now, KEY_LIFETIME).await
+        )
+        .contains(&first.kid),
+        "retire_expired must not return keys retired before"
+    );
+    let retired = ok(
+        "retire_expired",
+        store
+            .retire_expired(T0 + 20 + KEY_LIFETIME + 1, KEY_LIFETIME)
+            .await,
+    );
+    assert!(
+        retired.contains(&k2.kid) && !retired.contains(&k3.kid),
+        "retire_expired must retire passive keys past their verify-until: {retired:?}"
+    );
+    key_invariants(store, "after retire_expired", true).await;
+
+    // A retired key's kid stays taken.
+    let mut dup_retired = new_key(Algorithm::EdDSA, T0 + 4);
+    dup_retired.kid.clone_from(&first.kid);
+    match store.rotate_in(dup_retired, T0 + 30).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "rotate_in with a retired key's kid must be Err(Conflict), got {other:?}"
+        )),
+    }
+    assert_active(
+        ok("active_key", store.active_key().await).as_ref(),
+        &k3.kid,
+        "after a refused rotate_in",
+    );
+
+    // Debug never shows a private key: not a key's, not the listing's, not the store's.
+    let listed = ok("list_keys", store.list_keys().await);
+    let debug = format!("{listed:?} {store:?} {k1:?} {k2:?} {k3:?}");
+    for k in [&k1, &k2, &k3] {
+        let pem = k.private_key.expose();
+        let body = pem.lines().find(|l| !l.starts_with("-----")).unwrap_or(pem);
+        assert!(
+            !debug.contains(body),
+            "Debug of a key, of list_keys or of the store must not show a private key: {debug}"
+        );
+    }
+    assert!(
+        format!("{k3:?}").contains("<redacted>"),
+        "a key's Debug must say the private key is redacted"
     );
 }

@@ -20,4 +20,5 @@ async fn parts_run_alone_and_through_trait_objects() {
     jwtx_test::users(&store as &dyn jwtx::store::UserStore).await;
     jwtx_test::revocations(&store as &dyn jwtx::store::RevocationStore).await;
     jwtx_test::sessions(&store).await;
+    jwtx_test::keys(&store as &dyn jwtx::store::KeyStore).await;
 }

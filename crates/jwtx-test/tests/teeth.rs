@@ -5,8 +5,8 @@
 use jwtx::NumericDate;
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreFuture,
-    User, UserStore, judge_rotation,
+    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
+    Session, SessionStore, SigningKey, StoreFuture, User, UserStore, judge_rotation,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +23,15 @@ enum Bug {
     ReturnsExpired,
     /// purge_revocations also deletes entries whose until == now.
     PurgesOneTooMany,
+    /// rotate_in leaves the previous key active (reported by list_keys and active_key).
+    TwoActiveKeys,
+    /// rotate_in forgets the previous key instead of keeping it passive.
+    DropsDemotedKey,
+    /// retire_expired retires passive keys at their verify-until, while a token may still be
+    /// valid.
+    RetiresAtVerifyUntil,
+    /// rotate_in with a taken kid replaces the stored key instead of a Conflict.
+    OverwritesKid,
 }
 
 #[derive(Debug)]
@@ -31,6 +40,8 @@ struct Buggy {
     bug: Bug,
     /// OrphanSessions: users "deleted" by hiding them, their sessions left in place.
     hidden: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Keys rotate_in demoted.
+    demoted: std::sync::Mutex<Vec<String>>,
 }
 
 impl Buggy {
@@ -39,6 +50,7 @@ impl Buggy {
             inner: MemoryStore::new(),
             bug,
             hidden: std::sync::Mutex::default(),
+            demoted: std::sync::Mutex::default(),
         }
     }
 }
@@ -172,6 +184,70 @@ impl RevocationStore for Buggy {
     }
 }
 
+impl Buggy {
+    /// The kids rotate_in demoted: TwoActiveKeys shows them active, DropsDemotedKey hides them.
+    fn demoted(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.demoted.lock().unwrap()
+    }
+
+    fn distort(&self, mut keys: Vec<SigningKey>) -> Vec<SigningKey> {
+        let demoted = self.demoted().clone();
+        match self.bug {
+            Bug::TwoActiveKeys => {
+                for k in &mut keys {
+                    if demoted.contains(&k.kid) && k.status == KeyStatus::Passive {
+                        k.status = KeyStatus::Active;
+                        k.demoted_at = None;
+                    }
+                }
+            }
+            Bug::DropsDemotedKey => keys.retain(|k| !demoted.contains(&k.kid)),
+            _ => {}
+        }
+        keys
+    }
+}
+
+impl KeyStore for Buggy {
+    fn list_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
+        Box::pin(async move { Ok(self.distort(self.inner.list_keys().await?)) })
+    }
+    fn active_key(&self) -> StoreFuture<'_, Option<SigningKey>> {
+        self.inner.active_key()
+    }
+    fn insert_initial(&self, key: NewSigningKey) -> StoreFuture<'_, SigningKey> {
+        self.inner.insert_initial(key)
+    }
+    fn rotate_in(&self, key: NewSigningKey, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            if self.bug == Bug::OverwritesKid {
+                // Pretends success for a taken kid.
+                let listed = self.inner.list_keys().await?;
+                if listed.iter().any(|k| k.kid == key.kid) {
+                    return Ok(None);
+                }
+            }
+            let demoted = self.inner.rotate_in(key, now).await?;
+            if let Some(kid) = &demoted {
+                self.demoted().push(kid.clone());
+            }
+            Ok(demoted)
+        })
+    }
+    fn retire_expired(
+        &self,
+        now: NumericDate,
+        max_token_lifetime: u64,
+    ) -> StoreFuture<'_, Vec<String>> {
+        let now = if self.bug == Bug::RetiresAtVerifyUntil {
+            now + 1
+        } else {
+            now
+        };
+        self.inner.retire_expired(now, max_token_lifetime)
+    }
+}
+
 #[tokio::test]
 #[should_panic(expected = "taken name must be Err(Conflict)")]
 async fn catches_overwriting_a_taken_name() {
@@ -206,4 +282,28 @@ async fn catches_expired_revocations() {
 #[should_panic(expected = "keep entries whose until is at or after now")]
 async fn catches_purging_one_too_many() {
     jwtx_test::all(&Buggy::new(Bug::PurgesOneTooMany)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "exactly one key must be active")]
+async fn catches_two_active_keys() {
+    jwtx_test::keys(&Buggy::new(Bug::TwoActiveKeys)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "keep the previous active key")]
+async fn catches_dropping_the_demoted_key() {
+    jwtx_test::keys(&Buggy::new(Bug::DropsDemotedKey)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "keep passive keys until their verify-until has passed")]
+async fn catches_retiring_at_verify_until() {
+    jwtx_test::keys(&Buggy::new(Bug::RetiresAtVerifyUntil)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "kid must be Err(Conflict)")]
+async fn catches_overwriting_a_kid() {
+    jwtx_test::all(&Buggy::new(Bug::OverwritesKid)).await;
 }

@@ -43,7 +43,7 @@
 //! - [`jws`]: the compact JWS layer alone (header rules and signature, no claims).
 //! - [`Codec`], [`Verified`], [`Validation`], [`RegisteredClaims`]: tokens with claims.
 //! - [`Clock`]: injected time. [`dangerous`]: decoding without verification.
-//! - [`store`]: store traits for users, sessions and revocations, in-memory implementations,
+//! - [`store`]: store traits for users, sessions, revocations and signing keys, in-memory implementations,
 //!   and the in-process revocation mirror.
 
 #![forbid(unsafe_code)]

@@ -5,13 +5,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::keys::kid_taken;
 use super::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionStore, StoreError,
-    StoreFuture, User, UserStore, is_live, judge_rotation,
+    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
+    Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore, is_live,
+    is_retirable, judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
 
-/// Users, sessions and revocations in one process's memory.
+/// Users, sessions, revocations and signing keys in one process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -23,6 +25,7 @@ struct State {
     sessions: HashMap<String, Session>,
     revocations: BTreeMap<u64, Revocation>,
     next_revocation: u64,
+    keys: Vec<SigningKey>,
 }
 
 impl MemoryStore {
@@ -219,5 +222,67 @@ impl RevocationStore for MemoryStore {
         let n = st.revocations.len();
         st.revocations.retain(|_, r| r.until() >= now);
         ready(Ok((n - st.revocations.len()) as u64))
+    }
+}
+
+impl KeyStore for MemoryStore {
+    fn list_keys(&self) -> StoreFuture<'_, Vec<SigningKey>> {
+        let mut keys = self.state().keys.clone();
+        sort_keys(&mut keys);
+        ready(Ok(keys))
+    }
+
+    fn active_key(&self) -> StoreFuture<'_, Option<SigningKey>> {
+        let st = self.state();
+        let active = st.keys.iter().find(|k| k.status == KeyStatus::Active);
+        ready(Ok(active.cloned()))
+    }
+
+    fn insert_initial(&self, key: NewSigningKey) -> StoreFuture<'_, SigningKey> {
+        let mut st = self.state();
+        let r = if let Some(active) = st.keys.iter().find(|k| k.status == KeyStatus::Active) {
+            Ok(active.clone())
+        } else if st.keys.iter().any(|k| k.kid == key.kid) {
+            Err(kid_taken(&key.kid))
+        } else {
+            let record = SigningKey::active(key);
+            st.keys.push(record.clone());
+            Ok(record)
+        };
+        ready(r)
+    }
+
+    fn rotate_in(&self, key: NewSigningKey, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        let mut st = self.state();
+        if st.keys.iter().any(|k| k.kid == key.kid) {
+            return ready(Err(kid_taken(&key.kid)));
+        }
+        let mut demoted = None;
+        for k in st.keys.iter_mut().filter(|k| k.status == KeyStatus::Active) {
+            k.status = KeyStatus::Passive;
+            k.demoted_at = Some(now);
+            demoted = Some(k.kid.clone());
+        }
+        st.keys.push(SigningKey::active(key));
+        ready(Ok(demoted))
+    }
+
+    fn retire_expired(
+        &self,
+        now: NumericDate,
+        max_token_lifetime: u64,
+    ) -> StoreFuture<'_, Vec<String>> {
+        let mut st = self.state();
+        let mut kids = Vec::new();
+        for k in &mut st.keys {
+            if is_retirable(k, now, max_token_lifetime) {
+                k.status = KeyStatus::Retired;
+                k.retired_at = Some(now);
+                k.private_key = None;
+                kids.push(k.kid.clone());
+            }
+        }
+        kids.sort();
+        ready(Ok(kids))
     }
 }

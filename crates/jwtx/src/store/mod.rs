@@ -1,5 +1,6 @@
-//! Store traits: users, sessions (refresh-token families) and revocations, with in-memory
-//! implementations ([`memory`]). `jwtx-sqlx` implements them on SQLite and PostgreSQL.
+//! Store traits: users, sessions (refresh-token families), revocations and asymmetric signing
+//! keys ([`KeyStore`]), with in-memory implementations ([`memory`]). `jwtx-sqlx` implements
+//! them on SQLite and PostgreSQL.
 //!
 //! The traits are object-safe and runtime-agnostic: every method returns a boxed `Send`
 //! future ([`StoreFuture`]), so the core depends on no async runtime. Every write is durable
@@ -16,9 +17,13 @@ use std::pin::Pin;
 
 use crate::claims::NumericDate;
 
+mod keys;
 pub mod memory;
 mod revocation_set;
 
+pub use keys::{
+    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, is_retirable, sort_keys,
+};
 pub use revocation_set::{RevocationSet, TokenRef};
 
 /// The future every store method returns.
