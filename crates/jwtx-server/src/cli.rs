@@ -48,6 +48,38 @@ pub enum Command {
     User(UserCommand),
     /// Revoke one token or every token of a user; a running server drops it within a second.
     Revoke(RevokeArgs),
+    /// Asymmetric signing keys in the store (ES256, ES384, EdDSA, RS*, PS*): list, create the
+    /// first, rotate. A running server uses a new key from its next start.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `jwtx keys …`: the server's asymmetric signing keys, in the same store as `jwtx serve`.
+/// HMAC secrets are not store keys: they come from `secret_key` or the data directory.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, algorithm, status, creation time and how long a passive key
+    /// still verifies (never private key material).
+    List {
+        /// Print a JSON array of {kid, alg, status, created_at, demoted_at, retired_at,
+        /// verify_until} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the first signing key, active at once. Refused when a key is active already:
+    /// `jwtx keys rotate` replaces it without invalidating any token.
+    Generate {
+        /// The algorithm: ES256, ES384, EdDSA, RS256, RS384, RS512, PS256, PS384 or PS512.
+        #[arg(long, value_name = "ALG")]
+        alg: String,
+    },
+    /// Make a new active signing key; the previous one becomes passive and keeps verifying
+    /// until every token it signed has expired. Restart `jwtx serve` to sign with the new key.
+    Rotate {
+        /// The new key's algorithm (default: the active key's, else `algorithm`).
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+    },
 }
 
 /// `jwtx user …`. Passwords are never taken from arguments: they are prompted for without

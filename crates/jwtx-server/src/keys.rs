@@ -46,7 +46,8 @@ pub fn keyset(config: &Config, key_file: Option<&Path>) -> Result<KeySet, CliErr
     };
     if !config.algorithm.is_symmetric() {
         return Err(CliError::usage(format!(
-            "{} needs an asymmetric key: pass --key FILE (make one with `jwtx keys generate`)",
+            "{} needs an asymmetric key: pass --key FILE with a PEM, JWK or JWK set (the \
+             server's own keys live in its store: see `jwtx keys list`)",
             config.algorithm
         )));
     }

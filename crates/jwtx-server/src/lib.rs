@@ -4,8 +4,8 @@
 //! the commands. `main.rs` only parses arguments and calls [`execute`].
 //!
 //! `jwtx serve` ([`server`]) is the auth server of SPEC §5 on a SQLite store; the admin
-//! commands (`jwtx user …`, `jwtx revoke`) act on the same data directory, also while the
-//! server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
+//! commands (`jwtx user …`, `jwtx revoke`, `jwtx keys …`) act on the same data directory,
+//! also while the server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
 //! bare JWS (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).
 
 pub mod cli;
@@ -82,6 +82,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         }
         Command::User(command) => commands::user::run(&load_config(cli, None)?, command),
         Command::Revoke(args) => commands::revoke::run(&load_config(cli, None)?, args),
+        Command::Keys(command) => commands::keys::run(&load_config(cli, None)?, command),
     }
 }
 

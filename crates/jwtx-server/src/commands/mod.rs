@@ -1,6 +1,7 @@
 //! One module per command group; each returns what to print or a [`CliError`].
 
 pub mod jws;
+pub mod keys;
 pub mod revoke;
 pub mod secret;
 pub mod token;

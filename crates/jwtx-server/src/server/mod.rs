@@ -348,6 +348,11 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
 /// summary (never a secret).
 pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), CliError> {
     let data = DataDir::open(&config.data_dir)?;
+    let db = data.database();
+    let store = jwtx_sqlx::SqliteStore::open(&db)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot open the store {}: {e}", db.display())))?;
+    let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
     let (keys, key_line) = if config.algorithm.is_symmetric() {
         let (secret, source) = data.hmac_secret(config)?;
         let key = jwtx::Key::hmac(config.algorithm, secret.expose().as_bytes())
@@ -363,18 +368,15 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         };
         (jwtx::KeySet::from(key), line)
     } else {
-        return Err(CliError::usage(format!(
-            "{} keys for `jwtx serve` live in the store and come with `jwtx keys`; this build \
-             serves HS256/HS384/HS512 (set algorithm = \"HS256\")",
-            config.algorithm
-        )));
+        // Asymmetric keys live in the store (SPEC §5.4): the active key signs, passive keys
+        // verify; the first key is generated here if there is none. A rotation by `jwtx keys
+        // rotate` takes effect at the next start.
+        crate::commands::keys::server_keyset(&store, config, clock.now()).await?
     };
-    let db = data.database();
-    let store = jwtx_sqlx::SqliteStore::open(&db)
-        .await
-        .map_err(|e| CliError::usage(format!("cannot open the store {}: {e}", db.display())))?;
+    // The algorithm tokens are signed with: the store's active key may differ from
+    // `algorithm` (the summary line says so).
+    let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
     let store: Arc<dyn StoreObject> = Arc::new(store);
-    let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
     let metrics = Arc::new(Metrics::default());
     let revocations = Revocations::load(
         store.clone() as Arc<dyn RevocationStore>,
@@ -439,7 +441,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     let summary = format!(
         "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}",
         db.display(),
-        config.algorithm,
+        signing_alg,
         locations.join(", "),
         if demo {
             "testuser/testpass (user), admin/adminpass (admin, user)"

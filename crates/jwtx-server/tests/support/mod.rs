@@ -14,8 +14,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -25,6 +25,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub dir: PathBuf,
     keep_dir: bool,
+    /// Every line the server wrote on stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -64,9 +66,12 @@ impl Server {
         let mut child = cmd.spawn().expect("start jwtx serve");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                seen.lock().unwrap().push(line.clone());
                 let rest = line
                     .strip_prefix("jwtx serving on http://")
                     .or_else(|| line.strip_prefix("jwtx serving on https://"));
@@ -86,6 +91,24 @@ impl Server {
             addr,
             dir,
             keep_dir: false,
+            stderr: lines,
+        }
+    }
+
+    /// What the server wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 10 s) until the server's stderr contains `needle`; returns all of it.
+    pub fn stderr_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
