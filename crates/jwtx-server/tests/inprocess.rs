@@ -18,9 +18,12 @@ use jwtx_server::throttle::LoginThrottle;
 use tower::ServiceExt;
 
 async fn state() -> AppState {
+    state_with(Arc::new(SystemClock), 86_400).await
+}
+
+async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppState {
     let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
     let store: Arc<dyn StoreObject> = Arc::new(MemoryStore::new());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::default());
     let revocations = Revocations::load(
         store.clone() as Arc<dyn RevocationStore>,
@@ -60,12 +63,27 @@ async fn state() -> AppState {
             tokens_in_body: true,
             tokens_in_cookies: false,
             refresh_reuse_grace: 10,
-            session_idle_timeout: 86_400,
+            session_idle_timeout,
             session_lifetime: 30 * 86_400,
             access_lifetime: 900,
         }),
         metrics,
     }
+}
+
+async fn call(state: &AppState, method: &str, path: &str, token: &str) -> (StatusCode, String) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = server::app(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
 async fn login(state: &AppState, user: &str, password: &str) -> (StatusCode, String) {
@@ -233,4 +251,32 @@ async fn an_unreachable_store_answers_503_and_never_success() {
             "{method} {path}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_its_refresh_and_leaves_the_list() {
+    let clock = Arc::new(jwtx::FixedClock::new(1_800_000_000));
+    let state = state_with(clock.clone(), 60).await;
+    let (status, body) = login(&state, "testuser", "testpass").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (_, list) = call(&state, "GET", "/sessions", access).await;
+    assert!(list.contains("\"current\":true"), "{list}");
+
+    clock.advance(61);
+    let (status, list) = call(&state, "GET", "/sessions", access).await;
+    assert_eq!(
+        (status, list.as_str()),
+        (StatusCode::OK, r#"{"sessions":[]}"#)
+    );
+    let (status, body) = call(&state, "POST", "/refresh", refresh).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"msg":"Token has been revoked"}"#
+        )
+    );
 }

@@ -30,14 +30,17 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     token: Jwt<SessionClaims>,
 ) -> Result<Json<Value>, ApiError> {
-    let sessions = state
-        .store
-        .list_sessions(token.identity(), state.clock.now())
-        .await?;
+    let now = state.clock.now();
+    let sessions = state.store.list_sessions(token.identity(), now).await?;
     let current = token.custom().sid.as_deref();
-    Ok(Json(json!({
-        "sessions": sessions.iter().map(|s| describe(s, current)).collect::<Vec<_>>()
-    })))
+    // A session idle for longer than the timeout has ended (its refresh token is refused).
+    let idle_limit = state.settings.session_idle_timeout;
+    let live: Vec<Value> = sessions
+        .iter()
+        .filter(|s| now.saturating_sub(s.last_used_at) <= idle_limit)
+        .map(|s| describe(s, current))
+        .collect();
+    Ok(Json(json!({ "sessions": live })))
 }
 
 /// `DELETE /sessions/{id}`: revokes one of the user's own sessions.
