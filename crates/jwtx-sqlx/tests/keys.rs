@@ -4,33 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use jwtx::store::{KeyStatus, KeyStore, NewSigningKey, StoreError, UserStore};
 use jwtx::{Algorithm, Codec, NoClaims};
 use jwtx_sqlx::SqliteStore;
-use jwtx_test::fixtures::{T0, unique, user};
+use jwtx_test::fixtures::{T0, TempDir, unique, user};
 
-/// A fresh directory under the system temp dir, removed (with everything in it) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-keys-{}", jwtx::uuid4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("jwtx.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for one test's database, removed on drop.
+fn temp_dir() -> TempDir {
+    TempDir::new("jwtx-sqlx-keys")
 }
 
 fn new_key(created_at: u64) -> NewSigningKey {
@@ -52,7 +36,7 @@ async fn raw_exec(db: &Path, sql: &str) -> Result<(), sqlx::Error> {
 /// once): every rotation lands, one after another, and exactly one key ends up active.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_across_two_stores_leave_one_active_key() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let a = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
     let b = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
     let initial = a.insert_initial(new_key(T0)).await.unwrap();
@@ -102,7 +86,7 @@ async fn concurrent_rotations_across_two_stores_leave_one_active_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_first_starts_agree_on_one_key() {
     for _ in 0..5 {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let a = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
         let b = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
         let tasks: Vec<_> = (0..8u64)
@@ -123,7 +107,7 @@ async fn simultaneous_first_starts_agree_on_one_key() {
 /// Keys survive reopening exactly; a key read back verifies what it signed before.
 #[tokio::test]
 async fn keys_survive_reopening_and_still_verify() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let (old_token, old_kid) = {
         let store = SqliteStore::open(dir.db()).await.unwrap();
         let first = store
@@ -155,7 +139,7 @@ async fn keys_survive_reopening_and_still_verify() {
 /// A database at schema version 1 (before signing keys) is migrated on open, its data kept.
 #[tokio::test]
 async fn a_version_1_database_gains_the_signing_keys_table() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let u = user(&unique("before-keys"), &["admin"]);
     {
         let store = SqliteStore::open(dir.db()).await.unwrap();
@@ -180,7 +164,7 @@ async fn a_version_1_database_gains_the_signing_keys_table() {
 /// The schema allows one active key whatever writes it, and bad rows read as Corrupt.
 #[tokio::test]
 async fn the_schema_refuses_a_second_active_key_and_bad_rows_are_corrupt() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = SqliteStore::open(dir.db()).await.unwrap();
     let first = store.insert_initial(new_key(T0)).await.unwrap();
     store.close().await;

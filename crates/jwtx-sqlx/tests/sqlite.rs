@@ -10,32 +10,16 @@ use jwtx::store::{
     Revocation, RevocationStore, Rotation, RotationPolicy, SessionStore, StoreError, UserStore,
 };
 use jwtx_sqlx::SqliteStore;
-use jwtx_test::fixtures::{T0, session, unique, user};
+use jwtx_test::fixtures::{T0, TempDir, session, unique, user};
 
-/// A fresh directory under the system temp dir, removed (with everything in it) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-test-{}", jwtx::uuid4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("jwtx.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for one test's database, removed on drop.
+fn temp_dir() -> TempDir {
+    TempDir::new("jwtx-sqlx-test")
 }
 
 #[tokio::test]
 async fn file_store_conforms() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = SqliteStore::open(dir.db()).await.unwrap();
     jwtx_test::all(&store).await;
     // Runs can share a database one after another.
@@ -114,7 +98,7 @@ async fn race(stores: &[Arc<SqliteStore>], sid: &str, jti: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_of_one_token_rotate_once() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
     let (sid, jti) = one_session(&store).await;
     race(&[store], &sid, &jti).await;
@@ -124,7 +108,7 @@ async fn concurrent_rotations_of_one_token_rotate_once() {
 /// the write lock still lets exactly one rotation through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_rotations_across_two_stores_on_one_file_rotate_once() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let a = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
     let b = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
     let (sid, jti) = one_session(&a).await;
@@ -140,7 +124,7 @@ async fn concurrent_rotations_in_memory_rotate_once() {
 
 #[tokio::test]
 async fn writes_survive_reopening() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let u = user(&unique("durable"), &["admin", "user"]);
     let s = session(&u.name, T0, T0 + 86_400);
     let r = Revocation::User {
@@ -178,12 +162,12 @@ async fn writes_survive_reopening() {
 
 #[tokio::test]
 async fn pragmas_are_durable_settings() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = SqliteStore::open(dir.db()).await.unwrap();
     store.ready().await.unwrap();
     store.ping().await.unwrap();
     assert_eq!(store.path(), Some(dir.db().as_path()));
-    assert!(dir.0.join("jwtx.db-wal").exists(), "WAL journal mode");
+    assert!(dir.path().join("jwtx.db-wal").exists(), "WAL journal mode");
     let debug = format!("{store:?}");
     assert!(debug.contains("jwtx.db"), "{debug}");
     store.close().await;
@@ -199,8 +183,8 @@ async fn pragmas_are_durable_settings() {
 
 #[tokio::test]
 async fn a_missing_directory_is_unavailable() {
-    let dir = TempDir::new();
-    let err = SqliteStore::open(dir.0.join("no/such/dir/jwtx.db"))
+    let dir = temp_dir();
+    let err = SqliteStore::open(dir.path().join("no/such/dir/jwtx.db"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
@@ -208,7 +192,7 @@ async fn a_missing_directory_is_unavailable() {
 
 #[tokio::test]
 async fn a_file_that_is_not_a_database_is_corrupt() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     std::fs::write(dir.db(), vec![b'x'; 8192]).unwrap();
     let err = SqliteStore::open(dir.db()).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
@@ -217,7 +201,7 @@ async fn a_file_that_is_not_a_database_is_corrupt() {
 /// A database migrated by a newer jwtx (a migration this version does not know) is refused.
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = SqliteStore::open(dir.db()).await.unwrap();
     store.close().await;
     drop(store);
@@ -235,7 +219,7 @@ async fn a_newer_schema_is_refused() {
 /// Data the store did not write is reported as Corrupt, not as a panic or a wrong value.
 #[tokio::test]
 async fn bad_stored_values_are_corrupt() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let store = SqliteStore::open(dir.db()).await.unwrap();
     let u = user(&unique("tampered"), &[]);
     store.create_user(u.clone()).await.unwrap();
@@ -350,7 +334,7 @@ async fn raw_exec_result(db: &Path, sql: &str) -> Result<(), sqlx::Error> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_first_opens_of_a_new_file() {
     for _ in 0..10 {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let opens: Vec<_> = (0..4)
             .map(|_| tokio::spawn(SqliteStore::open(dir.db())))
             .collect();
@@ -404,7 +388,7 @@ async fn sigkill_child_writer() {
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
     use std::io::{BufRead, BufReader};
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",

@@ -59,3 +59,38 @@ mod tests {
         assert_eq!(user("n", &["a", "b"]).roles, ["a", "b"]);
     }
 }
+
+/// A fresh directory under the system temp dir for one test's database, removed (with
+/// everything in it) on drop.
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/<prefix>-<uuid>`.
+    ///
+    /// # Panics
+    ///
+    /// If the directory cannot be created (a test setup failure).
+    #[allow(clippy::expect_used)]
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid4()));
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// `jwtx.db` inside it.
+    pub fn db(&self) -> std::path::PathBuf {
+        self.0.join("jwtx.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
