@@ -219,6 +219,25 @@ pub enum TokenLocation {
     Json,
 }
 
+impl TokenLocation {
+    const ALL: [TokenLocation; 4] = [
+        TokenLocation::Headers,
+        TokenLocation::Cookies,
+        TokenLocation::QueryString,
+        TokenLocation::Json,
+    ];
+
+    /// The configuration name (`headers`, `cookies`, `query_string`, `json`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenLocation::Headers => "headers",
+            TokenLocation::Cookies => "cookies",
+            TokenLocation::QueryString => "query_string",
+            TokenLocation::Json => "json",
+        }
+    }
+}
+
 /// The cookie profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CookieProfile {
@@ -269,12 +288,9 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
 fn parse_locations(v: &str) -> Result<Vec<TokenLocation>, ConfigError> {
     let mut out = Vec::new();
     for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let loc = match name {
-            "headers" => TokenLocation::Headers,
-            "cookies" => TokenLocation::Cookies,
-            "query_string" => TokenLocation::QueryString,
-            "json" => TokenLocation::Json,
-            _ => {
+        let loc = match TokenLocation::ALL.into_iter().find(|l| l.as_str() == name) {
+            Some(loc) => loc,
+            None => {
                 return Err(err(
                     "token_location",
                     format!(

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod keys;
+mod logging;
 pub mod passwords;
 pub mod server;
 pub mod throttle;

@@ -65,7 +65,6 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
             refresh_reuse_grace: 10,
             session_idle_timeout,
             session_lifetime: 30 * 86_400,
-            access_lifetime: 900,
         }),
         metrics,
     }

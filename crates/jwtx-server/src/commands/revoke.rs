@@ -84,16 +84,10 @@ pub fn lifetime(config: &Config) -> u64 {
         .as_secs()
 }
 
-/// The cut-off revoking every token of `user` issued before this second. Tokens of this
-/// second that belong to a session die with the session (revoked alongside); the second
-/// itself is left out so that a login right after the command is not revoked too (`iat` has
-/// whole-second resolution), the same rule as the server's `POST /logout/all`.
+/// The cut-off revoking every token of `user` issued before this second
+/// ([`Revocation::user_cutoff`], the same rule as the server's `POST /logout/all`).
 pub fn user_cutoff(config: &Config, user: &str, now: NumericDate) -> Revocation {
-    Revocation::User {
-        user: user.to_owned(),
-        cutoff: now.saturating_sub(1),
-        until: now.saturating_add(lifetime(config)),
-    }
+    Revocation::user_cutoff(user, now, lifetime(config))
 }
 
 /// Appends one revocation to the log, durably.

@@ -25,7 +25,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::cli::UserCommand;
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::error::CliError;
 use crate::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
 use crate::server::DataDir;
@@ -196,7 +196,7 @@ where
     F: FnOnce(SqliteStore) -> Fut,
     Fut: std::future::Future<Output = Result<String, CliError>>,
 {
-    init_logging(config.log_format);
+    crate::logging::init(config.log_format, "warn,audit=info");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -233,23 +233,6 @@ fn exists(name: &str) -> CliError {
         "user {name:?} exists already; pick another name, or change it with \
          `jwtx user passwd` / `jwtx user roles`"
     ))
-}
-
-/// Audit events on stderr, as `jwtx serve` logs (`RUST_LOG` filters; default: warnings and
-/// audit events).
-fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,audit=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Checks a new user name: non-empty, at most [`MAX_NAME_BYTES`], no whitespace or control

@@ -276,6 +276,27 @@ async fn end_session(state: &AppState, sid: &str, now: NumericDate) -> Result<()
     Ok(())
 }
 
+/// Revokes one session, in the store and in the log (the logout and `DELETE /sessions/{id}`
+/// path; rotation and "every session" revoke in the store themselves, then call
+/// [`end_session`]).
+pub(super) async fn revoke_session(
+    state: &AppState,
+    sid: &str,
+    now: NumericDate,
+) -> Result<(), ApiError> {
+    state.store.revoke_session(sid, now).await?;
+    end_session(state, sid, now).await
+}
+
+/// The `Set-Cookie` lines that clear the JWT cookies, when cookies are a token location.
+fn cleared_cookies(state: &AppState) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if state.settings.tokens_in_cookies {
+        state.jwt.unset_jwt_cookies(&mut headers);
+    }
+    headers
+}
+
 /// `POST /logout`: revokes the presented token and its whole session; unsets the cookies.
 #[utoipa::path(post, path = "/logout", tag = "auth",
     security((), ("bearer" = []), ("cookie" = [])),
@@ -288,10 +309,7 @@ pub(crate) async fn logout(
         let now = state.clock.now();
         let claims = token.claims();
         match (&token.custom().sid, &claims.jti) {
-            (Some(sid), _) => {
-                state.store.revoke_session(sid, now).await?;
-                end_session(&state, sid, now).await?;
-            }
+            (Some(sid), _) => revoke_session(&state, sid, now).await?,
             (None, Some(jti)) => {
                 let until = claims
                     .exp
@@ -308,11 +326,7 @@ pub(crate) async fn logout(
         }
         tracing::info!(target: "audit", event = "logout", user = %token.identity(), session = ?token.custom().sid);
     }
-    let mut headers = HeaderMap::new();
-    if state.settings.tokens_in_cookies {
-        state.jwt.unset_jwt_cookies(&mut headers);
-    }
-    Ok((headers, Json(json!({ "logout": true }))).into_response())
+    Ok((cleared_cookies(&state), Json(json!({ "logout": true }))).into_response())
 }
 
 /// Ends every live session of `user` except `keep`, in the store and in the log.
@@ -346,18 +360,14 @@ pub(crate) async fn logout_all(
     // Tokens outside sessions (minted by `jwtx token mint`) issued before this second.
     state
         .revocations
-        .revoke(Revocation::User {
-            user: user.to_owned(),
-            cutoff: now.saturating_sub(1),
-            until: now.saturating_add(state.settings.session_lifetime),
-        })
+        .revoke(Revocation::user_cutoff(
+            user,
+            now,
+            state.settings.session_lifetime,
+        ))
         .await?;
     tracing::info!(target: "audit", event = "logout_all", %user, sessions = ended);
-    let mut headers = HeaderMap::new();
-    if state.settings.tokens_in_cookies {
-        state.jwt.unset_jwt_cookies(&mut headers);
-    }
-    Ok((headers, Json(json!({ "logout": true }))).into_response())
+    Ok((cleared_cookies(&state), Json(json!({ "logout": true }))).into_response())
 }
 
 /// `POST /password`: needs a fresh token and the current password; ends every other session.

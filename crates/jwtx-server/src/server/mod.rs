@@ -101,8 +101,6 @@ pub struct Settings {
     pub session_idle_timeout: u64,
     /// Session absolute lifetime (= refresh token lifetime), seconds.
     pub session_lifetime: u64,
-    /// Access token lifetime, seconds.
-    pub access_lifetime: u64,
 }
 
 /// The router: every route of SPEC §5.1 that this build serves.
@@ -306,7 +304,7 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
             config.bind
         )));
     }
-    init_logging(config.log_format);
+    crate::logging::init(config.log_format, "info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -413,7 +411,6 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
         session_idle_timeout: config.session_idle_timeout.as_secs(),
         session_lifetime: config.refresh_token_expires.as_secs(),
-        access_lifetime: config.access_token_expires.as_secs(),
     });
     let state = AppState {
         jwt,
@@ -428,16 +425,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     if demo {
         demo_users(&state).await?;
     }
-    let locations: Vec<&str> = config
-        .token_location
-        .iter()
-        .map(|l| match l {
-            crate::config::TokenLocation::Headers => "headers",
-            crate::config::TokenLocation::Cookies => "cookies",
-            crate::config::TokenLocation::QueryString => "query_string",
-            crate::config::TokenLocation::Json => "json",
-        })
-        .collect();
+    let locations: Vec<&str> = config.token_location.iter().map(|l| l.as_str()).collect();
     let summary = format!(
         "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}",
         db.display(),
@@ -525,19 +513,4 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
-}
-
-/// Text or JSON log lines on stderr; `RUST_LOG` filters (default `info`).
-fn init_logging(format: crate::config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests) is harmless: the first subscriber stays.
-    let _ = match format {
-        crate::config::LogFormat::Text => builder.try_init(),
-        crate::config::LogFormat::Json => builder.json().try_init(),
-    };
 }

@@ -63,14 +63,7 @@ pub(crate) async fn revoke(
     if session.user != token.identity() || !jwtx::store::is_live(&session, now) {
         return Err(not_found());
     }
-    state.store.revoke_session(&id, now).await?;
-    state
-        .revocations
-        .revoke(jwtx::store::Revocation::Session {
-            id: id.clone(),
-            until: session.expires_at,
-        })
-        .await?;
+    super::auth::revoke_session(&state, &id, now).await?;
     tracing::info!(target: "audit", event = "session_revoked", user = %token.identity(), session = %id);
     Ok(Json(json!({ "revoked": true })))
 }

@@ -264,6 +264,18 @@ pub enum Revocation {
 }
 
 impl Revocation {
+    /// Every token of `user` issued before the current second (`cutoff = now - 1`), kept
+    /// `lifetime` seconds. The current second is left out so that a login right after the
+    /// revocation is not revoked too (`iat` has whole-second resolution); tokens of this second
+    /// that belong to a session die with the session, revoked alongside.
+    pub fn user_cutoff(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
+        Revocation::User {
+            user: user.to_owned(),
+            cutoff: now.saturating_sub(1),
+            until: now.saturating_add(lifetime),
+        }
+    }
+
     /// When the revocation stops mattering.
     pub fn until(&self) -> NumericDate {
         match self {
