@@ -114,6 +114,7 @@ struct FileConfig {
     refresh_reuse_grace: Option<toml::Value>,
     session_idle_timeout: Option<toml::Value>,
     login_rate_limit: Option<toml::Value>,
+    login_ip_rate_limit: Option<toml::Value>,
     log_format: Option<toml::Value>,
     argon2_memory_kib: Option<toml::Value>,
     argon2_iterations: Option<toml::Value>,
@@ -189,6 +190,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// Failed logins per username and address before 429, and the window (`5/5m`).
     pub login_rate_limit: RateLimit,
+    /// Login attempts per address, whatever the username and outcome, before 429 (`100/1m`).
+    pub login_ip_rate_limit: RateLimit,
     /// Log lines as `text` or `json`.
     pub log_format: LogFormat,
     /// Argon2id parameters for password hashes (OWASP minimum by default: 19456 KiB, 2, 1).
@@ -312,21 +315,26 @@ fn parse_locations(v: &str) -> Result<Vec<TokenLocation>, ConfigError> {
     Ok(out)
 }
 
-fn parse_rate_limit(v: &str) -> Result<RateLimit, ConfigError> {
-    let bad = || {
-        err(
-            "login_rate_limit",
-            format!("{v:?} is not N/DURATION, e.g. 5/5m"),
-        )
-    };
+/// `N/DURATION` for `key`, within what the login throttle accepts (1 to
+/// [`ThrottleConfig::MAX_LIMIT`](crate::throttle::ThrottleConfig::MAX_LIMIT) events per window of 1 s
+/// to 7 days), so a value is never silently clamped.
+fn parse_rate_limit(key: &str, v: &str) -> Result<RateLimit, ConfigError> {
+    use crate::throttle::ThrottleConfig;
+    let bad = || err(key, format!("{v:?} is not N/DURATION, e.g. 5/5m"));
     let (n, w) = v.split_once('/').ok_or_else(bad)?;
     let count: u32 = n.trim().parse().map_err(|_| bad())?;
-    let window = parse_duration(w).map_err(|p| err("login_rate_limit", p))?;
-    if count == 0 || window.is_zero() {
+    let window = parse_duration(w).map_err(|p| err(key, p))?;
+    if !(1..=ThrottleConfig::MAX_LIMIT).contains(&count) {
         return Err(err(
-            "login_rate_limit",
-            "must allow at least 1 attempt per non-empty window",
+            key,
+            format!(
+                "allows {count} attempts per window; use 1 to {}",
+                ThrottleConfig::MAX_LIMIT
+            ),
         ));
+    }
+    if window < Duration::from_secs(1) || window > ThrottleConfig::MAX_WINDOW {
+        return Err(err(key, "the window must be from 1s to 7d"));
     }
     Ok(RateLimit { count, window })
 }
@@ -405,6 +413,7 @@ impl Config {
             ("refresh_reuse_grace", fc.refresh_reuse_grace),
             ("session_idle_timeout", fc.session_idle_timeout),
             ("login_rate_limit", fc.login_rate_limit),
+            ("login_ip_rate_limit", fc.login_ip_rate_limit),
             ("log_format", fc.log_format),
             ("argon2_memory_kib", fc.argon2_memory_kib),
             ("argon2_iterations", fc.argon2_iterations),
@@ -519,7 +528,14 @@ impl Config {
                     count: 5,
                     window: Duration::from_secs(300),
                 },
-                Some(v) => parse_rate_limit(&v)?,
+                Some(v) => parse_rate_limit("login_rate_limit", &v)?,
+            },
+            login_ip_rate_limit: match src.get("login_ip_rate_limit") {
+                None => RateLimit {
+                    count: 100,
+                    window: Duration::from_secs(60),
+                },
+                Some(v) => parse_rate_limit("login_ip_rate_limit", &v)?,
             },
             argon2: {
                 let defaults = crate::passwords::Argon2Params::default();
@@ -723,11 +739,24 @@ mod tests {
         assert!(!c.cookie_secure);
         assert_eq!(c.cookie_samesite.as_deref(), Some("Strict"));
         assert_eq!(c.login_rate_limit.count, 3);
+        assert_eq!(
+            c.login_ip_rate_limit,
+            RateLimit {
+                count: 100,
+                window: Duration::from_secs(60)
+            }
+        );
         assert_eq!(c.bind.port(), 8080);
+        let env = |k: &str| (k == "JWTX_LOGIN_IP_RATE_LIMIT").then(|| "10000/1m".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.login_ip_rate_limit.count, 10_000);
         for (key, value) in [
             ("JWTX_TOKEN_LOCATION", "headers,body"),
             ("JWTX_COOKIE_SECURE", "maybe"),
             ("JWTX_LOGIN_RATE_LIMIT", "5 per minute"),
+            ("JWTX_LOGIN_RATE_LIMIT", "0/1m"),
+            ("JWTX_LOGIN_IP_RATE_LIMIT", "10001/1m"),
+            ("JWTX_LOGIN_IP_RATE_LIMIT", "5/8d"),
             ("JWTX_BIND", "localhost"),
             ("JWTX_ERROR_STYLE", "xml"),
             ("JWTX_ARGON2_ITERATIONS", "1"),

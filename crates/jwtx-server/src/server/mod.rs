@@ -400,6 +400,8 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     let throttle = Arc::new(LoginThrottle::new(crate::throttle::ThrottleConfig {
         failures_per_user_ip: config.login_rate_limit.count,
         failure_window: config.login_rate_limit.window,
+        attempts_per_ip: config.login_ip_rate_limit.count,
+        attempt_window: config.login_ip_rate_limit.window,
         ..crate::throttle::ThrottleConfig::default()
     }));
     let use_loc = |l| config.token_location.contains(&l);
