@@ -9,11 +9,11 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
-use jwtx::store::{RevocationStore, User};
+use jwtx::store::{RevocationStore, User, UserStore};
 use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
 use jwtx_server::config::{Config, Overrides};
 use jwtx_server::passwords::{Argon2Params, PasswordHasher};
-use jwtx_server::server::{self, AppState, Metrics, Revocations, Settings, StoreObject};
+use jwtx_server::server::{self, AppState, Metrics, Revocations, Settings, StoreObject, UserCache};
 use jwtx_server::throttle::LoginThrottle;
 use tower::ServiceExt;
 
@@ -34,10 +34,11 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
     .unwrap();
     let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
     let codec = Codec::new(key).with_clock(clock.clone());
+    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
     let jwt = server::manager(
         codec,
         &config,
-        store.clone(),
+        users.clone(),
         revocations.clone(),
         metrics.clone(),
     );
@@ -56,6 +57,7 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
         jwt,
         store,
         revocations,
+        users,
         hasher,
         throttle: Arc::new(LoginThrottle::default()),
         clock,
@@ -222,10 +224,11 @@ async fn an_unreachable_store_answers_503_and_never_success() {
     let access = state.jwt.access_token("testuser").sign().unwrap().token;
     let store: Arc<dyn StoreObject> = Arc::new(Unreachable);
     let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+    state.users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
     state.jwt = server::manager(
         state.jwt.codec().clone(),
         &config,
-        store.clone(),
+        state.users.clone(),
         state.revocations.clone(),
         state.metrics.clone(),
     );

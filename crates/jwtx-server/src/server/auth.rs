@@ -3,6 +3,7 @@
 //! never with a token or a password.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -206,7 +207,7 @@ pub(crate) async fn login(
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     token: RefreshJwt<SessionClaims>,
-    current: CurrentUser<User, Refresh>,
+    current: CurrentUser<Arc<User>, Refresh>,
 ) -> Result<Response, ApiError> {
     let user = &current.0;
     let Some(sid) = token.custom().sid.clone() else {
@@ -382,10 +383,16 @@ pub(crate) async fn logout_all(
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     token: FreshJwt<SessionClaims>,
-    current: CurrentUser<User>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
-    let user = &current.0;
+    // The current hash from the store, not the user loader's cache: a password changed a
+    // moment ago elsewhere must not be accepted here.
+    let Some(user) = state.store.get_user(token.identity()).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("Error loading the user {}", token.identity()),
+        ));
+    };
     field("current_password", &body.current_password, MAX_PASSWORD)?;
     field("new_password", &body.new_password, MAX_PASSWORD)?;
     if body.new_password.chars().count() < 8 {
@@ -419,7 +426,9 @@ pub(crate) async fn change_password(
                 ApiError::unavailable()
             }
         })?;
-    if !state.store.set_password_hash(&user.name, &hash).await? {
+    let changed = state.store.set_password_hash(&user.name, &hash).await?;
+    state.users.forget(&user.name);
+    if !changed {
         return Err(ApiError::bad_credentials());
     }
     let now = state.clock.now();

@@ -1,5 +1,7 @@
 //! Read-only routes: the seed documents' protected routes, the JWKS and health checks.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -27,7 +29,7 @@ pub(crate) async fn protected(token: Jwt) -> Json<Value> {
 #[utoipa::path(get, path = "/me", tag = "resources",
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The token's identity and the user's current roles", body = super::openapi::Me)))]
-pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<User>) -> Json<Value> {
+pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<Arc<User>>) -> Json<Value> {
     let user = &current.0;
     let claims = token.claims();
     Json(json!({
@@ -39,14 +41,14 @@ pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<User>) ->
     }))
 }
 
-/// `GET /admin`: role `admin` as stored now (a role change applies at the next request).
+/// `GET /admin`: role `admin` as stored (a role change applies within half a second).
 #[utoipa::path(get, path = "/admin", tag = "resources",
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "`{\"admin\": true}`"),
         (status = 403, description = "Admins only!", body = super::openapi::Msg),
     ))]
-pub(crate) async fn admin(_token: Jwt, current: CurrentUser<User>) -> Response {
+pub(crate) async fn admin(_token: Jwt, current: CurrentUser<Arc<User>>) -> Response {
     if current.0.roles.iter().any(|r| r == "admin") {
         Json(json!({ "admin": true })).into_response()
     } else {

@@ -14,6 +14,7 @@ mod openapi;
 mod revocations;
 mod sessions;
 mod tls;
+mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use api_error::ApiError;
 pub use data_dir::DataDir;
 pub use metrics::Metrics;
 pub use revocations::Revocations;
+pub use users::UserCache;
 
 use crate::config::Config;
 use crate::error::CliError;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub store: Arc<dyn StoreObject>,
     /// The in-process revocation mirror.
     pub revocations: Arc<Revocations>,
+    /// The user loader's cache.
+    pub users: Arc<UserCache>,
     /// Argon2id hashing off the async runtime.
     pub hasher: PasswordHasher,
     /// Login throttling.
@@ -163,12 +167,12 @@ impl MakeRequestId for RandomRequestId {
 }
 
 /// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
-/// revocation check against the in-process mirror, and a user loader that reads the store
-/// on every request (so deleted users and changed roles take effect at once).
+/// revocation check against the in-process mirror, and a user loader in front of the store
+/// ([`UserCache`]: deleted users and changed roles take effect within half a second).
 pub fn manager(
     codec: Codec,
     config: &Config,
-    store: Arc<dyn StoreObject>,
+    users: Arc<UserCache>,
     revocations: Arc<Revocations>,
     metrics: Arc<Metrics>,
 ) -> JwtManager {
@@ -192,8 +196,8 @@ pub fn manager(
             }
         })
         .user_loader(move |token| {
-            let store = store.clone();
-            async move { store.get_user(token.sub()).await }
+            let users = users.clone();
+            async move { users.get(token.sub()).await }
         })
         .build()
 }
@@ -384,10 +388,11 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     .await
     .map_err(|e| CliError::usage(format!("cannot read the revocation log: {e}")))?;
     let codec = crate::keys::codec(config, keys).with_clock(clock.clone());
+    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
     let jwt = manager(
         codec,
         config,
-        store.clone(),
+        users.clone(),
         revocations.clone(),
         metrics.clone(),
     );
@@ -418,6 +423,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         jwt,
         store,
         revocations,
+        users,
         hasher,
         throttle,
         clock,
