@@ -282,3 +282,45 @@ async fn an_idle_session_ends_its_refresh_and_leaves_the_list() {
         )
     );
 }
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_a_latency_observation() {
+    let state = state().await;
+    let get = |id: Option<&'static str>| {
+        let state = state.clone();
+        async move {
+            let mut req = Request::get("/healthz");
+            if let Some(id) = id {
+                req = req.header("x-request-id", id);
+            }
+            let res = server::app(state)
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            res.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+    let (a, b) = (get(None).await, get(None).await);
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        // UUID-shaped: 8-4-4-4-12 lowercase hex, version 4, variant 8.
+        let groups: Vec<&str> = id.split('-').collect();
+        let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        assert_eq!(lens, [8, 4, 4, 4, 12], "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert!(
+            groups[2].starts_with('4') && groups[3].starts_with('8'),
+            "{id}"
+        );
+    }
+    // The client's own id is kept.
+    assert_eq!(get(Some("client-chosen-42")).await, "client-chosen-42");
+    let (_, metrics) = call(&state, "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("jwtx_http_request_duration_seconds_count 3\n"),
+        "{metrics}"
+    );
+}

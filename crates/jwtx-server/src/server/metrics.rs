@@ -7,8 +7,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
@@ -72,12 +71,12 @@ impl Metrics {
         }
     }
 
-    fn observe(&self, elapsed: Duration) {
+    /// Counts one response in the first bucket that holds it (one atomic add, not one per
+    /// bucket; [`render`](Self::render) makes the buckets cumulative).
+    pub(crate) fn observe(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -145,8 +144,10 @@ impl Metrics {
             out,
             "# HELP {name} Request latency.\n# TYPE {name} histogram"
         );
+        let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", get(count));
+            cumulative += get(count);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let total = get(&self.latency_count);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
@@ -154,14 +155,6 @@ impl Metrics {
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
         out
     }
-}
-
-/// Middleware: observes every request's latency.
-pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let start = std::time::Instant::now();
-    let res = next.run(req).await;
-    state.metrics.observe(start.elapsed());
-    res
 }
 
 /// `GET /metrics`.
