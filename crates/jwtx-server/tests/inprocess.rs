@@ -13,7 +13,9 @@ use jwtx::store::{RevocationStore, User, UserStore};
 use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
 use jwtx_server::config::{Config, Overrides};
 use jwtx_server::passwords::{Argon2Params, PasswordHasher};
-use jwtx_server::server::{self, AppState, Metrics, Revocations, Settings, StoreObject, UserCache};
+use jwtx_server::server::{
+    self, AppState, Metrics, Revocations, Services, Settings, StoreObject, UserCache,
+};
 use jwtx_server::throttle::LoginThrottle;
 use tower::ServiceExt;
 
@@ -53,7 +55,7 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
         })
         .await
         .unwrap();
-    AppState {
+    AppState::new(Services {
         jwt,
         store,
         revocations,
@@ -69,7 +71,7 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
             session_lifetime: 30 * 86_400,
         }),
         metrics,
-    }
+    })
 }
 
 async fn call(state: &AppState, method: &str, path: &str, token: &str) -> (StatusCode, String) {
@@ -224,15 +226,17 @@ async fn an_unreachable_store_answers_503_and_never_success() {
     let access = state.jwt.access_token("testuser").sign().unwrap().token;
     let store: Arc<dyn StoreObject> = Arc::new(Unreachable);
     let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    state.users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    state.jwt = server::manager(
+    let mut services = Services::clone(&state);
+    services.users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
+    services.jwt = server::manager(
         state.jwt.codec().clone(),
         &config,
-        state.users.clone(),
+        services.users.clone(),
         state.revocations.clone(),
         state.metrics.clone(),
     );
-    state.store = store;
+    services.store = store;
+    state = AppState::new(services);
     let (status, body) = login(&state, "testuser", "testpass").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     for (method, path) in [

@@ -59,9 +59,28 @@ pub struct SessionClaims {
     pub roles: Vec<String>,
 }
 
-/// What the server's routes share.
+/// What the server's routes share: one `Arc`, so the per-request clone axum makes of the
+/// state is one reference count, not one per service.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state for `services`.
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+#[derive(Clone, Debug)]
+pub struct Services {
     /// Token issuing, verification and cookies.
     pub jwt: JwtManager,
     /// Users, sessions and the revocation log.
@@ -438,7 +457,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         session_idle_timeout: config.session_idle_timeout.as_secs(),
         session_lifetime: config.refresh_token_expires.as_secs(),
     });
-    let state = AppState {
+    let state = AppState::new(Services {
         jwt,
         store,
         revocations,
@@ -448,7 +467,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         clock,
         settings,
         metrics,
-    };
+    });
     if demo {
         demo_users(&state).await?;
     }

@@ -90,9 +90,14 @@ impl Revocations {
     /// once a minute. Store errors are logged and retried.
     pub async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut ticks: u64 = 0;
+        // A fixed period (not a pause after each read), so a slow read on a busy machine
+        // does not stretch the time a revocation from another process takes to apply.
+        let mut interval = tokio::time::interval(FOLLOW_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                _ = interval.tick() => {}
                 _ = shutdown.changed() => return,
             }
             if let Err(e) = self.catch_up().await {
