@@ -20,8 +20,8 @@ use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
 use crate::error::{db_error, from_db, from_db_opt, to_db};
 use crate::migrations::migrate_sqlite;
 
-/// Connections in a file store's pool. SQLite takes one writer at a time; the others read
-/// concurrently (WAL) or wait for the write lock.
+/// Connections in a file store's read pool; they read while the writer writes (WAL). Writes
+/// have one connection of their own.
 const POOL_SIZE: u32 = 4;
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +44,12 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// Cloning is cheap and shares the connection pool. The store needs a tokio runtime.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes: one connection, so this process's writers queue in order on the pool
+    /// instead of sleeping in SQLite's busy handler (whose back-off reaches 100 ms a try)
+    /// when they meet on the write lock. Other processes still meet it there.
+    writer: SqlitePool,
     path: Option<PathBuf>,
 }
 
@@ -78,9 +83,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = connect_file(path, options).await?;
+        let pool = connect_file(path, options.clone(), POOL_SIZE).await?;
+        let writer = connect_file(path, options, 1).await?;
         let store = SqliteStore {
             pool,
+            writer,
             path: Some(path.to_owned()),
         };
         store.migrate().await?;
@@ -106,7 +113,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| db_error("open", e))?;
-        let store = SqliteStore { pool, path: None };
+        let store = SqliteStore {
+            writer: pool.clone(),
+            pool,
+            path: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -128,7 +139,7 @@ impl SqliteStore {
     /// taken within the busy timeout. Also what [`UserStore::ping`] runs.
     pub async fn ready(&self) -> Result<(), StoreError> {
         const OP: &str = "ready";
-        let mut conn = self.pool.acquire().await.map_err(|e| db_error(OP, e))?;
+        let mut conn = self.writer.acquire().await.map_err(|e| db_error(OP, e))?;
         let mut tx = conn
             .begin_with(BEGIN_WRITE)
             .await
@@ -152,13 +163,14 @@ impl SqliteStore {
     /// fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     async fn begin_write(
         &self,
         op: &'static str,
     ) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+        self.writer
             .begin_with(BEGIN_WRITE)
             .await
             .map_err(|e| db_error(op, e))
@@ -221,7 +233,7 @@ impl SqliteStore {
         let done = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
             .bind(hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected() > 0)
@@ -297,7 +309,7 @@ impl SqliteStore {
         .bind(previous_jti)
         .bind(previous_at)
         .bind(s.revoked_at.map(to_db))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match inserted {
             Ok(_) => Ok(()),
@@ -406,7 +418,7 @@ impl SqliteStore {
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(to_db(now))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected() > 0)
@@ -458,7 +470,7 @@ impl SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?")
             .bind(before)
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected())
@@ -481,7 +493,7 @@ impl SqliteStore {
         .bind(subject)
         .bind(cutoff)
         .bind(to_db(revocation.until()))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(|e| db_error(OP, e))?;
         let id: i64 = row.try_get("id").map_err(|e| db_error(OP, e))?;
@@ -512,7 +524,7 @@ impl SqliteStore {
         const OP: &str = "purge_revocations";
         let done = sqlx::query("DELETE FROM revocations WHERE until < ?")
             .bind(to_db(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected())
@@ -609,7 +621,7 @@ impl SqliteStore {
         )
         .bind(to_db(now))
         .bind(to_db(cutoff))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(|e| db_error(OP, e))?;
         let mut kids = rows
@@ -632,11 +644,12 @@ const OPEN_ATTEMPTS: u32 = 20;
 async fn connect_file(
     path: &Path,
     options: SqliteConnectOptions,
+    connections: u32,
 ) -> Result<SqlitePool, StoreError> {
     let mut attempts = 0;
     loop {
         let connected = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await;
@@ -979,6 +992,7 @@ mod tests {
         for _ in 0..POOL_SIZE {
             conns.push(store.pool.acquire().await.unwrap());
         }
+        conns.push(store.writer.acquire().await.unwrap());
         for conn in &mut conns {
             let one = |sql: &'static str| sqlx::query_scalar::<_, String>(sql);
             assert_eq!(
