@@ -1,0 +1,1378 @@
+#!/usr/bin/env python3
+"""bench/run: jwtx against its peers over HTTP, plus the criterion micro-benchmarks.
+
+Builds jwtx (release), creates the Flask peer's virtual environment if missing, starts every
+system on 127.0.0.1 (free ports, fresh temporary data directories), drives them with wrk,
+alternating the systems round by round, and prints and writes the medians, ratios and targets
+to bench/BENCHMARKS.md (between `<!-- bench/run:begin -->` and `<!-- bench/run:end -->`).
+Standard library only. See bench/README.md, section "bench/run".
+"""
+
+import argparse
+import atexit
+import base64
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "bench" / "harness"
+FLASK_DIR = ROOT / "bench" / "peers" / "flask"
+TARGET = ROOT / "target"
+RELEASE = TARGET / "release"
+JWTX = RELEASE / "jwtx"
+AXUM = RELEASE / "jwtx-bench-peer-axum"
+REVOCATION_LOAD = RELEASE / "examples" / "revocation_load"
+VENV = TARGET / "bench-pyenv"
+OUT_ROOT = TARGET / "bench-run"
+BENCHMARKS_MD = ROOT / "bench" / "BENCHMARKS.md"
+BEGIN = "<!-- bench/run:begin -->"
+END = "<!-- bench/run:end -->"
+
+SCENARIOS = ["protected", "eddsa", "cookie", "refresh", "login", "storm", "revocations", "criterion"]
+
+# Flask peer worker settings tried in the pre-trial: (worker class, workers, threads).
+FLASK_CANDIDATES = [("sync", 3, 1), ("sync", 5, 1), ("gthread", 2, 4), ("gthread", 4, 2)]
+
+# Every process this run started (each the leader of its own process group); stopped at exit.
+PROCS = []
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def spawn(cmd, env=None, log_path=None, stdin=None):
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    p = subprocess.Popen(
+        [str(c) for c in cmd],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=stdin or subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    PROCS.append(p)
+    return p
+
+
+def stop(p, timeout=10.0):
+    """SIGTERM to the process group this run started for `p`, SIGKILL if it lingers."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    if p in PROCS:
+        PROCS.remove(p)
+
+
+def cleanup():
+    for p in list(PROCS):
+        stop(p, 5.0)
+
+
+def on_signal(signum, _frame):
+    log(f"\nsignal {signum}: stopping the servers this run started")
+    cleanup()
+    sys.exit(128 + signum)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """{'VmRSS': KiB, 'VmHWM': KiB} of a process (sum over its children for gunicorn is not needed)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def run_cmd(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+def request(port, method, path, body=None, headers=None, timeout=10.0):
+    """(status, [(header, value)], body bytes); raises OSError when nothing answers."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return r.status, r.getheaders(), r.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(port, path, proc, timeout, log_path=None, interval=0.005):
+    """Polls GET path until 200; returns the seconds waited. Fails if the process exits."""
+    start = time.perf_counter()
+    while True:
+        if proc is not None and proc.poll() is not None:
+            tail = ""
+            if log_path and Path(log_path).exists():
+                tail = Path(log_path).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready:\n{tail}")
+        try:
+            status, _, _ = request(port, "GET", path, timeout=2.0)
+            if status == 200:
+                return time.perf_counter() - start
+        except (OSError, http.client.HTTPException):
+            pass
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError(f"127.0.0.1:{port}{path} not ready after {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def jwt_header_alg(token):
+    head = token.split(".")[0]
+    head += "=" * (-len(head) % 4)
+    return json.loads(base64.urlsafe_b64decode(head)).get("alg")
+
+
+# ---------------------------------------------------------------------------------------------
+# Systems under test
+
+
+class System:
+    """One running server: name, port, process, log file."""
+
+    def __init__(self, name, port, proc, log_path, cmd_text):
+        self.name = name
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+        self.cmd_text = cmd_text
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def login(self, user="testuser", password="testpass"):
+        """The JSON body of a successful /login, plus the access cookie as `cookie_header`."""
+        status, headers, body = request(
+            self.port, "POST", "/login", {"username": user, "password": password}
+        )
+        if status != 200:
+            raise RuntimeError(f"{self.name}: /login answered {status}: {body[:300]!r}")
+        doc = json.loads(body)
+        token = doc.get("access_token")
+        if not token:
+            raise RuntimeError(f"{self.name}: /login body has no access_token: {body[:300]!r}")
+        for k, v in headers:
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                value = rest.split(";", 1)[0]
+                if value == token:
+                    doc["cookie_header"] = f"Cookie: {name}={value}"
+        return doc
+
+    def status(self):
+        return proc_status(self.proc.pid)
+
+    def stop(self):
+        stop(self.proc)
+
+
+class Ctx:
+    """What a run shares: options, paths, secret, systems, results and the report's pieces."""
+
+    def __init__(self, args):
+        self.args = args
+        self.stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.out = OUT_ROOT / self.stamp
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix="jwtx-bench-"))
+        self.secret = None
+        self.systems = {}
+        self.results = {}
+        self.sections = []  # markdown pieces, in scenario order
+        self.targets = []  # (text, verdict or None, figure text)
+        self.commands = {}  # label -> command text
+        self.flask_setting = None
+
+    def log_path(self, name):
+        return self.out / f"{name}.log"
+
+
+def jwtx_env(ctx, **extra):
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("JWTX_"):
+            del env[k]
+    env.update(
+        {
+            "JWTX_SECRET_KEY": ctx.secret,
+            # The login throttle, relaxed as far as it goes (10 000 attempts per second per
+            # address): every wrk connection comes from 127.0.0.1.
+            "JWTX_LOGIN_RATE_LIMIT": "10000/1s",
+            "JWTX_LOGIN_IP_RATE_LIMIT": "10000/1s",
+            "JWTX_COOKIE_SECURE": "false",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+JWTX_ENV_TEXT = (
+    "JWTX_SECRET_KEY=$SECRET JWTX_LOGIN_RATE_LIMIT=10000/1s JWTX_LOGIN_IP_RATE_LIMIT=10000/1s "
+    "JWTX_COOKIE_SECURE=false"
+)
+
+
+def start_jwtx(ctx, name, data_dir, extra_env=None, demo=True, ready_timeout=60):
+    port = free_port()
+    env = jwtx_env(ctx, **(extra_env or {}))
+    cmd = [JWTX, "--data-dir", data_dir, "serve", "--bind", f"127.0.0.1:{port}"]
+    if demo:
+        cmd.append("--demo")
+    lp = ctx.log_path(name)
+    p = spawn(cmd, env=env, log_path=lp)
+    wait_ready(port, "/readyz", p, ready_timeout, lp)
+    extra_text = " ".join(f"{k}={v}" for k, v in (extra_env or {}).items())
+    text = f"{JWTX_ENV_TEXT} {extra_text} jwtx --data-dir $DIR serve --bind 127.0.0.1:$PORT" + (
+        " --demo" if demo else ""
+    )
+    return System(name, port, p, lp, " ".join(text.split()))
+
+
+def start_axum(ctx):
+    port = free_port()
+    env = dict(os.environ, JWT_SECRET_KEY=ctx.secret)
+    lp = ctx.log_path("axum-peer")
+    p = spawn([AXUM, "--bind", f"127.0.0.1:{port}"], env=env, log_path=lp)
+    wait_ready(port, "/healthz", p, 30, lp)
+    return System(
+        "axum-peer", port, p, lp,
+        "JWT_SECRET_KEY=$SECRET target/release/jwtx-bench-peer-axum --bind 127.0.0.1:$PORT",
+    )
+
+
+def flask_cmd(port, kind, workers, threads):
+    cmd = [
+        VENV / "bin" / "gunicorn",
+        "-c", FLASK_DIR / "gunicorn.conf.py",
+        "--chdir", FLASK_DIR,
+        "--bind", f"127.0.0.1:{port}",
+        "--worker-class", kind,
+        "--workers", str(workers),
+    ]
+    if kind == "gthread":
+        cmd += ["--threads", str(threads)]
+    return cmd + ["app:app"]
+
+
+def flask_setting_text(kind, workers, threads):
+    return f"{kind} -w {workers}" + (f" --threads {threads}" if kind == "gthread" else "")
+
+
+def start_flask(ctx, kind, workers, threads, tag="flask"):
+    port = free_port()
+    db = ctx.tmp / f"{tag}-{port}-blocklist.db"
+    env = dict(os.environ, JWT_SECRET_KEY=ctx.secret, BLOCKLIST_DB=str(db))
+    lp = ctx.log_path(tag)
+    p = spawn(flask_cmd(port, kind, workers, threads), env=env, log_path=lp)
+    wait_ready(port, "/healthz", p, 60, lp)
+    # Every worker must be up before measuring: give gunicorn a moment after the first answer.
+    time.sleep(0.5)
+    text = (
+        "JWT_SECRET_KEY=$SECRET BLOCKLIST_DB=$TMP/blocklist.db target/bench-pyenv/bin/gunicorn "
+        "-c bench/peers/flask/gunicorn.conf.py --chdir bench/peers/flask --bind 127.0.0.1:$PORT "
+        f"--worker-class {kind} --workers {workers}"
+        + (f" --threads {threads}" if kind == "gthread" else "")
+        + " app:app"
+    )
+    return System(tag, port, p, lp, text)
+
+
+def flask_rss_kib(system):
+    """VmRSS of the gunicorn master plus its workers."""
+    total = proc_status(system.proc.pid).get("VmRSS", 0)
+    try:
+        for child in Path(f"/proc/{system.proc.pid}/task").glob("*/children"):
+            for pid in child.read_text().split():
+                total += proc_status(int(pid)).get("VmRSS", 0)
+    except OSError:
+        pass
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+def wrk_cmd(url, duration, threads, conns, script, headers=(), latency=True):
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+           "-s", str(HARNESS / script)]
+    if latency:
+        cmd.append("--latency")
+    for h in headers:
+        cmd += ["-H", h]
+    return cmd + [url]
+
+
+def wrk_env(extra=None):
+    env = dict(os.environ, BENCH_LUA_DIR=str(HARNESS))
+    env.update(extra or {})
+    return env
+
+
+def parse_wrk(stdout, stderr, cmd):
+    m = re.search(r"^BENCHJSON (\{.*\})$", stdout, re.M)
+    if not m:
+        raise RuntimeError(f"wrk gave no summary ({' '.join(cmd)}):\n{stdout}\n{stderr}")
+    r = json.loads(m.group(1))
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs if secs else 0.0
+    r["errors"] = (r["err_connect"] + r["err_read"] + r["err_write"] + r["err_status"]
+                   + r["err_timeout"] + r["bad"])
+    return r
+
+
+def run_wrk(url, duration, threads, conns, script="report.lua", headers=(), env=None,
+            latency=True):
+    cmd = wrk_cmd(url, duration, threads, conns, script, headers, latency)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=wrk_env(env), cwd=ROOT)
+    return parse_wrk(p.stdout, p.stderr, cmd)
+
+
+def start_wrk(url, duration, threads, conns, script="report.lua", headers=(), env=None,
+              latency=True):
+    cmd = wrk_cmd(url, duration, threads, conns, script, headers, latency)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=wrk_env(env), cwd=ROOT, start_new_session=True)
+    PROCS.append(p)
+    return p, cmd
+
+
+def finish_wrk(p, cmd):
+    out, err = p.communicate()
+    if p in PROCS:
+        PROCS.remove(p)
+    return parse_wrk(out, err, cmd)
+
+
+def cmd_text(cmd):
+    """A wrk command line for the report, with run-specific values replaced."""
+    out = []
+    for c in cmd:
+        c = str(c).replace(str(HARNESS) + "/", "bench/harness/")
+        c = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:$PORT", c)
+        c = re.sub(r"Bearer [A-Za-z0-9_\-\.]+", "Bearer $TOKEN", c)
+        c = re.sub(r"(Cookie: [A-Za-z_]+)=[A-Za-z0-9_\-\.]+", r"\1=$TOKEN", c)
+        out.append(c)
+    return " ".join(shlex.quote(c) for c in out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounds
+
+
+class Entry:
+    """One measured line of a scenario: a label and a function giving this round's wrk spec
+    (url, headers, script, env, threads, conns) — called per round so tokens are fresh."""
+
+    def __init__(self, label, prepare):
+        self.label = label
+        self.prepare = prepare
+
+
+def fmt_us(us):
+    if us is None:
+        return "—"
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.0f} µs"
+
+
+def fmt_rps(x):
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def alternate(ctx, scenario, entries, duration=None, warmup=True):
+    """Runs every entry once per round, rotating the order each round; returns
+    {label: [wrk result, ...]} and records the first round's commands."""
+    a = ctx.args
+    duration = duration or a.duration
+    results = {e.label: [] for e in entries}
+    if warmup and a.warmup > 0:
+        for e in entries:
+            spec = e.prepare()
+            run_wrk(spec["url"], a.warmup, spec.get("threads", a.threads),
+                    spec.get("conns", a.connections), spec.get("script", "report.lua"),
+                    spec.get("headers", ()), spec.get("env"))
+    n = len(entries)
+    for r in range(a.rounds):
+        order = entries[r % n:] + entries[: r % n]
+        for e in order:
+            spec = e.prepare()
+            threads = spec.get("threads", a.threads)
+            conns = spec.get("conns", a.connections)
+            script = spec.get("script", "report.lua")
+            headers = spec.get("headers", ())
+            res = run_wrk(spec["url"], duration, threads, conns, script, headers, spec.get("env"))
+            results[e.label].append(res)
+            if r == 0:
+                ctx.commands[f"{scenario}: {e.label}"] = cmd_text(
+                    wrk_cmd(spec["url"], duration, threads, conns, script, headers))
+            err = f", {res['errors']} errors" if res["errors"] else ""
+            log(f"  round {r + 1}/{a.rounds} {e.label:<40} {res['rps']:>10,.0f} req/s  "
+                f"p50 {fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}{err}")
+    ctx.results[scenario] = results
+    return results
+
+
+def med(results, key):
+    vals = [r[key] for r in results]
+    return statistics.median(vals) if vals else None
+
+
+def summary_table(results, with_latency=True):
+    lines = ["| system | req/s (median) | req/s per round | p50 | p99 | errors |",
+             "|---|---:|---|---:|---:|---:|"]
+    if not with_latency:
+        lines = ["| system | req/s (median) | req/s per round | errors |", "|---|---:|---|---:|"]
+    for label, rs in results.items():
+        per = ", ".join(f"{r['rps']:,.0f}" for r in rs)
+        errs = sum(r["errors"] for r in rs)
+        if with_latency:
+            lines.append(f"| {label} | **{fmt_rps(med(rs, 'rps'))}** | {per} | "
+                         f"{fmt_us(med(rs, 'lat_p50_us'))} | {fmt_us(med(rs, 'lat_p99_us'))} | {errs} |")
+        else:
+            lines.append(f"| {label} | **{fmt_rps(med(rs, 'rps'))}** | {per} | {errs} |")
+    return "\n".join(lines)
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def target(ctx, text, value, ok, figure):
+    if value is None:
+        ctx.targets.append(f"- {text}: not measured")
+    else:
+        ctx.targets.append(f"- {text}: **{'met' if ok(value) else 'MISSED'}** ({figure})")
+
+
+def errors_note(results):
+    bad = {label: sum(r["errors"] for r in rs) for label, rs in results.items()}
+    bad = {k: v for k, v in bad.items() if v}
+    if not bad:
+        return ""
+    return ("\n\n**Errors** (connect/read/write/timeout, non-2xx answers, or answers the script "
+            "found wrong): " + ", ".join(f"{k}: {v}" for k, v in bad.items()) + ".")
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up: build, virtual environment, secret, servers
+
+
+def build(ctx):
+    steps = [
+        ["cargo", "build", "--release", "--locked", "-p", "jwtx-server", "-p", "jwtx-bench-peer-axum"],
+        ["cargo", "build", "--release", "--locked", "-p", "jwtx-sqlx", "--example", "revocation_load"],
+    ]
+    for cmd in steps:
+        log("$ " + " ".join(cmd))
+        t = time.perf_counter()
+        p = run_cmd(cmd)
+        if p.returncode != 0:
+            sys.exit(f"build failed: {' '.join(cmd)}")
+        log(f"  ({time.perf_counter() - t:.0f} s)")
+        ctx.commands["build: " + cmd[-1]] = " ".join(cmd)
+
+
+def ensure_venv(ctx):
+    req = FLASK_DIR / "requirements.txt"
+    digest = hashlib.sha256(req.read_bytes()).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text().strip() == digest and (VENV / "bin" / "gunicorn").exists():
+        return
+    log(f"creating the Flask peer's virtual environment in {VENV.relative_to(ROOT)}")
+    if not (VENV / "bin" / "python").exists():
+        p = run_cmd([sys.executable, "-m", "venv", VENV])
+        if p.returncode != 0:
+            sys.exit("python3 -m venv failed (Debian: apt-get install python3-venv)")
+    p = run_cmd([VENV / "bin" / "pip", "install", "--quiet", "--disable-pip-version-check",
+                 "-r", req])
+    if p.returncode != 0:
+        sys.exit("pip install -r bench/peers/flask/requirements.txt failed")
+    stamp.write_text(digest + "\n")
+
+
+def machine_info():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return "?"
+
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = sh(["git", "rev-parse", "--short", "HEAD"])
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"])
+    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "rustc": sh(["rustc", "--version"]),
+        "python": platform.python_version(),
+        "wrk": wrk_v[0].split(" Copyright")[0] if wrk_v else "?",
+        "commit": commit + (" + uncommitted changes" if dirty else ""),
+    }
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def need_jwtx_hs(ctx):
+    if "jwtx" not in ctx.systems:
+        ctx.systems["jwtx"] = start_jwtx(ctx, "jwtx", ctx.tmp / "jwtx-hs256")
+    return ctx.systems["jwtx"]
+
+
+def need_jwtx_eddsa(ctx):
+    if "jwtx-eddsa" not in ctx.systems:
+        d = ctx.tmp / "jwtx-eddsa"
+        p = run_cmd([JWTX, "--data-dir", d, "keys", "generate", "--alg", "EdDSA"],
+                    env=jwtx_env(ctx), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"jwtx keys generate --alg EdDSA failed: {p.stderr}")
+        ctx.commands["eddsa: key"] = "jwtx --data-dir $DIR keys generate --alg EdDSA"
+        ctx.systems["jwtx-eddsa"] = start_jwtx(ctx, "jwtx-eddsa", d, {"JWTX_ALGORITHM": "EdDSA"})
+    return ctx.systems["jwtx-eddsa"]
+
+
+def need_axum(ctx):
+    if "axum" not in ctx.systems:
+        ctx.systems["axum"] = start_axum(ctx)
+    return ctx.systems["axum"]
+
+
+def need_flask(ctx):
+    if "flask" in ctx.systems:
+        return ctx.systems["flask"]
+    a = ctx.args
+    if a.flask_workers:
+        kind, w, t = parse_flask_setting(a.flask_workers)
+        ctx.flask_setting = (kind, w, t, None)
+        ctx.systems["flask"] = start_flask(ctx, kind, w, t)
+        return ctx.systems["flask"]
+    log("Flask peer: pre-trial of gunicorn worker settings (/protected, header token)")
+    trial = []
+    for kind, w, t in FLASK_CANDIDATES:
+        s = start_flask(ctx, kind, w, t, tag=f"flask-pretrial-{kind}-{w}x{t}")
+        try:
+            tok = s.login()["access_token"]
+            hdr = [f"Authorization: Bearer {tok}"]
+            run_wrk(s.url("/protected"), 1, a.threads, a.connections, headers=hdr)
+            res = run_wrk(s.url("/protected"), a.pretrial, a.threads, a.connections, headers=hdr)
+        finally:
+            s.stop()
+        trial.append(((kind, w, t), res))
+        log(f"  {flask_setting_text(kind, w, t):<26} {res['rps']:>8,.0f} req/s  "
+            f"p99 {fmt_us(res['lat_p99_us'])}  errors {res['errors']}")
+    ok = [x for x in trial if x[1]["errors"] == 0] or trial
+    (kind, w, t), _ = max(ok, key=lambda x: x[1]["rps"])
+    ctx.flask_setting = (kind, w, t, trial)
+    log(f"  -> {flask_setting_text(kind, w, t)}")
+    ctx.systems["flask"] = start_flask(ctx, kind, w, t)
+    return ctx.systems["flask"]
+
+
+def parse_flask_setting(text):
+    m = re.fullmatch(r"(sync|gthread):(\d+)(?:x(\d+))?", text)
+    if not m:
+        sys.exit("--flask-workers: write sync:W or gthread:WxT, e.g. sync:3 or gthread:2x4")
+    return m.group(1), int(m.group(2)), int(m.group(3) or 1)
+
+
+def bearer(system, sysname=None):
+    """A prepare() giving `GET /protected` with a fresh access token of `system`."""
+    def prep():
+        tok = system.login()["access_token"]
+        return {"url": (sysname or system).url("/protected"),
+                "headers": [f"Authorization: Bearer {tok}"]}
+    return prep
+
+
+def sanity(system, path, headers):
+    hdrs = dict(h.split(": ", 1) for h in headers)
+    status, _, body = request(system.port, "GET", path, headers=hdrs)
+    if status != 200:
+        raise RuntimeError(f"{system.name} GET {path} answered {status}: {body[:200]!r}")
+    return body
+
+
+def sc_protected(ctx):
+    jwtx, flask, axum = need_jwtx_hs(ctx), need_flask(ctx), need_axum(ctx)
+    # One token set where it is comparable: jwtx's own token is verified by jwtx and by the
+    # axum peer (same HS256 secret); the Flask peer verifies the token its own /login issued.
+    jt = jwtx.login()["access_token"]
+    ft = flask.login()["access_token"]
+    sanity(axum, "/protected", [f"Authorization: Bearer {jt}"])
+    sanity(jwtx, "/protected", [f"Authorization: Bearer {jt}"])
+    sanity(flask, "/protected", [f"Authorization: Bearer {ft}"])
+
+    def via(login_sys, target_sys):
+        def prep():
+            tok = login_sys.login()["access_token"]
+            return {"url": target_sys.url("/protected"), "headers": [f"Authorization: Bearer {tok}"]}
+        return prep
+
+    entries = [
+        Entry("jwtx /protected", via(jwtx, jwtx)),
+        Entry("flask-jwt-extended /protected", via(flask, flask)),
+        Entry("axum-peer /protected", via(jwtx, axum)),
+        Entry("jwtx /healthz", lambda: {"url": jwtx.url("/healthz")}),
+        Entry("axum-peer /healthz", lambda: {"url": axum.url("/healthz")}),
+    ]
+    log("\n== 1. /protected, header token, HS256 ==")
+    res = alternate(ctx, "protected", entries)
+    j, f, x = (med(res[k], "rps") for k in ("jwtx /protected", "flask-jwt-extended /protected",
+                                              "axum-peer /protected"))
+    jh, xh = med(res["jwtx /healthz"], "rps"), med(res["axum-peer /healthz"], "rps")
+    rf, rx, rh = ratio(j, f), ratio(j, x), ratio(j, jh)
+    target(ctx, "`/protected` HS256 at least 30× flask-jwt-extended", rf, lambda r: r >= 30,
+           f"{rf:.1f}×" if rf else "")
+    target(ctx, "`/protected` HS256 at least 1.2× the axum + jsonwebtoken peer", rx,
+           lambda r: r >= 1.2, f"{rx:.2f}×" if rx else "")
+    target(ctx, "`/protected` HS256 at least 0.85× jwtx's own `/healthz`", rh,
+           lambda r: r >= 0.85, f"{rh:.2f}×" if rh else "")
+    md = [
+        "### 1. `/protected`, header token, HS256",
+        "",
+        f"Tokens: jwtx's from its `/login` ({len(jt)} characters; also what the axum peer "
+        f"verifies, same secret), the Flask peer's from its own `/login` ({len(ft)} characters). "
+        "jwtx's `/protected` verifies the token, checks the in-process revocation mirror "
+        "(jti, session, user cut-off) and runs the server's user loader (a SQLite read per "
+        "request); the Flask peer runs its blocklist query (SQLite, one SELECT); the axum peer "
+        "verifies the signature and `exp` only.",
+        "",
+        summary_table(res),
+        "",
+        f"- jwtx / flask-jwt-extended: **{fmt_ratio(rf)}**",
+        f"- jwtx / axum + jsonwebtoken: **{fmt_ratio(rx)}** "
+        f"(axum `/healthz` / axum `/protected`: {fmt_ratio(ratio(xh, x))})",
+        f"- jwtx `/protected` / jwtx `/healthz`: **{fmt_ratio(rh)}** "
+        f"(jwtx `/healthz` / axum `/healthz`: {fmt_ratio(ratio(jh, xh))})",
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def fmt_ratio(r):
+    return "—" if r is None else (f"{r:.1f}×" if r >= 10 else f"{r:.2f}×")
+
+
+def sc_eddsa(ctx):
+    ed, hs = need_jwtx_eddsa(ctx), need_jwtx_hs(ctx)
+    tok = ed.login()["access_token"]
+    alg = jwt_header_alg(tok)
+    if alg != "EdDSA":
+        raise RuntimeError(f"jwtx-eddsa issued a {alg} token, not EdDSA")
+    entries = [Entry("jwtx /protected EdDSA", bearer(ed)), Entry("jwtx /protected HS256", bearer(hs))]
+    log("\n== 2. /protected, header token, EdDSA ==")
+    res = alternate(ctx, "eddsa", entries)
+    e, h = med(res["jwtx /protected EdDSA"], "rps"), med(res["jwtx /protected HS256"], "rps")
+    md = [
+        "### 2. `/protected`, header token, EdDSA",
+        "",
+        f"A second `jwtx serve` whose store holds an Ed25519 signing key (`jwtx keys generate "
+        f"--alg EdDSA`, `JWTX_ALGORITHM=EdDSA`); its `/login` tokens are EdDSA ({len(tok)} "
+        "characters). HS256 alongside, same rounds, for scale.",
+        "",
+        summary_table(res),
+        "",
+        f"- EdDSA / HS256: {fmt_ratio(ratio(e, h))}",
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def sc_cookie(ctx):
+    jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
+
+    def cookie(system):
+        def prep():
+            doc = system.login()
+            if "cookie_header" not in doc:
+                raise RuntimeError(f"{system.name}: /login set no access-token cookie")
+            return {"url": system.url("/protected"), "headers": [doc["cookie_header"]]}
+        return prep
+
+    for s in (jwtx, flask):
+        sanity(s, "/protected", cookie(s)()["headers"])
+    entries = [Entry("jwtx /protected (cookie)", cookie(jwtx)),
+               Entry("flask-jwt-extended /protected (cookie)", cookie(flask))]
+    log("\n== 3. /protected, cookie token ==")
+    res = alternate(ctx, "cookie", entries)
+    j = med(res["jwtx /protected (cookie)"], "rps")
+    f = med(res["flask-jwt-extended /protected (cookie)"], "rps")
+    md = [
+        "### 3. `/protected`, access token in a cookie",
+        "",
+        "`Cookie: access_token_cookie=…` as each system's `/login` set it (HS256); a GET needs no "
+        "CSRF token.",
+        "",
+        summary_table(res),
+        "",
+        f"- jwtx / flask-jwt-extended: **{fmt_ratio(ratio(j, f))}**",
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def mint_refresh_tokens(system, n, path):
+    tokens = [system.login()["refresh_token"] for _ in range(n)]
+    Path(path).write_text("\n".join(tokens) + "\n")
+
+
+def sc_refresh(ctx):
+    jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
+    n = ctx.args.refresh_connections
+
+    def chain(system):
+        def prep():
+            path = ctx.tmp / f"refresh-{system.name}.txt"
+            mint_refresh_tokens(system, n, path)
+            return {"url": system.url("/refresh"), "script": "refresh.lua", "threads": n,
+                    "conns": n, "env": {"BENCH_TOKENS_FILE": str(path)}}
+        return prep
+
+    entries = [Entry("jwtx /refresh (rotating)", chain(jwtx)),
+               Entry("flask-jwt-extended /refresh", chain(flask))]
+    log("\n== 5. /refresh, chained refresh tokens ==")
+    res = alternate(ctx, "refresh", entries)
+    j = med(res["jwtx /refresh (rotating)"], "rps")
+    f = med(res["flask-jwt-extended /refresh"], "rps")
+    rot = sum(r["rotated"] for r in res["jwtx /refresh (rotating)"])
+    reqs = sum(r["requests"] for r in res["jwtx /refresh (rotating)"])
+    md = [
+        "### 5. `/refresh`",
+        "",
+        f"`wrk -t{n} -c{n}` with `bench/harness/refresh.lua`: one connection per wrk thread, each "
+        f"with its own login session ({n} `/login`s per system per round, before the round), "
+        "presenting the refresh token its previous response returned (`Authorization: Bearer`). "
+        "jwtx rotates the refresh token on every call (a SQLite transaction: reuse detection, "
+        "new session state) and signs an access and a refresh token; the Flask peer does not "
+        "rotate: it checks its blocklist and signs an access token.",
+        "",
+        summary_table(res),
+        "",
+        f"- jwtx / flask-jwt-extended: **{fmt_ratio(ratio(j, f))}**",
+        f"- jwtx answers that carried the next refresh token: {rot:,} of {reqs:,} "
+        "(every other answer breaks the chain and is counted as an error)",
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def hash_time(ctx):
+    """Median time of one Argon2id hash with the server's defaults, measured with the CLI:
+    `jwtx user add` (opens the store, hashes, inserts) minus `jwtx user list` (opens the store,
+    reads)."""
+    d = ctx.tmp / "jwtx-hash-time"
+    env = jwtx_env(ctx)
+    runs = 3 if ctx.args.quick else 7
+    adds, lists = [], []
+    run_cmd([JWTX, "--data-dir", d, "user", "list"], env=env, capture_output=True)
+    for i in range(runs):
+        t = time.perf_counter()
+        p = run_cmd([JWTX, "--data-dir", d, "user", "add", f"hashprobe{i}", "--password-stdin"],
+                    env=env, input=b"correct-horse-battery-staple\n", capture_output=True)
+        adds.append(time.perf_counter() - t)
+        if p.returncode != 0:
+            raise RuntimeError(f"jwtx user add failed: {p.stderr.decode(errors='replace')}")
+        t = time.perf_counter()
+        run_cmd([JWTX, "--data-dir", d, "user", "list"], env=env, capture_output=True)
+        lists.append(time.perf_counter() - t)
+    ctx.commands["login: hash time"] = (
+        f"{runs}× (echo PASSWORD | jwtx --data-dir $DIR user add NAME --password-stdin) "
+        f"against {runs}× jwtx --data-dir $DIR user list; hash = min(add) − min(list)")
+    # Lowest of each: other processes on a shared machine only ever add time.
+    return min(adds) - min(lists), min(adds), min(lists)
+
+
+def sc_login(ctx):
+    jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
+    entries = [Entry("jwtx /login", lambda: {"url": jwtx.url("/login"), "script": "login.lua"}),
+               Entry("flask-jwt-extended /login",
+                     lambda: {"url": flask.url("/login"), "script": "login.lua"})]
+    log("\n== 4. /login ==")
+    h, add, lst = hash_time(ctx)
+    log(f"  Argon2id hash (fastest jwtx user add − fastest jwtx user list): {h * 1000:.1f} ms")
+    res = alternate(ctx, "login", entries)
+    j = med(res["jwtx /login"], "rps")
+    f = med(res["flask-jwt-extended /login"], "rps")
+    cores = os.cpu_count() or 1
+    bound = cores / h if h > 0 else None
+    md = [
+        "### 4. `/login`",
+        "",
+        "`POST /login` `{\"username\":\"testuser\",\"password\":\"testpass\"}` "
+        "(`bench/harness/login.lua`). jwtx verifies an Argon2id hash (m = 19 MiB, t = 2, p = 1, "
+        "the server's default; at most `nproc` hashes at once), creates a session row and signs "
+        "two tokens. The Flask peer, like the seed, compares plaintext passwords: it does no "
+        "hashing, so its figure is the framework's cost alone, not a like-for-like login.",
+        "",
+        summary_table(res),
+        "",
+        f"- Argon2id hash time, one core: **{h * 1000:.1f} ms** (fastest `jwtx user add` "
+        f"{add * 1000:.1f} ms − fastest `jwtx user list` {lst * 1000:.1f} ms, "
+        f"{3 if ctx.args.quick else 7} runs each; a verify costs a hash)",
+        f"- Argon2 bound on {cores} cores: {cores} / {h * 1000:.1f} ms = **{fmt_rps(bound)} logins/s**; "
+        f"jwtx reached {fmt_rps(j)} logins/s = **{(j / bound * 100) if bound else 0:.0f}%** of it "
+        "(wrk shares the cores)",
+        f"- flask-jwt-extended (no hashing) / jwtx: {fmt_ratio(ratio(f, j))}",
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def sc_storm(ctx):
+    jwtx = need_jwtx_hs(ctx)
+    a = ctx.args
+    lc = a.latency_connections
+    results = {"quiet": [], "storm": [], "logins": []}
+    log(f"\n== 6. /protected latency (wrk -t1 -c{lc}) alone and under a login storm "
+        f"(wrk -t1 -c{a.storm_connections} POST /login) ==")
+
+    def probe_spec():
+        tok = jwtx.login()["access_token"]
+        return jwtx.url("/protected"), [f"Authorization: Bearer {tok}"]
+
+    if a.warmup > 0:
+        url, hdr = probe_spec()
+        run_wrk(url, a.warmup, 1, lc, headers=hdr)
+    for r in range(a.rounds):
+        order = ["quiet", "storm"] if r % 2 == 0 else ["storm", "quiet"]
+        for kind in order:
+            url, hdr = probe_spec()
+            if kind == "quiet":
+                res = run_wrk(url, a.duration, 1, lc, headers=hdr)
+                if r == 0:
+                    ctx.commands["storm: /protected probe"] = cmd_text(
+                        wrk_cmd(url, a.duration, 1, lc, "report.lua", hdr))
+            else:
+                sp, scmd = start_wrk(jwtx.url("/login"), a.duration + 2, 1, a.storm_connections,
+                                     script="login.lua")
+                time.sleep(1.0)  # let the storm reach its 32 logins in flight
+                res = run_wrk(url, a.duration, 1, lc, headers=hdr)
+                storm = finish_wrk(sp, scmd)
+                results["logins"].append(storm)
+                if r == 0:
+                    ctx.commands["storm: login storm"] = cmd_text(scmd)
+            results[kind].append(res)
+            extra = ""
+            if kind == "storm":
+                extra = f"  (storm: {results['logins'][-1]['rps']:,.0f} logins/s, " \
+                        f"{results['logins'][-1]['errors']} errors)"
+            log(f"  round {r + 1}/{a.rounds} {kind:<6} {res['rps']:>9,.0f} req/s  p50 "
+                f"{fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}  errors "
+                f"{res['errors']}{extra}")
+    ctx.results["storm"] = results
+    q99, s99 = med(results["quiet"], "lat_p99_us"), med(results["storm"], "lat_p99_us")
+    q50, s50 = med(results["quiet"], "lat_p50_us"), med(results["storm"], "lat_p50_us")
+    rr = ratio(s99, q99)
+    target(ctx, "`/protected` p99 under the login storm at most 3× its p99 without", rr,
+           lambda x: x <= 3, f"{fmt_us(s99)} against {fmt_us(q99)}: {rr:.2f}×" if rr else "")
+    rows = [
+        "| `/protected` | req/s (median) | p50 | p90 | p99 | p99.9 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind, label in (("quiet", "alone"), ("storm", f"with {a.storm_connections} logins in flight")):
+        rs = results[kind]
+        rows.append(f"| {label} | {fmt_rps(med(rs, 'rps'))} | {fmt_us(med(rs, 'lat_p50_us'))} | "
+                    f"{fmt_us(med(rs, 'lat_p90_us'))} | {fmt_us(med(rs, 'lat_p99_us'))} | "
+                    f"{fmt_us(med(rs, 'lat_p999_us'))} | {sum(x['errors'] for x in rs)} |")
+    lg = results["logins"]
+    md = [
+        "### 6. `/protected` latency under a login storm",
+        "",
+        f"jwtx only. A latency probe, `wrk -t1 -c{lc}` on `/protected` (header token), run alone "
+        f"and while a second wrk keeps {a.storm_connections} `POST /login`s in flight "
+        f"(`-t1 -c{a.storm_connections}`, started 1 s before the probe and ending after it); "
+        "quiet and storm alternate, round by round. Median over rounds of each round's "
+        "percentiles.",
+        "",
+        "\n".join(rows),
+        "",
+        f"- p50 {fmt_us(s50)} against {fmt_us(q50)} ({fmt_ratio(ratio(s50, q50))}); "
+        f"p99 {fmt_us(s99)} against {fmt_us(q99)} (**{fmt_ratio(rr)}**)",
+        f"- the storm itself: {fmt_rps(med(lg, 'rps'))} logins/s (median), login p50 "
+        f"{fmt_us(med(lg, 'lat_p50_us'))}, p99 {fmt_us(med(lg, 'lat_p99_us'))}, "
+        f"{sum(x['errors'] for x in lg)} errors",
+    ]
+    ctx.sections.append("\n".join(md))
+
+
+def timed_start(ctx, name, d):
+    """Starts jwtx serve on d; returns (system, seconds from spawn to /readyz 200)."""
+    port = free_port()
+    cmd = [JWTX, "--data-dir", d, "serve", "--bind", f"127.0.0.1:{port}"]
+    lp = ctx.log_path(name)
+    t = time.perf_counter()
+    p = spawn(cmd, env=jwtx_env(ctx), log_path=lp)
+    wait_ready(port, "/readyz", p, 120, lp, interval=0.002)
+    secs = time.perf_counter() - t
+    return System(name, port, p, lp, ""), secs
+
+
+def mint_access(ctx):
+    """An access token from `jwtx token mint` with the run's secret, shaped like a login's:
+    `roles`, and a `sid` that names no session (so the revocation check looks up jti, session
+    and user, and finds nothing)."""
+    sid = f'sid="{uuid_v4()}"'
+    p = run_cmd([JWTX, "token", "mint", "--sub", "testuser", "--claim", 'roles=["user"]',
+                 "--claim", sid], env=jwtx_env(ctx), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"jwtx token mint failed: {p.stderr}")
+    ctx.commands["revocations: token"] = (
+        "JWTX_SECRET_KEY=$SECRET jwtx token mint --sub testuser --claim 'roles=[\"user\"]' "
+        "--claim 'sid=\"$RANDOM_UUID\"'")
+    return p.stdout.strip()
+
+
+def uuid_v4():
+    import uuid
+    return str(uuid.uuid4())
+
+
+def sc_revocations(ctx):
+    a = ctx.args
+    counts = [0] + a.revocation_counts
+    starts = 2 if a.quick else a.startup_runs
+    info = {}
+    log("\n== 7. revocation list: start-up, memory, /protected ==")
+    for n in counts:
+        d = ctx.tmp / f"jwtx-rev-{n}"
+        d.mkdir(parents=True, exist_ok=True)
+        fill = None
+        if n:
+            t = time.perf_counter()
+            p = run_cmd([REVOCATION_LOAD, "--count", n, "--dir", d], capture_output=True,
+                        text=True)
+            if p.returncode != 0:
+                raise RuntimeError(f"revocation_load failed: {p.stderr}")
+            fill = time.perf_counter() - t
+            (ctx.out / f"revocation_load-{n}.txt").write_text(p.stdout + p.stderr)
+            ctx.commands["revocations: fill"] = (
+                "target/release/examples/revocation_load --count N --dir $DIR")
+        # A first, untimed start creates the demo users (one Argon2 hash each) and warms the
+        # page cache; the timed starts then open an existing store, as a restart does.
+        s = start_jwtx(ctx, f"jwtx-rev-{n}-first", d, demo=True, ready_timeout=120)
+        s.stop()
+        times = []
+        sysm = None
+        for i in range(starts):
+            sysm, secs = timed_start(ctx, f"jwtx-rev-{n}", d)
+            times.append(secs)
+            if i < starts - 1:
+                sysm.stop()
+        time.sleep(1.0)
+        st = sysm.status()
+        info[n] = {"fill_s": fill, "starts": times, "rss_start": st.get("VmRSS"),
+                   "hwm_start": st.get("VmHWM"), "system": sysm}
+        log(f"  {n:>9,} revocations: start-up to /readyz {statistics.median(times):.3f} s "
+            f"(runs {', '.join(f'{x:.3f}' for x in times)}), VmRSS {st.get('VmRSS', 0) / 1024:.1f} MiB")
+    ctx.commands["revocations: start-up"] = (
+        f"{JWTX_ENV_TEXT} jwtx --data-dir $DIR serve --bind 127.0.0.1:$PORT  "
+        f"(time from spawn to the first 200 from GET /readyz, polled every 2 ms; {starts} starts)")
+    # Tokens minted with the CLI (same secret), not by /login: a login's Argon2 work leaves
+    # its memory in the process (see "after 1 /login"), which is not the revocation list's.
+    def minted(system):
+        def prep():
+            tok = mint_access(ctx)
+            return {"url": system.url("/protected"), "headers": [f"Authorization: Bearer {tok}"]}
+        return prep
+
+    for n in counts:
+        sanity(info[n]["system"], "/protected", minted(info[n]["system"])()["headers"])
+    entries = [Entry(f"jwtx /protected, {n:,} revocations", minted(info[n]["system"]))
+               for n in counts]
+    res = alternate(ctx, "revocations", entries)
+    for n in counts:
+        sysm = info[n]["system"]
+        st = sysm.status()
+        info[n]["rss_load"] = st.get("VmRSS")
+        info[n]["hwm_load"] = st.get("VmHWM")
+        sysm.login()
+        time.sleep(0.5)
+        info[n]["rss_login"] = sysm.status().get("VmRSS")
+        sysm.stop()
+        del info[n]["system"]
+    ctx.results["revocations_info"] = info
+    big = max(counts)
+    if big >= 1_000_000:
+        bi = info[big]
+        rss = max(bi["rss_start"] or 0, bi["rss_load"] or 0) / 1024
+        target(ctx, f"{big:,} live revocations: at most 128 MiB resident", rss,
+               lambda v: v <= 128, f"VmRSS {rss:.1f} MiB, peak VmHWM "
+               f"{max(bi['hwm_start'] or 0, bi['hwm_load'] or 0) / 1024:.1f} MiB")
+        st_m = statistics.median(bi["starts"])
+        target(ctx, f"{big:,} live revocations: start-up under 3 s", st_m, lambda v: v < 3,
+               f"median {st_m:.2f} s to `/readyz`")
+    rows = ["| live revocations | fill (example) | start-up to `/readyz` (median) | start-up runs | "
+            "VmRSS after start | VmRSS after the rounds | VmHWM | VmRSS after 1 `/login` | "
+            "`/protected` req/s (median) |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for n in counts:
+        i = info[n]
+        label = f"jwtx /protected, {n:,} revocations"
+        fill = "—" if i["fill_s"] is None else f"{i['fill_s']:.1f} s"
+        rows.append(
+            f"| {n:,} | {fill} | "
+            f"**{statistics.median(i['starts']):.3f} s** | {', '.join(f'{x:.2f}' for x in i['starts'])} | "
+            f"{(i['rss_start'] or 0) / 1024:.1f} MiB | {(i['rss_load'] or 0) / 1024:.1f} MiB | "
+            f"{max(i['hwm_start'] or 0, i['hwm_load'] or 0) / 1024:.1f} MiB | "
+            f"{(i['rss_login'] or 0) / 1024:.1f} MiB | "
+            f"{fmt_rps(med(res[label], 'rps'))} |")
+    md = [
+        "### 7. Revocation list: 10 000 and 1 000 000 entries",
+        "",
+        "`revocation_load --count N --dir D` fills a store with N live token revocations (jtis "
+        "from `jwtx::uuid4()`, live for a day; it then loads them once itself, not timed here). "
+        "`jwtx serve` is started on D once untimed (creates the demo users, warms the page "
+        f"cache), then {starts} times, timing spawn to the first `200` from `/readyz` (the "
+        "revocation log is loaded before the port opens). Memory is the server's VmRSS 1 s after "
+        "its last start and after the `/protected` rounds (VmHWM: the peak until then), and "
+        "once more after a single `/login`. The `/protected` tokens come from `jwtx token mint` "
+        "(same secret, `roles` and a `sid` naming no session), not from `/login`, so the "
+        "rounds add no Argon2 work; none is revoked: every request pays the lookup that misses "
+        "(jti, session, user cut-off). Lookup cost: criterion's `revocations` bench, below.",
+        "",
+        "\n".join(rows),
+    ]
+    ctx.sections.append("\n".join(md) + errors_note(res))
+
+
+def criterion_medians(baselines, prefix):
+    """{benchmark id: lowest median ns over the baselines} for ids starting with prefix."""
+    out = {}
+    root = TARGET / "criterion"
+    for dirpath, _dirs, files in os.walk(root):
+        base = os.path.basename(dirpath)
+        if base not in baselines or "estimates.json" not in files:
+            continue
+        bf = os.path.join(dirpath, "benchmark.json")
+        if not os.path.exists(bf):
+            bf = os.path.join(os.path.dirname(dirpath), "new", "benchmark.json")
+        try:
+            full_id = json.load(open(bf))["full_id"]
+            m = json.load(open(os.path.join(dirpath, "estimates.json")))["median"]["point_estimate"]
+        except (OSError, KeyError, ValueError):
+            continue
+        if full_id.startswith(prefix):
+            out.setdefault(full_id, []).append(m)
+    return out
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def sc_criterion(ctx):
+    a = ctx.args
+    runs = 1 if a.quick else a.criterion_runs
+    tag = f"benchrun-{ctx.stamp.lower()}"
+    baselines = [f"{tag}-{i + 1}" for i in range(runs)]
+    quick = ["--warm-up-time", "0.5", "--measurement-time", "1", "--sample-size", "10"] if a.quick else []
+    log("\n== 8. criterion ==")
+    for bench in ("jws", "revocations"):
+        for b in baselines:
+            cmd = ["cargo", "bench", "--locked", "-p", "jwtx", "--bench", bench, "--",
+                   "--save-baseline", b] + quick
+            log("$ " + " ".join(cmd))
+            t = time.perf_counter()
+            with open(ctx.log_path(f"criterion-{bench}"), "ab") as f:
+                p = run_cmd(cmd, stdout=f, stderr=subprocess.STDOUT)
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed; see {ctx.log_path('criterion-' + bench)}")
+            log(f"  ({time.perf_counter() - t:.0f} s)")
+    shown = ",".join(baselines)
+    ctx.commands["criterion"] = (
+        f"for b in {' '.join(baselines)}; do cargo bench --locked -p jwtx --bench jws -- "
+        f"--save-baseline $b{' ' + ' '.join(quick) if quick else ''}; cargo bench --locked -p jwtx "
+        f"--bench revocations -- --save-baseline $b{' ' + ' '.join(quick) if quick else ''}; done; "
+        f"python3 bench/criterion-table.py --baselines {shown}")
+    p = run_cmd([sys.executable, ROOT / "bench" / "criterion-table.py", "--baselines", shown],
+                capture_output=True, text=True)
+    jws_table = p.stdout.strip() if p.returncode == 0 else f"(criterion-table.py failed: {p.stderr.strip()})"
+    rev = criterion_medians(set(baselines), "revocations/")
+    rows = ["| benchmark | median (lowest of runs) | runs |", "|---|---:|---|"]
+    for k in sorted(rev):
+        rows.append(f"| {k} | {fmt_ns(min(rev[k]))} | {', '.join(fmt_ns(x) for x in rev[k])} |")
+    big = {k: min(v) for k, v in rev.items() if k.startswith("revocations/1M/is_revoked")}
+    if big:
+        worst_k = max(big, key=big.get)
+        target(ctx, "1 000 000 live revocations: lookups under 200 ns", big[worst_k],
+               lambda v: v < 200, f"slowest 1M lookup, `{worst_k.split('/')[-1]}`: "
+               f"{fmt_ns(big[worst_k])}")
+    rss_line = ""
+    log_text = ctx.log_path("criterion-revocations").read_text(errors="replace")
+    m = re.findall(r"^revocations/1M: .*$", log_text, re.M)
+    if m:
+        rss_line = "\n\nThe bench's own report of the 1M fill: `" + m[-1].strip() + "`"
+    md = [
+        "### 8. criterion micro-benchmarks",
+        "",
+        f"{runs} run(s) of each bench into baselines `{shown}`"
+        + (" in criterion's short mode (`--warm-up-time 0.5 --measurement-time 1 --sample-size 10`: "
+           "indicative only)" if quick else "")
+        + "; `python3 bench/criterion-table.py --baselines …` for `jws`:",
+        "",
+        jws_table,
+        "",
+        "`revocations` (lookup and apply cost of the in-process mirror):",
+        "",
+        "\n".join(rows) + rss_line,
+    ]
+    ctx.sections.append("\n".join(md))
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def section(ctx, info, load_before, load_after, started, elapsed, argv):
+    a = ctx.args
+    fk = ""
+    if ctx.flask_setting:
+        kind, w, t, trial = ctx.flask_setting
+        fk = f"gunicorn `{flask_setting_text(kind, w, t)}`"
+        if trial:
+            fk += (" (best of the pre-trial, /protected header token, "
+                   f"{a.pretrial} s each: "
+                   + "; ".join(f"{flask_setting_text(*s)} {r['rps']:,.0f} req/s"
+                               for s, r in trial) + ")")
+        else:
+            fk += " (--flask-workers)"
+    lines = [
+        BEGIN,
+        "## bench/run: jwtx against flask-jwt-extended and axum + jsonwebtoken",
+        "",
+        f"Generated by `bench/run{(' ' + ' '.join(argv)) if argv else ''}` (see "
+        "[README.md](README.md), \"bench/run\"); everything between the `bench/run:begin` and "
+        "`bench/run:end` markers is rewritten by the next run."
+        + (" **Quick run: 1 round × 3 s, indicative only.**" if a.quick else ""),
+        "",
+        f"- **Date:** {started} (UTC); the run took {elapsed / 60:.1f} min.",
+        f"- **Code:** commit `{info['commit']}`; {info['rustc']}, release profile.",
+        f"- **Machine:** `nproc` = {info['nproc']}, CPU `{info['cpu']}`, Linux {info['kernel']}; "
+        f"load average (1/5/15 min) {load_before} before, {load_after} after. A shared VM: "
+        "figures from different runs are not comparable; ratios within a run are.",
+        f"- **Load:** {info['wrk']}, on the same {info['nproc']} cores as the servers (no CPU "
+        f"pinning): wrk takes a large share of the CPU, the same share for every system. "
+        f"Throughput scenarios `wrk -t{a.threads} -c{a.connections}`, {a.rounds} round(s) × "
+        f"{a.duration} s per system, the systems alternating round by round (the order rotates "
+        f"each round), after a {a.warmup} s warm-up each; figures are the **median over rounds**.",
+        f"- **Systems:** `jwtx serve` (release, HS256, its SQLite store, demo users, login "
+        "throttle relaxed to 10 000/s, defaults otherwise: 2 tokio workers, info logging to a "
+        "file); the Flask peer (`bench/peers/flask`, flask-jwt-extended 4.7.4, Python "
+        f"{info['python']}) under {fk or 'gunicorn'}; the axum peer "
+        "(`bench/peers/axum-jsonwebtoken`). One HS256 secret, from `jwtx secret generate`, for all "
+        "three.",
+        "",
+        "### Targets",
+        "",
+        "\n".join(ctx.targets) if ctx.targets else "(no target measured in this run)",
+        "",
+    ]
+    lines += [s + "\n" for s in ctx.sections]
+    lines += ["### Commands", "", "```sh"]
+    for k, v in ctx.commands.items():
+        lines.append(f"# {k}")
+        lines.append(v)
+    servers = {}
+    for s in ctx.systems.values():
+        servers.setdefault(s.name, s.cmd_text)
+    lines.append("# servers")
+    for name, text in servers.items():
+        if text:
+            lines.append(text)
+    lines += ["```", END]
+    return "\n".join(lines)
+
+
+def write_benchmarks(text):
+    md = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# jwtx benchmarks\n"
+    if BEGIN in md and END in md:
+        pre, rest = md.split(BEGIN, 1)
+        _, post = rest.split(END, 1)
+        md = pre + text + post
+    else:
+        # After the title and its introduction: before the first second-level heading.
+        lines = md.split("\n")
+        i = next((k for k, line in enumerate(lines) if k > 0 and line.startswith("## ")),
+                 len(lines))
+        md = "\n".join(lines[:i]).rstrip("\n") + "\n\n" + text + "\n\n" + "\n".join(lines[i:])
+    BENCHMARKS_MD.write_text(md)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="1 round x 3 s, short warm-ups and criterion in short mode")
+    ap.add_argument("--rounds", type=int, help="rounds per scenario (default 3)")
+    ap.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
+    ap.add_argument("--warmup", type=int, help="seconds of warm-up per system (default 2)")
+    ap.add_argument("--only", action="append", choices=SCENARIOS, metavar="SCENARIO",
+                    help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}")
+    ap.add_argument("--skip-criterion", action="store_true", help="leave out the criterion benches")
+    ap.add_argument("--skip-build", action="store_true", help="use the binaries already built")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    ap.add_argument("--refresh-connections", type=int, default=8,
+                    help="/refresh chains: wrk -tN -cN (default 8)")
+    ap.add_argument("--latency-connections", type=int, default=4,
+                    help="connections of the /protected latency probe in the storm scenario (default 4)")
+    ap.add_argument("--storm-connections", type=int, default=32,
+                    help="concurrent /login connections of the storm (default 32)")
+    ap.add_argument("--revocation-counts", default="10000,1000000",
+                    help="revocation list sizes (default 10000,1000000)")
+    ap.add_argument("--startup-runs", type=int, default=5, help="timed starts per size (default 5)")
+    ap.add_argument("--criterion-runs", type=int, default=2,
+                    help="criterion runs (baselines) per bench (default 2)")
+    ap.add_argument("--pretrial", type=int, help="seconds per Flask worker setting (default 3)")
+    ap.add_argument("--flask-workers", metavar="SETTING",
+                    help="skip the pre-trial: sync:W or gthread:WxT (e.g. gthread:2x4)")
+    args = ap.parse_args()
+    argv = sys.argv[1:]
+    if args.quick:
+        args.rounds = args.rounds or 1
+        args.duration = args.duration or 3
+        args.warmup = 1 if args.warmup is None else args.warmup
+        args.pretrial = args.pretrial or 2
+    args.rounds = args.rounds or 3
+    args.duration = args.duration or 10
+    args.warmup = 2 if args.warmup is None else args.warmup
+    args.pretrial = args.pretrial or 3
+    args.revocation_counts = [int(x) for x in args.revocation_counts.split(",") if x]
+    chosen = args.only or SCENARIOS
+    if args.skip_criterion:
+        chosen = [s for s in chosen if s != "criterion"]
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+
+    atexit.register(cleanup)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    t0 = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    load_before = loadavg()
+    ctx = Ctx(args)
+    log(f"{' '.join(['bench/run'] + argv)}: logs and raw results in {ctx.out.relative_to(ROOT)}")
+    log(f"load average before: {load_before}")
+    info = machine_info()
+    try:
+        if not args.skip_build:
+            build(ctx)
+        for b in (JWTX, AXUM) + ((REVOCATION_LOAD,) if "revocations" in chosen else ()):
+            if not b.exists():
+                sys.exit(f"{b} is missing: run without --skip-build")
+        if any(s in chosen for s in ("protected", "cookie", "refresh", "login")):
+            ensure_venv(ctx)
+        ctx.secret = run_cmd([JWTX, "secret", "generate"], capture_output=True,
+                             text=True).stdout.strip()
+        if len(ctx.secret) < 32:
+            sys.exit("jwtx secret generate gave no secret")
+        funcs = {"protected": sc_protected, "eddsa": sc_eddsa, "cookie": sc_cookie,
+                 "refresh": sc_refresh, "login": sc_login, "storm": sc_storm,
+                 "revocations": sc_revocations, "criterion": sc_criterion}
+        for name in SCENARIOS:
+            if name not in chosen:
+                continue
+            if name in ("revocations", "criterion"):
+                # Nothing else runs while start-up times and micro-benchmarks are measured.
+                for s in list(ctx.systems.values()):
+                    s.stop()
+            try:
+                funcs[name](ctx)
+            except RuntimeError as e:
+                log(f"!! scenario {name} failed: {e}")
+                ctx.sections.append(f"### {name}\n\n**Failed:** {e}")
+                ctx.targets.append(f"- scenario `{name}`: **failed** ({str(e).splitlines()[0]})")
+    finally:
+        cleanup()
+        for s in ctx.systems.values():
+            if s.proc.poll() is None:
+                s.stop()
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+    elapsed = time.perf_counter() - t0
+    load_after = loadavg()
+    text = section(ctx, info, load_before, load_after, started, elapsed, argv)
+    (ctx.out / "section.md").write_text(text + "\n")
+    (ctx.out / "results.json").write_text(json.dumps(ctx.results, indent=1, default=str))
+    log("\n" + text + "\n")
+    if not args.no_write:
+        write_benchmarks(text)
+        log(f"written to {BENCHMARKS_MD.relative_to(ROOT)} (between the bench/run markers)")
+    log(f"elapsed: {elapsed / 60:.1f} min ({elapsed:.0f} s); load average after: {load_after}")
+
+
+if __name__ == "__main__":
+    main()
