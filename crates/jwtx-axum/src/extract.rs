@@ -144,7 +144,7 @@ where
     JwtManager::from_ref(state)
 }
 
-async fn extract<C: DeserializeOwned, K: Need>(
+async fn extract<C: DeserializeOwned + 'static, K: Need>(
     parts: &mut Parts,
     m: &JwtManager,
     optional: bool,

@@ -90,6 +90,15 @@ fn joined_header<K: http::header::AsHeaderName>(parts: &Parts, name: K) -> Optio
 fn from_headers(parts: &Parts, config: &JwtConfig) -> Attempt {
     // flask-jwt-extended prints JWT_HEADER_NAME exactly as configured.
     let name = config.header_name.as_str();
+    match plain_header_token(parts, name, config.header_type.as_str()) {
+        Some(token) => Ok((token.to_owned(), None)),
+        None => parse_header(parts, config),
+    }
+}
+
+/// flask-jwt-extended's header rules in full.
+fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt {
+    let name = config.header_name.as_str();
     let raw = joined_header(parts, name).unwrap_or_default();
     let value = raw.trim().trim_matches(',');
     if value.is_empty() {
@@ -122,6 +131,28 @@ fn from_headers(parts: &Parts, config: &JwtConfig) -> Attempt {
             message: format!("Bad {name} header. Expected '{name}: {scheme} <JWT>'"),
         }),
     }
+}
+
+/// The common case without the general parse below: one header value, exactly
+/// `"<scheme> <token>"` (or `"<token>"` with no scheme) where the token is base64url and
+/// dots. The general parse gives the same answer for such a value; anything else (several
+/// values, commas, other whitespace, other characters) goes to it.
+fn plain_header_token<'a>(parts: &'a Parts, name: &str, scheme: &str) -> Option<&'a str> {
+    let mut values = parts.headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = value.to_str().ok()?;
+    let token = if scheme.is_empty() {
+        value
+    } else {
+        value.strip_prefix(scheme)?.strip_prefix(' ')?
+    };
+    let jws_chars = token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    (!token.is_empty() && jws_chars).then_some(token)
 }
 
 /// The first value of cookie `name`, unquoted as Werkzeug does.
@@ -340,6 +371,48 @@ mod tests {
             header(" , ").unwrap_err(),
             "401 Missing Authorization Header"
         );
+    }
+
+    #[test]
+    fn the_plain_header_fast_path_agrees_with_the_full_rules() {
+        let tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_";
+        for scheme in ["Bearer", ""] {
+            let mut cfg = JwtConfig::flask_jwt_extended();
+            cfg.header_type = scheme.into();
+            let mut taken = 0;
+            for value in [
+                format!("Bearer {tok}"),
+                tok.to_owned(),
+                format!("Bearer  {tok}"),
+                format!("Bearer {tok} "),
+                format!("Bearer {tok},"),
+                format!("Bearer\t{tok}"),
+                format!("bearer {tok}"),
+                "Bearer ".to_owned(),
+                "Bearer a+b".to_owned(),
+                "Bearer ...".to_owned(),
+                format!("Bearer {tok}\u{a0}"),
+            ] {
+                let Ok(hv) = http::HeaderValue::from_str(&value) else {
+                    continue;
+                };
+                let mut p = parts(&[], "/", "GET");
+                p.headers.insert("authorization", hv);
+                let full = parse_header(&p, &cfg).map(|(t, _)| t).ok();
+                if let Some(fast) = plain_header_token(&p, "Authorization", scheme) {
+                    taken += 1;
+                    assert_eq!(Some(fast.to_owned()), full, "{value:?} with {scheme:?}");
+                }
+            }
+            assert!(taken >= 1, "the fast path took no value with {scheme:?}");
+        }
+        // Two values: always the full rules.
+        let p = parts(
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+            "/",
+            "GET",
+        );
+        assert_eq!(plain_header_token(&p, "authorization", "Bearer"), None);
     }
 
     #[test]

@@ -59,6 +59,14 @@ pub struct SessionClaims {
     pub roles: Vec<String>,
 }
 
+/// The one claim the revocation check reads besides the registered ones (read without the
+/// roles [`SessionClaims`] carries: this runs on every protected request).
+#[derive(Debug, Default, Deserialize)]
+struct SessionId {
+    #[serde(default)]
+    sid: Option<String>,
+}
+
 /// What the server's routes share: one `Arc`, so the per-request clone axum makes of the
 /// state is one reference count, not one per service.
 #[derive(Clone, Debug)]
@@ -224,7 +232,7 @@ pub fn manager(
         .revocation_check(move |token| {
             let revocations = revocations.clone();
             async move {
-                let extra: SessionClaims = token.custom().unwrap_or_default();
+                let extra: SessionId = token.custom().unwrap_or_default();
                 Ok::<_, std::convert::Infallible>(revocations.is_revoked(jwtx::store::TokenRef {
                     jti: token.jti(),
                     sid: extra.sid.as_deref(),
