@@ -110,3 +110,60 @@ pub fn resign(text: &str) -> String {
     let sig = hmac_sha256_b64(input.as_bytes());
     format!("{input}.{sig}")
 }
+
+/// Whether `doc` is a JSON object with no duplicate member names at any nesting level
+/// (names compared after unescaping): an oracle for the header and payload rules, written
+/// independently of jwtx's own checker on top of serde_json.
+pub fn strict_json_object(doc: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Strict>(doc), Ok(Strict(true)))
+}
+
+/// A JSON value with unique member names everywhere; `.0` tells whether it is an object.
+struct Strict(bool);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(false))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict(false))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if !seen.insert(name) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.next_value::<Strict>()?;
+        }
+        Ok(Strict(true))
+    }
+}
