@@ -104,7 +104,7 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace a user's roles (takes effect at the user's next request).
+    /// Replace a user's roles (a running server applies them within half a second).
     Roles {
         /// The user name.
         #[arg(value_name = "NAME")]

@@ -9,7 +9,8 @@
 //! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does;
 //!   `delete` deletes the user and their sessions and appends a cut-off for the user to the
 //!   revocation log, so a running server drops their tokens within a second (its user loader
-//!   already refuses them at once). `roles` takes effect at the user's next request.
+//!   refuses them within half a second too). A running server applies `roles` within half a
+//!   second (its user loader keeps a user that long).
 //! * Exit status 2 for every failure here (bad names or roles, an unknown or duplicate user,
 //!   a refused password, the store): they are usage or configuration problems, not a token
 //!   or credential failing verification.
@@ -142,7 +143,7 @@ async fn set_roles(store: &SqliteStore, name: &str, roles: &[String]) -> Result<
     }
     tracing::info!(target: "audit", event = "user_roles_changed", user = name, roles = ?roles, source = "cli");
     Ok(format!(
-        "roles of {name}: {} (from the user's next request)",
+        "roles of {name}: {} (a running server applies them within half a second)",
         show_roles(roles)
     ))
 }
