@@ -17,15 +17,22 @@
 //! * **Plaintext hygiene.** [`Password`] wipes its buffer on drop and never prints itself; input is
 //!   limited to [`MAX_PASSWORD_BYTES`] so the hashing work per request is bounded.
 //!
+//! * **Memory kept, not churned.** Each job borrows an Argon2 working buffer (`memory_kib`) from
+//!   a pool of at most `max_concurrency` buffers instead of allocating and freeing it, so
+//!   resident memory reaches `max_concurrency × memory_kib` at the busiest moment and stays
+//!   there, rather than depending on what the allocator kept of earlier buffers, and a login does
+//!   not page-fault 19 MiB in. (Buffers are not wiped between jobs, as the argon2 crate does not
+//!   wipe its own.)
+//!
 //! The argon2 crate is built without its `parallel` feature, so `parallelism` lanes are computed
 //! one after another on one thread: raising `p` raises the cost like raising `t` does.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
@@ -278,6 +285,9 @@ struct Inner {
     argon2: Argon2<'static>,
     max_concurrency: usize,
     permits: Arc<Semaphore>,
+    /// Argon2 working memory between jobs: at most `max_concurrency` buffers of the
+    /// configured size.
+    memory: Mutex<Vec<Vec<Block>>>,
     /// The PHC string unknown users are verified against; `None` if making it failed.
     dummy: OnceLock<Option<String>>,
     verifications: AtomicU64,
@@ -356,6 +366,7 @@ impl PasswordHasher {
                 argon2,
                 max_concurrency,
                 permits: Arc::new(Semaphore::new(max_concurrency)),
+                memory: Mutex::new(Vec::new()),
                 dummy: OnceLock::new(),
                 verifications: AtomicU64::new(0),
                 hashes: AtomicU64::new(0),
@@ -512,13 +523,72 @@ impl Inner {
     fn hash_blocking(&self, password: &Password) -> Result<String, PasswordError> {
         let salt = random_salt()?;
         let _running = InFlight::enter(self);
-        let phc = self
-            .argon2
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map_err(|e| PasswordError::Internal(e.to_string()))?
-            .to_string();
+        let phc = self.phc(password, &salt)?;
         self.hashes.fetch_add(1, Ordering::SeqCst);
         Ok(phc)
+    }
+
+    /// `$argon2id$v=19$m=…,t=…,p=…$salt$hash` of `password` with the configured parameters,
+    /// exactly as `argon2::PasswordHasher::hash_password` writes it.
+    fn phc(&self, password: &Password, salt: &SaltString) -> Result<String, PasswordError> {
+        let internal = |e: argon2::password_hash::Error| PasswordError::Internal(e.to_string());
+        let mut salt_buf = [0u8; 64];
+        let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(internal)?;
+        let params = self.argon2.params();
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let output = Output::init_with(output_len, |out| {
+            Ok(self.argon2_into(&self.argon2, password, salt_bytes, out)?)
+        })
+        .map_err(internal)?;
+        let hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(internal)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(hash.to_string())
+    }
+
+    /// Argon2 of `password` and `salt` into `out`, in a working buffer borrowed from the pool
+    /// (or, for a stored hash with a larger memory cost than configured, one of its own).
+    fn argon2_into(
+        &self,
+        argon2: &Argon2<'_>,
+        password: &Password,
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let need = argon2.params().block_count();
+        let pooled = self.argon2.params().block_count();
+        if need > pooled {
+            let mut own = vec![Block::default(); need];
+            return argon2.hash_password_into_with_memory(
+                password.expose().as_bytes(),
+                salt,
+                out,
+                &mut own,
+            );
+        }
+        let mut memory = self
+            .pool()
+            .pop()
+            .unwrap_or_else(|| vec![Block::default(); pooled]);
+        let result = argon2.hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt,
+            out,
+            &mut memory,
+        );
+        let mut pool = self.pool();
+        if pool.len() < self.max_concurrency {
+            pool.push(memory);
+        }
+        result
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The dummy PHC string, made on first use with the configured parameters.
@@ -527,11 +597,7 @@ impl Inner {
             .get_or_init(|| {
                 let password = Password::from(jwtx::secret_hex::<16>());
                 let salt = random_salt().ok()?;
-                let phc = self
-                    .argon2
-                    .hash_password(password.expose().as_bytes(), &salt)
-                    .ok()?;
-                Some(phc.to_string())
+                self.phc(&password, &salt).ok()
             })
             .as_deref()
             .ok_or_else(|| PasswordError::Internal("dummy hash".to_owned()))
@@ -544,7 +610,7 @@ impl Inner {
     ) -> Result<Verdict, PasswordError> {
         if let Some(phc) = stored {
             if let Some(target) = usable(phc) {
-                let ok = self.verify_against(password, &target.hash);
+                let ok = self.verify_against(password, &target);
                 let outdated = target.algorithm != Algorithm::Argon2id
                     || target.version != Version::V0x13
                     || target.params.m_cost() < self.params.memory_kib
@@ -564,7 +630,7 @@ impl Inner {
             return Err(PasswordError::Internal("dummy hash".to_owned()));
         };
         // Same work as a real verification; the answer is "no" whatever it computes.
-        let _ = self.verify_against(password, &target.hash);
+        let _ = self.verify_against(password, &target);
         Ok(Verdict {
             ok: false,
             needs_rehash: false,
@@ -572,18 +638,33 @@ impl Inner {
     }
 
     /// One Argon2 verification (with the stored hash's own algorithm, version and parameters),
-    /// counted; the comparison is constant-time.
-    fn verify_against(&self, password: &Password, hash: &PasswordHash<'_>) -> bool {
+    /// counted; the comparison is constant-time (`Output`'s equality).
+    fn verify_against(&self, password: &Password, target: &Usable<'_>) -> bool {
         let _running = InFlight::enter(self);
         self.verifications.fetch_add(1, Ordering::SeqCst);
-        hash.verify_password(&[&self.argon2], password.expose().as_bytes())
-            .is_ok()
+        let (Some(salt), Some(expected)) = (target.hash.salt, target.hash.hash) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let argon2 = Argon2::new(target.algorithm, target.version, target.params.clone());
+        let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+        if self
+            .argon2_into(&argon2, password, salt_bytes, &mut out)
+            .is_err()
+        {
+            return false;
+        }
+        Output::new(&out).is_ok_and(|computed| computed == expected)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
 
     /// Tiny parameters (8 KiB, one pass): fast tests, same code paths.
     const FAST: Argon2Params = Argon2Params {
@@ -594,6 +675,79 @@ mod tests {
 
     fn hasher(max: usize) -> PasswordHasher {
         PasswordHasher::for_tests(FAST, max).unwrap()
+    }
+
+    #[tokio::test]
+    async fn phc_strings_are_the_argon2_crates_both_ways() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let h = hasher(2);
+        let stock = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            FAST.to_argon2().unwrap(),
+        );
+        // Ours, checked by the argon2 crate's own verifier.
+        let ours = h.hash("correct horse".to_owned()).await.unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=8,t=1,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(stock.verify_password(b"correct horse", &parsed).is_ok());
+        assert!(stock.verify_password(b"correct horsE", &parsed).is_err());
+        // The crate's, checked by ours (also with other parameters than the configured ones).
+        let salt = random_salt().unwrap();
+        let theirs = stock
+            .hash_password(b"battery staple", &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            theirs,
+            h.inner
+                .phc(&Password::from("battery staple".to_owned()), &salt)
+                .unwrap()
+        );
+        assert!(
+            h.verify("battery staple".to_owned(), Some(&theirs))
+                .await
+                .unwrap()
+                .ok
+        );
+        let bigger = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 2, 2, None).unwrap(),
+        )
+        .hash_password(b"battery staple", &salt)
+        .unwrap()
+        .to_string();
+        assert!(
+            h.verify("battery staple".to_owned(), Some(&bigger))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert!(
+            !h.verify("battery stapler".to_owned(), Some(&bigger))
+                .await
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[tokio::test]
+    async fn argon2_memory_is_reused_and_bounded() {
+        let h = hasher(2);
+        let jobs: Vec<_> = (0..8)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(format!("password {i}")).await })
+            })
+            .collect();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        let pool = h.inner.pool();
+        assert!((1..=2).contains(&pool.len()), "{} buffers kept", pool.len());
+        let blocks = FAST.to_argon2().unwrap().block_count();
+        assert!(pool.iter().all(|m| m.len() == blocks));
     }
 
     #[test]
