@@ -805,7 +805,7 @@ def sc_refresh(ctx):
     rot = sum(r["rotated"] for r in res["jwtx /refresh (rotating)"])
     reqs = sum(r["requests"] for r in res["jwtx /refresh (rotating)"])
     md = [
-        "### 5. `/refresh`",
+        "### 4. `/refresh`",
         "",
         f"`wrk -t{n} -c{n}` with `bench/harness/refresh.lua`: one connection per wrk thread, each "
         f"with its own login session ({n} `/login`s per system per round, before the round), "
@@ -863,7 +863,7 @@ def sc_login(ctx):
     cores = os.cpu_count() or 1
     bound = cores / h if h > 0 else None
     md = [
-        "### 4. `/login`",
+        "### 5. `/login`",
         "",
         "`POST /login` `{\"username\":\"testuser\",\"password\":\"testpass\"}` "
         "(`bench/harness/login.lua`). jwtx verifies an Argon2id hash (m = 19 MiB, t = 2, p = 1, "
