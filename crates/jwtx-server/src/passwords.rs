@@ -561,19 +561,12 @@ impl Inner {
     ) -> Result<(), argon2::Error> {
         let need = argon2.params().block_count();
         let pooled = self.argon2.params().block_count();
-        if need > pooled {
-            let mut own = vec![Block::default(); need];
-            return argon2.hash_password_into_with_memory(
-                password.expose().as_bytes(),
-                salt,
-                out,
-                &mut own,
-            );
-        }
-        let mut memory = self
-            .pool()
-            .pop()
-            .unwrap_or_else(|| vec![Block::default(); pooled]);
+        // A buffer from the pool (or a new one of the pool's size), unless this hash needs more.
+        let from_pool = need <= pooled;
+        let mut memory = from_pool
+            .then(|| self.pool().pop())
+            .flatten()
+            .unwrap_or_else(|| vec![Block::default(); need.max(pooled)]);
         let result = argon2.hash_password_into_with_memory(
             password.expose().as_bytes(),
             salt,
@@ -581,7 +574,7 @@ impl Inner {
             &mut memory,
         );
         let mut pool = self.pool();
-        if pool.len() < self.max_concurrency {
+        if from_pool && pool.len() < self.max_concurrency {
             pool.push(memory);
         }
         result
