@@ -58,6 +58,11 @@ impl TokenData {
         self.verified.jti()
     }
 
+    /// The `sid` claim when it is a string (read while verifying; no second parse).
+    pub fn sid(&self) -> Option<&str> {
+        self.verified.sid()
+    }
+
     /// The token type.
     pub fn token_type(&self) -> &TokenType {
         self.verified.token_type()

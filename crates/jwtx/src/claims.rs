@@ -9,7 +9,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::value::{BorrowedStrDeserializer, StrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -341,15 +341,43 @@ pub(crate) fn audience(raw: Raw) -> Result<Option<Audience>, ()> {
 pub(crate) struct Payload<C> {
     pub(crate) registered: RawRegistered,
     pub(crate) custom: C,
+    /// `sid` when it is a string (it also reaches `custom`, see [`SESSION_ID`]).
+    pub(crate) sid: Option<String>,
 }
+
+/// `sid`, the session id claim (IANA-registered by OpenID Connect). It is an application
+/// claim to jwtx (issued as one, handed to the application's type) that the one pass also
+/// keeps when it is a string, so a per-request session check needs no second parse.
+pub const SESSION_ID: &str = "sid";
 
 impl<'de, C: Deserialize<'de>> Deserialize<'de> for Payload<C> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(PayloadVisitor(PhantomData))
+        d.deserialize_map(PayloadVisitor {
+            keep_registered: true,
+            claims: PhantomData,
+        })
     }
 }
 
-struct PayloadVisitor<C>(PhantomData<C>);
+/// The application's claims alone, read from a payload already verified: the registered
+/// members are skipped, not captured (no copies of `sub`, `jti`, `csrf`…), and still never
+/// reach `C`.
+pub(crate) struct CustomOnly<C>(pub(crate) C);
+
+impl<'de, C: Deserialize<'de>> Deserialize<'de> for CustomOnly<C> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PayloadVisitor {
+            keep_registered: false,
+            claims: PhantomData,
+        })
+        .map(|p: Payload<C>| CustomOnly(p.custom))
+    }
+}
+
+struct PayloadVisitor<C> {
+    keep_registered: bool,
+    claims: PhantomData<C>,
+}
 
 impl<'de, C: Deserialize<'de>> Visitor<'de> for PayloadVisitor<C> {
     type Value = Payload<C>;
@@ -360,6 +388,9 @@ impl<'de, C: Deserialize<'de>> Visitor<'de> for PayloadVisitor<C> {
         let mut split = Split {
             inner: map,
             registered: RawRegistered::default(),
+            keep_registered: self.keep_registered,
+            sid: None,
+            pending: Pending::None,
         };
         let custom = C::deserialize(de::value::MapAccessDeserializer::new(&mut split))?;
         // The application type may stop early (it never does for derived types); read the rest
@@ -370,14 +401,29 @@ impl<'de, C: Deserialize<'de>> Visitor<'de> for PayloadVisitor<C> {
         Ok(Payload {
             registered: split.registered,
             custom,
+            sid: split.sid,
         })
     }
 }
 
-/// A map access that keeps registered members for itself and hands the rest on.
+/// A map access that keeps registered members for itself (or skips them) and hands the rest
+/// on.
 struct Split<A> {
     inner: A,
     registered: RawRegistered,
+    keep_registered: bool,
+    sid: Option<String>,
+    /// The `sid` value, already read, that the application's type asks for next.
+    pending: Pending,
+}
+
+/// A member value read ahead of the application's type.
+enum Pending {
+    None,
+    /// The string now in `Split::sid`.
+    SessionId,
+    /// Any other JSON value.
+    Value(serde_json::Value),
 }
 
 /// A member name, borrowed from the input when it has no escapes.
@@ -424,8 +470,21 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Split<A> {
                 Name::Owned(s) => s.as_str(),
             };
             if let Some(slot) = self.registered.slot(s) {
-                *slot = self.inner.next_value::<Raw>()?;
+                if self.keep_registered {
+                    *slot = self.inner.next_value::<Raw>()?;
+                } else {
+                    self.inner.next_value::<IgnoredAny>()?;
+                }
                 continue;
+            }
+            if s == SESSION_ID {
+                self.pending = match self.inner.next_value::<serde_json::Value>()? {
+                    serde_json::Value::String(sid) => {
+                        self.sid = Some(sid);
+                        Pending::SessionId
+                    }
+                    other => Pending::Value(other),
+                };
             }
             return match name {
                 Name::Borrowed(s) => seed.deserialize(BorrowedStrDeserializer::new(s)).map(Some),
@@ -435,7 +494,13 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Split<A> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.inner.next_value_seed(seed)
+        match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => self.inner.next_value_seed(seed),
+            Pending::SessionId => seed.deserialize(StrDeserializer::<A::Error>::new(
+                self.sid.as_deref().unwrap_or_default(),
+            )),
+            Pending::Value(v) => seed.deserialize(v).map_err(de::Error::custom),
+        }
     }
 }
 
@@ -475,6 +540,51 @@ mod tests {
         let p: Payload<BTreeMap<String, serde_json::Value>> =
             serde_json::from_str(r#"{"sub":"a","roles":[1],"exp":5,"\u0073ub2":1}"#).unwrap();
         assert_eq!(p.custom.keys().collect::<Vec<_>>(), ["roles", "sub2"]);
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct WithSid {
+        sid: serde_json::Value,
+        #[serde(default)]
+        roles: Vec<String>,
+    }
+
+    #[test]
+    fn sid_is_kept_and_still_reaches_the_application() {
+        let p: Payload<WithSid> =
+            serde_json::from_str(r#"{"sub":"a","sid":"s-1","roles":["r"]}"#).unwrap();
+        assert_eq!(p.sid.as_deref(), Some("s-1"));
+        assert_eq!(p.custom.sid, "s-1");
+        assert_eq!(p.custom.roles, ["r"]);
+        // Escaped name, and a non-string value: the application gets it as written.
+        let p: Payload<WithSid> =
+            serde_json::from_str(r#"{"\u0073id":{"a":[1,2.5,null]},"roles":[]}"#).unwrap();
+        assert_eq!(p.sid, None);
+        assert_eq!(p.custom.sid, serde_json::json!({"a": [1, 2.5, null]}));
+        let p: Payload<NoClaims> = serde_json::from_str(r#"{"sid":"x","y":1}"#).unwrap();
+        assert_eq!(p.sid.as_deref(), Some("x"));
+        let p: Payload<NoClaims> = serde_json::from_str(r#"{"sid":7}"#).unwrap();
+        assert_eq!(p.sid, None);
+        // A type that refuses a non-string sid still refuses it.
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Strict {
+            sid: String,
+        }
+        assert!(serde_json::from_str::<Payload<Strict>>(r#"{"sid":7}"#).is_err());
+        assert!(serde_json::from_str::<CustomOnly<Strict>>(r#"{"sid":"z"}"#).is_ok());
+    }
+
+    #[test]
+    fn custom_only_skips_registered_members() {
+        let CustomOnly(c): CustomOnly<BTreeMap<String, serde_json::Value>> = serde_json::from_str(
+            r#"{"sub":5,"roles":["a"],"exp":"x","jti":null,"sid":"s1","fresh":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.keys().collect::<Vec<_>>(), ["roles", "sid"]);
+        assert_eq!(c["sid"], "s1");
+        let bad = serde_json::from_str::<CustomOnly<NoClaims>>(r#"{"sub":"a","exp":}"#);
+        assert!(bad.is_err());
     }
 
     #[test]

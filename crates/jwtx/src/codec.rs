@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::claims::{
-    Audience, Fresh, NoClaims, NumericDate, Payload, REGISTERED, RegisteredClaims, TokenType,
+    Audience, CustomOnly, Fresh, NoClaims, NumericDate, Payload, REGISTERED, RegisteredClaims,
+    TokenType,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{EncodeError, Error};
@@ -228,6 +229,7 @@ impl Codec {
             header: jws.header,
             claims,
             custom: payload.custom,
+            sid: payload.sid,
             payload: jws.payload,
         })
     }
@@ -427,6 +429,7 @@ pub struct Verified<C = NoClaims> {
     header: Header,
     claims: RegisteredClaims,
     custom: C,
+    sid: Option<String>,
     payload: Vec<u8>,
 }
 
@@ -459,8 +462,8 @@ impl<C> Verified<C> {
     /// Reads the verified payload as another application claims type `D`, without verifying
     /// again (for a second extractor that wants different claims from the same token).
     pub fn custom_as<D: DeserializeOwned>(&self) -> Result<D, Error> {
-        serde_json::from_slice::<Payload<D>>(&self.payload)
-            .map(|p| p.custom)
+        serde_json::from_slice::<CustomOnly<D>>(&self.payload)
+            .map(|c| c.0)
             .map_err(|e| Error::CustomClaims {
                 detail: e.to_string(),
             })
@@ -475,6 +478,7 @@ impl<C> Verified<C> {
             header: self.header,
             claims: self.claims,
             custom,
+            sid: self.sid,
             payload: self.payload,
         })
     }
@@ -482,6 +486,12 @@ impl<C> Verified<C> {
     /// The identity (`sub`).
     pub fn sub(&self) -> &str {
         &self.claims.sub
+    }
+
+    /// The `sid` claim ([`SESSION_ID`](crate::SESSION_ID)) when it is a string, read in the
+    /// verifying pass (it is also part of the application claims).
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.as_deref()
     }
 
     /// The `jti`, if the token has one.

@@ -67,7 +67,7 @@ mod validation;
 pub use alg::{Algorithm, Family, UnknownAlgorithm};
 pub use claims::{
     Audience, Fresh, MAX_NUMERIC_DATE, NoClaims, NumericDate, REGISTERED, RegisteredClaims,
-    TokenType,
+    SESSION_ID, TokenType,
 };
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use codec::{Codec, Issued, TokenBuilder, TokenKind, Verified};

@@ -59,14 +59,6 @@ pub struct SessionClaims {
     pub roles: Vec<String>,
 }
 
-/// The one claim the revocation check reads besides the registered ones (read without the
-/// roles [`SessionClaims`] carries: this runs on every protected request).
-#[derive(Debug, Default, Deserialize)]
-struct SessionId {
-    #[serde(default)]
-    sid: Option<String>,
-}
-
 /// What the server's routes share: one `Arc`, so the per-request clone axum makes of the
 /// state is one reference count, not one per service.
 #[derive(Clone, Debug)]
@@ -232,10 +224,10 @@ pub fn manager(
         .revocation_check(move |token| {
             let revocations = revocations.clone();
             async move {
-                let extra: SessionId = token.custom().unwrap_or_default();
+                // `sid` as the verifying pass read it: no second parse per protected request.
                 Ok::<_, std::convert::Infallible>(revocations.is_revoked(jwtx::store::TokenRef {
                     jti: token.jti(),
-                    sid: extra.sid.as_deref(),
+                    sid: token.sid(),
                     sub: token.sub(),
                     iat: token.claims().iat,
                 }))
