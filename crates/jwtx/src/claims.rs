@@ -9,7 +9,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::{BorrowedStrDeserializer, StrDeserializer, StringDeserializer};
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -496,11 +496,50 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Split<A> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
         match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => self.inner.next_value_seed(seed),
-            Pending::SessionId => seed.deserialize(StrDeserializer::<A::Error>::new(
+            Pending::SessionId => seed.deserialize(StrValue::<A::Error>(
                 self.sid.as_deref().unwrap_or_default(),
+                PhantomData,
             )),
             Pending::Value(v) => seed.deserialize(v).map_err(de::Error::custom),
         }
+    }
+}
+
+/// A JSON string already read, handed on as serde_json would: as a string, or as `Some` of
+/// one to an `Option` (serde's `StrDeserializer` refuses options).
+struct StrValue<'a, E>(&'a str, PhantomData<E>);
+
+impl<'de, E: de::Error> Deserializer<'de> for StrValue<'_, E> {
+    type Error = E;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_str(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        visitor.visit_enum(de::value::StrDeserializer::<E>::new(self.0))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
     }
 }
 
@@ -573,6 +612,39 @@ mod tests {
         }
         assert!(serde_json::from_str::<Payload<Strict>>(r#"{"sid":7}"#).is_err());
         assert!(serde_json::from_str::<CustomOnly<Strict>>(r#"{"sid":"z"}"#).is_ok());
+    }
+
+    /// The kept string reaches every shape an application type may give `sid` exactly as
+    /// serde_json would deliver it.
+    #[test]
+    fn a_kept_sid_deserializes_as_serde_json_would() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Newtype(String);
+        #[derive(Deserialize, Debug, PartialEq)]
+        enum Kind {
+            #[serde(rename = "s-1")]
+            One,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Shapes<T> {
+            sid: T,
+        }
+        fn both<T: serde::de::DeserializeOwned + PartialEq + fmt::Debug>(json: &str) {
+            let kept = serde_json::from_str::<Payload<Shapes<T>>>(json).map(|p| p.custom.sid);
+            let plain = serde_json::from_str::<Shapes<T>>(json).map(|s| s.sid);
+            assert_eq!(kept.as_ref().ok(), plain.as_ref().ok(), "{json}");
+            assert_eq!(kept.is_ok(), plain.is_ok(), "{json}");
+        }
+        let json = r#"{"sid":"s-1"}"#;
+        both::<String>(json);
+        both::<Option<String>>(json);
+        both::<Newtype>(json);
+        both::<Kind>(json);
+        both::<serde_json::Value>(json);
+        both::<u32>(json);
+        both::<Vec<String>>(json);
+        both::<Option<String>>(r#"{"sid":null}"#);
+        both::<Option<u32>>(r#"{"sid":3}"#);
     }
 
     #[test]
