@@ -238,7 +238,10 @@ impl JwtManager {
         &self.0.config
     }
 
-    pub(crate) fn reject(&self, error: JwtError) -> JwtRejection {
+    /// The rejection the extractors give for `error`: the `error_handler` callback's response
+    /// if one is set, else the default one. For a handler that finds a token's failure itself
+    /// (a user gone since the extractor ran, say) and must answer exactly as the pipeline would.
+    pub fn reject(&self, error: JwtError) -> JwtRejection {
         JwtRejection {
             error,
             config: self.0.config.clone(),

@@ -328,3 +328,52 @@ async fn every_response_has_a_request_id_and_a_latency_observation() {
         "{metrics}"
     );
 }
+
+/// `POST /password` for a user deleted after the user loader's (cached) look answers exactly
+/// as the extractor pipeline does for an unknown user: 401, the flask-jwt-extended message,
+/// `WWW-Authenticate`, and a `user_lookup` rejection in the metrics.
+#[tokio::test]
+async fn a_password_change_for_a_user_deleted_meanwhile_is_the_pipelines_401() {
+    let state = state().await;
+    let (status, body) = login(&state, "testuser", "testpass").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let token = doc["access_token"].as_str().unwrap().to_owned();
+    // The loader caches the user; then the user goes from the store.
+    assert_eq!(
+        call(&state, "GET", "/protected", &token).await.0,
+        StatusCode::OK
+    );
+    assert!(state.store.delete_user("testuser").await.unwrap());
+
+    let body =
+        serde_json::json!({"current_password": "testpass", "new_password": "a new password"});
+    let req = Request::post("/password")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = server::app(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"msg": "Error loading the user testuser"})
+    );
+    let metrics = call(&state, "GET", "/metrics", "").await.1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "jwtx_token_rejections_total{reason=\"user_lookup\"} 1"),
+        "a user_lookup rejection is counted:\n{metrics}"
+    );
+}

@@ -387,11 +387,12 @@ pub(crate) async fn change_password(
 ) -> Result<Response, ApiError> {
     // The current hash from the store, not the user loader's cache: a password changed a
     // moment ago elsewhere must not be accepted here.
+    // A user deleted since the loader's look: the pipeline's own answer (and metrics).
     let Some(user) = state.store.get_user(token.identity()).await? else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            format!("Error loading the user {}", token.identity()),
-        ));
+        let gone = jwtx_axum::JwtError::UserLookup {
+            sub: token.identity().to_owned(),
+        };
+        return Ok(state.jwt.reject(gone).into_response());
     };
     field("current_password", &body.current_password, MAX_PASSWORD)?;
     field("new_password", &body.new_password, MAX_PASSWORD)?;
