@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
@@ -265,9 +265,8 @@ where
         let user = token
             .data
             .user
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .get()
+            .cloned()
             .and_then(|u| u.downcast::<U>().ok())
             .ok_or_else(|| misconfigured("user loader gave no user"))?;
         Ok(CurrentUser(user, PhantomData))

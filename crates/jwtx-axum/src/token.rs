@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use jwtx::{Header, NoClaims, RegisteredClaims, TokenType, Verified};
 use serde::de::DeserializeOwned;
@@ -14,8 +14,10 @@ use crate::config::Location;
 pub struct TokenData {
     pub(crate) verified: Verified<NoClaims>,
     pub(crate) location: Location,
-    pub(crate) revoked: Mutex<Option<bool>>,
-    pub(crate) user: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
+    /// The revocation callback's answer, once asked.
+    pub(crate) revoked: OnceLock<bool>,
+    /// The user loader's user, once loaded.
+    pub(crate) user: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for TokenData {
@@ -33,8 +35,8 @@ impl TokenData {
         TokenData {
             verified,
             location,
-            revoked: Mutex::new(None),
-            user: Mutex::new(None),
+            revoked: OnceLock::new(),
+            user: OnceLock::new(),
         }
     }
 

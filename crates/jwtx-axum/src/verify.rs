@@ -91,12 +91,17 @@ pub(crate) struct Requirement {
     pub(crate) fresh: bool,
 }
 
-/// Verification results kept for the rest of the request.
-#[derive(Clone, Default)]
-struct Cache(Arc<Mutex<Vec<CacheEntry>>>);
+/// Verification results kept for the rest of the request, in its extensions (extractors run
+/// one after another on `&mut Parts`, so no lock).
+#[derive(Clone)]
+struct Cache(Vec<CacheEntry>);
 
-/// (refresh lookup?, locations searched, outcome).
-type CacheEntry = (bool, Vec<Location>, Result<Arc<TokenData>, JwtError>);
+/// (refresh lookup?, the route's own locations or `None` for the configured ones, outcome).
+type CacheEntry = (
+    bool,
+    Option<Vec<Location>>,
+    Result<Arc<TokenData>, JwtError>,
+);
 
 /// Where [`JwtLayer`](crate::JwtLayer) wants to hear about the verified access cookie.
 #[derive(Clone, Default)]
@@ -112,44 +117,35 @@ pub(crate) async fn check(
     if parts.method == http::Method::OPTIONS {
         return Ok(None);
     }
-    let route = parts
-        .extensions
-        .get::<JwtRoute>()
-        .cloned()
-        .unwrap_or_default();
+    // The route's options (a clone of its location list only when it has one).
+    let (route_locations, skip_revocation) = match parts.extensions.get::<JwtRoute>() {
+        // `jwt_required(locations=[])` means the configured locations (`if not locations`).
+        Some(r) => (
+            r.locations.clone().filter(|l| !l.is_empty()),
+            r.skip_revocation,
+        ),
+        None => (None, false),
+    };
     let config = &manager.0.config;
-    // `jwt_required(locations=[])` means the configured locations (`if not locations`).
-    let locations = route
-        .locations
-        .as_deref()
-        .filter(|l| !l.is_empty())
-        .unwrap_or(&config.token_location);
+    let locations = route_locations.as_deref().unwrap_or(&config.token_location);
     let refresh_lookup = req.kind == TokenKind::Refresh;
 
-    let cache = match parts.extensions.get::<Cache>() {
-        Some(c) => c.clone(),
-        None => {
-            let c = Cache::default();
-            parts.extensions.insert(c.clone());
-            c
-        }
-    };
-    let cached = cache
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .find(|(r, l, _)| *r == refresh_lookup && l == locations)
-        .map(|(_, _, res)| res.clone());
+    let cached = parts.extensions.get::<Cache>().and_then(|c| {
+        c.0.iter()
+            .find(|(r, l, _)| *r == refresh_lookup && *l == route_locations)
+            .map(|(_, _, res)| res.clone())
+    });
     let found = match cached {
         Some(res) => res,
         None => {
             let res = find_and_verify(parts, manager, locations, refresh_lookup);
-            cache
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((refresh_lookup, locations.to_vec(), res.clone()));
+            let entry = (refresh_lookup, route_locations.clone(), res.clone());
+            match parts.extensions.get_mut::<Cache>() {
+                Some(c) => c.0.push(entry),
+                None => {
+                    parts.extensions.insert(Cache(vec![entry]));
+                }
+            }
             res
         }
     };
@@ -164,18 +160,16 @@ pub(crate) async fn check(
         token.verified.require_fresh(manager.0.codec.now())?;
     }
     let cb = &manager.0.callbacks;
-    if let Some(revocation) = cb.revocation.as_ref().filter(|_| !route.skip_revocation) {
-        let known = *token.revoked.lock().unwrap_or_else(PoisonError::into_inner);
-        let revoked = match known {
-            Some(r) => r,
+    if let Some(revocation) = cb.revocation.as_ref().filter(|_| !skip_revocation) {
+        let revoked = match token.revoked.get() {
+            Some(r) => *r,
             None => {
                 let r = revocation(token.clone())
                     .await
                     .map_err(|e| JwtError::Unavailable {
                         detail: e.to_string(),
                     })?;
-                *token.revoked.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
-                r
+                *token.revoked.get_or_init(|| r)
             }
         };
         if revoked {
@@ -188,19 +182,15 @@ pub(crate) async fn check(
         return Err(JwtError::VerificationFailed);
     }
     if let Some((_, _, loader)) = &cb.user_loader {
-        let loaded = token
-            .user
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some();
-        if !loaded {
+        if token.user.get().is_none() {
             match loader(token.clone())
                 .await
                 .map_err(|e| JwtError::Unavailable {
                     detail: e.to_string(),
                 })? {
                 Some(user) => {
-                    *token.user.lock().unwrap_or_else(PoisonError::into_inner) = Some(user);
+                    // A second extractor that raced here keeps the first user loaded.
+                    let _ = token.user.set(user);
                 }
                 None => {
                     return Err(JwtError::UserLookup {
