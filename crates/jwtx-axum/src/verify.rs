@@ -181,22 +181,22 @@ pub(crate) async fn check(
     {
         return Err(JwtError::VerificationFailed);
     }
-    if let Some((_, _, loader)) = &cb.user_loader {
-        if token.user.get().is_none() {
-            match loader(token.clone())
-                .await
-                .map_err(|e| JwtError::Unavailable {
-                    detail: e.to_string(),
-                })? {
-                Some(user) => {
-                    // A second extractor that raced here keeps the first user loaded.
-                    let _ = token.user.set(user);
-                }
-                None => {
-                    return Err(JwtError::UserLookup {
-                        sub: token.sub().to_owned(),
-                    });
-                }
+    if let Some((_, _, loader)) = &cb.user_loader
+        && token.user.get().is_none()
+    {
+        match loader(token.clone())
+            .await
+            .map_err(|e| JwtError::Unavailable {
+                detail: e.to_string(),
+            })? {
+            Some(user) => {
+                // A second extractor that raced here keeps the first user loaded.
+                let _ = token.user.set(user);
+            }
+            None => {
+                return Err(JwtError::UserLookup {
+                    sub: token.sub().to_owned(),
+                });
             }
         }
     }
