@@ -4,8 +4,8 @@
 //!   t = 2, p = 1) and [`Argon2Params::validate`] refuses anything weaker, or anything so large
 //!   that one login could tie up a core or gigabytes of memory.
 //! * **Off the async runtime, bounded.** [`PasswordHasher::hash`] and [`PasswordHasher::verify`]
-//!   run on tokio's blocking pool behind a semaphore of `max_concurrency` permits, so a login storm
-//!   queues instead of stalling token verification, and Argon2 memory stays below
+//!   run on tokio's blocking pool behind a semaphore of `max_concurrency` permits (by default one
+//!   less than the CPUs), so a login storm queues instead of stalling token verification, and Argon2 memory stays below
 //!   `max_concurrency × memory_kib`. The permit moves into the blocking task: a request that is
 //!   cancelled half-way (client gone) still holds its permit until its Argon2 work has finished.
 //! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
@@ -339,11 +339,17 @@ impl PasswordHasher {
         Self::build(params, max_concurrency)
     }
 
-    /// The default concurrency bound: the number of CPUs, at least 1.
+    /// The default concurrency bound: one less than the number of CPUs, at least 1, so a login
+    /// storm always leaves a core to token verification (with every core hashing, the p99 of
+    /// `/protected` under 32 concurrent logins was 7× its p99 without: bench/BENCHMARKS.md §6).
     pub fn default_concurrency() -> usize {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .clamp(1, MAX_CONCURRENCY)
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self::concurrency_for(cpus)
+    }
+
+    /// [`default_concurrency`](Self::default_concurrency) on a machine with `cpus` CPUs.
+    fn concurrency_for(cpus: usize) -> usize {
+        cpus.saturating_sub(1).clamp(1, MAX_CONCURRENCY)
     }
 
     /// Tests only: skips the OWASP minimum so tests can use tiny, fast parameters.
@@ -751,6 +757,9 @@ mod tests {
         assert!(PasswordHasher::new(p).is_ok());
         assert!(PasswordHasher::with_concurrency(p, 1).is_ok());
         assert!(PasswordHasher::default_concurrency() >= 1);
+        // A core is left to verification wherever there is more than one.
+        let bounds = [1, 2, 4, 64].map(PasswordHasher::concurrency_for);
+        assert_eq!(bounds, [1, 1, 3, 63.min(MAX_CONCURRENCY)]);
     }
 
     #[test]
