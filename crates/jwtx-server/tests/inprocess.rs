@@ -377,3 +377,24 @@ async fn a_password_change_for_a_user_deleted_meanwhile_is_the_pipelines_401() {
         "a user_lookup rejection is counted:\n{metrics}"
     );
 }
+
+/// A client that sends a request's headers and then never its body (a slow-body attack on the
+/// JSON body the token layer reads) gets 408 when the 30-second request deadline passes; the
+/// connection's task is not held beyond it. Tokio's clock is paused, so the 30 s pass at once.
+#[tokio::test(start_paused = true)]
+async fn a_request_body_that_never_arrives_gets_408_at_the_deadline() {
+    let state = state().await;
+    let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let req = Request::post("/login")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(never))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let answer = server::app(state).oneshot(req);
+    let res = tokio::time::timeout(std::time::Duration::from_secs(60), answer)
+        .await
+        .expect("no answer within 60 s: the request deadline did not fire")
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
+}
