@@ -521,7 +521,7 @@ def summary_table(results, with_latency=True):
         lines = ["| system | req/s (median) | req/s per round | errors |", "|---|---:|---|---:|"]
     with_cpu = any("cpu_us_per_req" in r for rs in results.values() for r in rs)
     if with_cpu:
-        lines = [lines[0][:-1] + " server CPU / request |", lines[1] + "---:|"]
+        lines = [lines[0] + " server CPU / request |", lines[1] + "---:|"]
     for label, rs in results.items():
         per = ", ".join(f"{r['rps']:,.0f}" for r in rs)
         errs = sum(r["errors"] for r in rs)
