@@ -5,9 +5,10 @@
 //!   that one login could tie up a core or gigabytes of memory.
 //! * **Off the async runtime, bounded.** [`PasswordHasher::hash`] and [`PasswordHasher::verify`]
 //!   run on tokio's blocking pool behind a semaphore of `max_concurrency` permits (by default one
-//!   less than the CPUs), so a login storm queues instead of stalling token verification, and Argon2 memory stays below
-//!   `max_concurrency × memory_kib`. The permit moves into the blocking task: a request that is
-//!   cancelled half-way (client gone) still holds its permit until its Argon2 work has finished.
+//!   less than the CPUs), so a login storm queues instead of stalling token verification, and
+//!   Argon2 memory stays below `max_concurrency × memory_kib`. The permit moves into the blocking
+//!   task: a request that is cancelled half-way (client gone) still holds its permit until its
+//!   Argon2 work has finished.
 //! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
 //!   used, verifies against a dummy hash made once with the configured parameters, so an unknown
 //!   user and a wrong password run the same Argon2 work and both answer `ok = false`.

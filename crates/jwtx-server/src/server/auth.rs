@@ -386,8 +386,8 @@ pub(crate) async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
     // The current hash from the store, not the user loader's cache: a password changed a
-    // moment ago elsewhere must not be accepted here.
-    // A user deleted since the loader's look: the pipeline's own answer (and metrics).
+    // moment ago elsewhere must not be accepted here. A user deleted since the loader looked
+    // gets the pipeline's own answer (and metrics).
     let Some(user) = state.store.get_user(token.identity()).await? else {
         let gone = jwtx_axum::JwtError::UserLookup {
             sub: token.identity().to_owned(),
