@@ -106,6 +106,11 @@ impl<C, K: Need> Token<C, K> {
         self.data.claims()
     }
 
+    /// The `sid` claim when it is a string (read while verifying; no second parse).
+    pub fn sid(&self) -> Option<&str> {
+        self.data.sid()
+    }
+
     /// The application claims.
     pub fn custom(&self) -> &C {
         &self.custom

@@ -488,7 +488,7 @@ impl PasswordHasher {
 /// How much a hashing thread lowers its scheduling priority: `nice` +10, a CPU weight of 110
 /// against 1024 for the server's other threads. Argon2 still gets every idle cycle, but while
 /// verification wants the cores it yields them: under a login storm on 2 cores, `/protected`
-/// served 22% more requests with a 15% lower p99, and the storm's logins went 25% slower
+/// served 22% more requests with a 17% lower p99, and the storm's logins went 24% slower
 /// (bench/BENCHMARKS.md §6). The p99 keeps a floor of about one scheduler tick: the kernel lets
 /// a running thread finish its time slice, so a request that wakes behind Argon2 may wait for it.
 pub const HASHING_NICE: i32 = 10;

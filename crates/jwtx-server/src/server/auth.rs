@@ -18,10 +18,10 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
+use super::AppState;
 use super::api_error::ApiError;
 use super::body::{ApiJson, field};
 use super::metrics::LoginResult;
-use super::{AppState, SessionClaims};
 
 /// Longest accepted user name, in bytes.
 pub(crate) const MAX_USERNAME: usize = 256;
@@ -206,11 +206,11 @@ pub(crate) async fn login(
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
-    token: RefreshJwt<SessionClaims>,
+    token: RefreshJwt,
     current: CurrentUser<Arc<User>, Refresh>,
 ) -> Result<Response, ApiError> {
     let user = &current.0;
-    let Some(sid) = token.custom().sid.clone() else {
+    let Some(sid) = token.sid().map(str::to_owned) else {
         // A refresh token from outside a login session (e.g. `jwtx token mint`): no family to
         // rotate; issue an access token only.
         let access = access_token(&state, user, None, false)?;
@@ -304,12 +304,12 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
     responses((status = 200, description = "`{\"logout\": true}`; the token (if any) and its session are revoked")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    token: Option<AnyJwt<SessionClaims>>,
+    token: Option<AnyJwt>,
 ) -> Result<Response, ApiError> {
     if let Some(token) = token {
         let now = state.clock.now();
         let claims = token.claims();
-        match (&token.custom().sid, &claims.jti) {
+        match (token.sid(), &claims.jti) {
             (Some(sid), _) => revoke_session(&state, sid, now).await?,
             (None, Some(jti)) => {
                 let until = claims
@@ -325,7 +325,7 @@ pub(crate) async fn logout(
             }
             (None, None) => {}
         }
-        tracing::info!(target: "audit", event = "logout", user = %token.identity(), session = ?token.custom().sid);
+        tracing::info!(target: "audit", event = "logout", user = %token.identity(), session = ?token.sid());
     }
     Ok((cleared_cookies(&state), Json(json!({ "logout": true }))).into_response())
 }
@@ -353,7 +353,7 @@ async fn end_sessions(
     ))]
 pub(crate) async fn logout_all(
     State(state): State<AppState>,
-    token: Jwt<SessionClaims>,
+    token: Jwt,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let user = token.identity();
@@ -382,7 +382,7 @@ pub(crate) async fn logout_all(
     ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
-    token: FreshJwt<SessionClaims>,
+    token: FreshJwt,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
     // The current hash from the store, not the user loader's cache: a password changed a
@@ -433,7 +433,7 @@ pub(crate) async fn change_password(
         return Err(ApiError::bad_credentials());
     }
     let now = state.clock.now();
-    let ended = end_sessions(&state, &user.name, token.custom().sid.as_deref(), now).await?;
+    let ended = end_sessions(&state, &user.name, token.sid(), now).await?;
     tracing::info!(target: "audit", event = "password_change", result = "success", user = %user.name, sessions_ended = ended);
     Ok(Json(json!({ "password_changed": true, "sessions_ended": ended })).into_response())
 }

@@ -10,8 +10,8 @@ use jwtx::store::User;
 use jwtx_axum::{CurrentUser, Jwt};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::api_error::ApiError;
-use super::{AppState, SessionClaims};
 
 /// `GET /protected`.
 #[utoipa::path(get, path = "/protected", tag = "resources",
@@ -29,7 +29,7 @@ pub(crate) async fn protected(token: Jwt) -> Json<Value> {
 #[utoipa::path(get, path = "/me", tag = "resources",
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The token's identity and the user's current roles", body = super::openapi::Me)))]
-pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<Arc<User>>) -> Json<Value> {
+pub(crate) async fn me(token: Jwt, current: CurrentUser<Arc<User>>) -> Json<Value> {
     let user = &current.0;
     let claims = token.claims();
     Json(json!({
@@ -37,7 +37,7 @@ pub(crate) async fn me(token: Jwt<SessionClaims>, current: CurrentUser<Arc<User>
         "roles": &user.roles,
         "fresh": !matches!(claims.fresh, jwtx::Fresh::No),
         "expires_at": claims.exp,
-        "session_id": token.custom().sid,
+        "session_id": token.sid(),
     }))
 }
 

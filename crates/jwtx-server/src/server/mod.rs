@@ -26,7 +26,6 @@ use axum::routing::{delete, get, post};
 use jwtx::store::{RevocationStore, SessionStore, UserStore};
 use jwtx::{Clock, Codec};
 use jwtx_axum::{JwtLayer, JwtManager};
-use serde::Deserialize;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -47,17 +46,6 @@ use crate::throttle::LoginThrottle;
 /// Every store the server needs, as one object.
 pub trait Store: UserStore + SessionStore + RevocationStore {}
 impl<T: UserStore + SessionStore + RevocationStore> Store for T {}
-
-/// The claims the server adds to its tokens.
-#[derive(Debug, Default, Deserialize)]
-pub struct SessionClaims {
-    /// The session (refresh family) the token belongs to.
-    #[serde(default)]
-    pub sid: Option<String>,
-    /// The user's roles when the token was issued.
-    #[serde(default)]
-    pub roles: Vec<String>,
-}
 
 /// What the server's routes share: one `Arc`, so the per-request clone axum makes of the
 /// state is one reference count, not one per service.

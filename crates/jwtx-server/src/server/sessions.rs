@@ -7,8 +7,8 @@ use jwtx::store::Session;
 use jwtx_axum::Jwt;
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::api_error::ApiError;
-use super::{AppState, SessionClaims};
 
 fn describe(s: &Session, current: Option<&str>) -> Value {
     json!({
@@ -28,11 +28,11 @@ fn describe(s: &Session, current: Option<&str>) -> Value {
     responses((status = 200, description = "The user's live sessions, newest first", body = super::openapi::Sessions)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    token: Jwt<SessionClaims>,
+    token: Jwt,
 ) -> Result<Json<Value>, ApiError> {
     let now = state.clock.now();
     let sessions = state.store.list_sessions(token.identity(), now).await?;
-    let current = token.custom().sid.as_deref();
+    let current = token.sid();
     // A session idle for longer than the timeout has ended (its refresh token is refused).
     let idle_limit = state.settings.session_idle_timeout;
     let live: Vec<Value> = sessions
@@ -53,7 +53,7 @@ pub(crate) async fn list(
     ))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
-    token: Jwt<SessionClaims>,
+    token: Jwt,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "Session not found");
