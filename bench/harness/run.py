@@ -927,8 +927,8 @@ def sc_login(ctx):
         "",
         "`POST /login` `{\"username\":\"testuser\",\"password\":\"testpass\"}` "
         "(`bench/harness/login.lua`). jwtx verifies an Argon2id hash (m = 19 MiB, t = 2, p = 1, "
-        "the server's default; at most `nproc − 1` (at least 1) hashes at once, so a core stays "
-        "free for verification), creates a session row and signs "
+        "the server's default; at most `nproc − 1` (at least 1) hashes at once, on threads at "
+        "nice +10, so verification keeps the cores), creates a session row and signs "
         "two tokens. The Flask peer, like the seed, compares plaintext passwords: it does no "
         "hashing, so its figure is the framework's cost alone, not a like-for-like login.",
         "",
