@@ -7,8 +7,8 @@
 //!   [`PasswordHasher::verify`] run on a thread of their own at a lower scheduling priority
 //!   ([`HASHING_NICE`]), behind a semaphore of `max_concurrency` permits (by default one less
 //!   than the CPUs), so a login storm queues instead of stalling token verification, and
-//!   Argon2 memory stays below `max_concurrency × memory_kib`. The permit moves into the blocking
-//!   task: a request that is cancelled half-way (client gone) still holds its permit until its
+//!   Argon2 memory stays below `max_concurrency × memory_kib`. The permit moves into the hashing
+//!   thread: a request that is cancelled half-way (client gone) still holds its permit until its
 //!   Argon2 work has finished.
 //! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
 //!   used, verifies against a dummy hash made once with the configured parameters, so an unknown
@@ -454,6 +454,7 @@ impl PasswordHasher {
     ///
     /// The thread lowers its own scheduling priority first ([`HASHING_NICE`]), so under a login
     /// storm the cores go to token verification first.
+    ///
     /// A thread per job rather than a pool: its start costs tens of microseconds against the
     /// milliseconds of Argon2, at most `max_concurrency` of them live at once (the permit), and
     /// the lowered priority never leaks into threads that run anything else (tokio's blocking
