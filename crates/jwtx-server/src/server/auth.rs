@@ -210,14 +210,14 @@ pub(crate) async fn refresh(
     current: CurrentUser<Arc<User>, Refresh>,
 ) -> Result<Response, ApiError> {
     let user = &current.0;
-    let Some(sid) = token.sid().map(str::to_owned) else {
+    let Some(sid) = token.sid() else {
         // A refresh token from outside a login session (e.g. `jwtx token mint`): no family to
         // rotate; issue an access token only.
         let access = access_token(&state, user, None, false)?;
         return Ok(token_response(&state, refresh_body(), &access, None));
     };
     let presented = token.claims().jti.clone().unwrap_or_default();
-    let next = refresh_token(&state, &user.name, &sid)?;
+    let next = refresh_token(&state, &user.name, sid)?;
     let next_jti = next.claims.jti.clone().unwrap_or_default();
     let now = state.clock.now();
     let policy = RotationPolicy {
@@ -227,11 +227,11 @@ pub(crate) async fn refresh(
     };
     match state
         .store
-        .rotate(&sid, &presented, &next_jti, policy)
+        .rotate(sid, &presented, &next_jti, policy)
         .await?
     {
         Rotation::Rotated => {
-            let access = access_token(&state, user, Some(&sid), false)?;
+            let access = access_token(&state, user, Some(sid), false)?;
             state.metrics.issued(1, 1);
             tracing::info!(target: "audit", event = "refresh", user = %user.name, session = %sid);
             Ok(token_response(&state, refresh_body(), &access, Some(&next)))
@@ -239,13 +239,13 @@ pub(crate) async fn refresh(
         Rotation::Grace { .. } => {
             // The previous token, just replaced (concurrent refreshes): a new access token,
             // and no new refresh token, so the family keeps one current member.
-            let access = access_token(&state, user, Some(&sid), false)?;
+            let access = access_token(&state, user, Some(sid), false)?;
             state.metrics.issued(1, 0);
             tracing::info!(target: "audit", event = "refresh", result = "grace", user = %user.name, session = %sid);
             Ok(token_response(&state, refresh_body(), &access, None))
         }
         Rotation::Reused => {
-            end_session(&state, &sid, now).await?;
+            end_session(&state, sid, now).await?;
             state.metrics.reuse_detected();
             tracing::warn!(target: "audit", event = "refresh_reuse_detected", user = %user.name, session = %sid);
             Err(revoked())
