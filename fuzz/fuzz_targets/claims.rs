@@ -1,5 +1,7 @@
 //! Arbitrary payload bytes, signed with the harness HS256 key, then verified: exercises
 //! payload JSON checking, the one-pass claims reader and validation behind a valid signature.
+//! `verify::<NoClaims>` reads the registered claims from the members the JSON scan listed and
+//! `verify::<Value>` from the serde pass; they must agree on every payload.
 
 #![no_main]
 
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let layer = jws::verify(&token, &h.hs, usize::MAX);
     let strict = h.codec.verify::<NoClaims>(&token);
-    let _ = h.codec.verify::<Value>(&token);
+    let value = h.codec.verify::<Value>(&token);
     let _ = h.codec.verify::<HashMap<String, Value>>(&token);
     let app = h.codec.verify::<AppClaims>(&token);
     let lenient = h.lenient.verify::<Value>(&token);
@@ -56,6 +58,14 @@ fuzz_target!(|data: &[u8]| {
             "typed claims accepted where NoClaims failed"
         );
         let _ = v.custom().roles.len();
+    }
+    match (&strict, &value) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.claims(), b.claims(), "claim readers disagree");
+            assert_eq!(a.sid(), b.sid(), "claim readers disagree on sid");
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "different errors"),
+        (a, b) => panic!("claim readers disagree: {a:?} against {b:?}"),
     }
     if let Ok(v) = &lenient {
         assert_eq!(v.claims().iss.as_deref(), Some("https://auth.example"));

@@ -294,7 +294,7 @@ impl JwtManager {
     }
 
     /// Verifies with the codec, or with the keys the decode-key loader picks.
-    pub(crate) fn verify_raw<C: serde::de::DeserializeOwned>(
+    pub(crate) fn verify_raw<C: serde::de::DeserializeOwned + 'static>(
         &self,
         token: &str,
     ) -> Result<Verified<C>, jwtx::Error> {
@@ -305,7 +305,7 @@ impl JwtManager {
     }
 
     /// [`verify_raw`](Self::verify_raw) without the expiry check.
-    pub(crate) fn verify_allow_expired<C: serde::de::DeserializeOwned>(
+    pub(crate) fn verify_allow_expired<C: serde::de::DeserializeOwned + 'static>(
         &self,
         token: &str,
     ) -> Result<Verified<C>, jwtx::Error> {

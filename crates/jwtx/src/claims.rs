@@ -5,7 +5,13 @@
 //! application's claims type `C`. Nothing is parsed twice and no intermediate map is built.
 //! Registered members are captured leniently (a wrong type is remembered, not fatal) so the
 //! validator can report the first failure in flask-jwt-extended's order.
+//!
+//! When the application type is [`NoClaims`] (jwtx-axum verifies that way and reads its
+//! application claims later, on demand), the pass is shorter still: the strict JSON scan
+//! has already listed where each top-level member lies, so only the registered members and
+//! `sid` are read, from their own bytes ([`payload_from_members`]).
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -262,7 +268,7 @@ impl<'de> Visitor<'de> for RawVisitor {
 }
 
 /// The registered members of a payload, as read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RawRegistered {
     pub(crate) fresh: Raw,
     pub(crate) iat: Raw,
@@ -356,6 +362,60 @@ impl<'de, C: Deserialize<'de>> Deserialize<'de> for Payload<C> {
             keep_registered: true,
             claims: PhantomData,
         })
+    }
+}
+
+/// `Payload<C>` for `C` = [`NoClaims`], read from the top-level members the strict scan of
+/// `doc` listed: each registered member and `sid` is read from its own bytes, and the other
+/// members are not looked at again. It reads what the serde pass would (the scan has proved
+/// the document, so no read here fails; were one to, this gives up).
+///
+/// `None`, and the caller takes the serde pass, for any other `C`, or when the scan did not
+/// list the members (an escaped name, too many of them).
+pub(crate) fn payload_from_members<C: 'static>(
+    doc: &[u8],
+    members: &crate::json::Members,
+) -> Option<Payload<C>> {
+    let mut custom: Option<C> = None;
+    let no_claims = (&mut custom as &mut dyn Any).downcast_mut::<Option<NoClaims>>()?;
+    let mut registered = RawRegistered::default();
+    let mut sid = None;
+    for (name, value) in members.plain(doc)? {
+        let name = std::str::from_utf8(name).ok()?;
+        if let Some(slot) = registered.slot(name) {
+            *slot = raw_value(value)?;
+        } else if name == SESSION_ID
+            && let Raw::Str(s) = raw_value(value)?
+        {
+            sid = Some(s);
+        }
+    }
+    *no_claims = Some(NoClaims);
+    Some(Payload {
+        registered,
+        custom: custom?,
+        sid,
+    })
+}
+
+/// Reads one listed (so already checked) value as the serde pass would: the shapes tokens
+/// carry (a string without escapes, an integer of at most 15 digits, a boolean) directly,
+/// anything else through serde_json.
+fn raw_value(value: &[u8]) -> Option<Raw> {
+    match value {
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => std::str::from_utf8(inner)
+            .ok()
+            .map(|s| Raw::Str(s.to_owned())),
+        b"true" => Some(Raw::Bool(true)),
+        b"false" => Some(Raw::Bool(false)),
+        // Below 10^15, so exact in f64 and under MAX_NUMERIC_DATE, as `visit_u64` has it.
+        [b'0'..=b'9', ..] if value.len() <= 15 && value.iter().all(u8::is_ascii_digit) => {
+            let n = value
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            Some(Raw::Num(n as f64))
+        }
+        _ => serde_json::from_slice(value).ok(),
     }
 }
 
@@ -681,5 +741,43 @@ mod tests {
         assert!(!Fresh::Until(99.0).is_fresh_at(100));
         assert_eq!(serde_json::to_string(&Fresh::Until(7.0)).unwrap(), "7");
         assert_eq!(serde_json::to_string(&Fresh::Until(7.5)).unwrap(), "7.5");
+    }
+
+    /// The members path, or `None` where it declines.
+    fn from_members<C: 'static>(doc: &str) -> Option<Payload<C>> {
+        let checked = crate::json::check_object(doc.as_bytes()).unwrap();
+        payload_from_members(doc.as_bytes(), &checked.members)
+    }
+
+    #[test]
+    fn members_path_reads_what_the_serde_pass_reads() {
+        for doc in [
+            r#"{"fresh":true,"iat":1795476126,"jti":"39810f82","type":"access","sub":"testuser","nbf":1795476126,"csrf":"c3de","exp":1795477026,"roles":["user"],"sid":"0209"}"#,
+            r#"{ "sub" : "a\"\u00e9\ud83d\ude00" ,"exp":1.5,"aud":["x","y"],"iss":"i","sid":7}"#,
+            r#"{"exp":"1795","iat":-1,"nbf":1e300,"sub":5,"jti":null,"aud":["a",1],"fresh":"yes","sid":{"a":[1]}}"#,
+            r#"{"fresh":1795.25,"exp":9007199254740993,"iat":-0,"nbf":0.0,"aud":"a","type":"other","sid":null}"#,
+            "{\n\t\"sub\":\"x\",\n\"exp\" :\r 5 , \"extra\": [[[{\"sub\":1}]]]\n}",
+            r#"{"sub":"","jti":"a\/b","csrf":"\u00e9","iss":"é","exp":999999999999999,"iat":1000000000000000,"nbf":0,"fresh":false}"#,
+            r#"{"exp":9007199254740992,"iat":18446744073709551616,"nbf":1795.0,"fresh":-1,"sid":""}"#,
+            "{}",
+        ] {
+            let fast = from_members::<NoClaims>(doc).unwrap_or_else(|| panic!("declined {doc}"));
+            let slow: Payload<NoClaims> = serde_json::from_str(doc).unwrap();
+            assert_eq!(fast.registered, slow.registered, "{doc}");
+            assert_eq!(fast.sid, slow.sid, "{doc}");
+            assert_eq!(fast.custom, NoClaims);
+        }
+    }
+
+    #[test]
+    fn members_path_declines_other_types_and_unlisted_members() {
+        let plain = r#"{"sub":"a","sid":"s","roles":["r"]}"#;
+        assert!(from_members::<App>(plain).is_none());
+        assert!(from_members::<serde_json::Value>(plain).is_none());
+        assert!(from_members::<NoClaims>(plain).is_some());
+        // An escaped name must be unescaped to be matched: the serde pass does that.
+        assert!(from_members::<NoClaims>(r#"{"\u0073ub":"a"}"#).is_none());
+        let many: Vec<String> = (0..17).map(|i| format!("\"m{i}\":{i}")).collect();
+        assert!(from_members::<NoClaims>(&format!("{{{}}}", many.join(","))).is_none());
     }
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::claims::{
-    Audience, CustomOnly, Fresh, NoClaims, NumericDate, Payload, REGISTERED, RegisteredClaims,
-    TokenType,
+    self, Audience, CustomOnly, Fresh, NoClaims, NumericDate, Payload, REGISTERED,
+    RegisteredClaims, TokenType,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{EncodeError, Error};
@@ -174,14 +174,14 @@ impl Codec {
     /// Verifies a token: JWS rules and signature, then the registered claims, then reads the
     /// application's claims type `C`. Token type and freshness are the caller's to require
     /// ([`Verified::require`], [`Verified::require_fresh`]), as they depend on the route.
-    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, Error> {
+    pub fn verify<C: DeserializeOwned + 'static>(&self, token: &str) -> Result<Verified<C>, Error> {
         self.verify_at(token, &self.keys, self.clock.now(), true)
     }
 
     /// Like [`verify`](Codec::verify) with another key set, chosen per token (e.g. from the
     /// unverified header's `kid` through a JWKS cache: flask-jwt-extended's
     /// `decode_key_loader`). The validation policy and clock are this codec's.
-    pub fn verify_with_keys<C: DeserializeOwned>(
+    pub fn verify_with_keys<C: DeserializeOwned + 'static>(
         &self,
         token: &str,
         keys: &KeySet,
@@ -189,7 +189,7 @@ impl Codec {
         self.verify_at(token, keys, self.clock.now(), true)
     }
 
-    pub(crate) fn verify_at<C: DeserializeOwned>(
+    pub(crate) fn verify_at<C: DeserializeOwned + 'static>(
         &self,
         token: &str,
         keys: &KeySet,
@@ -208,7 +208,9 @@ impl Codec {
                 }
             }
         }
-        let payload: Payload<C> = match serde_json::from_slice(&jws.payload) {
+        let read = claims::payload_from_members(&jws.payload, &checked.members)
+            .map_or_else(|| serde_json::from_slice(&jws.payload), Ok);
+        let payload: Payload<C> = match read {
             Ok(p) => p,
             Err(e) => {
                 // Registered-claim failures (expired, …) come first, as in flask-jwt-extended

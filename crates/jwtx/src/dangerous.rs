@@ -57,7 +57,7 @@ pub fn unverified_header(
 /// Verifies a token fully except that an expired `exp` is accepted (flask-jwt-extended's
 /// `decode_token(allow_expired=True)`): for reading an expired token's claims, e.g. to tell an
 /// expired access token from an expired refresh token in an error response.
-pub fn verify_allow_expired<C: DeserializeOwned>(
+pub fn verify_allow_expired<C: DeserializeOwned + 'static>(
     codec: &Codec,
     token: &str,
 ) -> Result<Verified<C>, Error> {
@@ -66,7 +66,7 @@ pub fn verify_allow_expired<C: DeserializeOwned>(
 
 /// [`verify_allow_expired`] with another key set, chosen per token (flask-jwt-extended's
 /// `decode_key_loader` applies to `decode_token(allow_expired=True)` as well).
-pub fn verify_allow_expired_with_keys<C: DeserializeOwned>(
+pub fn verify_allow_expired_with_keys<C: DeserializeOwned + 'static>(
     codec: &Codec,
     token: &str,
     keys: &KeySet,

@@ -14,6 +14,9 @@
 //!
 //! Work is linear in the input: member names are compared through a hash set once an
 //! object has more than a handful of them.
+//!
+//! The scan also lists where the top-level members lie ([`Checked::members`]), so that a
+//! reader wanting only a few of them (the registered claims) need not scan the text again.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -70,6 +73,63 @@ impl Utf8Reason {
 pub(crate) struct Checked {
     /// Byte ranges of top-level `exp`/`iat`/`nbf` values that are numbers beyond `f64`.
     pub(crate) overflowing_dates: Vec<Range<usize>>,
+    /// Where the top-level members lie.
+    pub(crate) members: Members,
+}
+
+/// The most top-level members [`Members`] lists; an object with more is not listed.
+pub(crate) const MAX_LISTED_MEMBERS: usize = 16;
+
+/// The top-level members of a checked object, in document order: for each, the byte ranges
+/// of its name (between the quotes) and of its value. Listed only when every name is free
+/// of escapes (so the raw bytes are the name), there are at most [`MAX_LISTED_MEMBERS`] and
+/// the document is under 4 GiB (offsets are `u32`, to keep this small enough to move).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Members {
+    /// `[name start, name end, value start, value end]` per member.
+    spans: [[u32; 4]; MAX_LISTED_MEMBERS],
+    len: usize,
+    /// False when a member could not be listed (or nothing was scanned).
+    listed: bool,
+}
+
+impl Members {
+    /// `(name, value)` of every top-level member of `doc` (the document this was scanned
+    /// from), or `None` when they are not all listed.
+    pub(crate) fn plain<'d>(
+        &self,
+        doc: &'d [u8],
+    ) -> Option<impl Iterator<Item = (&'d [u8], &'d [u8])>> {
+        if !self.listed {
+            return None;
+        }
+        let span = |a: u32, b: u32| doc.get(a as usize..b as usize);
+        Some(self.spans[..self.len].iter().map(move |&[ns, ne, vs, ve]| {
+            (
+                span(ns, ne).unwrap_or_default(),
+                span(vs, ve).unwrap_or_default(),
+            )
+        }))
+    }
+
+    fn push(&mut self, name: Range<usize>, escaped: bool, value: Range<usize>) {
+        let offset = |i: usize| u32::try_from(i).ok();
+        let span = (|| {
+            Some([
+                offset(name.start)?,
+                offset(name.end)?,
+                offset(value.start)?,
+                offset(value.end)?,
+            ])
+        })();
+        match span {
+            Some(span) if self.listed && !escaped && self.len < MAX_LISTED_MEMBERS => {
+                self.spans[self.len] = span;
+                self.len += 1;
+            }
+            _ => self.listed = false,
+        }
+    }
 }
 
 /// A JSON error with the byte offset it was found at.
@@ -164,6 +224,7 @@ pub(crate) fn check_object(doc: &[u8]) -> Result<Checked, JsonError> {
         pos: 0,
         checked: Checked::default(),
     };
+    s.checked.members.listed = true;
     s.skip_ws();
     if s.peek() != Some(b'{') {
         // Python parses the value first and only then complains that it is not an object.
@@ -439,6 +500,7 @@ impl<'a> Scanner<'a> {
             }
             let name_at = self.pos;
             let (name, escaped) = self.string()?;
+            let name_span = name_at + 1..self.pos - 1;
             if !seen.insert(name, escaped) {
                 return Err(JsonError::at(
                     JsonErrorKind::DuplicateMember,
@@ -452,16 +514,21 @@ impl<'a> Scanner<'a> {
             }
             self.pos += 1;
             self.skip_ws();
+            let value_at = self.pos;
             let top_level_date = depth == 1
                 && matches!(self.peek(), Some(b'-' | b'0'..=b'9'))
                 && is_date_claim(name, escaped);
             if top_level_date {
-                let start = self.pos;
                 if self.number()? {
-                    self.checked.overflowing_dates.push(start..self.pos);
+                    self.checked.overflowing_dates.push(value_at..self.pos);
                 }
             } else {
                 self.value(depth)?;
+            }
+            if depth == 1 {
+                self.checked
+                    .members
+                    .push(name_span, escaped, value_at..self.pos);
             }
             self.skip_ws();
             match self.peek() {
@@ -695,5 +762,67 @@ mod tests {
             check_object(deep.as_bytes()).unwrap_err().kind,
             JsonErrorKind::TooDeep
         );
+    }
+
+    /// The listed members as text, or `None` when not listed.
+    fn listed(doc: &str) -> Option<Vec<(String, String)>> {
+        let checked = check_object(doc.as_bytes()).unwrap();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        Some(
+            checked
+                .members
+                .plain(doc.as_bytes())?
+                .map(|(n, v)| (text(n), text(v)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn lists_top_level_members_with_their_value_spans() {
+        let pairs = |p: &[(&str, &str)]| {
+            Some(
+                p.iter()
+                    .map(|&(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(listed("{}"), pairs(&[]));
+        assert_eq!(listed(" { } "), pairs(&[]));
+        // Whitespace around names and values is outside the spans; nested members are not
+        // listed, only the value that holds them.
+        assert_eq!(
+            listed(
+                "{ \"sub\" :\n \"a\\\"b\" , \"o\":{\"exp\":1,\"x\":[1, {\"y\":2}]},\"n\":-1.5e3 ,\"\":null}"
+            ),
+            pairs(&[
+                ("sub", "\"a\\\"b\""),
+                ("o", "{\"exp\":1,\"x\":[1, {\"y\":2}]}"),
+                ("n", "-1.5e3"),
+                ("", "null"),
+            ])
+        );
+        // A date beyond f64 is listed with its span like any number.
+        assert_eq!(
+            listed("{\"exp\":1e400,\"é\":true}"),
+            pairs(&[("exp", "1e400"), ("é", "true")])
+        );
+        let sixteen: Vec<String> = (0..MAX_LISTED_MEMBERS)
+            .map(|i| format!("\"m{i}\":{i}"))
+            .collect();
+        assert_eq!(
+            listed(&format!("{{{}}}", sixteen.join(","))).map(|m| m.len()),
+            Some(16)
+        );
+        // Not listed: one member too many, or an escaped name anywhere at the top level.
+        assert_eq!(listed(&format!("{{{},\"x\":0}}", sixteen.join(","))), None);
+        assert_eq!(listed("{\"a\":1,\"\\u0065xp\":2}"), None);
+        assert_eq!(listed("{\"a\\n\":1}"), None);
+        // An escaped name inside a nested object does not matter.
+        assert_eq!(
+            listed("{\"a\":{\"\\u0062\":1}}"),
+            pairs(&[("a", "{\"\\u0062\":1}")])
+        );
+        // Nothing scanned, nothing listed.
+        assert!(Checked::default().members.plain(b"{}").is_none());
     }
 }

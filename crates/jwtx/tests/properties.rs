@@ -6,6 +6,11 @@
 //!     three-segment strings built from base64url of arbitrary JSON-ish bytes (some of them
 //!     correctly signed, so the claims layer is reached too).
 //!
+//! (c) One reading of the claims: `verify::<NoClaims>` (which reads the registered claims
+//!     from the members the strict JSON scan listed) and `verify::<Value>` (the serde pass
+//!     over the whole payload) agree on every signed payload: the same claims, `sid`, header
+//!     and payload, or the same error.
+//!
 //! Each property runs proptest's default 256 cases (well under 10 s in a debug build).
 //! Failures are not persisted to files; proptest prints the minimal failing input.
 
@@ -384,6 +389,97 @@ fn three_segments() -> impl Strategy<Value = String> {
     })
 }
 
+/// Payload text for the two claim readers to agree on: plausible claims with `sid`, spread
+/// over lines, with an escaped registered name, with more members than the scan lists, with
+/// dates beyond `f64`, or any object text the other properties use.
+fn claims_payload_text() -> impl Strategy<Value = Vec<u8>> {
+    let with_sid = || {
+        let sid = prop_oneof!["[a-z0-9-]{0,12}".prop_map(Value::String), json_value()];
+        (plausible_payload(), prop::option::of(sid)).prop_map(|(text, sid)| {
+            let mut m: serde_json::Map<String, Value> = serde_json::from_slice(&text).unwrap();
+            if let Some(sid) = sid {
+                m.insert("sid".into(), sid);
+            }
+            m.insert("iat".into(), (NOW - 1).into());
+            m.insert("jti".into(), "j".into());
+            m
+        })
+    };
+    let object = || with_sid().prop_map(|m| Value::Object(m).to_string());
+    prop_oneof![
+        3 => object().prop_map(String::into_bytes),
+        // Pretty-printed: whitespace and newlines around every name and value.
+        1 => with_sid().prop_map(|m| serde_json::to_vec_pretty(&Value::Object(m)).unwrap()),
+        // A registered name written with an escape.
+        1 => (object(), prop::sample::select(vec!["sub", "exp", "jti", "sid", "type"]))
+            .prop_map(|(text, name)| {
+                let escaped = format!("\"\\u{:04x}{}\"", name.as_bytes()[0], &name[1..]);
+                text.replacen(&format!("\"{name}\""), &escaped, 1).into_bytes()
+            }),
+        // Past the number of members the scan lists.
+        1 => (object(), 8usize..20).prop_map(|(text, n)| {
+            let extra: String = (0..n).map(|i| format!(",\"m{i}\":{i}")).collect();
+            format!("{}{extra}}}", &text[..text.len() - 1]).into_bytes()
+        }),
+        // A top-level date beyond f64 (reported after the signature, as the wrong type).
+        1 => (object(), prop::sample::select(vec!["exp", "iat", "nbf"]), any::<bool>())
+            .prop_map(|(text, name, at_end): (String, &str, bool)| {
+                let mut m: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
+                m.remove(name);
+                let body = Value::Object(m).to_string();
+                let inner = &body[1..body.len() - 1];
+                let sep = if inner.is_empty() { "" } else { "," };
+                if at_end {
+                    format!("{{{inner}{sep}\"{name}\":-1E400}}").into_bytes()
+                } else {
+                    format!("{{\"{name}\": 1e999 {sep}{inner}}}").into_bytes()
+                }
+            }),
+        1 => json_object_text(),
+    ]
+}
+
+fn hs256_token(payload: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(payload)
+    );
+    let sig = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), input.as_bytes());
+    format!("{input}.{}", b64(sig.as_ref()))
+}
+
+/// Both claim readers on `token`, with and without the expiry check.
+fn claim_readers_agree(token: &str) -> Result<(), TestCaseError> {
+    let codec = hs_codec();
+    let pairs = [
+        (
+            codec.verify::<NoClaims>(token),
+            codec.verify::<Value>(token),
+        ),
+        (
+            dangerous::verify_allow_expired::<NoClaims>(&codec, token),
+            dangerous::verify_allow_expired::<Value>(&codec, token),
+        ),
+    ];
+    for (members, serde_pass) in pairs {
+        match (members, serde_pass) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a.claims(), b.claims());
+                prop_assert_eq!(a.sid(), b.sid());
+                prop_assert_eq!(a.header(), b.header());
+                prop_assert_eq!(a.payload_json(), b.payload_json());
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a.reason(), b.reason());
+                prop_assert_eq!(a.to_string(), b.to_string());
+            }
+            (a, b) => prop_assert!(false, "members path {:?}, serde pass {:?}", a, b),
+        }
+    }
+    Ok(())
+}
+
 /// JWK-shaped objects with random members, encoded as JSON text (also as a JWKS).
 fn jwk_text() -> impl Strategy<Value = String> {
     let kty = prop::sample::select(vec!["EC", "RSA", "oct", "OKP", "ec", ""]);
@@ -453,6 +549,11 @@ proptest! {
     #[test]
     fn token_entry_points_never_panic_on_base64url_json_segments(t in three_segments()) {
         all_token_entry_points(&t);
+    }
+
+    #[test]
+    fn claim_readers_agree_on_signed_payloads(p in claims_payload_text()) {
+        claim_readers_agree(&hs256_token(&p))?;
     }
 
     #[test]
