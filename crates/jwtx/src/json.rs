@@ -418,6 +418,12 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
+            // Skip the run of bytes that need no attention in one tight loop.
+            let rest = self.doc.get(self.pos..).unwrap_or_default();
+            self.pos += rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(rest.len());
             match self.peek() {
                 None => {
                     return Err(JsonError::at(
