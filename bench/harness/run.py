@@ -723,16 +723,10 @@ def sc_protected(ctx):
     sanity(jwtx, "/protected", [f"Authorization: Bearer {jt}"])
     sanity(flask, "/protected", [f"Authorization: Bearer {ft}"])
 
-    def via(login_sys, target_sys):
+    def via(login_sys, target_sys, path="/protected"):
         def prep():
             tok = login_sys.login()["access_token"]
-            return {"url": target_sys.url("/protected"), "headers": [f"Authorization: Bearer {tok}"]}
-        return prep
-
-    def via_path(system, path):
-        def prep():
-            tok = system.login()["access_token"]
-            return {"url": system.url(path), "headers": [f"Authorization: Bearer {tok}"]}
+            return {"url": target_sys.url(path), "headers": [f"Authorization: Bearer {tok}"]}
         return prep
 
     entries = [
@@ -743,7 +737,7 @@ def sc_protected(ctx):
         # The same request bytes as /protected (the Authorization header is ignored there), so
         # the difference to /protected is what the server does with the token, not the
         # receiving and parsing of a 0.4 KB larger request.
-        Entry("jwtx /healthz + token header", via_path(jwtx, "/healthz"), jwtx.proc.pid),
+        Entry("jwtx /healthz + token header", via(jwtx, jwtx, "/healthz"), jwtx.proc.pid),
         Entry("axum-peer /healthz", lambda: {"url": axum.url("/healthz")}, axum.proc.pid),
     ]
     log("\n== 1. /protected, header token, HS256 ==")

@@ -490,8 +490,9 @@ impl PasswordHasher {
 /// against 1024 for the server's other threads. Argon2 still gets every idle cycle, but while
 /// verification wants the cores it yields them: under a login storm on 2 cores, `/protected`
 /// served 22% more requests with a 17% lower p99, and the storm's logins went 24% slower
-/// (bench/BENCHMARKS.md §6). The p99 keeps a floor of about one scheduler tick: the kernel lets
-/// a running thread finish its time slice, so a request that wakes behind Argon2 may wait for it.
+/// (the A/B in bench/BENCHMARKS.md, "Profiling and fixes", night). The p99 keeps a floor of
+/// about one scheduler tick: the kernel lets a running thread finish its time slice, so a
+/// request that wakes behind Argon2 may wait for it.
 pub const HASHING_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority by [`HASHING_NICE`] (capped at the lowest, 19). Linux

@@ -112,22 +112,21 @@ impl Members {
         }))
     }
 
+    /// Starts a listing for `doc`: only a document whose offsets fit in `u32` is listed.
+    fn for_doc(doc: &[u8]) -> Members {
+        Members {
+            listed: u32::try_from(doc.len()).is_ok(),
+            ..Members::default()
+        }
+    }
+
     fn push(&mut self, name: Range<usize>, escaped: bool, value: Range<usize>) {
-        let offset = |i: usize| u32::try_from(i).ok();
-        let span = (|| {
-            Some([
-                offset(name.start)?,
-                offset(name.end)?,
-                offset(value.start)?,
-                offset(value.end)?,
-            ])
-        })();
-        match span {
-            Some(span) if self.listed && !escaped && self.len < MAX_LISTED_MEMBERS => {
-                self.spans[self.len] = span;
-                self.len += 1;
-            }
-            _ => self.listed = false,
+        if self.listed && !escaped && self.len < MAX_LISTED_MEMBERS {
+            // Every offset is at most the document's length, which `for_doc` checked.
+            self.spans[self.len] = [name.start, name.end, value.start, value.end].map(|i| i as u32);
+            self.len += 1;
+        } else {
+            self.listed = false;
         }
     }
 }
@@ -222,9 +221,11 @@ pub(crate) fn check_object(doc: &[u8]) -> Result<Checked, JsonError> {
     let mut s = Scanner {
         doc,
         pos: 0,
-        checked: Checked::default(),
+        checked: Checked {
+            overflowing_dates: Vec::new(),
+            members: Members::for_doc(doc),
+        },
     };
-    s.checked.members.listed = true;
     s.skip_ws();
     if s.peek() != Some(b'{') {
         // Python parses the value first and only then complains that it is not an object.
