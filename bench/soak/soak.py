@@ -857,22 +857,89 @@ class CliRevoker(threading.Thread):
             traceback.print_exc()
 
 
+def smaps_kib(pid):
+    """Where the resident memory is: {mapping: Rss KiB} for mappings holding at least 1 MiB (an
+    anonymous mapping is named by its start address), plus the process's LazyFree total (pages
+    the allocator released with MADV_FREE, still counted in VmRSS until the kernel takes them)."""
+    out, name, lazy = {}, None, 0
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if "-" in head[0] and not head[0].endswith(":"):
+                    name = head[5] if len(head) > 5 else "anon@" + head[0].split("-")[0]
+                elif head[0] == "Rss:" and int(head[1]) >= 1024:
+                    out[name] = out.get(name, 0) + int(head[1])
+                elif head[0] == "LazyFree:":
+                    lazy += int(head[1])
+    except OSError:
+        return None
+    out["LazyFree"] = lazy
+    return out
+
+
+def explain_growth(detail):
+    """What changed between the sample that set the first-minute level (the peak of 60-120 s)
+    and the one that set the end level (the peak of the last 60 s): the revocation set's gauges
+    and the five largest per-mapping RSS changes."""
+    if not detail:
+        return None
+    last_t = detail[-1][0]
+    first = [d for d in detail if 60 <= d[0] < 120 and d[3] is not None]
+    last = [d for d in detail if d[0] >= last_t - 60 and d[3] is not None]
+    if not first or not last:
+        return None
+    pick = lambda ds: max(ds, key=lambda d: d[1])
+    (t0, _, g0, m0), (t1, _, g1, m1) = pick(first), pick(last)
+    changes = sorted(((m1.get(k, 0) - m0.get(k, 0), k) for k in set(m0) | set(m1)), key=lambda x: -abs(x[0]))
+    tb = "jwtx_revocation_set_table_bytes"
+    return {
+        "from_s": t0, "to_s": t1,
+        "revocations": [g0.get("jwtx_revocations_live"), g1.get("jwtx_revocations_live")],
+        "table_kib": [g0.get(tb, 0) // 1024, g1.get(tb, 0) // 1024],
+        "mappings": ", ".join(f"{k} {d:+d}" for d, k in changes[:5] if d),
+    }
+
+
 class RssSampler(threading.Thread):
+    """VmRSS every 5 s, with what explains it: the revocation set's size from /metrics and the
+    large mappings from smaps."""
+
+    GAUGES = ("jwtx_revocations_live", "jwtx_revocation_set_table_bytes")
+
     def __init__(self, ctx: Ctx, t0):
         super().__init__(name="rss", daemon=True)
         self.ctx = ctx
         self.t0 = t0
         self.samples = []  # (seconds since soak start, KiB)
+        self.detail = []  # (seconds, VmRSS KiB, {gauge: value}, {mapping: KiB})
+        self.client = Client(ctx.args.port, Stats(), ctx.viol)
+
+    def gauges(self):
+        try:
+            r = self.client.request("GET", "/metrics", record=False)
+        except TransportError:
+            return {}
+        found = {}
+        for line in r.body.decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in self.GAUGES:
+                found[name] = int(value)
+        return found
+
+    def sample(self):
+        v = self.ctx.server.rss_kib()
+        if v is not None:
+            t = round(now_s() - self.t0, 1)
+            self.samples.append((t, v))
+            self.detail.append((t, v, self.gauges(), smaps_kib(self.ctx.server.pid)))
 
     def run(self):
         while True:
-            v = self.ctx.server.rss_kib()
-            if v is not None:
-                self.samples.append((round(now_s() - self.t0, 1), v))
+            self.sample()
             if self.ctx.stop.wait(5.0):
-                v = self.ctx.server.rss_kib()
-                if v is not None:
-                    self.samples.append((round(now_s() - self.t0, 1), v))
+                self.sample()
+                self.client.close()
                 return
 
 
@@ -1135,6 +1202,9 @@ def render(report) -> str:
     L.append(f"- RSS level (peak of the 60–120 s samples → peak of the last 60 s): {r['level_1min']} → {r['level_end']} KiB, ratio **{r['level_ratio']}** (limit 1.10); medians {r['median_60_120s']} → {r['median_last_60s']} KiB")
     L.append(f"- RSS band (min–max KiB): 60–120 s {r['band_60_120s']}, last 60 s {r['band_last_60s']}")
     L.append(f"- RSS series (s:KiB): {r['series']}")
+    g = r.get("growth")
+    if g:
+        L.append(f"- Between those two level samples ({g['from_s']} s → {g['to_s']} s): revocation set {g['revocations'][0]} → {g['revocations'][1]} entries, its tables {g['table_kib'][0]} → {g['table_kib'][1]} KiB; largest mapping changes (KiB): {g['mappings']}")
     L.append("")
     L.append("#### Restart under load (SIGKILL during the logout storm)")
     L.append("")
@@ -1331,6 +1401,7 @@ def main():
         med1 = pct(band_2nd, 50) if band_2nd else None
         med_end = pct(band_last, 50) if band_last else None
         level_ratio = round(level_end / level1, 3) if level1 and level_end else None
+        explain = explain_growth(rss.detail)
         if level_ratio is not None and elapsed >= 180 and level_ratio > 1.10:
             ctx.viol.add("memory growth", f"end RSS level {level_end} KiB is {level_ratio}x the level after the first minute {level1} KiB")
 
@@ -1419,7 +1490,8 @@ def main():
                         "median_60_120s": med1, "median_last_60s": med_end,
                         "band_60_120s": [min(band_2nd), max(band_2nd)] if band_2nd else None,
                         "band_last_60s": [min(band_last), max(band_last)] if band_last else None,
-                        "series": series, "samples": samples},
+                        "series": series, "samples": samples, "growth": explain,
+                        "detail": rss.detail},
             },
             "restart": restart_figs,
             "soak_revocations_after_restart": soak_after_restart,

@@ -446,6 +446,22 @@ fn metrics_count_logins_tokens_rejections_and_latency() {
         r.text
     );
     assert!(r.text.contains("jwtx_http_request_duration_seconds_count "));
+
+    // The revocation set's gauges: nothing revoked yet, then a logout's entries.
+    let gauge = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.and_then(|l| l[name.len() + 1..].parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    };
+    assert_eq!(gauge(&r.text, "jwtx_revocations_live"), 0);
+    assert_eq!(gauge(&r.text, "jwtx_revocation_set_table_bytes"), 0);
+    assert_eq!(s.req("POST", "/logout").bearer(&access).send().status, 200);
+    let text = s.req("GET", "/metrics").send().text;
+    assert!(gauge(&text, "jwtx_revocations_live") >= 1, "{text}");
+    assert!(
+        gauge(&text, "jwtx_revocation_set_table_bytes") > 0,
+        "{text}"
+    );
 }
 
 #[test]

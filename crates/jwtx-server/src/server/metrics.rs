@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format (0.0.4): counters kept in atomics by the routes,
-//! rendered on request. No labels come from request data, so the series are bounded.
+//! and gauges read from the state at the scrape, rendered on request. No labels come from
+//! request data, so the series are bounded.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -24,6 +25,17 @@ pub(crate) enum LoginResult {
     Success,
     Failure,
     Throttled,
+}
+
+/// Values read from the server's state at a scrape.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Gauges {
+    /// Login attempts refused by throttling (a counter kept by the throttle).
+    pub rate_limit_hits: u64,
+    /// Entries in the in-process revocation set.
+    pub revocations_live: usize,
+    /// Bytes of the revocation set's hash tables.
+    pub revocation_table_bytes: usize,
 }
 
 /// The server's counters.
@@ -83,8 +95,8 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// The exposition text; `rate_limit_hits` comes from the login throttle.
-    pub(crate) fn render(&self, rate_limit_hits: u64) -> String {
+    /// The exposition text, with `gauges` read from the state at this scrape.
+    pub(crate) fn render(&self, gauges: Gauges) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, series: &[(&str, u64)]| {
@@ -137,7 +149,20 @@ impl Metrics {
         counter(
             "jwtx_rate_limit_hits_total",
             "Login attempts refused by throttling.",
-            &[("", rate_limit_hits)],
+            &[("", gauges.rate_limit_hits)],
+        );
+        let mut gauge = |name: &str, help: &str, v: usize| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "jwtx_revocations_live",
+            "Entries in the in-process revocation set (tokens, sessions, user cut-offs).",
+            gauges.revocations_live,
+        );
+        gauge(
+            "jwtx_revocation_set_table_bytes",
+            "Bytes of the revocation set's hash tables (they double when 7/8 full).",
+            gauges.revocation_table_bytes,
         );
         let name = "jwtx_http_request_duration_seconds";
         let _ = writeln!(
@@ -161,7 +186,12 @@ impl Metrics {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
-    let mut res = state.metrics.render(state.throttle.hits()).into_response();
+    let gauges = Gauges {
+        rate_limit_hits: state.throttle.hits(),
+        revocations_live: state.revocations.live(),
+        revocation_table_bytes: state.revocations.table_bytes(),
+    };
+    let mut res = state.metrics.render(gauges).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -185,13 +215,20 @@ mod tests {
         m.rejected("revoked");
         m.observe(Duration::from_millis(3));
         m.observe(Duration::from_secs(20));
-        let text = m.render(4);
+        let text = m.render(Gauges {
+            rate_limit_hits: 4,
+            revocations_live: 3,
+            revocation_table_bytes: 84,
+        });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",
             "jwtx_tokens_issued_total{type=\"refresh\"} 1",
             "jwtx_token_rejections_total{reason=\"expired\"} 2",
             "jwtx_token_rejections_total{reason=\"revoked\"} 1",
             "jwtx_rate_limit_hits_total 4",
+            "# TYPE jwtx_revocations_live gauge",
+            "jwtx_revocations_live 3",
+            "jwtx_revocation_set_table_bytes 84",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.001\"} 0",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.005\"} 1",
             "jwtx_http_request_duration_seconds_bucket{le=\"5\"} 1",

@@ -61,6 +61,16 @@ impl Revocations {
         self.set.is_revoked(token)
     }
 
+    /// Entries held in the in-process set.
+    pub fn live(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Bytes of the in-process set's hash tables ([`RevocationSet::table_bytes`]).
+    pub fn table_bytes(&self) -> usize {
+        self.set.table_bytes()
+    }
+
     /// Applies every log entry after the set's cursor.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
         let mut applied = 0;

@@ -115,11 +115,30 @@ impl RevocationSet {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Bytes held by the set's hash tables: their slots and control bytes, computed from
+    /// their capacities (O(1), for a metrics scrape). The text of non-UUID ids and of user
+    /// names lives on the heap beside and is not counted. A table doubles when it fills to
+    /// 7/8, so this moves in steps while the number of entries grows smoothly.
+    pub fn table_bytes(&self) -> usize {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        inner.tokens.table_bytes() + inner.sessions.table_bytes() + table_bytes(&inner.users)
+    }
 }
 
 impl Inner {
     fn len(&self) -> usize {
         self.tokens.len() + self.sessions.len() + self.users.len()
+    }
+}
+
+/// The bytes of `map`'s table: a power-of-two number of buckets, each a slot and a control
+/// byte (std's map is hashbrown's SwissTable; a table of `b` buckets holds `b * 7 / 8`
+/// entries, or `b - 1` below 8 buckets, plus one group of trailing control bytes, ignored).
+fn table_bytes<K, V, S>(map: &HashMap<K, V, S>) -> usize {
+    match map.capacity() {
+        0 => 0,
+        cap => (cap.saturating_mul(8) / 7).next_power_of_two() * (size_of::<(K, V)>() + 1),
     }
 }
 
@@ -181,6 +200,10 @@ impl Ids {
 
     fn len(&self) -> usize {
         self.compact.len() + self.wide.len() + self.other.len()
+    }
+
+    fn table_bytes(&self) -> usize {
+        table_bytes(&self.compact) + table_bytes(&self.wide) + table_bytes(&self.other)
     }
 }
 
@@ -543,6 +566,37 @@ mod tests {
                 .iter()
                 .all(|id| set.is_revoked(token(id, None, "u", 1)))
         );
+    }
+
+    #[test]
+    fn table_bytes_follow_the_tables_power_of_two_growth() {
+        let set = RevocationSet::new();
+        assert_eq!(set.table_bytes(), 0);
+        // A compact slot is 20 bytes (a 16-byte UUID and a u32) plus its control byte.
+        let slot = 21;
+        revoke_token(&set, ID, 1);
+        assert_eq!(set.table_bytes(), 4 * slot);
+        for _ in 0..13 {
+            revoke_token(&set, &crate::uuid4(), 1);
+        }
+        // 14 entries fill 16 buckets to 7/8; the 15th doubles the table.
+        assert_eq!(set.table_bytes(), 16 * slot);
+        revoke_token(&set, &crate::uuid4(), 1);
+        assert_eq!(set.table_bytes(), 32 * slot);
+        for _ in 0..10_000 {
+            revoke_token(&set, &crate::uuid4(), 1);
+        }
+        assert_eq!(set.table_bytes(), 16_384 * slot);
+        // Sessions, other ids and users add their own tables.
+        set.apply(
+            0,
+            &Revocation::Session {
+                id: ID.into(),
+                until: 1,
+            },
+        );
+        revoke_token(&set, "not-a-uuid", 1);
+        assert!(set.table_bytes() > 16_384 * slot + 4 * slot);
     }
 
     #[test]
