@@ -376,8 +376,7 @@ pub(crate) fn payload_from_members<C: 'static>(
     doc: &[u8],
     members: &crate::json::Members,
 ) -> Option<Payload<C>> {
-    let mut custom: Option<C> = None;
-    let no_claims = (&mut custom as &mut dyn Any).downcast_mut::<Option<NoClaims>>()?;
+    let custom = no_claims::<C>()?;
     let mut registered = RawRegistered::default();
     let mut sid = None;
     for (name, value) in members.plain(doc)? {
@@ -390,12 +389,19 @@ pub(crate) fn payload_from_members<C: 'static>(
             sid = Some(s);
         }
     }
-    *no_claims = Some(NoClaims);
     Some(Payload {
         registered,
-        custom: custom?,
+        custom,
         sid,
     })
+}
+
+/// [`NoClaims`] as a `C`, when `C` is `NoClaims`: it reads nothing from a payload, so a caller
+/// can skip reading the application claims. `None` for every other type.
+pub(crate) fn no_claims<C: 'static>() -> Option<C> {
+    let mut slot: Option<C> = None;
+    *(&mut slot as &mut dyn Any).downcast_mut::<Option<NoClaims>>()? = Some(NoClaims);
+    slot
 }
 
 /// Reads one listed (so already checked) value as the serde pass would: the shapes tokens

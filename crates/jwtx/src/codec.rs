@@ -462,8 +462,12 @@ impl<C> Verified<C> {
     }
 
     /// Reads the verified payload as another application claims type `D`, without verifying
-    /// again (for a second extractor that wants different claims from the same token).
-    pub fn custom_as<D: DeserializeOwned>(&self) -> Result<D, Error> {
+    /// again (for a second extractor that wants different claims from the same token). For
+    /// [`NoClaims`] the payload is not read at all.
+    pub fn custom_as<D: DeserializeOwned + 'static>(&self) -> Result<D, Error> {
+        if let Some(none) = crate::claims::no_claims::<D>() {
+            return Ok(none);
+        }
         serde_json::from_slice::<CustomOnly<D>>(&self.payload)
             .map(|c| c.0)
             .map_err(|e| Error::CustomClaims {
@@ -474,7 +478,7 @@ impl<C> Verified<C> {
     /// Re-reads the application claims as another type `D` from the verified payload, keeping
     /// everything else. (There is deliberately no way to attach claims that are not the
     /// token's own.)
-    pub fn into_custom<D: DeserializeOwned>(self) -> Result<Verified<D>, Error> {
+    pub fn into_custom<D: DeserializeOwned + 'static>(self) -> Result<Verified<D>, Error> {
         let custom = self.custom_as()?;
         Ok(Verified {
             header: self.header,
