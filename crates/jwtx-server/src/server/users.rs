@@ -56,12 +56,10 @@ impl UserCache {
     /// The user named `name`, from memory if read less than [`USER_TTL`] ago (answers are
     /// read again after that, so a store that changed is seen within it).
     pub async fn get(&self, name: &str) -> Result<Option<Arc<User>>, StoreError> {
-        let now = Instant::now();
-        if let Some(e) = self.lock().get(name)
-            && now.duration_since(e.loaded) < self.ttl
-        {
-            return Ok(e.user.clone());
+        if let Some(user) = self.cached(name) {
+            return Ok(user);
         }
+        let now = Instant::now();
         let user = self.store.get_user(name).await?.map(Arc::new);
         let mut entries = self.lock();
         if entries.len() >= self.max_entries && !entries.contains_key(name) {
@@ -77,6 +75,16 @@ impl UserCache {
             );
         }
         Ok(user)
+    }
+
+    /// The answer kept for `name` if it was read less than [`USER_TTL`] ago (`Some(None)`: no
+    /// such user); `None` when [`get`](Self::get) would ask the store.
+    pub fn cached(&self, name: &str) -> Option<Option<Arc<User>>> {
+        let now = Instant::now();
+        self.lock()
+            .get(name)
+            .filter(|e| now.duration_since(e.loaded) < self.ttl)
+            .map(|e| e.user.clone())
     }
 
     /// Drops what is kept for `name` (after this server changed the user).
@@ -108,8 +116,12 @@ mod tests {
         let store = Arc::new(MemoryStore::default());
         store.create_user(user("carol", &["admin"])).await.unwrap();
         let cache = UserCache::new(store.clone());
+        assert!(cache.cached("carol").is_none());
         assert_eq!(cache.get("carol").await.unwrap().unwrap().roles, ["admin"]);
         assert!(cache.get("dave").await.unwrap().is_none());
+        // What `get` read is what `cached` answers, an absent user included.
+        assert_eq!(cache.cached("carol").unwrap().unwrap().roles, ["admin"]);
+        assert_eq!(cache.cached("dave"), Some(None));
 
         // Changed behind the cache's back: the old answers stand until the TTL…
         store
@@ -122,6 +134,7 @@ mod tests {
 
         // …then the store's.
         tokio::time::sleep(USER_TTL + Duration::from_millis(20)).await;
+        assert!(cache.cached("carol").is_none());
         assert_eq!(cache.get("carol").await.unwrap().unwrap().roles, ["user"]);
         assert!(cache.get("dave").await.unwrap().is_some());
 
