@@ -209,8 +209,8 @@ pub fn manager(
             metrics.rejected(error.reason());
             error.default_response(config)
         })
-        // Both callbacks answer from memory before making their future, so a protected request
-        // does not touch the shared `Arc`s' counts (two cores bouncing one cache line).
+        // Both callbacks read memory before making their future and move no clone of a shared
+        // `Arc` into it when memory answers: its count is a cache line that every core writes.
         .revocation_check(move |token| {
             // `sid` as the verifying pass read it: no second parse per protected request.
             let revoked = revocations.is_revoked(jwtx::store::TokenRef {
