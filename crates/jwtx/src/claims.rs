@@ -20,6 +20,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::json::Value;
+
 /// Seconds since the Unix epoch (RFC 7519 NumericDate), as an integer.
 pub type NumericDate = u64;
 
@@ -377,10 +379,12 @@ pub(crate) fn payload_from_members<C: 'static>(
     members: &crate::json::Members,
 ) -> Option<Payload<C>> {
     let custom = no_claims::<C>()?;
+    // One pass over the whole document (the scan proved it UTF-8, but kept no `str`), so
+    // each name and string below is a slice of it, not validated again.
+    let doc = std::str::from_utf8(doc).ok()?;
     let mut registered = RawRegistered::default();
     let mut sid = None;
     for (name, value) in members.plain(doc)? {
-        let name = std::str::from_utf8(name).ok()?;
         if let Some(slot) = registered.slot(name) {
             *slot = raw_value(value)?;
         } else if name == SESSION_ID
@@ -407,21 +411,24 @@ pub(crate) fn no_claims<C: 'static>() -> Option<C> {
 /// Reads one listed (so already checked) value as the serde pass would: the shapes tokens
 /// carry (a string without escapes, an integer of at most 15 digits, a boolean) directly,
 /// anything else through serde_json.
-fn raw_value(value: &[u8]) -> Option<Raw> {
-    match value {
-        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => std::str::from_utf8(inner)
-            .ok()
-            .map(|s| Raw::Str(s.to_owned())),
+fn raw_value(value: Value<'_>) -> Option<Raw> {
+    let json = match value {
+        Value::Text(text) => return Some(Raw::Str(text.to_owned())),
+        Value::Json(json) => json,
+    };
+    match json.as_bytes() {
         b"true" => Some(Raw::Bool(true)),
         b"false" => Some(Raw::Bool(false)),
         // Below 10^15, so exact in f64 and under MAX_NUMERIC_DATE, as `visit_u64` has it.
-        [b'0'..=b'9', ..] if value.len() <= 15 && value.iter().all(u8::is_ascii_digit) => {
-            let n = value
+        digits @ [b'0'..=b'9', ..]
+            if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            let n = digits
                 .iter()
                 .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
             Some(Raw::Num(n as f64))
         }
-        _ => serde_json::from_slice(value).ok(),
+        _ => serde_json::from_str(json).ok(),
     }
 }
 

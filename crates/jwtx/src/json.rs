@@ -79,54 +79,87 @@ pub(crate) struct Checked {
 
 /// The most top-level members [`Members`] lists; an object with more is not listed.
 pub(crate) const MAX_LISTED_MEMBERS: usize = 16;
+const _: () = assert!(
+    MAX_LISTED_MEMBERS <= u16::BITS as usize,
+    "one bit each in `plain_strings`"
+);
 
 /// The top-level members of a checked object, in document order: for each, the byte ranges
-/// of its name (between the quotes) and of its value. Listed only when every name is free
-/// of escapes (so the raw bytes are the name), there are at most [`MAX_LISTED_MEMBERS`] and
-/// the document is under 4 GiB (offsets are `u32`, to keep this small enough to move).
+/// of its name (between the quotes) and of its value, and whether that value is a string
+/// without escapes. Listed only when every name is free of escapes (so the raw bytes are the
+/// name), there are at most [`MAX_LISTED_MEMBERS`] and the document is under 4 GiB (offsets
+/// are `u32`, to keep this small enough to move).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Members {
     /// `[name start, name end, value start, value end]` per member.
     spans: [[u32; 4]; MAX_LISTED_MEMBERS],
     len: usize,
-    /// False when a member could not be listed (or nothing was scanned).
-    listed: bool,
+    /// Bit `i`: member `i`'s value is a string without escapes.
+    plain_strings: u16,
+    /// The length of the document listed; `None` when a member could not be listed (or
+    /// nothing was scanned).
+    doc_len: Option<u32>,
+}
+
+/// A listed member's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Value<'d> {
+    /// A string without escapes: its text, between the quotes, which is its value.
+    Text(&'d str),
+    /// Anything else, as JSON text.
+    Json(&'d str),
 }
 
 impl Members {
-    /// `(name, value)` of every top-level member of `doc` (the document this was scanned
-    /// from), or `None` when they are not all listed.
+    /// `(name, value)` of every top-level member of `doc`, which must be the document this
+    /// was scanned from; `None` when the members are not all listed, or `doc` has another
+    /// length. (Handed another document of the same length, it reads whatever lies at the
+    /// spans, never out of bounds: a span off `doc`'s character boundaries reads as an empty
+    /// name or as empty JSON, which no reader accepts.)
     pub(crate) fn plain<'d>(
         &self,
-        doc: &'d [u8],
-    ) -> Option<impl Iterator<Item = (&'d [u8], &'d [u8])>> {
-        if !self.listed {
+        doc: &'d str,
+    ) -> Option<impl Iterator<Item = (&'d str, Value<'d>)>> {
+        if self.doc_len.is_none() || self.doc_len != u32::try_from(doc.len()).ok() {
             return None;
         }
+        let plain_strings = self.plain_strings;
         let span = |a: u32, b: u32| doc.get(a as usize..b as usize);
-        Some(self.spans[..self.len].iter().map(move |&[ns, ne, vs, ve]| {
-            (
-                span(ns, ne).unwrap_or_default(),
-                span(vs, ve).unwrap_or_default(),
-            )
-        }))
+        Some(
+            self.spans[..self.len]
+                .iter()
+                .enumerate()
+                .map(move |(i, &[ns, ne, vs, ve])| {
+                    let name = span(ns, ne).unwrap_or_default();
+                    let text = plain_strings & (1 << i) != 0;
+                    let value = match span(vs, ve) {
+                        Some(v) if text => v
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .map_or(Value::Json(""), Value::Text),
+                        v => Value::Json(v.unwrap_or_default()),
+                    };
+                    (name, value)
+                }),
+        )
     }
 
     /// Starts a listing for `doc`: only a document whose offsets fit in `u32` is listed.
     fn for_doc(doc: &[u8]) -> Members {
         Members {
-            listed: u32::try_from(doc.len()).is_ok(),
+            doc_len: u32::try_from(doc.len()).ok(),
             ..Members::default()
         }
     }
 
-    fn push(&mut self, name: Range<usize>, escaped: bool, value: Range<usize>) {
-        if self.listed && !escaped && self.len < MAX_LISTED_MEMBERS {
+    fn push(&mut self, name: Range<usize>, escaped: bool, value: Range<usize>, plain_string: bool) {
+        if self.doc_len.is_some() && !escaped && self.len < MAX_LISTED_MEMBERS {
             // Every offset is at most the document's length, which `for_doc` checked.
             self.spans[self.len] = [name.start, name.end, value.start, value.end].map(|i| i as u32);
+            self.plain_strings |= u16::from(plain_string) << self.len;
             self.len += 1;
         } else {
-            self.listed = false;
+            self.doc_len = None;
         }
     }
 }
@@ -525,17 +558,20 @@ impl<'a> Scanner<'a> {
             let top_level_date = depth == 1
                 && matches!(self.peek(), Some(b'-' | b'0'..=b'9'))
                 && is_date_claim(name, escaped);
+            let mut plain_string = false;
             if top_level_date {
                 if self.number()? {
                     self.checked.overflowing_dates.push(value_at..self.pos);
                 }
+            } else if depth == 1 && self.peek() == Some(b'"') {
+                plain_string = !self.string()?.1;
             } else {
                 self.value(depth)?;
             }
             if depth == 1 {
                 self.checked
                     .members
-                    .push(name_span, escaped, value_at..self.pos);
+                    .push(name_span, escaped, value_at..self.pos, plain_string);
             }
             self.skip_ws();
             match self.peek() {
@@ -771,17 +807,72 @@ mod tests {
         );
     }
 
-    /// The listed members as text, or `None` when not listed.
+    /// The listed members as JSON text (a `Text` value back in its quotes), or `None` when
+    /// not listed.
     fn listed(doc: &str) -> Option<Vec<(String, String)>> {
         let checked = check_object(doc.as_bytes()).unwrap();
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let json = |v: Value<'_>| match v {
+            Value::Text(t) => format!("\"{t}\""),
+            Value::Json(j) => j.to_owned(),
+        };
         Some(
             checked
                 .members
-                .plain(doc.as_bytes())?
-                .map(|(n, v)| (text(n), text(v)))
+                .plain(doc)?
+                .map(|(n, v)| (n.to_owned(), json(v)))
                 .collect(),
         )
+    }
+
+    /// The listed values that are plain strings, by their text.
+    fn texts(doc: &str) -> Vec<String> {
+        let checked = check_object(doc.as_bytes()).unwrap();
+        let Some(members) = checked.members.plain(doc) else {
+            return Vec::new();
+        };
+        members
+            .filter_map(|(_, v)| match v {
+                Value::Text(t) => Some(t.to_owned()),
+                Value::Json(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marks_strings_without_escapes_as_text() {
+        assert_eq!(
+            texts(r#"{"a":"x","b":"y\"z","c":"","d":["w"],"e":{"f":"v"},"g":"é ü","h":1}"#),
+            ["x", "", "é ü"]
+        );
+        // The sixteenth member has the last bit.
+        let sixteen: Vec<String> = (0..MAX_LISTED_MEMBERS)
+            .map(|i| format!("\"m{i}\":\"{i}\""))
+            .collect();
+        assert_eq!(texts(&format!("{{{}}}", sixteen.join(","))).len(), 16);
+    }
+
+    #[test]
+    fn lists_nothing_for_another_document() {
+        let doc = r#"{"sub":"abc"}"#;
+        let checked = check_object(doc.as_bytes()).unwrap();
+        assert!(checked.members.plain(r#"{"sub":"abcd"}"#).is_none());
+        assert!(checked.members.plain(r#"{"sub":"ab"}"#).is_none());
+        // One of the same length is the caller's to rule out; read anyway, a span that would
+        // split a character reads as empty rather than panicking.
+        let (name, _) = checked
+            .members
+            .plain(r#"{"ééa":"a"}"#)
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(name, "");
+        let (_, value) = checked
+            .members
+            .plain(r#"{"s":"éabc"}"#)
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(value, Value::Json(""));
     }
 
     #[test]
@@ -830,6 +921,6 @@ mod tests {
             pairs(&[("a", "{\"\\u0062\":1}")])
         );
         // Nothing scanned, nothing listed.
-        assert!(Checked::default().members.plain(b"{}").is_none());
+        assert!(Checked::default().members.plain("{}").is_none());
     }
 }
