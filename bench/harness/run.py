@@ -373,11 +373,27 @@ def parse_wrk(stdout, stderr, cmd):
     return r
 
 
+def cpu_ticks():
+    """The machine's CPU time so far, from /proc/stat: (all of it, stolen) in clock ticks.
+    Steal is the time the hypervisor ran something else while this VM's vCPUs were ready to
+    run: what a latency tail on a shared VM is made of, and no server's doing."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:9]]
+    return sum(fields), fields[7]
+
+
 def run_wrk(url, duration, threads, conns, script="report.lua", headers=(), env=None,
             latency=True):
+    """Runs wrk to the end; its summary, with `steal_pct`: the share of the machine's CPU
+    time stolen by the hypervisor while it ran."""
     cmd = wrk_cmd(url, duration, threads, conns, script, headers, latency)
+    t0 = cpu_ticks()
     p = subprocess.run(cmd, capture_output=True, text=True, env=wrk_env(env), cwd=ROOT)
-    return parse_wrk(p.stdout, p.stderr, cmd)
+    t1 = cpu_ticks()
+    r = parse_wrk(p.stdout, p.stderr, cmd)
+    total = t1[0] - t0[0]
+    r["steal_pct"] = 100.0 * (t1[1] - t0[1]) / total if total else 0.0
+    return r
 
 
 def start_wrk(url, duration, threads, conns, script="report.lua", headers=(), env=None,
@@ -497,7 +513,8 @@ def alternate(ctx, scenario, entries, duration=None, warmup=True):
             cpu = (f"  server CPU {res['cpu_us_per_req']:.1f} µs/req"
                    if "cpu_us_per_req" in res else "")
             log(f"  round {r + 1}/{a.rounds} {e.label:<40} {res['rps']:>10,.0f} req/s  "
-                f"p50 {fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}{cpu}{err}")
+                f"p50 {fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}{cpu}  "
+                f"steal {res['steal_pct']:.0f}%{err}")
     ctx.results[scenario] = results
     return results
 
@@ -994,8 +1011,8 @@ def sc_storm(ctx):
                 extra = f"  (storm: {results['logins'][-1]['rps']:,.0f} logins/s, " \
                         f"{results['logins'][-1]['errors']} errors)"
             log(f"  round {r + 1}/{a.rounds} {kind:<6} {res['rps']:>9,.0f} req/s  p50 "
-                f"{fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}  errors "
-                f"{res['errors']}{extra}")
+                f"{fmt_us(res['lat_p50_us'])}  p99 {fmt_us(res['lat_p99_us'])}  steal "
+                f"{res['steal_pct']:.0f}%  errors {res['errors']}{extra}")
     ctx.results["storm"] = results
     q99, s99 = med(results["quiet"], "lat_p99_us"), med(results["storm"], "lat_p99_us")
     q50, s50 = med(results["quiet"], "lat_p50_us"), med(results["storm"], "lat_p50_us")
@@ -1003,14 +1020,15 @@ def sc_storm(ctx):
     target(ctx, "`/protected` p99 under the login storm at most 3× its p99 without", rr,
            lambda x: x <= 3, f"{fmt_us(s99)} against {fmt_us(q99)}: {rr:.2f}×" if rr else "")
     rows = [
-        "| `/protected` | req/s (median) | p50 | p90 | p99 | p99.9 | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| `/protected` | req/s (median) | p50 | p90 | p99 | p99.9 | errors | CPU stolen |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, label in (("quiet", "alone"), ("storm", f"with {a.storm_connections} logins in flight")):
         rs = results[kind]
         rows.append(f"| {label} | {fmt_rps(med(rs, 'rps'))} | {fmt_us(med(rs, 'lat_p50_us'))} | "
                     f"{fmt_us(med(rs, 'lat_p90_us'))} | {fmt_us(med(rs, 'lat_p99_us'))} | "
-                    f"{fmt_us(med(rs, 'lat_p999_us'))} | {sum(x['errors'] for x in rs)} |")
+                    f"{fmt_us(med(rs, 'lat_p999_us'))} | {sum(x['errors'] for x in rs)} | "
+                    f"{med(rs, 'steal_pct'):.0f}% |")
     lg = results["logins"]
     md = [
         "### 6. `/protected` latency under a login storm",
@@ -1019,7 +1037,8 @@ def sc_storm(ctx):
         f"and while a second wrk keeps {a.storm_connections} `POST /login`s in flight "
         f"(`-t1 -c{a.storm_connections}`, started 1 s before the probe and ending after it); "
         "quiet and storm alternate, round by round. Median over rounds of each round's "
-        "percentiles.",
+        "percentiles. *CPU stolen*: the share of the VM's CPU time the hypervisor gave to "
+        "other tenants during the probe (`/proc/stat`): its preemptions last milliseconds and land in both lines' tails.",
         "",
         "\n".join(rows),
         "",
