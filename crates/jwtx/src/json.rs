@@ -452,12 +452,8 @@ impl<'a> Scanner<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            // Skip the run of bytes that need no attention in one tight loop.
-            let rest = self.doc.get(self.pos..).unwrap_or_default();
-            self.pos += rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                .unwrap_or(rest.len());
+            // Skip the run of bytes that need no attention, eight at a time.
+            self.pos += plain_run(self.doc.get(self.pos..).unwrap_or_default());
             match self.peek() {
                 None => {
                     return Err(JsonError::at(
@@ -609,6 +605,45 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// Whether `c` ends a run of plain string bytes: a quote, a backslash or a control character.
+fn is_special(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// The length of the run of bytes at the start of `s` that a string scan can skip: up to the
+/// first quote, backslash or control character, or all of `s`. (UTF-8 is checked once for
+/// the whole document before the scan, so other bytes need no look.)
+///
+/// Eight bytes at a time, as one `u64`: `(x - 0x01…01) & !x & 0x80…80` marks the bytes of `x`
+/// that are zero, and `(w - 0x20…20) & !w & 0x80…80` those of `w` below 0x20. A borrow can
+/// mark a byte above a marked one too, never one below it, so the lowest mark (the first
+/// byte, loaded little-endian) is always a real one.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    let mut skipped = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let marks = zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if marks != 0 {
+            return skipped + (marks.trailing_zeros() / 8) as usize;
+        }
+        skipped += 8;
+    }
+    let tail = chunks.remainder();
+    skipped
+        + tail
+            .iter()
+            .position(|&c| is_special(c))
+            .unwrap_or(tail.len())
 }
 
 /// Unescapes a member name already checked by the scanner (which refuses lone surrogates;
@@ -805,6 +840,41 @@ mod tests {
             check_object(deep.as_bytes()).unwrap_err().kind,
             JsonErrorKind::TooDeep
         );
+    }
+
+    fn naive_run(s: &[u8]) -> usize {
+        s.iter().position(|&c| is_special(c)).unwrap_or(s.len())
+    }
+
+    #[test]
+    fn plain_run_stops_at_exactly_the_first_special_byte() {
+        // Every byte value at every offset of a first and a second word, amid fillers on
+        // both sides of each threshold (the borrows of the word arithmetic come from them).
+        let fillers = [
+            b'a', 0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0xa0,
+            0xff,
+        ];
+        let mut s = [0u8; 20];
+        for len in 0..=s.len() {
+            for fill in fillers {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let s = &mut s[..len];
+                        s.fill(fill);
+                        s[at] = b;
+                        assert_eq!(plain_run(s), naive_run(s), "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_run_agrees_with_a_byte_loop(s in proptest::collection::vec(
+            proptest::prop_oneof![proptest::num::u8::ANY, 0x20u8..0x7f], 0..80)) {
+            proptest::prop_assert_eq!(plain_run(&s), naive_run(&s));
+        }
     }
 
     /// The listed members as JSON text (a `Text` value back in its quotes), or `None` when
