@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
+use jwtx::store::SetSize;
 
 use super::AppState;
 
@@ -27,15 +28,13 @@ pub(crate) enum LoginResult {
     Throttled,
 }
 
-/// Values read from the server's state at a scrape.
+/// What a scrape reads from the server's state besides [`Metrics`]' own counters.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Gauges {
-    /// Login attempts refused by throttling (a counter kept by the throttle).
+pub(crate) struct Readings {
+    /// Login attempts refused by throttling (a counter the throttle keeps).
     pub rate_limit_hits: u64,
-    /// Entries in the in-process revocation set.
-    pub revocations_live: usize,
-    /// Bytes of the revocation set's hash tables.
-    pub revocation_table_bytes: usize,
+    /// The in-process revocation set: its entries and the bytes of its tables (gauges).
+    pub revocations: SetSize,
 }
 
 /// The server's counters.
@@ -95,8 +94,8 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// The exposition text, with `gauges` read from the state at this scrape.
-    pub(crate) fn render(&self, gauges: Gauges) -> String {
+    /// The exposition text, with `readings` taken from the state at this scrape.
+    pub(crate) fn render(&self, readings: Readings) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(2048);
         let mut counter = |name: &str, help: &str, series: &[(&str, u64)]| {
@@ -149,7 +148,7 @@ impl Metrics {
         counter(
             "jwtx_rate_limit_hits_total",
             "Login attempts refused by throttling.",
-            &[("", gauges.rate_limit_hits)],
+            &[("", readings.rate_limit_hits)],
         );
         let mut gauge = |name: &str, help: &str, v: usize| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -157,12 +156,12 @@ impl Metrics {
         gauge(
             "jwtx_revocations_live",
             "Entries in the in-process revocation set (tokens, sessions, user cut-offs).",
-            gauges.revocations_live,
+            readings.revocations.entries,
         );
         gauge(
             "jwtx_revocation_set_table_bytes",
             "Bytes of the revocation set's hash tables (they double when 7/8 full).",
-            gauges.revocation_table_bytes,
+            readings.revocations.table_bytes,
         );
         let name = "jwtx_http_request_duration_seconds";
         let _ = writeln!(
@@ -186,12 +185,11 @@ impl Metrics {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
-    let gauges = Gauges {
+    let readings = Readings {
         rate_limit_hits: state.throttle.hits(),
-        revocations_live: state.revocations.live(),
-        revocation_table_bytes: state.revocations.table_bytes(),
+        revocations: state.revocations.size(),
     };
-    let mut res = state.metrics.render(gauges).into_response();
+    let mut res = state.metrics.render(readings).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -215,10 +213,12 @@ mod tests {
         m.rejected("revoked");
         m.observe(Duration::from_millis(3));
         m.observe(Duration::from_secs(20));
-        let text = m.render(Gauges {
+        let text = m.render(Readings {
             rate_limit_hits: 4,
-            revocations_live: 3,
-            revocation_table_bytes: 84,
+            revocations: SetSize {
+                entries: 3,
+                table_bytes: 84,
+            },
         });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwtx::store::{Revocation, RevocationSet, RevocationStore, StoreError, TokenRef};
+use jwtx::store::{Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef};
 use jwtx::{Clock, NumericDate};
 use tokio::sync::watch;
 
@@ -61,14 +61,10 @@ impl Revocations {
         self.set.is_revoked(token)
     }
 
-    /// Entries held in the in-process set.
-    pub fn live(&self) -> usize {
-        self.set.len()
-    }
-
-    /// Bytes of the in-process set's hash tables ([`RevocationSet::table_bytes`]).
-    pub fn table_bytes(&self) -> usize {
-        self.set.table_bytes()
+    /// Entries held in the in-process set and the bytes of its tables
+    /// ([`RevocationSet::size`]).
+    pub fn size(&self) -> SetSize {
+        self.set.size()
     }
 
     /// Applies every log entry after the set's cursor.

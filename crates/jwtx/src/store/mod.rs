@@ -24,7 +24,7 @@ mod revocation_set;
 pub use keys::{
     KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, is_retirable, sort_keys,
 };
-pub use revocation_set::{RevocationSet, TokenRef};
+pub use revocation_set::{RevocationSet, SetSize, TokenRef};
 
 /// The future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

@@ -116,14 +116,29 @@ impl RevocationSet {
         self.len() == 0
     }
 
-    /// Bytes held by the set's hash tables: their slots and control bytes, computed from
-    /// their capacities (O(1), for a metrics scrape). The text of non-UUID ids and of user
-    /// names lives on the heap beside and is not counted. A table doubles when it fills to
-    /// 7/8, so this moves in steps while the number of entries grows smoothly.
-    pub fn table_bytes(&self) -> usize {
+    /// How big the set is, read under one lock so the two figures belong together: its
+    /// entries, and the bytes of its hash tables (their slots and control bytes, computed
+    /// from their capacities in O(1), for a metrics scrape). The text of non-UUID ids and of
+    /// user names lives on the heap beside and is not counted. A table doubles when it fills
+    /// to 7/8, so the bytes move in steps while the entries grow smoothly.
+    pub fn size(&self) -> SetSize {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        inner.tokens.table_bytes() + inner.sessions.table_bytes() + table_bytes(&inner.users)
+        SetSize {
+            entries: inner.len(),
+            table_bytes: inner.tokens.table_bytes()
+                + inner.sessions.table_bytes()
+                + table_bytes(&inner.users),
+        }
     }
+}
+
+/// What [`RevocationSet::size`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetSize {
+    /// Tokens, sessions and user cut-offs held.
+    pub entries: usize,
+    /// Bytes of the hash tables that hold them.
+    pub table_bytes: usize,
 }
 
 impl Inner {
@@ -571,22 +586,22 @@ mod tests {
     #[test]
     fn table_bytes_follow_the_tables_power_of_two_growth() {
         let set = RevocationSet::new();
-        assert_eq!(set.table_bytes(), 0);
+        assert_eq!(set.size().table_bytes, 0);
         // A compact slot is 20 bytes (a 16-byte UUID and a u32) plus its control byte.
         let slot = 21;
         revoke_token(&set, ID, 1);
-        assert_eq!(set.table_bytes(), 4 * slot);
+        assert_eq!(set.size().table_bytes, 4 * slot);
         for _ in 0..13 {
             revoke_token(&set, &crate::uuid4(), 1);
         }
         // 14 entries fill 16 buckets to 7/8; the 15th doubles the table.
-        assert_eq!(set.table_bytes(), 16 * slot);
+        assert_eq!(set.size().table_bytes, 16 * slot);
         revoke_token(&set, &crate::uuid4(), 1);
-        assert_eq!(set.table_bytes(), 32 * slot);
+        assert_eq!(set.size().table_bytes, 32 * slot);
         for _ in 0..10_000 {
             revoke_token(&set, &crate::uuid4(), 1);
         }
-        assert_eq!(set.table_bytes(), 16_384 * slot);
+        assert_eq!(set.size().table_bytes, 16_384 * slot);
         // Sessions, other ids and users add their own tables.
         set.apply(
             0,
@@ -596,7 +611,9 @@ mod tests {
             },
         );
         revoke_token(&set, "not-a-uuid", 1);
-        assert!(set.table_bytes() > 16_384 * slot + 4 * slot);
+        assert!(set.size().table_bytes > 16_384 * slot + 4 * slot);
+        assert_eq!(set.size().entries, 1 + 13 + 1 + 10_000 + 2);
+        assert_eq!(set.size().entries, set.len());
     }
 
     #[test]
