@@ -31,7 +31,8 @@ pub(crate) fn locate(
     if body.is_none() && locations.contains(&Location::Json) {
         return Err(needs_layer("JSON token location requires JwtLayer"));
     }
-    let mut missing = Vec::with_capacity(locations.len());
+    // Allocated only once a location comes up empty, not on the common path.
+    let mut missing = Vec::new();
     for &location in locations {
         let attempt = match location {
             Location::Headers => from_headers(parts, config),

@@ -22,7 +22,9 @@ use crate::token::TokenData;
 /// `.route_layer(JwtRoute::new().locations([Location::Cookies]))`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JwtRoute {
-    pub(crate) locations: Option<Vec<Location>>,
+    /// Shared, so the per-request copy into the request's extensions (and into the
+    /// verification cache) is a reference count, not a new list.
+    pub(crate) locations: Option<Arc<[Location]>>,
     pub(crate) skip_revocation: bool,
 }
 
@@ -99,7 +101,7 @@ struct Cache(Vec<CacheEntry>);
 /// (refresh lookup?, the route's own locations or `None` for the configured ones, outcome).
 type CacheEntry = (
     bool,
-    Option<Vec<Location>>,
+    Option<Arc<[Location]>>,
     Result<Arc<TokenData>, JwtError>,
 );
 
@@ -117,7 +119,7 @@ pub(crate) async fn check(
     if parts.method == http::Method::OPTIONS {
         return Ok(None);
     }
-    // The route's options (a clone of its location list only when it has one).
+    // The route's options (its location list, when it has one, is shared, not copied).
     let (route_locations, skip_revocation) = match parts.extensions.get::<JwtRoute>() {
         // `jwt_required(locations=[])` means the configured locations (`if not locations`).
         Some(r) => (
