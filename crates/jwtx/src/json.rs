@@ -616,23 +616,21 @@ fn is_special(c: u8) -> bool {
 /// first quote, backslash or control character, or all of `s`. (UTF-8 is checked once for
 /// the whole document before the scan, so other bytes need no look.)
 ///
-/// Eight bytes at a time, as one `u64`: `(x - 0x01…01) & !x & 0x80…80` marks the bytes of `x`
-/// that are zero, and `(w - 0x20…20) & !w & 0x80…80` those of `w` below 0x20. A borrow can
-/// mark a byte above a marked one too, never one below it, so the lowest mark (the first
-/// byte, loaded little-endian) is always a real one.
+/// Eight bytes at a time, as one `u64`: `(x - n…n) & !x & 0x80…80` marks the bytes of `x`
+/// below `n` (n ≤ 0x80), so `n` = 1 after an XOR with a repeated byte finds that byte, and
+/// `n` = 0x20 finds control characters. A borrow can mark a byte above a marked one too,
+/// never one below it, so the lowest mark (the first byte, loaded little-endian) is always a
+/// real one.
 fn plain_run(s: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let repeat = |b: u8| u64::from_ne_bytes([b; 8]);
+    let below = |x: u64, n: u8| x.wrapping_sub(repeat(n)) & !x & repeat(0x80);
     let mut chunks = s.chunks_exact(8);
     let mut skipped = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let w = u64::from_le_bytes(word);
-        let marks = zero_bytes(w ^ (ONES * u64::from(b'"')))
-            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        let marks = below(w ^ repeat(b'"'), 1) | below(w ^ repeat(b'\\'), 1) | below(w, 0x20);
         if marks != 0 {
             return skipped + (marks.trailing_zeros() / 8) as usize;
         }
