@@ -89,6 +89,26 @@ impl Validation {
         self
     }
 
+    /// Whether claims that passed this policy's checks once still pass them at `now`: only
+    /// `iat`, `nbf` and `exp` (with the leeway) depend on the time, so this is the whole
+    /// check for claims read from a token verified earlier with the same policy (a cache of
+    /// verified tokens asks it on every use).
+    pub fn still_valid_at(&self, claims: &RegisteredClaims, now: NumericDate) -> bool {
+        !claims.iat.is_some_and(|v| self.is_future(v, now))
+            && !claims.nbf.is_some_and(|v| self.is_future(v, now))
+            && !claims.exp.is_some_and(|v| self.is_past(v, now))
+    }
+
+    /// `iat` or `nbf` later than `now` by more than the leeway.
+    fn is_future(&self, date: NumericDate, now: NumericDate) -> bool {
+        date > now.saturating_add(self.leeway)
+    }
+
+    /// `exp` at or before `now`, the leeway allowed.
+    fn is_past(&self, exp: NumericDate, now: NumericDate) -> bool {
+        exp <= now.saturating_sub(self.leeway)
+    }
+
     /// Checks the registered claims at `now`, in flask-jwt-extended's order:
     /// `iat`, `nbf`, `exp`, `iss`, `aud`, `sub`, `jti`, then the identity claim is present.
     pub(crate) fn check(
@@ -100,7 +120,7 @@ impl Validation {
         let bad = |claim| Error::ClaimType { claim };
         let iat = claims::date(&raw.iat).map_err(|()| bad("iat"))?;
         if let Some(value) = iat
-            && value > now.saturating_add(self.leeway)
+            && self.is_future(value, now)
         {
             return Err(Error::Immature {
                 claim: TimeClaim::Iat,
@@ -110,7 +130,7 @@ impl Validation {
         }
         let nbf = claims::date(&raw.nbf).map_err(|()| bad("nbf"))?;
         if let Some(value) = nbf
-            && value > now.saturating_add(self.leeway)
+            && self.is_future(value, now)
         {
             return Err(Error::Immature {
                 claim: TimeClaim::Nbf,
@@ -120,7 +140,7 @@ impl Validation {
         }
         let exp = claims::date(&raw.exp).map_err(|()| bad("exp"))?;
         match exp {
-            Some(exp) if check_exp && exp <= now.saturating_sub(self.leeway) => {
+            Some(exp) if check_exp && self.is_past(exp, now) => {
                 return Err(Error::Expired { exp, now });
             }
             None if self.require_exp => return Err(Error::MissingClaim { claim: "exp" }),

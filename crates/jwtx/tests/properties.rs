@@ -11,6 +11,10 @@
 //!     over the whole payload) agree on every signed payload: the same claims, `sid`, header
 //!     and payload, or the same error.
 //!
+//! (d) The time rules alone: for a token verified at one time, `Validation::still_valid_at`
+//!     at another time answers exactly whether a full verification then succeeds (what a
+//!     cache of verified tokens relies on), for any `iat`, `nbf`, `exp` and leeway.
+//!
 //! Each property runs proptest's default 256 cases (well under 10 s in a debug build).
 //! Failures are not persisted to files; proptest prints the minimal failing input.
 
@@ -449,6 +453,49 @@ fn hs256_token(payload: &[u8]) -> String {
     format!("{input}.{}", b64(sig.as_ref()))
 }
 
+/// Verifies a token with these dates at the earliest time it passes (if any in the next 300
+/// s), then compares `still_valid_at` with a full verification `later` seconds after that.
+fn still_valid_at_agrees(
+    iat: Option<u64>,
+    nbf: Option<u64>,
+    exp: Option<u64>,
+    leeway: u64,
+    later: u64,
+) -> Result<(), TestCaseError> {
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), "alice".into());
+    for (name, date) in [("iat", iat), ("nbf", nbf), ("exp", exp)] {
+        if let Some(d) = date {
+            claims.insert(name.into(), d.into());
+        }
+    }
+    let token = hs256_token(&serde_json::to_vec(&claims).unwrap());
+    let clock = Arc::new(FixedClock::new(NOW - 100));
+    let validation = jwtx::Validation::new()
+        .leeway(std::time::Duration::from_secs(leeway))
+        .dangerous_allow_missing_exp();
+    let codec = Codec::new(hs_keys().clone())
+        .with_clock(clock.clone())
+        .with_validation(validation);
+    let first = (0..300).find_map(|t| {
+        clock.set(NOW - 100 + t);
+        codec.verify::<NoClaims>(&token).ok().map(|v| (t, v))
+    });
+    let Some((t, verified)) = first else {
+        return Ok(());
+    };
+    let then = NOW - 100 + t + later;
+    clock.set(then);
+    prop_assert_eq!(
+        codec.validation().still_valid_at(verified.claims(), then),
+        codec.verify::<NoClaims>(&token).is_ok(),
+        "verified at {}, asked at {}",
+        NOW - 100 + t,
+        then
+    );
+    Ok(())
+}
+
 /// Both claim readers on `token`, with and without the expiry check.
 fn claim_readers_agree(token: &str) -> Result<(), TestCaseError> {
     let codec = hs_codec();
@@ -554,6 +601,17 @@ proptest! {
     #[test]
     fn claim_readers_agree_on_signed_payloads(p in claims_payload_text()) {
         claim_readers_agree(&hs256_token(&p))?;
+    }
+
+    #[test]
+    fn still_valid_at_is_the_time_part_of_verify(
+        iat in prop::option::of(NOW - 100..NOW + 100),
+        nbf in prop::option::of(NOW - 100..NOW + 100),
+        exp in prop::option::of(NOW - 100..NOW + 200),
+        leeway in prop::sample::select(vec![0u64, 1, 30]),
+        later in 0u64..300,
+    ) {
+        still_valid_at_agrees(iat, nbf, exp, leeway, later)?;
     }
 
     #[test]
