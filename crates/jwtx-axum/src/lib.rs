@@ -18,6 +18,7 @@
 //! | `token_in_blocklist_loader`, `token_verification_loader`, claims/headers/key loaders | [`JwtManagerBuilder`] callbacks |
 //! | `*_loader` error callbacks | [`JwtManagerBuilder::error_handler`] |
 //! | implicit refresh `after_request` | [`JwtLayer::implicit_refresh`] |
+//! | (none: every request verifies) | [`JwtManagerBuilder::verified_cache`]: a token seen before skips the signature check |
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
@@ -59,6 +60,7 @@ mod layer;
 mod locate;
 mod manager;
 mod token;
+mod verified_cache;
 mod verify;
 
 pub use config::{CookieLifetime, ErrorStyle, JwtConfig, Location, SameSite};
@@ -71,4 +73,5 @@ pub use extract::{
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
 pub use manager::{BoxError, BoxFuture, JwtManager, JwtManagerBuilder, ManagedToken};
 pub use token::TokenData;
+pub use verified_cache::VerifiedCacheStats;
 pub use verify::{JwtRoute, JwtRouteService};

@@ -16,6 +16,7 @@ use crate::config::JwtConfig;
 use crate::cookies::{self, CookieOverrides, CookieSpec};
 use crate::error::{ErrorHandler, JwtError, JwtRejection};
 use crate::token::TokenData;
+use crate::verified_cache::{VerifiedCache, VerifiedCacheStats};
 
 /// A boxed future, as callbacks return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -51,6 +52,8 @@ pub(crate) struct Inner {
     pub(crate) codec: Codec,
     pub(crate) config: Arc<JwtConfig>,
     pub(crate) callbacks: Callbacks,
+    /// Recently verified tokens (`None`: off, or a decode-key loader is set).
+    verified: Option<VerifiedCache>,
 }
 
 /// Holds the codec, the configuration and the callbacks; put it in router state (it is cheap
@@ -90,6 +93,7 @@ pub struct JwtManagerBuilder {
     codec: Codec,
     config: JwtConfig,
     callbacks: Callbacks,
+    verified_cache: usize,
 }
 
 impl fmt::Debug for JwtManagerBuilder {
@@ -142,6 +146,17 @@ impl JwtManagerBuilder {
         f: impl Fn(&Map<String, Value>, &Map<String, Value>) -> Option<KeySet> + Send + Sync + 'static,
     ) -> Self {
         self.callbacks.decode_keys = Some(Arc::new(f));
+        self
+    }
+
+    /// Keeps up to about `entries` recently verified tokens (0, the default: none), so that
+    /// a request with a token seen before skips the signature check and the JSON scan. The
+    /// whole token is the key, compared in constant time; `iat`, `nbf` and `exp` are checked
+    /// again on every use; revocation, type, freshness, CSRF and the user loader still run
+    /// per request. Not used with [`decode_keys`](Self::decode_keys), whose keys may change.
+    /// About 1 KiB per entry; [`JwtManager::verified_cache_stats`] counts hits and misses.
+    pub fn verified_cache(mut self, entries: usize) -> Self {
+        self.verified_cache = entries;
         self
     }
 
@@ -210,10 +225,15 @@ impl JwtManagerBuilder {
                 "JwtConfig::header_name is not a valid HTTP header name: no request can carry it"
             );
         }
+        let verified = match self.callbacks.decode_keys {
+            Some(_) => None,
+            None => VerifiedCache::new(self.verified_cache),
+        };
         JwtManager(Arc::new(Inner {
             codec: self.codec,
             config: Arc::new(self.config),
             callbacks: self.callbacks,
+            verified,
         }))
     }
 }
@@ -225,6 +245,7 @@ impl JwtManager {
             codec,
             config: JwtConfig::default(),
             callbacks: Callbacks::default(),
+            verified_cache: 0,
         }
     }
 
@@ -330,12 +351,31 @@ impl JwtManager {
         ))
     }
 
-    /// Verifies for the request pipeline, keeping only registered claims and the payload.
+    /// Verifies for the request pipeline, keeping only registered claims and the payload;
+    /// through the cache of verified tokens when there is one.
     pub(crate) fn verify_for_request(
         &self,
         token: &str,
-    ) -> Result<Verified<NoClaims>, jwtx::Error> {
-        self.verify_raw(token)
+    ) -> Result<Arc<Verified<NoClaims>>, jwtx::Error> {
+        let Some(cache) = &self.0.verified else {
+            return self.verify_raw(token).map(Arc::new);
+        };
+        let codec = &self.0.codec;
+        if let Some(v) = cache.get(token, codec.validation(), codec.now()) {
+            return Ok(v);
+        }
+        let verified = Arc::new(self.verify_raw(token)?);
+        cache.insert(token, verified.clone());
+        Ok(verified)
+    }
+
+    /// Hits and misses of the cache of verified tokens (zeros when it is off).
+    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
+        self.0
+            .verified
+            .as_ref()
+            .map(VerifiedCache::stats)
+            .unwrap_or_default()
     }
 
     // ------------------------------------------------------------ cookies

@@ -12,7 +12,8 @@ use crate::config::Location;
 /// A token verified for this request (signature, registered claims, CSRF), with where it was
 /// found. Callbacks receive it; extractors hand it to handlers.
 pub struct TokenData {
-    pub(crate) verified: Verified<NoClaims>,
+    /// Shared with the cache of verified tokens, when the manager has one.
+    pub(crate) verified: Arc<Verified<NoClaims>>,
     pub(crate) location: Location,
     /// The revocation callback's answer, once asked.
     pub(crate) revoked: OnceLock<bool>,
@@ -31,7 +32,7 @@ impl fmt::Debug for TokenData {
 }
 
 impl TokenData {
-    pub(crate) fn new(verified: Verified<NoClaims>, location: Location) -> Self {
+    pub(crate) fn new(verified: Arc<Verified<NoClaims>>, location: Location) -> Self {
         TokenData {
             verified,
             location,
