@@ -65,6 +65,11 @@ fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Verified tokens kept by default: about 1 MiB, fills within seconds under load.
+pub const DEFAULT_VERIFIED_CACHE: usize = 1024;
+/// The most a configuration may ask for (about 1 GiB).
+const MAX_VERIFIED_CACHE: usize = 1 << 20;
+
 /// Parses a duration written `90s`, `15m`, `1h` or `30d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -119,6 +124,7 @@ struct FileConfig {
     argon2_memory_kib: Option<toml::Value>,
     argon2_iterations: Option<toml::Value>,
     argon2_parallelism: Option<toml::Value>,
+    verified_cache: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -198,6 +204,9 @@ pub struct Config {
     pub argon2: crate::passwords::Argon2Params,
     /// TLS certificate chain and private key (PEM); both or neither.
     pub tls: Option<TlsFiles>,
+    /// Recently verified tokens kept, so a repeated token skips the signature check (1024;
+    /// 0 turns the cache off).
+    pub verified_cache: usize,
 }
 
 /// The TLS certificate chain and key files.
@@ -418,6 +427,7 @@ impl Config {
             ("argon2_memory_kib", fc.argon2_memory_kib),
             ("argon2_iterations", fc.argon2_iterations),
             ("argon2_parallelism", fc.argon2_parallelism),
+            ("verified_cache", fc.verified_cache),
         ] {
             put(key, value.map(toml_text));
         }
@@ -578,6 +588,21 @@ impl Config {
                     return Err(err("tls_cert", "is missing; tls_key needs its certificate"));
                 }
             },
+            verified_cache: match src.get("verified_cache") {
+                None => DEFAULT_VERIFIED_CACHE,
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n <= MAX_VERIFIED_CACHE => n,
+                    _ => {
+                        return Err(err(
+                            "verified_cache",
+                            format!(
+                                "{v:?} is not a whole number from 0 (off) to {MAX_VERIFIED_CACHE} \
+                                 (about 1 KiB of memory each)"
+                            ),
+                        ));
+                    }
+                },
+            },
             log_format: match src.get("log_format").as_deref().map(str::trim) {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -715,6 +740,7 @@ mod tests {
         );
         assert!(c.cookie_secure && c.csrf_protect);
         assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.verified_cache, 1024);
         assert_eq!(
             c.login_rate_limit,
             RateLimit {
@@ -750,7 +776,12 @@ mod tests {
         let env = |k: &str| (k == "JWTX_LOGIN_IP_RATE_LIMIT").then(|| "10000/1m".to_owned());
         let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
         assert_eq!(c.login_ip_rate_limit.count, 10_000);
+        let env = |k: &str| (k == "JWTX_VERIFIED_CACHE").then(|| "0".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.verified_cache, 0);
         for (key, value) in [
+            ("JWTX_VERIFIED_CACHE", "-1"),
+            ("JWTX_VERIFIED_CACHE", "1048577"),
             ("JWTX_TOKEN_LOCATION", "headers,body"),
             ("JWTX_COOKIE_SECURE", "maybe"),
             ("JWTX_LOGIN_RATE_LIMIT", "5 per minute"),

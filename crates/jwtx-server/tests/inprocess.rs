@@ -398,3 +398,63 @@ async fn a_request_body_that_never_arrives_gets_408_at_the_deadline() {
     assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
     assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
 }
+
+/// The server keeps recently verified tokens (`verified_cache`, on by default): a repeated
+/// token is a cache hit on `/metrics`, and the cache decides nothing the per-request checks
+/// decide: a logout refuses the cached token at once, and its expiry still ends it.
+#[tokio::test]
+async fn a_cached_token_is_still_revoked_at_logout_and_still_expires() {
+    let clock = Arc::new(jwtx::FixedClock::new(1_800_000_000));
+    let state = state_with(clock.clone(), 86_400).await;
+    let lookups = |metrics: &str, result: &str| -> u64 {
+        let prefix = format!("jwtx_verified_cache_lookups_total{{result=\"{result}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = login(&state, "testuser", "testpass").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        tokens.push(doc["access_token"].as_str().unwrap().to_owned());
+    }
+    let (kept, dropped) = (&tokens[0], &tokens[1]);
+    for token in [kept, kept, kept, dropped] {
+        let (status, body) = call(&state, "GET", "/protected", token).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"logged_in_as":"testuser"}"#)
+        );
+    }
+    let metrics = call(&state, "GET", "/metrics", "").await.1;
+    assert_eq!(
+        (lookups(&metrics, "hit"), lookups(&metrics, "miss")),
+        (2, 2)
+    );
+
+    // Logout of a cached token: refused on its next use, though the cache still holds it.
+    assert_eq!(
+        call(&state, "POST", "/logout", dropped).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&state, "GET", "/protected", dropped).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "{\"msg\":\"Token has been revoked\"}\n".to_owned()
+        )
+    );
+    // Expiry of a cached token (15 minutes): the same answer as without the cache.
+    clock.advance(15 * 60);
+    assert_eq!(
+        call(&state, "GET", "/protected", kept).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            "{\"msg\":\"Token has expired\"}\n".to_owned()
+        )
+    );
+}

@@ -35,6 +35,8 @@ pub(crate) struct Readings {
     pub rate_limit_hits: u64,
     /// The in-process revocation set: its entries and the bytes of its tables (gauges).
     pub revocations: SetSize,
+    /// The cache of verified tokens: hits and misses (counters jwtx-axum keeps).
+    pub verified_cache: jwtx_axum::VerifiedCacheStats,
 }
 
 /// The server's counters.
@@ -150,6 +152,15 @@ impl Metrics {
             "Login attempts refused by throttling.",
             &[("", readings.rate_limit_hits)],
         );
+        counter(
+            "jwtx_verified_cache_lookups_total",
+            "Token verifications by outcome of the cache of verified tokens (hit: no signature \
+             check; miss: verified, and kept if valid).",
+            &[
+                ("{result=\"hit\"}", readings.verified_cache.hits),
+                ("{result=\"miss\"}", readings.verified_cache.misses),
+            ],
+        );
         let mut gauge = |name: &str, help: &str, v: usize| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -188,6 +199,7 @@ pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
     let readings = Readings {
         rate_limit_hits: state.throttle.hits(),
         revocations: state.revocations.size(),
+        verified_cache: state.jwt.verified_cache_stats(),
     };
     let mut res = state.metrics.render(readings).into_response();
     res.headers_mut().insert(
@@ -219,6 +231,7 @@ mod tests {
                 entries: 3,
                 table_bytes: 84,
             },
+            verified_cache: jwtx_axum::VerifiedCacheStats { hits: 7, misses: 2 },
         });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",
@@ -229,6 +242,8 @@ mod tests {
             "# TYPE jwtx_revocations_live gauge",
             "jwtx_revocations_live 3",
             "jwtx_revocation_set_table_bytes 84",
+            "jwtx_verified_cache_lookups_total{result=\"hit\"} 7",
+            "jwtx_verified_cache_lookups_total{result=\"miss\"} 2",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.001\"} 0",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.005\"} 1",
             "jwtx_http_request_duration_seconds_bucket{le=\"5\"} 1",

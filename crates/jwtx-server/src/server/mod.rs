@@ -205,6 +205,7 @@ pub fn manager(
     let jwt_config = jwt_config(config);
     JwtManager::builder(codec)
         .config(jwt_config)
+        .verified_cache(config.verified_cache)
         .error_handler(move |error, config| {
             metrics.rejected(error.reason());
             error.default_response(config)
