@@ -657,6 +657,14 @@ def need_jwtx_hs(ctx):
     return ctx.systems["jwtx"]
 
 
+def need_jwtx_uncached(ctx):
+    """A second HS256 `jwtx serve` that verifies every request (`JWTX_VERIFIED_CACHE=0`)."""
+    if "jwtx-uncached" not in ctx.systems:
+        ctx.systems["jwtx-uncached"] = start_jwtx(
+            ctx, "jwtx-uncached", ctx.tmp / "jwtx-hs256-uncached", {"JWTX_VERIFIED_CACHE": "0"})
+    return ctx.systems["jwtx-uncached"]
+
+
 def need_jwtx_eddsa(ctx):
     if "jwtx-eddsa" not in ctx.systems:
         d = ctx.tmp / "jwtx-eddsa"
@@ -665,7 +673,9 @@ def need_jwtx_eddsa(ctx):
         if p.returncode != 0:
             raise RuntimeError(f"jwtx keys generate --alg EdDSA failed: {p.stderr}")
         ctx.commands["eddsa: key"] = "jwtx --data-dir $DIR keys generate --alg EdDSA"
-        ctx.systems["jwtx-eddsa"] = start_jwtx(ctx, "jwtx-eddsa", d, {"JWTX_ALGORITHM": "EdDSA"})
+        # Every request verified, so the scenario measures the signature algorithm.
+        ctx.systems["jwtx-eddsa"] = start_jwtx(
+            ctx, "jwtx-eddsa", d, {"JWTX_ALGORITHM": "EdDSA", "JWTX_VERIFIED_CACHE": "0"})
     return ctx.systems["jwtx-eddsa"]
 
 
@@ -732,6 +742,7 @@ def sanity(system, path, headers):
 
 def sc_protected(ctx):
     jwtx, flask, axum = need_jwtx_hs(ctx), need_flask(ctx), need_axum(ctx)
+    uncached = need_jwtx_uncached(ctx)
     # One token set where it is comparable: jwtx's own token is verified by jwtx and by the
     # axum peer (same HS256 secret); the Flask peer verifies the token its own /login issued.
     jt = jwtx.login()["access_token"]
@@ -756,6 +767,9 @@ def sc_protected(ctx):
         # receiving and parsing of a 0.4 KB larger request.
         Entry("jwtx /healthz + token header", via(jwtx, jwtx, "/healthz"), jwtx.proc.pid),
         Entry("axum-peer /healthz", lambda: {"url": axum.url("/healthz")}, axum.proc.pid),
+        Entry("jwtx /protected, verified_cache=0", via(uncached, uncached), uncached.proc.pid),
+        Entry("jwtx /healthz + token header, verified_cache=0", via(uncached, uncached, "/healthz"),
+              uncached.proc.pid),
     ]
     log("\n== 1. /protected, header token, HS256 ==")
     res = alternate(ctx, "protected", entries)
@@ -779,7 +793,12 @@ def sc_protected(ctx):
         "jwtx's `/protected` verifies the token, checks the in-process revocation mirror "
         "(jti, session, user cut-off) and runs the server's user loader (its user cache: one "
         "SQLite read per user per 500 ms); the Flask peer runs its blocklist query (SQLite, one "
-        "SELECT); the axum peer verifies the signature and `exp` only. Server CPU / request: "
+        "SELECT); the axum peer verifies the signature and `exp` only. jwtx keeps recently "
+        "verified tokens (`verified_cache`, 1,024 by default): wrk repeats one token per round, "
+        "as a client repeats its access token for its 15 minutes, so from the second request on "
+        "jwtx's verification is a cache hit (the whole token compared in constant time, the "
+        "time claims checked again); the `verified_cache=0` rows are a second `jwtx serve` "
+        "(`JWTX_VERIFIED_CACHE=0`) that verifies every request. Server CPU / request: "
         "the server process's (for Flask, gunicorn's master and workers') user + system CPU "
         "time during the run over the requests wrk completed, from `/proc/PID/stat`; unlike "
         "req/s it leaves out wrk's share of the two cores and what other tenants take.",
@@ -796,6 +815,14 @@ def sc_protected(ctx):
         f"(jwtx `/healthz` / axum `/healthz`: {fmt_ratio(ratio(jh, xh))}); median of the "
         f"per-round ratios: {fmt_ratio(paired_ratio(res['jwtx /protected'], res['jwtx /healthz']))}",
     ]
+    un = "jwtx /protected, verified_cache=0"
+    unh = "jwtx /healthz + token header, verified_cache=0"
+    ju, juh = med(res[un], "rps"), med(res[unh], "rps")
+    md.append(
+        f"- Verifying every request (`verified_cache=0`): jwtx / flask-jwt-extended "
+        f"{fmt_ratio(ratio(ju, f))}, jwtx / axum + jsonwebtoken {fmt_ratio(ratio(ju, x))}, "
+        f"`/protected` / `/healthz` with the same header {fmt_ratio(ratio(ju, juh))} (median of "
+        f"the per-round ratios: {fmt_ratio(paired_ratio(res[un], res[unh]))})")
     cp, ch, cht = (med(res[k], "cpu_us_per_req")
                    for k in ("jwtx /protected", "jwtx /healthz", "jwtx /healthz + token header"))
     if cp and ch and cht:
@@ -818,7 +845,7 @@ def fmt_ratio(r):
 
 
 def sc_eddsa(ctx):
-    ed, hs = need_jwtx_eddsa(ctx), need_jwtx_hs(ctx)
+    ed, hs = need_jwtx_eddsa(ctx), need_jwtx_uncached(ctx)
     tok = ed.login()["access_token"]
     alg = jwt_header_alg(tok)
     if alg != "EdDSA":
@@ -832,7 +859,8 @@ def sc_eddsa(ctx):
         "",
         f"A second `jwtx serve` whose store holds an Ed25519 signing key (`jwtx keys generate "
         f"--alg EdDSA`, `JWTX_ALGORITHM=EdDSA`); its `/login` tokens are EdDSA ({len(tok)} "
-        "characters). HS256 alongside, same rounds, for scale.",
+        "characters). HS256 alongside, same rounds, for scale. Both servers verify every "
+        "request (`JWTX_VERIFIED_CACHE=0`), so the difference is the signature check.",
         "",
         summary_table(res),
         "",
@@ -1316,8 +1344,9 @@ def section(ctx, info, load_before, load_after, started, elapsed, argv):
         f"{a.duration} s per system, the systems alternating round by round (the order rotates "
         f"each round), after a {a.warmup} s warm-up each; figures are the **median over rounds**.",
         f"- **Systems:** `jwtx serve` (release, HS256, its SQLite store, demo users, login "
-        "throttle relaxed to 10 000/s, defaults otherwise: 2 tokio workers, info logging to a "
-        "file); the Flask peer (`bench/peers/flask`, flask-jwt-extended 4.7.4, Python "
+        "throttle relaxed to 10 000/s, defaults otherwise: 2 tokio workers, 1,024 verified "
+        "tokens kept, info logging to a file; a second one with `JWTX_VERIFIED_CACHE=0` where a "
+        "scenario says so); the Flask peer (`bench/peers/flask`, flask-jwt-extended 4.7.4, Python "
         f"{info['python']}) under {fk or 'gunicorn'}; the axum peer "
         "(`bench/peers/axum-jsonwebtoken`). One HS256 secret, from `jwtx secret generate`, for all "
         "three.",
