@@ -149,7 +149,7 @@ impl JwtManagerBuilder {
         self
     }
 
-    /// Keeps up to about `entries` recently verified tokens (0, the default: none), so that
+    /// Keeps at most `entries` recently verified tokens (0, the default: none), so that
     /// a request with a token seen before skips the signature check and the JSON scan. The
     /// whole token is the key, compared in constant time; `iat`, `nbf` and `exp` are checked
     /// again on every use; revocation, type, freshness, CSRF and the user loader still run

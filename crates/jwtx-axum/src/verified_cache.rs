@@ -54,14 +54,16 @@ pub struct VerifiedCacheStats {
 }
 
 impl VerifiedCache {
-    /// Room for about `entries` tokens (rounded up to whole shards of power-of-two size);
-    /// `None` for 0.
+    /// Room for at most `entries` tokens: a shard per core (fewer if `entries` is smaller),
+    /// each a power of two of slots; `None` for 0.
     pub(crate) fn new(entries: usize) -> Option<Self> {
         if entries == 0 {
             return None;
         }
-        let shards = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(1, 64));
-        let per_shard = entries.div_ceil(shards).next_power_of_two();
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(1, 64));
+        let shards = cores.min(entries);
+        // The largest power of two not above entries / shards (which is at least 1).
+        let per_shard = 1 << (entries / shards).ilog2();
         Some(VerifiedCache {
             shards: (0..shards)
                 .map(|_| {
@@ -215,10 +217,15 @@ mod tests {
             .iter()
             .map(|s| s.0.lock().unwrap().slots.iter().flatten().count())
             .sum();
-        assert!(
-            held <= slots && slots <= 4 * cache.shards.len(),
-            "{held} / {slots}"
-        );
+        assert!(held <= slots && slots <= 4, "{held} / {slots}");
         assert!(VerifiedCache::new(0).is_none());
+        for entries in [1, 3, 1000, 1024, 1 << 20] {
+            let c = VerifiedCache::new(entries).unwrap();
+            let slots = c.shards.len() * (c.mask + 1);
+            assert!(
+                slots <= entries && slots * 4 > entries,
+                "{entries}: {slots}"
+            );
+        }
     }
 }
