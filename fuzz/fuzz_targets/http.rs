@@ -3,7 +3,8 @@
 //! current-thread runtime. Exercises token lookup in every location (the `Authorization`
 //! header, cookies with CSRF double submit, the query string, JSON and form bodies), the
 //! verification pipeline behind it (type, freshness, revocation, custom verification), both
-//! error styles, the body limit and implicit cookie refresh.
+//! error styles, the body limit, implicit cookie refresh, and (manager B) the cache of
+//! verified tokens.
 //!
 //! Input format (see `examples/seed_corpus.rs` for the seeds):
 //!
@@ -95,9 +96,12 @@ fn codec_at(now: u64, secret: &[u8]) -> Codec {
 /// B: secure cookies, RFC 6750 errors, bare tokens in the header, a `Bearer ` query prefix,
 /// a 512-byte body limit, locations in reverse order, implicit refresh.
 fn managers() -> [(JwtManager, bool); 2] {
-    let build = |config: JwtConfig| {
+    // Manager B keeps verified tokens across inputs (the world is built once), so mutated
+    // tokens are probed against a cache that holds the pool's valid ones.
+    let build = |config: JwtConfig, cached: usize| {
         JwtManager::builder(codec_at(NOW, SECRET))
             .config(config)
+            .verified_cache(cached)
             .revocation_check(|t| async move { Ok::<_, Infallible>(t.sub() == "revoked") })
             .token_verification(|t| t.sub() != "mallory")
             .build()
@@ -118,7 +122,7 @@ fn managers() -> [(JwtManager, bool); 2] {
     b.query_string_value_prefix = "Bearer ".into();
     b.body_limit = 512;
     b.csrf_check_form = true;
-    [(build(a), false), (build(b), true)]
+    [(build(a, 0), false), (build(b, 64), true)]
 }
 
 /// The handler answers the verified token's `jti` (or `-` without a token).
