@@ -87,22 +87,24 @@ impl VerifiedCache {
     ) -> Option<Arc<Verified<NoClaims>>> {
         let slot = self.slot(token)?;
         let mut shard = self.shard();
-        let found = match &shard.slots[slot] {
+        let (found, stale) = match &shard.slots[slot] {
             Some(e) if verify_slices_are_equal(e.token.as_bytes(), token.as_bytes()).is_ok() => {
                 if validation.still_valid_at(e.verified.claims(), now) {
-                    Some(e.verified.clone())
+                    (Some(e.verified.clone()), None)
                 } else {
                     // Out of time for good (or not yet valid): verify afresh, which says why.
-                    drop(shard.slots[slot].take());
-                    None
+                    (None, shard.slots[slot].take())
                 }
             }
-            _ => None,
+            _ => (None, None),
         };
         match found {
             Some(_) => shard.hits += 1,
             None => shard.misses += 1,
         }
+        // A dropped entry is freed after the lock is released, as in `insert`.
+        drop(shard);
+        drop(stale);
         found
     }
 
