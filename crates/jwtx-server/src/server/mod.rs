@@ -11,6 +11,7 @@ mod data_dir;
 mod info;
 mod metrics;
 mod openapi;
+mod requests;
 mod revocations;
 mod sessions;
 mod tls;
@@ -26,11 +27,6 @@ use axum::routing::{delete, get, post};
 use jwtx::store::{RevocationStore, SessionStore, UserStore};
 use jwtx::{Clock, Codec};
 use jwtx_axum::{JwtLayer, JwtManager};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
 
 pub use api_error::ApiError;
 pub use data_dir::DataDir;
@@ -137,59 +133,14 @@ pub fn app(state: AppState) -> Router {
         .fallback(info::not_found)
         .layer(jwt_layer)
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            http::StatusCode::REQUEST_TIMEOUT,
+        // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
+        // method, path (never the query string, which may hold a token) and the request id;
+        // never headers (Authorization and Cookie are credentials).
+        .layer(requests::RequestsLayer::new(
+            metrics,
             Duration::from_secs(30),
         ))
-        // Logged per request: method, path (never the query string, which may hold a token)
-        // and the request id; never headers (Authorization and Cookie are credentials).
-        // Every response's latency goes to the metrics histogram.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &http::Request<axum::body::Body>| {
-                    let id = req
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
-                })
-                .on_response(
-                    move |res: &http::Response<axum::body::Body>,
-                          latency: Duration,
-                          span: &tracing::Span| {
-                        metrics.observe(latency);
-                        DefaultOnResponse::new().on_response(res, latency, span);
-                    },
-                ),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
-}
-
-/// Request ids, unless the client sent `X-Request-Id`: UUID-shaped, a random per-process
-/// prefix and a counter (unique without an RNG call per request).
-#[derive(Clone, Copy, Debug)]
-struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        use std::sync::OnceLock;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static PREFIX: OnceLock<String> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        // "xxxxxxxx-xxxx-4xxx-" of a random v4 UUID, then the variant nibble and 60 bits of
-        // counter: "8ccc-cccccccccccc".
-        let prefix = PREFIX.get_or_init(|| jwtx::uuid4()[..19].to_owned());
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let id = format!(
-            "{prefix}8{:03x}-{:012x}",
-            (n >> 48) & 0xfff,
-            n & 0xffff_ffff_ffff
-        );
-        http::HeaderValue::from_str(&id).ok().map(RequestId::new)
-    }
 }
 
 /// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
