@@ -70,6 +70,9 @@ pub const DEFAULT_VERIFIED_CACHE: usize = 1024;
 /// The most a configuration may ask for (about 1 GiB).
 const MAX_VERIFIED_CACHE: usize = 1 << 20;
 
+/// The most connection threads a configuration may ask for.
+const MAX_WORKERS: usize = 1024;
+
 /// Parses a duration written `90s`, `15m`, `1h` or `30d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -125,6 +128,7 @@ struct FileConfig {
     argon2_iterations: Option<toml::Value>,
     argon2_parallelism: Option<toml::Value>,
     verified_cache: Option<toml::Value>,
+    workers: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -207,6 +211,9 @@ pub struct Config {
     /// Recently verified tokens kept, so a repeated token skips the signature check (1024;
     /// 0 turns the cache off).
     pub verified_cache: usize,
+    /// Threads serving connections, each with its own runtime; `None` (the default, or 0):
+    /// one per available core.
+    pub workers: Option<std::num::NonZeroUsize>,
 }
 
 /// The TLS certificate chain and key files.
@@ -428,6 +435,7 @@ impl Config {
             ("argon2_iterations", fc.argon2_iterations),
             ("argon2_parallelism", fc.argon2_parallelism),
             ("verified_cache", fc.verified_cache),
+            ("workers", fc.workers),
         ] {
             put(key, value.map(toml_text));
         }
@@ -598,6 +606,21 @@ impl Config {
                             format!(
                                 "{v:?} is not a whole number from 0 (off) to {MAX_VERIFIED_CACHE} \
                                  (about 1 KiB of memory each)"
+                            ),
+                        ));
+                    }
+                },
+            },
+            workers: match src.get("workers") {
+                None => None,
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n <= MAX_WORKERS => std::num::NonZeroUsize::new(n),
+                    _ => {
+                        return Err(err(
+                            "workers",
+                            format!(
+                                "{v:?} is not a whole number from 0 (one per core) to \
+                                 {MAX_WORKERS}"
                             ),
                         ));
                     }
@@ -779,7 +802,16 @@ mod tests {
         let env = |k: &str| (k == "JWTX_VERIFIED_CACHE").then(|| "0".to_owned());
         let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
         assert_eq!(c.verified_cache, 0);
+        assert_eq!(c.workers, None);
+        let env = |k: &str| (k == "JWTX_WORKERS").then(|| "3".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.workers, std::num::NonZeroUsize::new(3));
+        let env = |k: &str| (k == "JWTX_WORKERS").then(|| "0".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.workers, None);
         for (key, value) in [
+            ("JWTX_WORKERS", "1025"),
+            ("JWTX_WORKERS", "two"),
             ("JWTX_VERIFIED_CACHE", "-1"),
             ("JWTX_VERIFIED_CACHE", "1048577"),
             ("JWTX_TOKEN_LOCATION", "headers,body"),

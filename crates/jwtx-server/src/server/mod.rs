@@ -16,8 +16,8 @@ mod revocations;
 mod sessions;
 mod tls;
 mod users;
+mod workers;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -223,59 +223,41 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
     c
 }
 
-/// Serves plain HTTP until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish: HTTPS
+/// with `tls` (adding `Strict-Transport-Security` to every response), else plain HTTP. The
+/// connections are shared among `workers` threads, the calling task's among them
+/// ([`workers`](self::workers)).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    workers: std::num::NonZeroUsize,
+    shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, app(state.clone()), state, shutdown).await
-}
-
-/// Serves HTTPS with `tls`, adding `Strict-Transport-Security` to every response.
-pub async fn serve_tls_on(
-    listener: tokio::net::TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let router = app(state.clone()).layer(axum::middleware::map_response(
-        |mut res: axum::response::Response| async move {
-            res.headers_mut().insert(
-                http::header::STRICT_TRANSPORT_SECURITY,
-                http::HeaderValue::from_static("max-age=31536000"),
-            );
-            res
-        },
-    ));
-    serve_with(
-        tls::TlsListener::new(listener, tls)?,
-        router,
-        state,
-        shutdown,
-    )
-    .await
-}
-
-async fn serve_with<L>(
-    listener: L,
-    router: Router,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-{
-    use axum::serve::ListenerExt;
+    let mut router = app(state.clone());
+    if tls.is_some() {
+        router = router.layer(axum::middleware::map_response(
+            |mut res: axum::response::Response| async move {
+                res.headers_mut().insert(
+                    http::header::STRICT_TRANSPORT_SECURITY,
+                    http::HeaderValue::from_static("max-age=31536000"),
+                );
+                res
+            },
+        ));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn(state.revocations.clone().follow(stop_rx.clone()));
-    let throttle_purger = tokio::spawn(purge_throttle(state.throttle.clone(), stop_rx));
-    // `tap_io` gives any listener axum's `ConnectInfo<SocketAddr>` (the client address).
-    let listener = listener.tap_io(|_| {});
-    let router = router.into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let throttle_purger = tokio::spawn(purge_throttle(state.throttle.clone(), stop_rx.clone()));
+    let serving = workers::serve(listener, router, tls, workers, stop_rx);
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        result = &mut serving => result,
+        () = shutdown => {
+            let _ = stop_tx.send(true);
+            serving.await
+        }
+    };
     let _ = stop_tx.send(true);
     let _ = follower.await;
     let _ = throttle_purger.await;
@@ -293,7 +275,8 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         )));
     }
     crate::logging::init(config.log_format, "info");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // This thread is the first of the `workers` threads; `serve_on` starts the others.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
@@ -314,18 +297,13 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         let local = listener
             .local_addr()
             .map_err(|e| CliError::usage(e.to_string()))?;
-        let served = match tls {
-            Some(tls) => {
-                eprintln!("jwtx serving on https://{local}");
-                eprintln!("{summary}");
-                serve_tls_on(listener, tls, state, shutdown_signal()).await
-            }
-            None => {
-                eprintln!("jwtx serving on http://{local}");
-                eprintln!("{summary}");
-                serve_on(listener, state, shutdown_signal()).await
-            }
-        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let workers = config.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
+        });
+        eprintln!("jwtx serving on {scheme}://{local}");
+        eprintln!("{summary}\n  worker threads: {workers}");
+        let served = serve_on(listener, tls, state, workers, shutdown_signal()).await;
         served.map_err(|e| CliError::usage(format!("server error: {e}")))
     })
 }
