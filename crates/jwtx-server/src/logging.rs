@@ -24,13 +24,24 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::config::LogFormat;
 
 /// What every log line of one request says about it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct RequestContext {
     /// The `X-Request-Id` the response carries: the client's, if it sent an acceptable one.
     pub(crate) id: http::HeaderValue,
     pub(crate) method: http::Method,
     /// Only its path is written.
     pub(crate) uri: http::Uri,
+}
+
+/// The path, never the query string (it may hold a token).
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("id", &self.id())
+            .field("method", &self.method)
+            .field("path", &self.uri.path())
+            .finish()
+    }
 }
 
 impl RequestContext {
@@ -320,6 +331,7 @@ mod tests {
             "ERROR jwtx_server::logging::tests: outside any request ok=false"
         );
         assert!(lines.iter().all(|l| !l.contains("secret")));
+        assert!(!format!("{:?}", context()).contains("secret"));
     }
 
     #[test]

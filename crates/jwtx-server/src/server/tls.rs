@@ -20,7 +20,7 @@ use crate::error::CliError;
 
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in flight at most (each holds a socket and some buffers).
+/// Handshakes in flight at most on each worker thread (each holds a socket and some buffers).
 const MAX_HANDSHAKES: usize = 1024;
 
 /// Reads the certificate chain and private key (PEM) into a rustls configuration.
