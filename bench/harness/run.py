@@ -1344,12 +1344,13 @@ def section(ctx, info, load_before, load_after, started, elapsed, argv):
         f"{a.duration} s per system, the systems alternating round by round (the order rotates "
         f"each round), after a {a.warmup} s warm-up each; figures are the **median over rounds**.",
         f"- **Systems:** `jwtx serve` (release, HS256, its SQLite store, demo users, login "
-        "throttle relaxed to 10 000/s, defaults otherwise: 2 tokio workers, 1,024 verified "
-        "tokens kept, info logging to a file; a second one with `JWTX_VERIFIED_CACHE=0` where a "
-        "scenario says so); the Flask peer (`bench/peers/flask`, flask-jwt-extended 4.7.4, Python "
+        f"throttle relaxed to 10 000/s, defaults otherwise: {info['nproc']} worker threads, each "
+        "with its own current-thread tokio runtime, 1,024 verified tokens kept, info logging to "
+        "a file; a second one with `JWTX_VERIFIED_CACHE=0` where a scenario says so); the Flask "
+        "peer (`bench/peers/flask`, flask-jwt-extended 4.7.4, Python "
         f"{info['python']}) under {fk or 'gunicorn'}; the axum peer "
-        "(`bench/peers/axum-jsonwebtoken`). One HS256 secret, from `jwtx secret generate`, for all "
-        "three.",
+        "(`bench/peers/axum-jsonwebtoken`, `#[tokio::main]`: one multi-thread runtime). One "
+        "HS256 secret, from `jwtx secret generate`, for all three.",
         "",
         "### Targets",
         "",
