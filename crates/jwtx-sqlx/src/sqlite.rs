@@ -23,6 +23,13 @@ use crate::migrations::migrate_sqlite;
 /// Connections in a file store's read pool; they read while the writer writes (WAL). Writes
 /// have one connection of their own.
 const POOL_SIZE: u32 = 4;
+/// Each file connection's page cache, KiB (`PRAGMA cache_size = -512`; SQLite's default is
+/// 2,000 KiB). The operating system's page cache already holds the file, and in WAL mode a
+/// connection drops its cache whenever another connection has written, which the writer does
+/// on every login, refresh and logout. So a large per-connection cache buys little, while five
+/// of them filling up to 2 MB each, as the database grows, made the server's resident memory
+/// climb for minutes (the soak's memory rule, bench/soak/README.md).
+const CACHE_KIB: u32 = 512;
 /// How long a statement waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an operation waits for a free connection of the pool.
@@ -38,7 +45,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 ///
 /// File stores use WAL journaling with `synchronous=FULL`: a write whose future resolved
 /// `Ok` survives the process being killed and a power loss. Foreign keys are enforced, a
-/// statement waits up to 5 s for another writer, and the schema is migrated at
+/// statement waits up to 5 s for another writer, each connection keeps a 512 KiB page cache
+/// (the file is in the operating system's cache too), and the schema is migrated at
 /// [`open`](Self::open).
 ///
 /// Cloning is cheap and shares the connection pool. The store needs a tokio runtime.
@@ -82,7 +90,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", format!("-{CACHE_KIB}"));
         let pool = connect_file(path, options.clone(), POOL_SIZE).await?;
         let writer = connect_file(path, options, 1).await?;
         let store = SqliteStore {
@@ -984,7 +993,7 @@ mod tests {
 
     /// Every pooled connection runs with the settings durability and locking rely on.
     #[tokio::test]
-    async fn connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout() {
+    async fn connections_use_wal_full_sync_foreign_keys_a_busy_timeout_and_a_small_cache() {
         let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open(dir.join("jwtx.db")).await.unwrap();
@@ -1024,6 +1033,13 @@ mod tests {
                     .await
                     .unwrap(),
                 5000
+            );
+            assert_eq!(
+                int("PRAGMA cache_size")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap(),
+                -i64::from(CACHE_KIB)
             );
         }
         drop(conns);
