@@ -226,7 +226,7 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish: HTTPS
 /// with `tls` (adding `Strict-Transport-Security` to every response), else plain HTTP. The
 /// connections are shared among `workers` threads, the calling task's among them
-/// ([`workers`](self::workers)).
+/// (`server/workers.rs`).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
