@@ -370,6 +370,26 @@ impl Sources<'_> {
             .or_else(|| (self.env)(&format!("JWTX_{}", key.to_ascii_uppercase())))
             .or_else(|| self.file.get(key).cloned())
     }
+
+    /// `key` as a whole number up to `max` (`None` when not set); `range` completes the error
+    /// message "… is not a whole number from {range}".
+    fn count(
+        &self,
+        key: &'static str,
+        max: usize,
+        range: &str,
+    ) -> Result<Option<usize>, ConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
+        match v.trim().parse::<usize>() {
+            Ok(n) if n <= max => Ok(Some(n)),
+            _ => Err(err(
+                key,
+                format!("{v:?} is not a whole number from {range}"),
+            )),
+        }
+    }
 }
 
 impl Config {
@@ -596,36 +616,20 @@ impl Config {
                     return Err(err("tls_cert", "is missing; tls_key needs its certificate"));
                 }
             },
-            verified_cache: match src.get("verified_cache") {
-                None => DEFAULT_VERIFIED_CACHE,
-                Some(v) => match v.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_VERIFIED_CACHE => n,
-                    _ => {
-                        return Err(err(
-                            "verified_cache",
-                            format!(
-                                "{v:?} is not a whole number from 0 (off) to {MAX_VERIFIED_CACHE} \
-                                 (about 1 KiB of memory each)"
-                            ),
-                        ));
-                    }
-                },
-            },
-            workers: match src.get("workers") {
-                None => None,
-                Some(v) => match v.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_WORKERS => std::num::NonZeroUsize::new(n),
-                    _ => {
-                        return Err(err(
-                            "workers",
-                            format!(
-                                "{v:?} is not a whole number from 0 (one per core) to \
-                                 {MAX_WORKERS}"
-                            ),
-                        ));
-                    }
-                },
-            },
+            verified_cache: src
+                .count(
+                    "verified_cache",
+                    MAX_VERIFIED_CACHE,
+                    &format!("0 (off) to {MAX_VERIFIED_CACHE} (about 1 KiB of memory each)"),
+                )?
+                .unwrap_or(DEFAULT_VERIFIED_CACHE),
+            workers: src
+                .count(
+                    "workers",
+                    MAX_WORKERS,
+                    &format!("0 (one per core) to {MAX_WORKERS}"),
+                )?
+                .and_then(std::num::NonZeroUsize::new),
             log_format: match src.get("log_format").as_deref().map(str::trim) {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,

@@ -123,26 +123,20 @@ fn acceptable(id: &HeaderValue) -> bool {
 fn new_id() -> HeaderValue {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
-    static PREFIX: OnceLock<String> = OnceLock::new();
+    static HIGH: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| jwtx::uuid4()[..19].to_owned());
+    // The high half of a random v4 UUID, its version nibble included (a v4 UUID always parses).
+    let high = *HIGH.get_or_init(|| {
+        uuid::Uuid::try_parse(&jwtx::uuid4()).map_or(0x4000, |u| u.as_u64_pair().0)
+    });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let mut id = [0u8; 36];
-    id[..19].copy_from_slice(prefix.as_bytes());
-    id[19] = b'8';
-    hex(&mut id[20..23], n >> 48);
-    id[23] = b'-';
-    hex(&mut id[24..], n);
+    let low = (0x8 << 60) | (n & 0x0fff_ffff_ffff_ffff);
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::from_u64_pair(high, low)
+        .hyphenated()
+        .encode_lower(&mut buf);
     // Hexadecimal digits and dashes are always a valid header value.
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static(""))
-}
-
-/// The low `4 * out.len()` bits of `v` as lowercase hexadecimal.
-fn hex(out: &mut [u8], mut v: u64) {
-    for digit in out.iter_mut().rev() {
-        *digit = b"0123456789abcdef"[(v & 0xf) as usize];
-        v >>= 4;
-    }
+    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static(""))
 }
 
 pin_project_lite::pin_project! {
@@ -334,16 +328,6 @@ mod tests {
             assert!(groups[2].starts_with('4') && groups[3].starts_with('8'));
             assert!(acceptable(&HeaderValue::from_str(id).unwrap()));
         }
-    }
-
-    #[test]
-    fn hex_writes_the_low_bits() {
-        let mut out = [0u8; 12];
-        hex(&mut out, 0xabc_0123_4567_89ab);
-        assert_eq!(&out, b"0123456789ab");
-        let mut out = [0u8; 3];
-        hex(&mut out, 0x1fed);
-        assert_eq!(&out, b"fed");
     }
 
     #[test]
