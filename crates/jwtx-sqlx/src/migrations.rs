@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "signing keys",
         include_str!("../migrations/sqlite/0002_signing_keys.sql"),
     ),
+    (
+        3,
+        "credential generations",
+        include_str!("../migrations/sqlite/0003_credential_generations.sql"),
+    ),
 ];
 
 fn sqlite_migrations() -> Vec<Migration> {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore,
-    judge_rotation,
+    KeyStatus, KeyStore, NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore,
+    Rotation, RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User,
+    UserStore, judge_rotation,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -190,13 +190,18 @@ impl SqliteStore {
     async fn create_user_impl(&self, user: User) -> Result<(), StoreError> {
         const OP: &str = "create_user";
         let mut tx = self.begin_write(OP).await?;
-        let inserted =
-            sqlx::query("INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)")
-                .bind(&user.name)
-                .bind(&user.password_hash)
-                .bind(to_db(user.created_at))
-                .execute(&mut *tx)
-                .await;
+        let generation = next_generation(&mut tx, OP).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (name, password_hash, created_at, generation, demo) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&user.name)
+        .bind(&user.password_hash)
+        .bind(to_db(user.created_at))
+        .bind(generation)
+        .bind(user.demo)
+        .execute(&mut *tx)
+        .await;
         match inserted.map_err(|e| db_error(OP, e)) {
             Ok(_) => {}
             Err(StoreError::Conflict { .. }) => {
@@ -213,7 +218,7 @@ impl SqliteStore {
     async fn get_user_impl(&self, name: &str) -> Result<Option<User>, StoreError> {
         const OP: &str = "get_user";
         let rows = sqlx::query(
-            "SELECT u.name, u.password_hash, u.created_at, r.role \
+            "SELECT u.name, u.password_hash, u.created_at, u.generation, u.demo, r.role \
              FROM users u LEFT JOIN user_roles r ON r.user_name = u.name \
              WHERE u.name = ? ORDER BY r.position",
         )
@@ -227,7 +232,7 @@ impl SqliteStore {
     async fn list_users_impl(&self) -> Result<Vec<User>, StoreError> {
         const OP: &str = "list_users";
         let rows = sqlx::query(
-            "SELECT u.name, u.password_hash, u.created_at, r.role \
+            "SELECT u.name, u.password_hash, u.created_at, u.generation, u.demo, r.role \
              FROM users u LEFT JOIN user_roles r ON r.user_name = u.name \
              ORDER BY u.name, r.position",
         )
@@ -237,15 +242,78 @@ impl SqliteStore {
         users_from_rows(&rows, OP)
     }
 
-    async fn set_password_hash_impl(&self, name: &str, hash: &str) -> Result<bool, StoreError> {
-        const OP: &str = "set_password_hash";
-        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
+    async fn change_password_impl(
+        &self,
+        name: &str,
+        hash: &str,
+        expected: u64,
+        keep: Option<&str>,
+        now: NumericDate,
+    ) -> Result<PasswordChange, StoreError> {
+        const OP: &str = "change_password";
+        let mut tx = self.begin_write(OP).await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+        let Some(current) = current else {
+            return Ok(PasswordChange::NoSuchUser);
+        };
+        if from_db("users.generation", current)? != expected {
+            return Ok(PasswordChange::Stale);
+        }
+        let generation = next_generation(&mut tx, OP).await?;
+        sqlx::query("UPDATE users SET password_hash = ?, generation = ? WHERE name = ?")
             .bind(hash)
+            .bind(generation)
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(|e| db_error(OP, e))?;
+        let ended = revoke_live(&mut tx, name, keep, now, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(PasswordChange::Changed {
+            generation: from_db("users.generation", generation)?,
+            ended,
+        })
+    }
+
+    async fn rehash_password_impl(
+        &self,
+        name: &str,
+        hash: &str,
+        expected: u64,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "rehash_password";
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ? WHERE name = ? AND generation = ?")
+                .bind(hash)
+                .bind(name)
+                .bind(to_db(expected))
+                .execute(&self.writer)
+                .await
+                .map_err(|e| db_error(OP, e))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn has_demo_users_impl(&self) -> Result<bool, StoreError> {
+        const OP: &str = "has_demo_users";
+        let found = sqlx::query("SELECT 1 FROM users WHERE demo = 1 LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(found.is_some())
+    }
+
+    async fn now_impl(&self) -> Result<NumericDate, StoreError> {
+        const OP: &str = "now";
+        let now: i64 = sqlx::query_scalar("SELECT unixepoch()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        from_db("unixepoch()", now)
     }
 
     async fn set_roles_impl(&self, name: &str, roles: &[String]) -> Result<bool, StoreError> {
@@ -296,12 +364,34 @@ impl SqliteStore {
 
     // ----- sessions -----
 
-    async fn create_session_impl(&self, s: Session) -> Result<(), StoreError> {
+    async fn create_session_impl(&self, s: Session, generation: u64) -> Result<(), StoreError> {
         const OP: &str = "create_session";
         let (previous_jti, previous_at) = match &s.previous {
             Some((jti, at)) => (Some(jti.as_str()), Some(to_db(*at))),
             None => (None, None),
         };
+        let mut tx = self.begin_write(OP).await?;
+        // The generation check and the insert are one transaction: a password change that
+        // commits first makes this login's session fail, one that commits later revokes it.
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT generation FROM users WHERE name = ?")
+                .bind(&s.user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+        match current {
+            None => {
+                return Err(StoreError::Conflict {
+                    what: format!("no user {:?} for the session", s.user),
+                });
+            }
+            Some(g) if g != to_db(generation) => {
+                return Err(StoreError::Conflict {
+                    what: format!("the credentials of {:?} changed", s.user),
+                });
+            }
+            Some(_) => {}
+        }
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, user_name, created_at, last_used_at, expires_at, \
              user_agent, ip, current_jti, previous_jti, previous_at, revoked_at) \
@@ -318,18 +408,13 @@ impl SqliteStore {
         .bind(previous_jti)
         .bind(previous_at)
         .bind(s.revoked_at.map(to_db))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(_) => tx.commit().await.map_err(|e| db_error(OP, e)),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 Err(StoreError::Conflict {
                     what: "session id exists".into(),
-                })
-            }
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                Err(StoreError::Conflict {
-                    what: format!("no user {:?} for the session", s.user),
                 })
             }
             Err(e) => Err(db_error(OP, e)),
@@ -440,36 +525,9 @@ impl SqliteStore {
         now: NumericDate,
     ) -> Result<Vec<String>, StoreError> {
         const OP: &str = "revoke_user_sessions";
-        let now = to_db(now);
-        let query = match keep {
-            Some(keep) => sqlx::query(
-                "UPDATE sessions SET revoked_at = ? \
-                 WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? AND id <> ? \
-                 RETURNING id",
-            )
-            .bind(now)
-            .bind(user)
-            .bind(now)
-            .bind(keep),
-            None => sqlx::query(
-                "UPDATE sessions SET revoked_at = ? \
-                 WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? \
-                 RETURNING id",
-            )
-            .bind(now)
-            .bind(user)
-            .bind(now),
-        };
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| db_error(OP, e))?;
-        let mut ids = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| db_error(OP, e))?;
-        ids.sort();
+        let mut tx = self.begin_write(OP).await?;
+        let ids = revoke_live(&mut tx, user, keep, now, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
         Ok(ids)
     }
 
@@ -729,7 +787,51 @@ async fn insert_roles(
     Ok(())
 }
 
-/// Users from rows of (name, password_hash, created_at, role), grouped by name in row order.
+/// Hands out the next credential generation (inside the caller's write transaction).
+async fn next_generation(
+    tx: &mut Transaction<'static, Sqlite>,
+    op: &'static str,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'user_generation' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| db_error(op, e))
+}
+
+/// Revokes every live session of `user` but `keep` at `now` (inside the caller's write
+/// transaction); the ids, sorted.
+async fn revoke_live(
+    tx: &mut Transaction<'static, Sqlite>,
+    user: &str,
+    keep: Option<&str>,
+    now: NumericDate,
+    op: &'static str,
+) -> Result<Vec<String>, StoreError> {
+    let now = to_db(now);
+    let rows = sqlx::query(
+        "UPDATE sessions SET revoked_at = ? \
+         WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ? \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(now)
+    .bind(keep)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(|e| db_error(op, e))?;
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| db_error(op, e))?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// Users from rows of (name, password_hash, created_at, generation, demo, role), grouped by name in row order.
 fn users_from_rows(rows: &[SqliteRow], op: &'static str) -> Result<Vec<User>, StoreError> {
     let mut users: Vec<User> = Vec::new();
     for row in rows {
@@ -739,11 +841,14 @@ fn users_from_rows(rows: &[SqliteRow], op: &'static str) -> Result<Vec<User>, St
             Some(u) if u.name == name => {}
             _ => {
                 let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
+                let generation: i64 = row.try_get("generation").map_err(|e| db_error(op, e))?;
                 users.push(User {
                     name,
                     password_hash: row.try_get("password_hash").map_err(|e| db_error(op, e))?,
                     roles: Vec::new(),
                     created_at: from_db("users.created_at", created_at)?,
+                    generation: from_db("users.generation", generation)?,
+                    demo: row.try_get("demo").map_err(|e| db_error(op, e))?,
                 });
             }
         }
@@ -880,8 +985,32 @@ impl UserStore for SqliteStore {
         Box::pin(self.list_users_impl())
     }
 
-    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(self.set_password_hash_impl(name, hash))
+    fn change_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, PasswordChange> {
+        Box::pin(self.change_password_impl(name, hash, expected, keep, now))
+    }
+
+    fn rehash_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.rehash_password_impl(name, hash, expected))
+    }
+
+    fn has_demo_users(&self) -> StoreFuture<'_, bool> {
+        Box::pin(self.has_demo_users_impl())
+    }
+
+    fn now(&self) -> StoreFuture<'_, NumericDate> {
+        Box::pin(self.now_impl())
     }
 
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
@@ -898,8 +1027,8 @@ impl UserStore for SqliteStore {
 }
 
 impl SessionStore for SqliteStore {
-    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
-        Box::pin(self.create_session_impl(session))
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
+        Box::pin(self.create_session_impl(session, generation))
     }
 
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {

@@ -140,10 +140,11 @@ async fn keys_survive_reopening_and_still_verify() {
 #[tokio::test]
 async fn a_version_1_database_gains_the_signing_keys_table() {
     let dir = temp_dir();
-    let u = user(&unique("before-keys"), &["admin"]);
+    let mut u = user(&unique("before-keys"), &["admin"]);
     {
         let store = SqliteStore::open(dir.db()).await.unwrap();
         store.create_user(u.clone()).await.unwrap();
+        u.generation = store.get_user(&u.name).await.unwrap().unwrap().generation;
         store.close().await;
     }
     // Back to version 1: as a jwtx from before this migration left it.
@@ -158,6 +159,42 @@ async fn a_version_1_database_gains_the_signing_keys_table() {
     assert_eq!(store.get_user(&u.name).await.unwrap(), Some(u));
     assert_eq!(store.active_key().await.unwrap(), None);
     store.insert_initial(new_key(T0)).await.unwrap();
+    store.close().await;
+}
+
+/// A database at schema version 2 (before credential generations) is migrated on open: its
+/// users get distinct generations, and users created later get new ones.
+#[tokio::test]
+async fn a_version_2_database_gains_credential_generations() {
+    let dir = temp_dir();
+    let names: Vec<String> = (0..3).map(|_| unique("before-generations")).collect();
+    {
+        let store = SqliteStore::open(dir.db()).await.unwrap();
+        for name in &names {
+            store.create_user(user(name, &[])).await.unwrap();
+        }
+        store.close().await;
+    }
+    // Back to version 2: as a jwtx from before this migration left it.
+    raw_exec(
+        &dir.db(),
+        "DROP TABLE counters; ALTER TABLE users DROP COLUMN generation; \
+         ALTER TABLE users DROP COLUMN demo; DELETE FROM _sqlx_migrations WHERE version = 3",
+    )
+    .await
+    .unwrap();
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let mut seen = Vec::new();
+    for name in &names {
+        let u = store.get_user(name).await.unwrap().unwrap();
+        assert!(u.generation != 0 && !seen.contains(&u.generation), "{u:?}");
+        assert!(!u.demo);
+        seen.push(u.generation);
+    }
+    let later = unique("after-generations");
+    store.create_user(user(&later, &[])).await.unwrap();
+    let g = store.get_user(&later).await.unwrap().unwrap().generation;
+    assert!(seen.iter().all(|s| g > *s), "{g} after {seen:?}");
     store.close().await;
 }
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jwtx::store::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, SessionStore, StoreError, UserStore,
+    Revocation, RevocationStore, Rotation, RotationPolicy, SessionStore, StoreError, User,
+    UserStore,
 };
 use jwtx_sqlx::SqliteStore;
 use jwtx_test::fixtures::{T0, TempDir, session, unique, user};
@@ -42,12 +43,29 @@ async fn in_memory_stores_are_separate() {
     b.create_user(user("same", &[])).await.unwrap();
 }
 
+/// The credential generation the store gave `name`.
+async fn generation(store: &SqliteStore, name: &str) -> u64 {
+    store.get_user(name).await.unwrap().unwrap().generation
+}
+
+/// The store's clock is the database's, close to this machine's here.
+#[tokio::test]
+async fn the_store_clock_is_unix_seconds() {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let now = store.now().await.unwrap();
+    let here = jwtx::Clock::now(&jwtx::SystemClock);
+    assert!(now.abs_diff(here) <= 5, "store {now}, system {here}");
+}
+
 /// Creates a user and one session; returns the session id and its current jti.
 async fn one_session(store: &SqliteStore) -> (String, String) {
     let u = user(&unique("racer"), &[]);
     store.create_user(u.clone()).await.unwrap();
     let s = session(&u.name, T0, T0 + 86_400);
-    store.create_session(s.clone()).await.unwrap();
+    store
+        .create_session(s.clone(), generation(&store, &u.name).await)
+        .await
+        .unwrap();
     (s.id, s.current_jti)
 }
 
@@ -135,14 +153,25 @@ async fn writes_survive_reopening() {
     let id = {
         let store = SqliteStore::open(dir.db()).await.unwrap();
         store.create_user(u.clone()).await.unwrap();
-        store.create_session(s.clone()).await.unwrap();
+        store
+            .create_session(s.clone(), generation(&store, &u.name).await)
+            .await
+            .unwrap();
         let id = store.revoke(r.clone()).await.unwrap();
         // Dropped without close(): what was acknowledged is already on disk.
         drop(store);
         id
     };
     let store = SqliteStore::open(dir.db()).await.unwrap();
-    assert_eq!(store.get_user(&u.name).await.unwrap(), Some(u.clone()));
+    let got = store.get_user(&u.name).await.unwrap().unwrap();
+    assert_ne!(got.generation, 0);
+    assert_eq!(
+        got,
+        User {
+            generation: got.generation,
+            ..u.clone()
+        }
+    );
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
     assert_eq!(
         store.revocations_since(0, T0, 100).await.unwrap(),
@@ -224,7 +253,10 @@ async fn bad_stored_values_are_corrupt() {
     let u = user(&unique("tampered"), &[]);
     store.create_user(u.clone()).await.unwrap();
     let s = session(&u.name, T0, T0 + 86_400);
-    store.create_session(s.clone()).await.unwrap();
+    store
+        .create_session(s.clone(), generation(&store, &u.name).await)
+        .await
+        .unwrap();
     let id = store
         .revoke(Revocation::Token {
             jti: "j".into(),
@@ -277,7 +309,7 @@ async fn bad_stored_values_are_corrupt() {
 async fn a_session_for_an_unknown_user_is_a_conflict() {
     let store = SqliteStore::in_memory().await.unwrap();
     let err = store
-        .create_session(session(&unique("ghost"), T0, T0 + 1))
+        .create_session(session(&unique("ghost"), T0, T0 + 1), 1)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
@@ -347,7 +379,9 @@ async fn simultaneous_first_opens_of_a_new_file() {
         }
         let u = user(&unique("first"), &[]);
         stores[0].create_user(u.clone()).await.unwrap();
-        assert_eq!(stores[3].get_user(&u.name).await.unwrap(), Some(u));
+        let got = stores[3].get_user(&u.name).await.unwrap().unwrap();
+        assert_eq!(got.generation, 1, "the first user of a new store");
+        assert_eq!(got, User { generation: 1, ..u });
     }
 }
 

@@ -24,6 +24,8 @@ pub fn user(name: &str, roles: &[&str]) -> User {
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$Zml4dHVyZS1zYWx0$Zml4dHVyZS1oYXNo".into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         created_at: T0,
+        generation: 0,
+        demo: false,
     }
 }
 

@@ -27,8 +27,8 @@
 //! *concurrent* on one database may see each other's purges and fail on those lower bounds.
 
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
-    Session, SessionStore, SigningKey, StoreError, User, UserStore,
+    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Session, SessionStore, SigningKey, StoreError, User, UserStore,
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
@@ -70,14 +70,33 @@ where
 /// The [`UserStore`] contract: create, get, list (by name), duplicate names, password hash
 /// and role updates, deletion, and that `Debug` never shows a password hash.
 pub async fn users<S: UserStore + ?Sized>(store: &S) {
-    let alice = user(&unique("alice"), &["user", "admin"]);
-    let bob = user(&unique("bob"), &[]);
-    // Non-ASCII names and roles round-trip; roles keep their order.
-    let zoe = user(&unique("zoë-ünïcode"), &["z-role", "a-role", "m-role"]);
+    let mut alice = user(&unique("alice"), &["user", "admin"]);
+    let mut bob = user(&unique("bob"), &[]);
+    // Non-ASCII names and roles round-trip; roles keep their order; a demo flag is kept.
+    let mut zoe = user(&unique("zoë-ünïcode"), &["z-role", "a-role", "m-role"]);
+    zoe.demo = true;
 
     ok("create_user", store.create_user(alice.clone()).await);
     ok("create_user", store.create_user(bob.clone()).await);
     ok("create_user", store.create_user(zoe.clone()).await);
+
+    // The store gives each user a credential generation of its own, whatever was asked.
+    let mut generations = Vec::new();
+    for u in [&mut alice, &mut bob, &mut zoe] {
+        let got = ok("get_user", store.get_user(&u.name).await);
+        let generation = got.map_or(0, |g| g.generation);
+        assert!(
+            generation != 0 && !generations.contains(&generation),
+            "create_user must give each user a new, non-zero generation, got {generation} \
+             after {generations:?}"
+        );
+        generations.push(generation);
+        u.generation = generation;
+    }
+    assert!(
+        ok("has_demo_users", store.has_demo_users().await),
+        "has_demo_users must see a user created with demo = true"
+    );
 
     for u in [&alice, &bob, &zoe] {
         let got = ok("get_user", store.get_user(&u.name).await);
@@ -125,33 +144,62 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
         );
     }
 
-    // Password hash.
+    // Password hash: a rehash is a compare-and-set on the generation, which it keeps.
     let new_hash = "$argon2id$v=19$m=65536,t=3,p=1$bmV3LXNhbHQ$bmV3LWhhc2g";
     assert!(
-        ok(
-            "set_password_hash",
-            store.set_password_hash(&alice.name, new_hash).await
+        !ok(
+            "rehash_password",
+            store
+                .rehash_password(&alice.name, new_hash, alice.generation + 1_000_000)
+                .await
         ),
-        "set_password_hash of an existing user must return true"
+        "rehash_password with another generation must return false"
+    );
+    assert_eq!(
+        ok("get_user", store.get_user(&alice.name).await).as_ref(),
+        Some(&alice),
+        "a refused rehash_password must change nothing"
+    );
+    assert!(
+        ok(
+            "rehash_password",
+            store
+                .rehash_password(&alice.name, new_hash, alice.generation)
+                .await
+        ),
+        "rehash_password at the current generation must return true"
     );
     let got = ok("get_user", store.get_user(&alice.name).await);
     assert_eq!(
         got.as_ref().map(|u| u.password_hash.as_str()),
         Some(new_hash),
-        "set_password_hash must replace the hash"
+        "rehash_password must replace the hash"
     );
     assert_eq!(
-        got.as_ref().map(|u| (&u.roles, u.created_at)),
-        Some((&alice.roles, alice.created_at)),
-        "set_password_hash must not change roles or created_at"
+        got.as_ref().map(|u| (&u.roles, u.created_at, u.generation)),
+        Some((&alice.roles, alice.created_at, alice.generation)),
+        "rehash_password must not change roles, created_at or the generation"
     );
     assert!(
         !ok(
-            "set_password_hash",
-            store.set_password_hash(&unique("nobody"), new_hash).await
+            "rehash_password",
+            store
+                .rehash_password(&unique("nobody"), new_hash, alice.generation)
+                .await
         ),
-        "set_password_hash of an unknown user must return false"
+        "rehash_password of an unknown user must return false"
     );
+    match ok(
+        "change_password",
+        store
+            .change_password(&unique("nobody"), new_hash, 1, None, T0)
+            .await,
+    ) {
+        PasswordChange::NoSuchUser => {}
+        other => fail(format!(
+            "change_password of an unknown user must be NoSuchUser, got {other:?}"
+        )),
+    }
 
     // Roles: replaced in the given order, may become empty.
     let roles: Vec<String> = vec!["ops".into(), "admin".into(), "auditor".into()];
@@ -226,9 +274,126 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
             .any(|u| u.name == l.name)),
         "list_users must not show deleted users"
     );
-    // The name is free again.
+    // The name is free again, and the new user of that name has a new generation.
     ok("create_user", store.create_user(bob.clone()).await);
+    let again = ok("get_user", store.get_user(&bob.name).await).map_or(0, |u| u.generation);
+    assert!(
+        again != 0 && !generations.contains(&again),
+        "a user created again under a deleted name must get a new generation, got {again}"
+    );
     assert!(ok("delete_user", store.delete_user(&bob.name).await));
+}
+
+/// Creates `u` and returns it as stored (with the generation the store gave it).
+async fn created<S: UserStore + ?Sized>(store: &S, u: User) -> User {
+    ok("create_user", store.create_user(u.clone()).await);
+    match ok("get_user", store.get_user(&u.name).await) {
+        Some(got) => got,
+        None => fail(format!(
+            "get_user({:?}) after create_user must find it",
+            u.name
+        )),
+    }
+}
+
+/// Password changes against logins: a session is created only at the user's current
+/// generation, and a change ends every other session in the same step.
+async fn credentials<S: UserStore + SessionStore + ?Sized>(store: &S) {
+    let owner = &created(store, user(&unique("credentials"), &["user"])).await;
+    let now = T0 + 50;
+    let keep = session(&owner.name, T0, T0 + 3600);
+    let before = session(&owner.name, T0 + 1, T0 + 3600);
+    for s in [&keep, &before] {
+        ok(
+            "create_session",
+            store.create_session(s.clone(), owner.generation).await,
+        );
+    }
+    let stale = session(&owner.name, T0 + 2, T0 + 3600);
+    match store
+        .create_session(stale.clone(), owner.generation + 1)
+        .await
+    {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "create_session at a generation the user does not have must be Err(Conflict), \
+             got {other:?}"
+        )),
+    }
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$Y2hhbmdlZA$Y2hhbmdlZC1oYXNo";
+    match ok(
+        "change_password",
+        store
+            .change_password(&owner.name, hash, owner.generation + 1, None, now)
+            .await,
+    ) {
+        PasswordChange::Stale => {}
+        other => fail(format!(
+            "change_password at another generation must be Stale, got {other:?}"
+        )),
+    }
+    let generation = match ok(
+        "change_password",
+        store
+            .change_password(&owner.name, hash, owner.generation, Some(&keep.id), now)
+            .await,
+    ) {
+        PasswordChange::Changed { generation, ended } => {
+            assert_eq!(
+                ended,
+                vec![before.id.clone()],
+                "change_password must end every live session but the kept one"
+            );
+            generation
+        }
+        other => fail(format!(
+            "change_password at the current generation must be Changed, got {other:?}"
+        )),
+    };
+    assert!(
+        generation != owner.generation,
+        "change_password must give the user a new generation"
+    );
+    let got = ok("get_user", store.get_user(&owner.name).await);
+    assert_eq!(
+        got.as_ref()
+            .map(|u| (u.password_hash.as_str(), u.generation)),
+        Some((hash, generation)),
+        "change_password must store the hash and the new generation"
+    );
+    assert_eq!(
+        ok("list_sessions", store.list_sessions(&owner.name, now).await)
+            .iter()
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        vec![keep.id.clone()],
+        "after change_password only the kept session is live"
+    );
+    // A login that verified the old password cannot create its session now.
+    let late = session(&owner.name, now, now + 3600);
+    match store.create_session(late.clone(), owner.generation).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "create_session at the generation before a password change must be \
+             Err(Conflict), got {other:?}"
+        )),
+    }
+    assert_eq!(
+        ok("get_session", store.get_session(&late.id).await),
+        None,
+        "a refused create_session must store nothing"
+    );
+    // Nor can its rehash undo the change.
+    assert!(
+        !ok(
+            "rehash_password",
+            store
+                .rehash_password(&owner.name, &owner.password_hash, owner.generation)
+                .await
+        ),
+        "rehash_password at the generation before a change must return false"
+    );
+    assert!(ok("delete_user", store.delete_user(&owner.name).await));
 }
 
 /// The [`SessionStore`] contract: create, get, list (live only, newest first), rotation
@@ -237,10 +402,10 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
 ///
 /// Needs a [`UserStore`] too: SQL stores only accept sessions of existing users.
 pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
-    let owner = user(&unique("sessions"), &["user"]);
-    let other = user(&unique("sessions-other"), &["user"]);
-    ok("create_user", store.create_user(owner.clone()).await);
-    ok("create_user", store.create_user(other.clone()).await);
+    let owner = created(store, user(&unique("sessions"), &["user"])).await;
+    let other = created(store, user(&unique("sessions-other"), &["user"])).await;
+
+    credentials(store).await;
 
     create_get_list(store, &owner).await;
     rotation(store, &owner).await;
@@ -249,9 +414,15 @@ pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
 
     // Deleting a user deletes their sessions.
     let s = session(&owner.name, T0, T0 + 3600);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     let kept = session(&other.name, T0, T0 + 3600);
-    ok("create_session", store.create_session(kept.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(kept.clone(), other.generation).await,
+    );
     assert!(ok("delete_user", store.delete_user(&owner.name).await));
     assert_eq!(
         ok("get_session", store.get_session(&s.id).await),
@@ -287,7 +458,10 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let revoked = session(&owner.name, T0 + 30, T0 + 30 * 86_400);
 
     for s in [&s1, &s2, &tie, &expired, &revoked] {
-        ok("create_session", store.create_session(s.clone()).await);
+        ok(
+            "create_session",
+            store.create_session(s.clone(), owner.generation).await,
+        );
     }
     for s in [&s1, &s2, &tie, &expired] {
         assert_eq!(
@@ -306,7 +480,7 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     );
     let mut dup = s1.clone();
     dup.current_jti = unique("jti-dup");
-    match store.create_session(dup).await {
+    match store.create_session(dup, owner.generation).await {
         Err(StoreError::Conflict { .. }) => {}
         other => fail(format!(
             "create_session with a taken id must be Err(Conflict), got {other:?}"
@@ -388,7 +562,10 @@ fn policy(now: NumericDate) -> RotationPolicy {
 
 async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     let j1 = s.current_jti.clone();
     let j2 = unique("jti-2");
 
@@ -476,7 +653,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // A grace of 0 turns the window off: the previous token is reuse at once.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     let next = unique("jti-next");
     let no_grace = RotationPolicy {
         grace: 0,
@@ -502,7 +682,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // Only the immediately previous token gets grace: two rotations, then the first jti.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     let (a, b, c) = (s.current_jti.clone(), unique("jti-b"), unique("jti-c"));
     assert_eq!(
         ok("rotate", store.rotate(&s.id, &a, &b, policy(T0 + 1)).await),
@@ -526,7 +709,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // A jti the family never had is reuse too (it is not the current one).
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     assert_eq!(
         ok(
             "rotate",
@@ -562,7 +748,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // Idle timeout: `now - last_used_at > idle_timeout` ends the session.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     assert_eq!(
         ok(
             "rotate",
@@ -602,7 +791,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // Absolute end: `now >= expires_at` ends the session, whatever refreshes happened.
     let s = session(&owner.name, T0, T0 + 100);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     assert_eq!(
         ok(
             "rotate",
@@ -631,7 +823,10 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // A revoked session.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     assert!(ok(
         "revoke_session",
         store.revoke_session(&s.id, T0 + 1).await
@@ -653,7 +848,10 @@ async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &Use
 
     // One session: true once, then false.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok("create_session", store.create_session(s.clone()).await);
+    ok(
+        "create_session",
+        store.create_session(s.clone(), owner.generation).await,
+    );
     assert!(
         ok("revoke_session", store.revoke_session(&s.id, now).await),
         "revoke_session of a live session must return true"
@@ -684,7 +882,15 @@ async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &Use
     let already = session(name, T0 + 500, T0 + 30 * 86_400);
     let theirs = session(&other.name, T0 + 500, T0 + 30 * 86_400);
     for s in live.iter().chain([&ended, &already, &theirs]) {
-        ok("create_session", store.create_session(s.clone()).await);
+        let generation = if s.user == other.name {
+            other.generation
+        } else {
+            owner.generation
+        };
+        ok(
+            "create_session",
+            store.create_session(s.clone(), generation).await,
+        );
     }
     assert!(ok(
         "revoke_session",
@@ -782,7 +988,10 @@ async fn purging<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let ends_at_cut = session(name, 500, PURGE_BEFORE);
     let revoked_at_cut = session(name, 500, T0 + 30 * 86_400);
     for s in [&ended, &revoked, &live, &ends_at_cut, &revoked_at_cut] {
-        ok("create_session", store.create_session(s.clone()).await);
+        ok(
+            "create_session",
+            store.create_session(s.clone(), owner.generation).await,
+        );
     }
     assert!(ok(
         "revoke_session",

@@ -5,8 +5,9 @@
 use jwtx::NumericDate;
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
-    Session, SessionStore, SigningKey, StoreFuture, User, UserStore, judge_rotation,
+    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Session, SessionStore, SigningKey, StoreFuture, User, UserStore,
+    judge_rotation,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +33,10 @@ enum Bug {
     RetiresAtVerifyUntil,
     /// rotate_in with a taken kid replaces the stored key instead of a Conflict.
     OverwritesKid,
+    /// create_session does not check the generation the login verified against.
+    IgnoresGeneration,
+    /// change_password replaces the hash but leaves the other sessions live.
+    ChangeKeepsSessions,
 }
 
 #[derive(Debug)]
@@ -83,8 +88,46 @@ impl UserStore for Buggy {
             Ok(users)
         })
     }
-    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.set_password_hash(name, hash)
+    fn change_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, PasswordChange> {
+        Box::pin(async move {
+            if self.bug == Bug::ChangeKeepsSessions {
+                // Keeps every session: revokes only the ones that do not exist.
+                let keep_all = Some("no-such-session");
+                let _ = keep;
+                return self
+                    .inner
+                    .change_password(name, hash, expected, keep_all, now)
+                    .await
+                    .map(|c| match c {
+                        PasswordChange::Changed { generation, .. } => PasswordChange::Changed {
+                            generation,
+                            ended: Vec::new(),
+                        },
+                        other => other,
+                    });
+            }
+            self.inner
+                .change_password(name, hash, expected, keep, now)
+                .await
+        })
+    }
+    fn rehash_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.rehash_password(name, hash, expected)
+    }
+    fn has_demo_users(&self) -> StoreFuture<'_, bool> {
+        self.inner.has_demo_users()
     }
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
         self.inner.set_roles(name, roles)
@@ -105,8 +148,18 @@ impl UserStore for Buggy {
 }
 
 impl SessionStore for Buggy {
-    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
-        self.inner.create_session(session)
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let generation = match self.bug {
+                Bug::IgnoresGeneration => self
+                    .inner
+                    .get_user(&session.user)
+                    .await?
+                    .map_or(generation, |u| u.generation),
+                _ => generation,
+            };
+            self.inner.create_session(session, generation).await
+        })
     }
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {
         self.inner.get_session(id)
@@ -306,4 +359,16 @@ async fn catches_retiring_at_verify_until() {
 #[should_panic(expected = "kid must be Err(Conflict)")]
 async fn catches_overwriting_a_kid() {
     jwtx_test::all(&Buggy::new(Bug::OverwritesKid)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "at a generation the user does not have must be Err(Conflict)")]
+async fn catches_sessions_at_a_stale_generation() {
+    jwtx_test::all(&Buggy::new(Bug::IgnoresGeneration)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "change_password must end every live session but the kept one")]
+async fn catches_a_password_change_that_keeps_sessions() {
+    jwtx_test::all(&Buggy::new(Bug::ChangeKeepsSessions)).await;
 }

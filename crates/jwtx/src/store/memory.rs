@@ -3,20 +3,28 @@
 //! against both).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::keys::kid_taken;
 use super::{
-    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, Rotation, RotationPolicy,
-    Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore, is_live,
-    is_retirable, judge_rotation, sort_keys,
+    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore,
+    is_live, is_retirable, judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
+use crate::clock::{Clock, SystemClock};
 
 /// Users, sessions, revocations and signing keys in one process's memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_clock(Arc::new(SystemClock))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -25,13 +33,30 @@ struct State {
     sessions: HashMap<String, Session>,
     revocations: BTreeMap<u64, Revocation>,
     next_revocation: u64,
+    /// The last credential generation handed out.
+    generation: u64,
     keys: Vec<SigningKey>,
 }
 
+impl State {
+    fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+}
+
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose [`UserStore::now`] is `clock` (tests on a fixed clock).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        MemoryStore {
+            state: Mutex::default(),
+            clock,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -39,18 +64,37 @@ impl MemoryStore {
     }
 }
 
+/// Revokes every live session of `user` but `keep` at `now`; the ids, sorted.
+fn revoke_live(
+    sessions: &mut HashMap<String, Session>,
+    user: &str,
+    keep: Option<&str>,
+    now: NumericDate,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for s in sessions.values_mut() {
+        if s.user == user && Some(s.id.as_str()) != keep && is_live(s, now) {
+            s.revoked_at = Some(now);
+            ids.push(s.id.clone());
+        }
+    }
+    ids.sort();
+    ids
+}
+
 fn ready<'a, T: Send + 'a>(v: Result<T, StoreError>) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(v))
 }
 
 impl UserStore for MemoryStore {
-    fn create_user(&self, user: User) -> StoreFuture<'_, ()> {
+    fn create_user(&self, mut user: User) -> StoreFuture<'_, ()> {
         let mut st = self.state();
         let r = if st.users.contains_key(&user.name) {
             Err(StoreError::Conflict {
                 what: format!("user {:?} exists", user.name),
             })
         } else {
+            user.generation = st.next_generation();
             st.users.insert(user.name.clone(), user);
             Ok(())
         };
@@ -65,13 +109,54 @@ impl UserStore for MemoryStore {
         ready(Ok(self.state().users.values().cloned().collect()))
     }
 
-    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool> {
+    fn change_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, PasswordChange> {
         let mut st = self.state();
-        let found = st
+        let st = &mut *st;
+        let current = st.users.get(name).map(|u| u.generation);
+        let r = match current {
+            None => PasswordChange::NoSuchUser,
+            Some(g) if g != expected => PasswordChange::Stale,
+            Some(_) => {
+                let generation = st.next_generation();
+                if let Some(u) = st.users.get_mut(name) {
+                    u.password_hash = hash.to_owned();
+                    u.generation = generation;
+                }
+                let ended = revoke_live(&mut st.sessions, name, keep, now);
+                PasswordChange::Changed { generation, ended }
+            }
+        };
+        ready(Ok(r))
+    }
+
+    fn rehash_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+    ) -> StoreFuture<'a, bool> {
+        let mut st = self.state();
+        let written = st
             .users
             .get_mut(name)
+            .filter(|u| u.generation == expected)
             .map(|u| u.password_hash = hash.to_owned());
-        ready(Ok(found.is_some()))
+        ready(Ok(written.is_some()))
+    }
+
+    fn has_demo_users(&self) -> StoreFuture<'_, bool> {
+        ready(Ok(self.state().users.values().any(|u| u.demo)))
+    }
+
+    fn now(&self) -> StoreFuture<'_, NumericDate> {
+        ready(Ok(self.clock.now()))
     }
 
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
@@ -89,7 +174,7 @@ impl UserStore for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create_session(&self, session: Session) -> StoreFuture<'_, ()> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
         let mut st = self.state();
         let r = if st.sessions.contains_key(&session.id) {
             Err(StoreError::Conflict {
@@ -98,6 +183,10 @@ impl SessionStore for MemoryStore {
         } else if !st.users.contains_key(&session.user) {
             Err(StoreError::Conflict {
                 what: format!("no user {:?}", session.user),
+            })
+        } else if st.users.get(&session.user).map(|u| u.generation) != Some(generation) {
+            Err(StoreError::Conflict {
+                what: format!("the credentials of {:?} changed", session.user),
             })
         } else {
             st.sessions.insert(session.id.clone(), session);
@@ -171,15 +260,7 @@ impl SessionStore for MemoryStore {
         now: NumericDate,
     ) -> StoreFuture<'a, Vec<String>> {
         let mut st = self.state();
-        let mut ids = Vec::new();
-        for s in st.sessions.values_mut() {
-            if s.user == user && Some(s.id.as_str()) != keep && is_live(s, now) {
-                s.revoked_at = Some(now);
-                ids.push(s.id.clone());
-            }
-        }
-        ids.sort();
-        ready(Ok(ids))
+        ready(Ok(revoke_live(&mut st.sessions, user, keep, now)))
     }
 
     fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::claims::NumericDate;
+use crate::clock::Clock;
 
 mod keys;
 pub mod memory;
@@ -73,6 +74,17 @@ pub struct User {
     pub roles: Vec<String>,
     /// When the account was created.
     pub created_at: NumericDate,
+    /// The credential generation: a number the store assigns when the user is created and
+    /// replaces with a new one at every password change, drawn from one counter for the whole
+    /// store, so a user created later under the same name never has an earlier user's
+    /// generation. A login remembers the generation it verified the password against, and its
+    /// session is created only if the user still has it ([`SessionStore::create_session`]);
+    /// every write of a hash is a compare-and-set on it. Ignored by
+    /// [`UserStore::create_user`].
+    pub generation: u64,
+    /// A demonstration account (`jwtx serve --demo`): a server refuses to listen on a public
+    /// address while any exists.
+    pub demo: bool,
 }
 
 impl fmt::Debug for User {
@@ -82,20 +94,63 @@ impl fmt::Debug for User {
             .field("password_hash", &"<redacted>")
             .field("roles", &self.roles)
             .field("created_at", &self.created_at)
+            .field("generation", &self.generation)
+            .field("demo", &self.demo)
             .finish()
     }
 }
 
+/// What [`UserStore::change_password`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordChange {
+    /// The hash is replaced and the user's credentials are at the new `generation`; the
+    /// sessions in `ended` (every live one but the kept one) were revoked in the same
+    /// transaction.
+    Changed {
+        /// The user's new credential generation.
+        generation: u64,
+        /// The ids of the sessions revoked.
+        ended: Vec<String>,
+    },
+    /// The user's generation is no longer the one expected (another change came first):
+    /// nothing was written.
+    Stale,
+    /// There is no such user.
+    NoSuchUser,
+}
+
 /// Users: accounts, password hashes and roles.
 pub trait UserStore: Send + Sync + fmt::Debug {
-    /// Creates a user; [`StoreError::Conflict`] if the name is taken.
+    /// Creates a user with a new credential generation (the one in `user` is ignored);
+    /// [`StoreError::Conflict`] if the name is taken.
     fn create_user(&self, user: User) -> StoreFuture<'_, ()>;
     /// The user called `name`.
     fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>>;
     /// Every user, by name.
     fn list_users(&self) -> StoreFuture<'_, Vec<User>>;
-    /// Replaces the password hash; `false` if there is no such user.
-    fn set_password_hash<'a>(&'a self, name: &'a str, hash: &'a str) -> StoreFuture<'a, bool>;
+    /// Changes the password, atomically: if the user's generation is still `expected`, the
+    /// hash becomes `hash`, the user gets a new generation, and every live session of theirs
+    /// except `keep` is revoked at `now`. So a login that verified the old password cannot
+    /// create a session afterwards, and every session created before is ended.
+    fn change_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+        keep: Option<&'a str>,
+        now: NumericDate,
+    ) -> StoreFuture<'a, PasswordChange>;
+    /// Replaces the hash with a new hash of the same password (a login's rehash when the
+    /// hashing parameters rose), only if the user's generation is still `expected`; the
+    /// generation stays. `false` if nothing was written (changed meanwhile, or no such user).
+    fn rehash_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+    ) -> StoreFuture<'a, bool>;
+    /// Whether any demonstration user ([`User::demo`]) exists.
+    fn has_demo_users(&self) -> StoreFuture<'_, bool>;
     /// Replaces the roles; `false` if there is no such user.
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool>;
     /// Deletes the user and their sessions; `false` if there was no such user.
@@ -103,6 +158,13 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     /// Checks that the store answers (readiness). In-process stores always do.
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+    /// The store's clock, in Unix seconds. Cut-offs ([`Revocation::User`]) are taken from it,
+    /// not from the clock of whichever process writes them, so a CLI on another machine
+    /// against a shared database cuts at the same time the servers issue by. In-process
+    /// stores answer the system clock.
+    fn now(&self) -> StoreFuture<'_, NumericDate> {
+        Box::pin(std::future::ready(Ok(crate::clock::SystemClock.now())))
     }
 }
 
@@ -198,8 +260,12 @@ pub fn judge_rotation(
 
 /// Sessions (refresh-token families).
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// Stores a new session; [`StoreError::Conflict`] if its id exists or its user does not.
-    fn create_session(&self, session: Session) -> StoreFuture<'_, ()>;
+    /// Stores a new session of a user whose password was verified at credential generation
+    /// `generation` ([`User::generation`]); [`StoreError::Conflict`] if its id exists, its
+    /// user does not, or the user's generation is no longer `generation` (the password
+    /// changed, or the user was deleted and created again, while the login verified it). The
+    /// check and the insert are one transaction.
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()>;
     /// The session `id`, revoked or not.
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>>;
     /// The user's sessions that are neither revoked nor past their absolute end, newest first.
@@ -272,6 +338,19 @@ impl Revocation {
         Revocation::User {
             user: user.to_owned(),
             cutoff: now.saturating_sub(1),
+            until: now.saturating_add(lifetime),
+        }
+    }
+
+    /// Every token of a deleted `user` issued up to and including the current second
+    /// (`cutoff = now`), kept `lifetime` seconds. Unlike [`user_cutoff`](Self::user_cutoff) the
+    /// deletion's own second is included: no token of the deleted account may live on, even if
+    /// a user of the same name is created in that second (whose tokens of that one second are
+    /// refused too: failing closed, for one second at most).
+    pub fn deleted_user(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
+        Revocation::User {
+            user: user.to_owned(),
+            cutoff: now,
             until: now.saturating_add(lifetime),
         }
     }
