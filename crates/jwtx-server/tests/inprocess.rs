@@ -24,8 +24,19 @@ async fn state() -> AppState {
 }
 
 async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppState {
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    state_on(store, clock, session_idle_timeout, Argon2Params::default()).await
+}
+
+/// A state on `store`, with user `testuser`/`testpass` (hashed with the default parameters)
+/// and a hasher with `params`.
+async fn state_on(
+    store: Arc<dyn StoreObject>,
+    clock: Arc<dyn Clock>,
+    session_idle_timeout: u64,
+    params: Argon2Params,
+) -> AppState {
     let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    let store: Arc<dyn StoreObject> = Arc::new(MemoryStore::new());
     let metrics = Arc::new(Metrics::default());
     let revocations = Revocations::load(
         store.clone() as Arc<dyn RevocationStore>,
@@ -44,14 +55,20 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
         revocations.clone(),
         metrics.clone(),
     );
-    let hasher = PasswordHasher::new(Argon2Params::default()).unwrap();
-    let hash = hasher.hash("testpass".to_owned()).await.unwrap();
+    let hash = PasswordHasher::new(Argon2Params::default())
+        .unwrap()
+        .hash("testpass".to_owned())
+        .await
+        .unwrap();
+    let hasher = PasswordHasher::new(params).unwrap();
     store
         .create_user(User {
             name: "testuser".into(),
             password_hash: hash,
             roles: vec!["user".into()],
             created_at: clock.now(),
+            generation: 0,
+            demo: false,
         })
         .await
         .unwrap();
@@ -142,11 +159,25 @@ impl jwtx::store::UserStore for Unreachable {
     fn list_users(&self) -> jwtx::store::StoreFuture<'_, Vec<User>> {
         down()
     }
-    fn set_password_hash<'a>(
+    fn change_password<'a>(
         &'a self,
         _: &'a str,
         _: &'a str,
+        _: u64,
+        _: Option<&'a str>,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'a, jwtx::store::PasswordChange> {
+        down()
+    }
+    fn rehash_password<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: u64,
     ) -> jwtx::store::StoreFuture<'a, bool> {
+        down()
+    }
+    fn has_demo_users(&self) -> jwtx::store::StoreFuture<'_, bool> {
         down()
     }
     fn set_roles<'a>(&'a self, _: &'a str, _: &'a [String]) -> jwtx::store::StoreFuture<'a, bool> {
@@ -161,7 +192,7 @@ impl jwtx::store::UserStore for Unreachable {
 }
 
 impl jwtx::store::SessionStore for Unreachable {
-    fn create_session(&self, _: jwtx::store::Session) -> jwtx::store::StoreFuture<'_, ()> {
+    fn create_session(&self, _: jwtx::store::Session, _: u64) -> jwtx::store::StoreFuture<'_, ()> {
         down()
     }
     fn get_session<'a>(
@@ -456,5 +487,253 @@ async fn a_cached_token_is_still_revoked_at_logout_and_still_expires() {
             StatusCode::UNAUTHORIZED,
             "{\"msg\":\"Token has expired\"}\n".to_owned()
         )
+    );
+}
+
+/// A memory store whose `gated` operation first says it has arrived, then waits while the
+/// test holds `gate`: a test can run a whole request between a login's password check and
+/// its next store write.
+#[derive(Debug)]
+struct Gated {
+    inner: MemoryStore,
+    gated: &'static str,
+    gate: tokio::sync::Mutex<()>,
+    arrived: tokio::sync::Notify,
+}
+
+impl Gated {
+    fn new(gated: &'static str) -> Arc<Gated> {
+        Arc::new(Gated {
+            inner: MemoryStore::new(),
+            gated,
+            gate: tokio::sync::Mutex::new(()),
+            arrived: tokio::sync::Notify::new(),
+        })
+    }
+
+    async fn pass(&self, op: &str) {
+        if op == self.gated {
+            self.arrived.notify_one();
+            drop(self.gate.lock().await);
+        }
+    }
+}
+
+type Fut<'a, T> = jwtx::store::StoreFuture<'a, T>;
+
+impl UserStore for Gated {
+    fn create_user(&self, user: User) -> Fut<'_, ()> {
+        self.inner.create_user(user)
+    }
+    fn get_user<'a>(&'a self, name: &'a str) -> Fut<'a, Option<User>> {
+        self.inner.get_user(name)
+    }
+    fn list_users(&self) -> Fut<'_, Vec<User>> {
+        self.inner.list_users()
+    }
+    fn change_password<'a>(
+        &'a self,
+        name: &'a str,
+        hash: &'a str,
+        expected: u64,
+        keep: Option<&'a str>,
+        now: u64,
+    ) -> Fut<'a, jwtx::store::PasswordChange> {
+        self.inner.change_password(name, hash, expected, keep, now)
+    }
+    fn rehash_password<'a>(&'a self, name: &'a str, hash: &'a str, expected: u64) -> Fut<'a, bool> {
+        Box::pin(async move {
+            self.pass("rehash_password").await;
+            self.inner.rehash_password(name, hash, expected).await
+        })
+    }
+    fn has_demo_users(&self) -> Fut<'_, bool> {
+        self.inner.has_demo_users()
+    }
+    fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> Fut<'a, bool> {
+        self.inner.set_roles(name, roles)
+    }
+    fn delete_user<'a>(&'a self, name: &'a str) -> Fut<'a, bool> {
+        self.inner.delete_user(name)
+    }
+}
+
+impl jwtx::store::SessionStore for Gated {
+    fn create_session(&self, session: jwtx::store::Session, generation: u64) -> Fut<'_, ()> {
+        Box::pin(async move {
+            self.pass("create_session").await;
+            self.inner.create_session(session, generation).await
+        })
+    }
+    fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<jwtx::store::Session>> {
+        self.inner.get_session(id)
+    }
+    fn list_sessions<'a>(&'a self, user: &'a str, now: u64) -> Fut<'a, Vec<jwtx::store::Session>> {
+        self.inner.list_sessions(user, now)
+    }
+    fn rotate<'a>(
+        &'a self,
+        id: &'a str,
+        presented: &'a str,
+        new: &'a str,
+        policy: jwtx::store::RotationPolicy,
+    ) -> Fut<'a, jwtx::store::Rotation> {
+        self.inner.rotate(id, presented, new, policy)
+    }
+    fn revoke_session<'a>(&'a self, id: &'a str, now: u64) -> Fut<'a, bool> {
+        self.inner.revoke_session(id, now)
+    }
+    fn revoke_user_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        keep: Option<&'a str>,
+        now: u64,
+    ) -> Fut<'a, Vec<String>> {
+        self.inner.revoke_user_sessions(user, keep, now)
+    }
+    fn purge_sessions(&self, before: u64) -> Fut<'_, u64> {
+        self.inner.purge_sessions(before)
+    }
+}
+
+impl RevocationStore for Gated {
+    fn revoke(&self, r: jwtx::store::Revocation) -> Fut<'_, u64> {
+        self.inner.revoke(r)
+    }
+    fn revocations_since(
+        &self,
+        after: u64,
+        now: u64,
+        limit: u32,
+    ) -> Fut<'_, Vec<(u64, jwtx::store::Revocation)>> {
+        self.inner.revocations_since(after, now, limit)
+    }
+    fn purge_revocations(&self, now: u64) -> Fut<'_, u64> {
+        self.inner.purge_revocations(now)
+    }
+}
+
+/// `POST /password` with `token`: (status, body).
+async fn change_password(
+    state: &AppState,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> (StatusCode, String) {
+    let body = serde_json::json!({"current_password": current, "new_password": new});
+    let req = Request::post("/password")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = server::app(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn field(body: &str, name: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(body).unwrap();
+    doc[name].as_str().unwrap_or_default().to_owned()
+}
+
+/// A login that verified the old password while the password changed gets no session: the
+/// change answered first, then the login tried to create its session and was refused.
+#[tokio::test]
+async fn a_login_in_flight_during_a_password_change_keeps_no_session() {
+    let store = Gated::new("create_session");
+    let state = state_on(
+        store.clone(),
+        Arc::new(SystemClock),
+        86_400,
+        Argon2Params::default(),
+    )
+    .await;
+    let (status, body) = login(&state, "testuser", "testpass").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let owner = field(&body, "access_token");
+
+    // A second login verifies the old password, then waits to create its session…
+    let gate = store.gate.lock().await;
+    let racing = tokio::spawn({
+        let state = state.clone();
+        async move { login(&state, "testuser", "testpass").await }
+    });
+    store.arrived.notified().await;
+    // …while the owner changes the password, and is answered.
+    let (status, body) = change_password(&state, &owner, "testpass", "a new password").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(gate);
+
+    let (status, body) = racing.await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the racing login: {body}");
+    assert_eq!(body, r#"{"msg":"Bad username or password"}"#);
+    // Only the owner's session is left, and the new password works.
+    let (status, body) = call(&state, "GET", "/sessions", &owner).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        sessions["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+    assert_eq!(
+        login(&state, "testuser", "a new password").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&state, "testuser", "testpass").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A login whose stored hash needs a rehash (the parameters rose) and that verified the old
+/// password while it changed cannot write its hash of the old password over the new one.
+#[tokio::test]
+async fn a_racing_rehash_cannot_undo_a_password_change() {
+    let store = Gated::new("rehash_password");
+    let stronger = Argon2Params {
+        iterations: Argon2Params::default().iterations + 1,
+        ..Argon2Params::default()
+    };
+    let state = state_on(store.clone(), Arc::new(SystemClock), 86_400, stronger).await;
+    let gate = store.gate.lock().await;
+    let racing = tokio::spawn({
+        let state = state.clone();
+        async move { login(&state, "testuser", "testpass").await }
+    });
+    store.arrived.notified().await;
+    // The owner's own login waits at the gate too; change the password behind the server's
+    // back, as `jwtx user passwd` on another machine would.
+    let user = store.get_user("testuser").await.unwrap().unwrap();
+    let hash = PasswordHasher::new(stronger)
+        .unwrap()
+        .hash("a new password".to_owned())
+        .await
+        .unwrap();
+    let changed = store
+        .change_password("testuser", &hash, user.generation, None, 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        changed,
+        jwtx::store::PasswordChange::Changed { .. }
+    ));
+    drop(gate);
+
+    let (status, body) = racing.await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the racing login: {body}");
+    state.users.forget("testuser");
+    let (status, body) = login(&state, "testuser", "a new password").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new password still works: {body}"
+    );
+    assert_eq!(
+        login(&state, "testuser", "testpass").await.0,
+        StatusCode::UNAUTHORIZED
     );
 }

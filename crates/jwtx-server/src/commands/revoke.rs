@@ -8,9 +8,9 @@
 //!   refresh_token_expires)`), the longest a token the server issued can live.
 //! * `--user`: every live session of the user is revoked in the store and in the log
 //!   ([`Revocation::Session`], as the server's `POST /logout/all` does), and a
-//!   [`Revocation::User`] cut-off at now revokes every token of theirs issued until now,
-//!   including tokens outside sessions (e.g. from `jwtx token mint`). Tokens issued after
-//!   that second work again. An unknown user name is refused (exit 2), so a typo never
+//!   [`Revocation::User`] cut-off at the store's clock revokes every token of theirs issued
+//!   before the current second, including tokens outside sessions (e.g. from `jwtx token
+//!   mint`). Tokens issued after that work again. An unknown user name is refused (exit 2), so a typo never
 //!   looks like a successful revocation; the server refuses tokens of names without an
 //!   account anyway.
 //!
@@ -60,12 +60,10 @@ pub fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError> {
             if store.get_user(user).await.map_err(store_error)?.is_none() {
                 return Err(no_such_user(user));
             }
-            let now = SystemClock.now();
-            let ended = end_user_tokens(&store, config, user, now).await?;
+            let ended = end_user_tokens(&store, config, user).await?;
             tracing::info!(target: "audit", event = "revocation", kind = "user", user = %user, sessions_ended = ended, source = "cli");
             Ok(format!(
-                "revoked every token of {user} issued until {} ({ended} session(s) ended)",
-                utc(now)
+                "revoked every token of {user} issued until now ({ended} session(s) ended)"
             ))
         }),
         // clap requires exactly one of them.
@@ -100,19 +98,33 @@ pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Resul
 }
 
 /// Ends every live session of `user` (in the store and in the log) and appends a cut-off at
-/// `now` for every other token of theirs; returns how many sessions ended.
+/// the store's current second for every other token of theirs; returns how many sessions
+/// ended.
 pub(crate) async fn end_user_tokens(
     store: &SqliteStore,
     config: &Config,
     user: &str,
-    now: NumericDate,
 ) -> Result<usize, CliError> {
-    let until = now.saturating_add(lifetime(config));
+    let now = store.now().await.map_err(store_error)?;
     let ids = store
         .revoke_user_sessions(user, None, now)
         .await
         .map_err(store_error)?;
-    for id in &ids {
+    log_ended(store, config, user, &ids, now).await?;
+    Ok(ids.len())
+}
+
+/// Appends the end of sessions `ids` of `user` to the log, then a cut-off at `now` for their
+/// tokens outside sessions.
+pub(crate) async fn log_ended(
+    store: &SqliteStore,
+    config: &Config,
+    user: &str,
+    ids: &[String],
+    now: NumericDate,
+) -> Result<(), CliError> {
+    let until = now.saturating_add(lifetime(config));
+    for id in ids {
         append(
             store,
             Revocation::Session {
@@ -123,7 +135,7 @@ pub(crate) async fn end_user_tokens(
         .await?;
     }
     append(store, user_cutoff(config, user, now)).await?;
-    Ok(ids.len())
+    Ok(())
 }
 
 /// Checks a `jti`: non-empty, at most [`MAX_JTI_BYTES`], no whitespace or control characters.

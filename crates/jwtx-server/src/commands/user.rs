@@ -6,10 +6,13 @@
 //!   `--password-stdin` (trailing newline stripped). A new password is non-empty, at most
 //!   [`MAX_PASSWORD_BYTES`] bytes and at least [`MIN_PASSWORD_CHARS`] characters, as for the
 //!   server's `POST /password`.
-//! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does;
-//!   `delete` deletes the user and their sessions and appends a cut-off for the user to the
-//!   revocation log, so a running server drops their tokens within a second (its user loader
-//!   refuses them within half a second too). A running server applies `roles` within half a
+//! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does, in the
+//!   same transaction as the new hash and only if nobody changed the password since it was
+//!   read (a login racing it cannot keep a session); `delete` deletes the user and their
+//!   sessions and appends a cut-off for the user to the revocation log that includes the
+//!   deletion's own second, so a running server drops their tokens within a second (its user
+//!   loader refuses them within half a second too) and none comes back under a new user of
+//!   the same name. Cut-offs are taken from the store's clock. A running server applies `roles` within half a
 //!   second (its user loader keeps a user that long).
 //! * Exit status 2 for every failure here (bad names or roles, an unknown or duplicate user,
 //!   a refused password, the store): they are usage or configuration problems, not a token
@@ -19,7 +22,7 @@
 
 use std::io::{BufRead, Read, Write};
 
-use jwtx::store::{StoreError, User, UserStore};
+use jwtx::store::{PasswordChange, Revocation, StoreError, User, UserStore};
 use jwtx::{Clock, NumericDate, SystemClock};
 use jwtx_sqlx::SqliteStore;
 use serde_json::json;
@@ -92,6 +95,8 @@ async fn add(
         password_hash: hash,
         roles: roles.to_vec(),
         created_at: SystemClock.now(),
+        generation: 0,
+        demo: false,
     };
     match store.create_user(user).await {
         Ok(()) => {}
@@ -154,23 +159,33 @@ async fn passwd(
     name: &str,
     password_stdin: bool,
 ) -> Result<String, CliError> {
-    if store.get_user(name).await.map_err(store_error)?.is_none() {
+    let Some(user) = store.get_user(name).await.map_err(store_error)? else {
         return Err(no_such_user(name));
-    }
+    };
     let password = read_new_password(name, password_stdin).await?;
     let hash = hash(config, password).await?;
-    if !store
-        .set_password_hash(name, &hash)
+    let now = store.now().await.map_err(store_error)?;
+    // A compare-and-set on the generation read above, ending every session in the same
+    // transaction: a login racing this reset cannot keep a session.
+    let ended = match store
+        .change_password(name, &hash, user.generation, None, now)
         .await
         .map_err(store_error)?
     {
-        return Err(no_such_user(name));
-    }
-    let now = SystemClock.now();
-    let ended = super::revoke::end_user_tokens(store, config, name, now).await?;
-    tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended, source = "cli");
+        PasswordChange::Changed { ended, .. } => ended,
+        PasswordChange::Stale => {
+            return Err(CliError::usage(format!(
+                "the password of {name} was changed by someone else meanwhile; nothing was \
+                 written: run the command again"
+            )));
+        }
+        PasswordChange::NoSuchUser => return Err(no_such_user(name)),
+    };
+    super::revoke::log_ended(store, config, name, &ended, now).await?;
+    tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended.len(), source = "cli");
     Ok(format!(
-        "password of {name} changed; {ended} session(s) ended and every earlier token revoked"
+        "password of {name} changed; {} session(s) ended and every earlier token revoked",
+        ended.len()
     ))
 }
 
@@ -178,10 +193,15 @@ async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<Stri
     if !store.delete_user(name).await.map_err(store_error)? {
         return Err(no_such_user(name));
     }
-    // The user and their sessions are gone; the cut-off, taken after the deletion, covers
-    // every token issued to them so far.
-    let now = SystemClock.now();
-    super::revoke::append(store, super::revoke::user_cutoff(config, name, now)).await?;
+    // The user and their sessions are gone. The cut-off, taken after the deletion by the
+    // store's clock, covers every token issued to them, in the deletion's own second too, so
+    // none comes back if a user of the same name is created.
+    let now = store.now().await.map_err(store_error)?;
+    super::revoke::append(
+        store,
+        Revocation::deleted_user(name, now, super::revoke::lifetime(config)),
+    )
+    .await?;
     tracing::info!(target: "audit", event = "user_deleted", user = name, source = "cli");
     Ok(format!(
         "deleted user {name}; their sessions are gone and their tokens revoked"

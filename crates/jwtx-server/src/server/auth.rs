@@ -10,7 +10,9 @@ use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
-use jwtx::store::{Revocation, Rotation, RotationPolicy, Session, User};
+use jwtx::store::{
+    PasswordChange, Revocation, Rotation, RotationPolicy, Session, StoreError, User,
+};
 use jwtx::{Issued, NumericDate};
 use jwtx_axum::{AnyJwt, CurrentUser, FreshJwt, Jwt, Refresh, RefreshJwt};
 use serde::Deserialize;
@@ -160,9 +162,17 @@ pub(crate) async fn login(
     };
     state.throttle.record_success(username, ip);
     if verdict.needs_rehash {
+        // A compare-and-set on the generation the password was verified at: if the password
+        // changed meanwhile, this hash of the old one is not written.
         match state.hasher.hash(body.password.clone()).await {
             Ok(h) => {
-                state.store.set_password_hash(&user.name, &h).await?;
+                if !state
+                    .store
+                    .rehash_password(&user.name, &h, user.generation)
+                    .await?
+                {
+                    tracing::info!(user = %user.name, "password changed during login; rehash skipped");
+                }
             }
             Err(e) => tracing::warn!(error = %e, "password rehash failed; keeping the old hash"),
         }
@@ -173,21 +183,29 @@ pub(crate) async fn login(
     let refresh = refresh_token(&state, &user.name, &sid)?;
     let access = access_token(&state, &user, Some(&sid), true)?;
     let jti = refresh.claims.jti.clone().unwrap_or_default();
-    state
-        .store
-        .create_session(Session {
-            id: sid.clone(),
-            user: user.name.clone(),
-            created_at: now,
-            last_used_at: now,
-            expires_at: now.saturating_add(state.settings.session_lifetime),
-            user_agent: user_agent(&headers),
-            ip: Some(ip.to_string()),
-            current_jti: jti,
-            previous: None,
-            revoked_at: None,
-        })
-        .await?;
+    let session = Session {
+        id: sid.clone(),
+        user: user.name.clone(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now.saturating_add(state.settings.session_lifetime),
+        user_agent: user_agent(&headers),
+        ip: Some(ip.to_string()),
+        current_jti: jti,
+        previous: None,
+        revoked_at: None,
+    };
+    // Created only if the user still has the credentials the password was verified against:
+    // a password change (or a deletion) that committed during the verification wins.
+    match state.store.create_session(session, user.generation).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict { .. }) => {
+            state.metrics.login(LoginResult::Failure);
+            tracing::info!(target: "audit", event = "login", result = "credentials_changed", user = %user.name, %ip);
+            return Err(ApiError::bad_credentials());
+        }
+        Err(e) => return Err(e.into()),
+    }
     state.metrics.login(LoginResult::Success);
     state.metrics.issued(1, 1);
     tracing::info!(target: "audit", event = "login", result = "success", user = %user.name, session = %sid, %ip);
@@ -358,12 +376,14 @@ pub(crate) async fn logout_all(
     let now = state.clock.now();
     let user = token.identity();
     let ended = end_sessions(&state, user, None, now).await?;
-    // Tokens outside sessions (minted by `jwtx token mint`) issued before this second.
+    // Tokens outside sessions (minted by `jwtx token mint`) issued before this second, by the
+    // store's clock (the one every instance and the CLI cut by).
+    let cut = state.store.now().await?;
     state
         .revocations
         .revoke(Revocation::user_cutoff(
             user,
-            now,
+            cut,
             state.settings.session_lifetime,
         ))
         .await?;
@@ -427,13 +447,31 @@ pub(crate) async fn change_password(
                 ApiError::unavailable()
             }
         })?;
-    let changed = state.store.set_password_hash(&user.name, &hash).await?;
-    state.users.forget(&user.name);
-    if !changed {
-        return Err(ApiError::bad_credentials());
-    }
     let now = state.clock.now();
-    let ended = end_sessions(&state, &user.name, token.sid(), now).await?;
+    // One transaction: the hash, a new credential generation, and the end of every other
+    // session. A login that verified the old password can no longer create a session, and
+    // this token's session survives, bound to the new credentials.
+    let change = state
+        .store
+        .change_password(&user.name, &hash, user.generation, token.sid(), now)
+        .await;
+    state.users.forget(&user.name);
+    let ids = match change? {
+        PasswordChange::Changed { ended, .. } => ended,
+        PasswordChange::Stale => {
+            // Changed by another request since it was read: this one verified a password
+            // that may no longer be current.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "The password was changed by another request; try again",
+            ));
+        }
+        PasswordChange::NoSuchUser => return Err(ApiError::bad_credentials()),
+    };
+    for id in &ids {
+        end_session(&state, id, now).await?;
+    }
+    let ended = ids.len();
     tracing::info!(target: "audit", event = "password_change", result = "success", user = %user.name, sessions_ended = ended);
     Ok(Json(json!({ "password_changed": true, "sessions_ended": ended })).into_response())
 }

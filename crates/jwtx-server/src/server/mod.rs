@@ -437,6 +437,8 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
                 password_hash: hash,
                 roles: roles.into_iter().map(str::to_owned).collect(),
                 created_at: state.clock.now(),
+                generation: 0,
+                demo: true,
             })
             .await
             .map_err(|e| CliError::usage(e.to_string()))?;

@@ -108,6 +108,8 @@ mod tests {
             password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             created_at: 1,
+            generation: 0,
+            demo: false,
         }
     }
 
