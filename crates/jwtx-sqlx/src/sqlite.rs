@@ -265,7 +265,7 @@ impl SqliteStore {
             return Ok(PasswordChange::Stale);
         }
         let generation = next_generation(&mut tx, OP).await?;
-        sqlx::query("UPDATE users SET password_hash = ?, generation = ? WHERE name = ?")
+        sqlx::query("UPDATE users SET password_hash = ?, generation = ?, demo = 0 WHERE name = ?")
             .bind(hash)
             .bind(generation)
             .bind(name)

@@ -144,6 +144,23 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
         );
     }
 
+    // A password change makes a demo account an ordinary one.
+    match ok(
+        "change_password",
+        store
+            .change_password(&zoe.name, &zoe.password_hash, zoe.generation, None, T0)
+            .await,
+    ) {
+        PasswordChange::Changed { generation, .. } => zoe.generation = generation,
+        other => fail(format!("change_password must be Changed, got {other:?}")),
+    }
+    zoe.demo = false;
+    assert_eq!(
+        ok("get_user", store.get_user(&zoe.name).await).as_ref(),
+        Some(&zoe),
+        "change_password must clear the demo flag"
+    );
+
     // Password hash: a rehash is a compare-and-set on the generation, which it keeps.
     let new_hash = "$argon2id$v=19$m=65536,t=3,p=1$bmV3LXNhbHQ$bmV3LWhhc2g";
     assert!(

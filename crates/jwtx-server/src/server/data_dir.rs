@@ -25,7 +25,11 @@ pub enum SecretSource {
 }
 
 impl DataDir {
-    /// Creates the directory if needed (mode 0700 on Unix).
+    /// Creates the directory if needed (mode 0700 on Unix). The database in it holds password
+    /// hashes and, with asymmetric algorithms, private keys, so on Unix the directory and the
+    /// database files must be the owner's alone: an existing directory or file that group or
+    /// others may read is made so, with a warning, whatever the umask (and refused if that
+    /// fails, for example when another user owns it).
     pub fn open(path: &Path) -> Result<DataDir, CliError> {
         let fail = |e: std::io::Error| {
             CliError::usage(format!(
@@ -40,9 +44,45 @@ impl DataDir {
             std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
             b.create(path).map_err(fail)?;
         }
-        Ok(DataDir {
+        let dir = DataDir {
             path: path.to_owned(),
-        })
+        };
+        #[cfg(unix)]
+        {
+            owner_only(path, 0o700)?;
+            dir.private_database_files()?;
+        }
+        Ok(dir)
+    }
+
+    /// Makes the database and its `-wal` and `-shm` files the owner's alone, creating an empty
+    /// database file with mode 0600 first if there is none: SQLite gives the files it creates
+    /// next to a database that database's mode.
+    #[cfg(unix)]
+    fn private_database_files(&self) -> Result<(), CliError> {
+        let db = self.database();
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        match o.open(&db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "cannot create {}: {e}",
+                    db.display()
+                )));
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = db.clone().into_os_string();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            if file.exists() {
+                owner_only(&file, 0o600)?;
+            }
+        }
+        Ok(())
     }
 
     /// The directory.
@@ -73,10 +113,18 @@ impl DataDir {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Secret::new(jwtx::secret_hex::<32>().as_str());
-                write_private(&file, secret.expose().as_bytes()).map_err(|e| {
-                    CliError::usage(format!("cannot write {}: {e}", file.display()))
-                })?;
-                Ok((secret, SecretSource::Generated(file)))
+                match write_private(&file, secret.expose().as_bytes()) {
+                    Ok(()) => Ok((secret, SecretSource::Generated(file))),
+                    // Another process starting at the same moment wrote it first (whole:
+                    // it appears only once complete): use that one.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        self.hmac_secret(config)
+                    }
+                    Err(e) => Err(CliError::usage(format!(
+                        "cannot write {}: {e}",
+                        file.display()
+                    ))),
+                }
             }
             Err(e) => Err(CliError::usage(format!(
                 "cannot read {}: {e}",
@@ -86,18 +134,57 @@ impl DataDir {
     }
 }
 
-/// Writes a new file readable only by its owner, durably (fsync of the file and directory).
+/// Writes a new file readable only by its owner, durably (fsync of the file and directory),
+/// and atomically: the bytes go to a temporary file first, which is then linked to `path`, so
+/// a reader never sees a partial file, and when processes race exactly one wins (the others
+/// get `AlreadyExists`).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let mut f = o.open(path)?;
-    f.write_all(bytes)?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", jwtx::uuid4()));
+    let tmp = PathBuf::from(tmp);
+    let written = (|| {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
+    Ok(())
+}
+
+/// Takes group and other permissions away from `path` (keeping at most `mode`), with a
+/// warning; an error if it cannot.
+#[cfg(unix)]
+fn owner_only(path: &Path, mode: u32) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let current = meta.permissions().mode() & 0o777;
+    if current & 0o077 == 0 {
+        return Ok(());
+    }
+    let fixed = current & mode;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(fixed)).map_err(|e| {
+        CliError::usage(format!(
+            "{} is open to other users (mode {current:o}) and its mode cannot be changed: {e}; \
+             it holds password hashes and keys: run `chmod {mode:o} {}` or choose another \
+             data_dir",
+            path.display(),
+            path.display()
+        ))
+    })?;
+    tracing::warn!(
+        "{} was open to other users (mode {current:o}); changed to {fixed:o}",
+        path.display()
+    );
     Ok(())
 }

@@ -395,6 +395,9 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     if demo {
         demo_users(&state).await?;
     }
+    if !config.bind.ip().is_loopback() {
+        refuse_demo_users(&state, config).await?;
+    }
     let locations: Vec<&str> = config.token_location.iter().map(|l| l.as_str()).collect();
     let summary = format!(
         "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}",
@@ -430,7 +433,7 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
             .hash(zeroize::Zeroizing::new(password.to_owned()))
             .await
             .map_err(|e| CliError::usage(e.to_string()))?;
-        state
+        let created = state
             .store
             .create_user(jwtx::store::User {
                 name: name.to_owned(),
@@ -440,11 +443,58 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
                 generation: 0,
                 demo: true,
             })
-            .await
-            .map_err(|e| CliError::usage(e.to_string()))?;
+            .await;
+        match created {
+            Ok(()) => {}
+            // Another process starting with --demo at the same moment made it.
+            Err(jwtx::store::StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(CliError::usage(e.to_string())),
+        }
         tracing::info!(target: "audit", event = "user_created", user = name, source = "demo");
     }
     Ok(())
+}
+
+/// The seed documents' demo accounts and their well-known passwords.
+const DEMO_USERS: [(&str, &str); 2] = [("testuser", "testpass"), ("admin", "adminpass")];
+
+/// Refuses a public address while the store holds a demo account: one marked so by `--demo`,
+/// or (for stores from before the mark) a `testuser` or `admin` whose password is still the
+/// demo one.
+async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliError> {
+    let store_error = |e: jwtx::store::StoreError| CliError::usage(e.to_string());
+    let mut found = Vec::new();
+    for (name, password) in DEMO_USERS {
+        let Some(user) = state.store.get_user(name).await.map_err(store_error)? else {
+            continue;
+        };
+        let demo = user.demo
+            || state
+                .hasher
+                .verify(
+                    zeroize::Zeroizing::new(password.to_owned()),
+                    Some(&user.password_hash),
+                )
+                .await
+                .map_err(|e| CliError::usage(e.to_string()))?
+                .ok;
+        if demo {
+            found.push(name);
+        }
+    }
+    if found.is_empty() && state.store.has_demo_users().await.map_err(store_error)? {
+        found.push("(renamed)");
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::usage(format!(
+        "the store holds demo accounts with well-known passwords ({}), so it is refused on the \
+         public address {}; remove them first (`jwtx user delete testuser`, `jwtx user delete \
+         admin`, or `jwtx user passwd NAME` for an account to keep) or bind a loopback address",
+        found.join(", "),
+        config.bind
+    )))
 }
 
 /// Forgets expired login-throttle entries once a minute (the key cap bounds memory anyway).

@@ -128,6 +128,7 @@ impl UserStore for MemoryStore {
                 if let Some(u) = st.users.get_mut(name) {
                     u.password_hash = hash.to_owned();
                     u.generation = generation;
+                    u.demo = false;
                 }
                 let ended = revoke_live(&mut st.sessions, name, keep, now);
                 PasswordChange::Changed { generation, ended }

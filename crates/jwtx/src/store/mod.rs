@@ -129,7 +129,8 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     /// Every user, by name.
     fn list_users(&self) -> StoreFuture<'_, Vec<User>>;
     /// Changes the password, atomically: if the user's generation is still `expected`, the
-    /// hash becomes `hash`, the user gets a new generation, and every live session of theirs
+    /// hash becomes `hash`, the user gets a new generation and is no longer a demo account
+    /// (its password is no longer the well-known one), and every live session of theirs
     /// except `keep` is revoked at `now`. So a login that verified the old password cannot
     /// create a session afterwards, and every session created before is ended.
     fn change_password<'a>(

@@ -1,0 +1,208 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+//! What `jwtx serve` does with its data directory before it serves: demo accounts kept off
+//! public addresses, private file modes, and several processes starting on one new directory
+//! at once. The real binary, as an operator runs it.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::Server;
+
+mod support;
+
+/// A temporary data directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        TempDir(std::env::temp_dir().join(format!("jwtx-hardening-{}", jwtx::uuid4())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `jwtx --data-dir DIR ARGS…` with `stdin` (if any), without the developer's `JWTX_*`.
+fn jwtx(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run jwtx");
+    if let Some(input) = stdin {
+        let _ = child.stdin.take().unwrap().write_all(input);
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+}
+
+/// Starts `jwtx serve` on the wildcard address (port 0) and tells whether it began serving
+/// (then it is stopped) or exited; with the exit's stderr.
+fn serve_public(dir: &Path) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jwtx"))
+        .args(["serve", "--bind", "0.0.0.0:0", "--data-dir"])
+        .arg(dir)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut text = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        if line.starts_with("jwtx serving on") {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return (true, text);
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{text}");
+    (false, text)
+}
+
+/// A directory once served with `--demo` on loopback is refused on a public address while a
+/// demo account is in it, with what to do; once they are gone or changed, it starts.
+#[test]
+fn demo_accounts_keep_a_store_off_public_addresses() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    let demo = Server::start_in(d.to_owned(), &[]);
+    assert_eq!(demo.login("admin", "adminpass").status, 200);
+    demo.kill();
+
+    let (served, text) = serve_public(d);
+    assert!(
+        !served,
+        "a store with demo accounts must not serve publicly"
+    );
+    assert!(
+        text.contains("demo accounts") && text.contains("testuser") && text.contains("admin"),
+        "{text}"
+    );
+    assert!(text.contains("jwtx user delete testuser"), "{text}");
+
+    // Deleting one and changing the other's password makes both ordinary.
+    ok(&jwtx(d, &["user", "delete", "testuser"], None));
+    let (served, text) = serve_public(d);
+    assert!(!served && text.contains("(admin)"), "{text}");
+    ok(&jwtx(
+        d,
+        &["user", "passwd", "admin", "--password-stdin"],
+        Some(b"a private password\n"),
+    ));
+    let (served, text) = serve_public(d);
+    assert!(served, "{text}");
+}
+
+/// A store from before demo accounts were marked: an account that still has the demo
+/// password counts as one.
+#[test]
+fn an_unmarked_account_with_the_demo_password_counts_as_demo() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    ok(&jwtx(
+        d,
+        &["user", "add", "testuser", "--password-stdin"],
+        Some(b"testpass\n"),
+    ));
+    let (served, text) = serve_public(d);
+    assert!(!served && text.contains("(testuser)"), "{text}");
+    ok(&jwtx(
+        d,
+        &["user", "passwd", "testuser", "--password-stdin"],
+        Some(b"not the demo one\n"),
+    ));
+    assert!(serve_public(d).0);
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The database holds password hashes (and private keys): an existing directory open to
+/// others, and database files made before, are made the owner's alone, with a warning; new
+/// files are 0600 whatever the umask.
+#[test]
+fn the_data_directory_and_database_files_are_private() {
+    let dir = TempDir::new();
+    std::fs::create_dir(&dir.0).unwrap();
+    set_mode(&dir.0, 0o755);
+    let s = Server::start_plain(dir.0.clone());
+    assert_eq!(mode(&dir.0), 0o700);
+    let text = s.stderr_containing("open to other users");
+    assert!(text.contains("open to other users (mode 755)"), "{text}");
+    for file in ["jwtx.db", "jwtx.db-wal", "jwtx.db-shm", "secret_key"] {
+        assert_eq!(mode(&dir.0.join(file)), 0o600, "{file}");
+    }
+    s.kill();
+
+    // Loosened behind jwtx's back (or made by an older version): tightened at the next start.
+    set_mode(&dir.0, 0o775);
+    for file in ["jwtx.db", "jwtx.db-wal", "jwtx.db-shm"] {
+        set_mode(&dir.0.join(file), 0o644);
+    }
+    let s = Server::start_plain(dir.0.clone());
+    assert_eq!(mode(&dir.0), 0o700);
+    for file in ["jwtx.db", "jwtx.db-wal", "jwtx.db-shm"] {
+        assert_eq!(mode(&dir.0.join(file)), 0o600, "{file}");
+    }
+    drop(s);
+}
+
+/// Three `jwtx serve --demo` started at the same moment on one new directory all serve, with
+/// one secret (a token from one works on the others) and the demo accounts made once.
+#[test]
+fn simultaneous_first_starts_share_one_secret() {
+    let dir = TempDir::new();
+    for _ in 0..3 {
+        let _ = std::fs::remove_dir_all(&dir.0);
+        let servers: Vec<Server> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| scope.spawn(|| Server::start_in(dir.0.clone(), &[])))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let (access, _) = servers[0].tokens("testuser", "testpass");
+        for s in &servers {
+            assert_eq!(s.get("/protected", &access).status, 200);
+        }
+        for s in servers {
+            s.kill();
+        }
+        let listed = jwtx(&dir.0, &["user", "list", "--json"], None);
+        ok(&listed);
+        let users: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
+    }
+}
