@@ -163,7 +163,14 @@ fn refresh_if_due(
         .carried_claims(carried)
         .sign()
     {
-        Ok(issued) => manager.set_access_cookies(response.headers_mut(), &issued),
+        Ok(issued) => {
+            manager.set_access_cookies(response.headers_mut(), &issued);
+            // The response now carries a token: no cache may keep it (RFC 6749 §5.1).
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
+        }
         Err(e) => tracing::error!(error = %e, "implicit refresh could not sign a new access token"),
     }
 }

@@ -129,6 +129,8 @@ struct FileConfig {
     argon2_parallelism: Option<toml::Value>,
     verified_cache: Option<toml::Value>,
     workers: Option<toml::Value>,
+    metrics_token: Option<String>,
+    cookie_host_prefix: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -214,6 +216,14 @@ pub struct Config {
     /// Threads serving connections, each with its own runtime; `None` (the default, or 0):
     /// one per available core.
     pub workers: Option<std::num::NonZeroUsize>,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <metrics_token>` (at least 16
+    /// characters); unset, it is public, as on the default loopback address.
+    pub metrics_token: Option<Secret>,
+    /// Cookie names start with `__Host-` (false): the browser then keeps them only if they
+    /// are `Secure`, have no `Domain` and have `Path=/`, so a sibling subdomain cannot set
+    /// or toss them. Only with the `jwtx` cookie profile, `cookie_secure` and no
+    /// `cookie_domain`.
+    pub cookie_host_prefix: bool,
 }
 
 /// The TLS certificate chain and key files.
@@ -430,6 +440,7 @@ impl Config {
         put("data_dir", fc.data_dir.map(|p| p.display().to_string()));
         put("algorithm", fc.algorithm);
         put("secret_key", fc.secret_key);
+        put("metrics_token", fc.metrics_token);
         put("issuer", fc.issuer);
         put("audience", fc.audience);
         put("leeway", fc.leeway);
@@ -456,6 +467,7 @@ impl Config {
             ("argon2_parallelism", fc.argon2_parallelism),
             ("verified_cache", fc.verified_cache),
             ("workers", fc.workers),
+            ("cookie_host_prefix", fc.cookie_host_prefix),
         ] {
             put(key, value.map(toml_text));
         }
@@ -491,7 +503,7 @@ impl Config {
                 .parse()
                 .map_err(|e: jwtx::UnknownAlgorithm| err("algorithm", e.to_string()))?,
         };
-        Ok(Config {
+        Config {
             data_dir: src
                 .get("data_dir")
                 .map_or_else(|| PathBuf::from("jwtx-data"), PathBuf::from),
@@ -637,9 +649,51 @@ impl Config {
                     return Err(err("log_format", format!("{v:?} is not text or json")));
                 }
             },
-        })
+            metrics_token: match src.get("metrics_token") {
+                None => None,
+                Some(t) if t.trim().chars().count() >= MIN_METRICS_TOKEN => {
+                    Some(Secret::new(t.trim()))
+                }
+                Some(_) => {
+                    return Err(err(
+                        "metrics_token",
+                        format!(
+                            "is shorter than {MIN_METRICS_TOKEN} characters; make one with \
+                             `jwtx secret generate`"
+                        ),
+                    ));
+                }
+            },
+            cookie_host_prefix: match src.get("cookie_host_prefix") {
+                None => false,
+                Some(v) => parse_bool("cookie_host_prefix", &v)?,
+            },
+        }
+        .checked()
+    }
+
+    /// Checks settings that only make sense together.
+    fn checked(self) -> Result<Config, ConfigError> {
+        if self.cookie_host_prefix {
+            let why = if self.cookie_profile != CookieProfile::Jwtx {
+                Some("needs cookie_profile = \"jwtx\"")
+            } else if !self.cookie_secure {
+                Some("needs cookie_secure = true (browsers keep __Host- cookies only if Secure)")
+            } else if self.cookie_domain.is_some() {
+                Some("cannot be used with cookie_domain (a __Host- cookie has no Domain)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(err("cookie_host_prefix", why));
+            }
+        }
+        Ok(self)
     }
 }
+
+/// The shortest `metrics_token` accepted, in characters.
+pub const MIN_METRICS_TOKEN: usize = 16;
 
 /// Secrets copied from tutorials and examples; a server started with one is wide open.
 const KNOWN_WEAK: &[&str] = &[

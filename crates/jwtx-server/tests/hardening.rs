@@ -206,3 +206,128 @@ fn simultaneous_first_starts_share_one_secret() {
         assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
     }
 }
+
+/// Responses that carry tokens are never cached (RFC 6749 §5.1).
+#[test]
+fn token_responses_are_not_cached() {
+    let s = Server::start(&[]);
+    let r = s.login("testuser", "testpass");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+    let refresh = r.json["refresh_token"].as_str().unwrap().to_owned();
+    let r = s.req("POST", "/refresh").bearer(&refresh).send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+}
+
+/// `/login` takes a JSON object only, not serde's sequence form of the same fields.
+#[test]
+fn login_takes_an_object_only() {
+    let s = Server::start(&[]);
+    let r = s
+        .req("POST", "/login")
+        .json(serde_json::json!(["testuser", "testpass"]))
+        .send();
+    assert_eq!(
+        (r.status, r.json),
+        (
+            400,
+            serde_json::json!({"msg": "Request body must be a JSON object"})
+        )
+    );
+    let r = s
+        .req("POST", "/login")
+        .json(serde_json::json!({"username": "testuser"}))
+        .send();
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("password"), "{}", r.text);
+}
+
+/// A failed login's audit line names an account as it is, and anything else typed only as a
+/// tag: the typed text (perhaps a password) never reaches the log.
+#[test]
+fn failed_logins_never_log_the_typed_name_of_no_account() {
+    let s = Server::start(&[("RUST_LOG", "warn,audit=info")]);
+    assert_eq!(s.login("Tr0ub4dor&3-typed-as-a-name", "x").status, 401);
+    assert_eq!(s.login("testuser", "wrong").status, 401);
+    let text = s.stderr_containing("user=testuser");
+    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    assert!(text.contains("typed_user="), "{text}");
+    assert!(
+        text.contains("result=\"failure\" user=testuser") || text.contains("user=testuser"),
+        "{text}"
+    );
+}
+
+/// With `metrics_token`, `/metrics` answers only a request that carries it.
+#[test]
+fn metrics_can_require_a_token() {
+    let token = "0123456789abcdef-metrics";
+    let s = Server::start(&[("JWTX_METRICS_TOKEN", token)]);
+    for presented in [None, Some("wrong"), Some("0123456789abcdef-metric")] {
+        let mut req = s.req("GET", "/metrics");
+        if let Some(p) = presented {
+            req = req.bearer(p);
+        }
+        let r = req.send();
+        assert_eq!(r.status, 401, "{presented:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        assert!(!r.text.contains("jwtx_"), "{}", r.text);
+    }
+    let r = s.get("/metrics", token);
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("jwtx_logins_total"), "{}", r.text);
+    // Without the setting it stays public.
+    let open = Server::start(&[]);
+    assert_eq!(open.req("GET", "/metrics").send().status, 200);
+}
+
+/// `cookie_host_prefix`: every cookie is a `__Host-` cookie (Secure, Path=/, no Domain), and
+/// the cookie flow works with those names; refused with a Domain.
+#[test]
+fn host_prefixed_cookies() {
+    let s = Server::start(&[("JWTX_COOKIE_HOST_PREFIX", "true")]);
+    let r = s.login("testuser", "testpass");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let set: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(set.len(), 4, "{set:?}");
+    for c in &set {
+        assert!(c.starts_with("__Host-"), "{c}");
+        assert!(
+            c.contains("; Secure") && c.contains("Path=/") && !c.contains("Domain"),
+            "{c}"
+        );
+    }
+    let cookies = r.cookies();
+    let r = s
+        .req("GET", "/protected")
+        .header(
+            "cookie",
+            &format!(
+                "__Host-access_token_cookie={}",
+                cookies["__Host-access_token_cookie"]
+            ),
+        )
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let dir = TempDir::new();
+    let o = Command::new(env!("CARGO_BIN_EXE_jwtx"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
+        .env("JWTX_COOKIE_HOST_PREFIX", "true")
+        .env("JWTX_COOKIE_DOMAIN", "example.test")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cookie_host_prefix"), "{}", stderr(&o));
+}

@@ -63,7 +63,7 @@ async fn one_session(store: &SqliteStore) -> (String, String) {
     store.create_user(u.clone()).await.unwrap();
     let s = session(&u.name, T0, T0 + 86_400);
     store
-        .create_session(s.clone(), generation(&store, &u.name).await)
+        .create_session(s.clone(), generation(store, &u.name).await)
         .await
         .unwrap();
     (s.id, s.current_jti)

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jwtx::store::{
     PasswordChange, Revocation, Rotation, RotationPolicy, Session, StoreError, User,
 };
@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use super::AppState;
 use super::api_error::ApiError;
+use super::audit::TypedName;
 use super::body::{ApiJson, field};
 use super::metrics::LoginResult;
 
@@ -83,7 +84,8 @@ fn refresh_token(state: &AppState, user: &str, sid: &str) -> Result<Issued, ApiE
         .map_err(signing_failed)
 }
 
-/// The success body plus tokens in the body and/or cookies, as the locations say.
+/// The success body plus tokens in the body and/or cookies, as the locations say. No cache
+/// may keep it (`Cache-Control: no-store` and `Pragma: no-cache`, RFC 6749 §5.1).
 fn token_response(
     state: &AppState,
     mut body: Map<String, Value>,
@@ -91,6 +93,8 @@ fn token_response(
     refresh: Option<&Issued>,
 ) -> Response {
     let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     if state.settings.tokens_in_body {
         body.insert("access_token".into(), access.token.clone().into());
         if let Some(r) = refresh {
@@ -136,7 +140,7 @@ pub(crate) async fn login(
     let ip = peer.ip();
     if let Err(retry) = state.throttle.check(username, ip, Instant::now()) {
         state.metrics.login(LoginResult::Throttled);
-        tracing::warn!(target: "audit", event = "login", result = "throttled", user = username, %ip);
+        tracing::warn!(target: "audit", event = "login", result = "throttled", typed_user = %TypedName(username), %ip);
         return Err(ApiError::too_many_attempts(retry.as_secs()));
     }
     let user = state.store.get_user(username).await?;
@@ -153,10 +157,19 @@ pub(crate) async fn login(
         })?;
     let user = match user {
         Some(u) if verdict.ok => u,
-        _ => {
+        known => {
             state.throttle.record_failure(username, ip, Instant::now());
             state.metrics.login(LoginResult::Failure);
-            tracing::info!(target: "audit", event = "login", result = "failure", user = username, %ip);
+            // An account's name as it is; anything else typed only as its tag (it may be a
+            // password typed into the wrong field).
+            match known {
+                Some(u) => {
+                    tracing::info!(target: "audit", event = "login", result = "failure", user = %u.name, %ip)
+                }
+                None => {
+                    tracing::info!(target: "audit", event = "login", result = "failure", typed_user = %TypedName(username), %ip)
+                }
+            }
             return Err(ApiError::bad_credentials());
         }
     };

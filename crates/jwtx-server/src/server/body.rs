@@ -11,7 +11,9 @@ use super::api_error::ApiError;
 /// The largest request body the server reads (64 KiB).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
-/// A JSON body of type `T`, with the server's error answers.
+/// A JSON body of type `T`, with the server's error answers. Only a JSON object is taken:
+/// serde would also fill a struct from an array of its fields in order
+/// (`["testuser","testpass"]`), a form no client means and no documentation shows.
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
@@ -19,8 +21,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v @ serde_json::Value::Object(_))) => serde_json::from_value(v)
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}"))),
+            Ok(axum::Json(_)) => Err(ApiError::bad_request("Request body must be a JSON object")),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json",

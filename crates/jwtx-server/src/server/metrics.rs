@@ -52,9 +52,33 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    /// SHA-256 of `metrics_token`, when `/metrics` needs it.
+    token: Option<[u8; 32]>,
 }
 
 impl Metrics {
+    /// Counters whose `/metrics` needs `Authorization: Bearer <token>` when `token` is set.
+    pub fn with_token(token: Option<&crate::config::Secret>) -> Metrics {
+        Metrics {
+            token: token.map(|t| digest(t.expose().as_bytes())),
+            ..Metrics::default()
+        }
+    }
+
+    /// Whether a request with these headers may read the metrics: always without a token;
+    /// with one, the bearer credential must match. Compared as SHA-256 digests in constant
+    /// time, so neither the token's bytes nor its length show in the timing.
+    fn may_read(&self, headers: &http::HeaderMap) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        aws_lc_rs::constant_time::verify_slices_are_equal(&digest(presented), expected).is_ok()
+    }
+
     pub(crate) fn login(&self, result: LoginResult) {
         self.logins[result as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -192,10 +216,30 @@ impl Metrics {
     }
 }
 
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
-pub(crate) async fn endpoint(State(state): State<AppState>) -> Response {
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"),
+        (status = 401, description = "`metrics_token` is set and the request does not carry it as `Authorization: Bearer`", body = super::openapi::Msg),
+    ))]
+pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
+    if !state.metrics.may_read(&headers) {
+        let mut res = super::api_error::ApiError::new(
+            http::StatusCode::UNAUTHORIZED,
+            "Missing or wrong metrics token",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return res;
+    }
     let readings = Readings {
         rate_limit_hits: state.throttle.hits(),
         revocations: state.revocations.size(),

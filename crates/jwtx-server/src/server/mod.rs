@@ -5,6 +5,7 @@
 //! in-flight requests finish.
 
 mod api_error;
+mod audit;
 mod auth;
 mod body;
 mod data_dir;
@@ -214,6 +215,17 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
         };
     }
     c.cookie_domain = config.cookie_domain.clone();
+    if config.cookie_host_prefix {
+        // Checked at load: jwtx profile, Secure, no Domain; every path is "/".
+        for name in [
+            &mut c.access_cookie_name,
+            &mut c.refresh_cookie_name,
+            &mut c.access_csrf_cookie_name,
+            &mut c.refresh_csrf_cookie_name,
+        ] {
+            name.insert_str(0, "__Host-");
+        }
+    }
     c.csrf_protect = config.csrf_protect;
     c.error_style = match config.error_style {
         ErrorStyleName::FlaskJwtExtended => ErrorStyle::FlaskJwtExtended,
@@ -341,7 +353,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     // `algorithm` (the summary line says so).
     let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
     let store: Arc<dyn StoreObject> = Arc::new(store);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_token(config.metrics_token.as_ref()));
     let revocations = Revocations::load(
         store.clone() as Arc<dyn RevocationStore>,
         clock.clone(),
@@ -400,7 +412,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     }
     let locations: Vec<&str> = config.token_location.iter().map(|l| l.as_str()).collect();
     let summary = format!(
-        "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}",
+        "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}\n  metrics: {}",
         db.display(),
         signing_alg,
         locations.join(", "),
@@ -408,6 +420,11 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
             "testuser/testpass (user), admin/adminpass (admin, user)"
         } else {
             "none"
+        },
+        if config.metrics_token.is_some() {
+            "/metrics needs metrics_token"
+        } else {
+            "/metrics is public (set metrics_token to require one)"
         },
     );
     Ok((state, summary))
