@@ -2,8 +2,9 @@
 //! The two examples as their users run them: each binary is started as a real process on a free
 //! port, then
 //!
-//! - the README's curl sessions are run literally (when `curl` is installed), command by
-//!   command, each output compared with the README's `# →` lines, which proves the README;
+//! - the README's curl sessions are run literally, command by command, each output compared
+//!   with the README's `# →` lines, which proves the README (curl, sed and awk must be
+//!   installed: the tests fail, saying what to install, when they are not);
 //! - the same flows run over raw HTTP/1.1 on a `TcpStream`, with exact statuses, bodies and
 //!   `Set-Cookie` lines, and the tokens decoded with the secret given to the process.
 //!
@@ -244,13 +245,37 @@ impl Drop for TempDir {
     }
 }
 
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Fails the test, naming what to install, unless every program in `tools` is on `PATH`.
+/// Probed with the shell's `command -v` (the session runs in `sh` too), which works for every
+/// implementation, where `--version` is refused by BSD sed and awk.
+fn require_tools(session: &str, tools: &[&str]) {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| {
+            let probe = Command::new("sh")
+                .args(["-c", "command -v \"$1\"", "sh", tool])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run sh to look for {tool}: {e}"));
+            !probe.success()
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README session {session} needs {} on PATH; not found: {}. Install {} \
+         (Debian/Ubuntu: apt-get install {}): the session is a test and is never skipped",
+        tools.join(", "),
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" },
+        missing
+            .iter()
+            .map(|t| if *t == "awk" { "mawk" } else { t })
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
 }
 
 /// Runs the README session `name` against `server` in one shell (so variables carry over), in
@@ -295,24 +320,14 @@ fn run_session(name: &str, server: &Server) {
 
 #[test]
 fn readme_session_seed_headers_with_curl() {
-    if !have("curl") || !have("sed") {
-        eprintln!(
-            "curl or sed is not installed: the README session is not run (raw TCP tests still are)"
-        );
-        return;
-    }
+    require_tools("seed_headers", &["curl", "sed"]);
     let server = start("seed_headers", None);
     run_session("seed_headers", &server);
 }
 
 #[test]
 fn readme_session_seed_cookies_with_curl() {
-    if !have("curl") || !have("awk") {
-        eprintln!(
-            "curl or awk is not installed: the README session is not run (raw TCP tests still are)"
-        );
-        return;
-    }
+    require_tools("seed_cookies", &["curl", "awk"]);
     let server = start("seed_cookies", None);
     run_session("seed_cookies", &server);
 }

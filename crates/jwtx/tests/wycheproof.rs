@@ -1,11 +1,11 @@
 //! Project Wycheproof conformance, through jwtx's public API only.
 //!
-//! * The two JOSE files (`json_web_signature_test.json`, `json_web_key_test.json`) are read at
-//!   run time from `$JWTX_WYCHEPROOF_DIR`, else from `../shared/testdata/wycheproof/` next to
-//!   the project root. Every case is run end to end: the group's JWK / JWKS is loaded with
+//! * The two JOSE files (`json_web_signature_test.json`, `json_web_key_test.json`) are in the
+//!   repository, in `tests/data/wycheproof/` (provenance, licence and notes in its README.md).
+//!   Every case is run end to end: the group's JWK / JWKS is loaded with
 //!   [`KeySet::from_jwks_json`] (a key that cannot be built means the case is rejected), then
-//!   the token goes through [`jws::verify`]. Where SPEC §3 decides differently from a label,
-//!   the overrides table of the data directory's README wins (see [`JWS_OVERRIDES`]).
+//!   the token goes through [`jws::verify`]. Where jwtx's strict rules decide differently from a
+//!   label, the overrides table of the data directory's README wins (see [`JWS_OVERRIDES`]).
 //! * The primitive files (ECDSA P-256 P1363, Ed25519, HMAC-SHA256, RSA PKCS#1 v1.5 and PSS,
 //!   2048-bit, SHA-256) come from the `wycheproof` crate. Their messages are arbitrary bytes, so
 //!   they cannot be wrapped in a JWS; each vector runs through [`Key::verify_signature`] (the raw
@@ -35,7 +35,7 @@ const JWS_CASES: usize = 401;
 const JWK_CASES: usize = 26;
 
 /// Where jwtx's contract decides differently from a label in `json_web_signature_test.json`
-/// (the table in `shared/testdata/wycheproof/README.md`): (tcId, accepted?, why).
+/// (the table in `tests/data/wycheproof/README.md`): (tcId, accepted?, why).
 const JWS_OVERRIDES: &[(u64, bool, &str)] = &[
     (
         372,
@@ -79,13 +79,9 @@ const JWS_OVERRIDES: &[(u64, bool, &str)] = &[
     ),
 ];
 
+/// The in-repository copy of the JOSE vectors.
 fn data_dir() -> PathBuf {
-    match std::env::var_os("JWTX_WYCHEPROOF_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/wycheproof")
-        }
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/wycheproof")
 }
 
 /// Reads a JOSE vector file, failing loudly (never skipping) when it is not there.
@@ -98,11 +94,10 @@ fn load_from(dir: &std::path::Path, name: &str) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "\n\nWycheproof vector file not found: {} ({e}).\n\
-             The JOSE vectors are not copied into the project; they live in the shared test data \
-             (`../shared/testdata/wycheproof/` from the project root).\n\
-             Point the tests at them with:\n\
-             \n    JWTX_WYCHEPROOF_DIR=/path/to/wycheproof cargo test -p jwtx --test wycheproof\n\
-             \n(the directory holding {name}; upstream: C2SP/wycheproof, testvectors_v1/).\n",
+             The JOSE vectors are part of the repository (crates/jwtx/tests/data/wycheproof/); \
+             restore them from git (`git checkout -- crates/jwtx/tests/data/wycheproof`) or, \
+             for a new version, copy {name} from C2SP/wycheproof testvectors_v1/ as that \
+             directory's README.md describes.\n",
             path.display()
         )
     });
@@ -311,7 +306,7 @@ fn json_web_key_vectors() {
 
 #[test]
 fn missing_data_dir_fails_loudly() {
-    // The loader panics, naming the path and the environment variable; it never skips.
+    // The loader panics, naming the path and where the data comes from; it never skips.
     let missing = std::path::Path::new("/nonexistent/jwtx-wycheproof");
     let payload = std::panic::catch_unwind(|| load_from(missing, "json_web_signature_test.json"))
         .expect_err("a missing vector file must fail the test");
@@ -321,9 +316,36 @@ fn missing_data_dir_fails_loudly() {
         .unwrap_or_default();
     assert!(
         msg.contains("/nonexistent/jwtx-wycheproof/json_web_signature_test.json")
-            && msg.contains("JWTX_WYCHEPROOF_DIR"),
+            && msg.contains("crates/jwtx/tests/data/wycheproof"),
         "{msg}"
     );
+}
+
+#[test]
+fn overrides_match_the_data_readme() {
+    // The README beside the data is where a reader looks for why a label is overridden: every
+    // overridden tcId must be in its table, with the outcome the test applies.
+    let readme = std::fs::read_to_string(data_dir().join("README.md")).unwrap();
+    for &(tc_id, accept, why) in JWS_OVERRIDES {
+        let outcome = if accept {
+            "| accepted |"
+        } else {
+            "| rejected |"
+        };
+        let row = readme
+            .lines()
+            .find(|l| {
+                l.starts_with("| ")
+                    && l.split('|')
+                        .nth(1)
+                        .is_some_and(|ids| ids.split(',').any(|id| id.trim() == tc_id.to_string()))
+            })
+            .unwrap_or_else(|| panic!("tcId {tc_id} ({why}) is not in the data README's table"));
+        assert!(
+            row.contains(outcome),
+            "tcId {tc_id}: README row {row:?} lacks {outcome:?}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------- primitives
@@ -514,7 +536,7 @@ fn hmac_sha256() {
     let mut truncated_rejected = 0;
     for group in &set.test_groups {
         for t in &group.tests {
-            // jwtx refuses HS256 secrets shorter than 32 bytes by design (SPEC §3), so the
+            // jwtx refuses HS256 secrets shorter than 32 bytes by design (`KeyError::WeakSecret`), so the
             // vector cannot be run; the refusal itself is checked and counted as a rejection.
             if t.key.len() < 32 {
                 match Key::hmac(Algorithm::HS256, &t.key) {
