@@ -18,6 +18,20 @@
 //!   until that hash is rehashed at the next successful login: see [`Verdict::needs_rehash`].)
 //! * **Plaintext hygiene.** [`Password`] wipes its buffer on drop and never prints itself; input is
 //!   limited to [`MAX_PASSWORD_BYTES`] so the hashing work per request is bounded.
+//! * **The password rule, in one place** ([`check_new_password`], used by `POST /password` and
+//!   `jwtx user add | passwd`), after NIST SP 800-63B §5.1.1.2: no composition rules, every
+//!   printable Unicode character (spaces too) allowed, at least [`MIN_PASSWORD_CHARS`]
+//!   characters as a person sees them and at most [`MAX_PASSWORD_BYTES`] bytes. Characters are
+//!   counted in the password's NFKC form, leaving out combining marks, control and format
+//!   characters (and the invisible Hangul fillers), so eight combining accents, zero-width
+//!   spaces or bidi controls are not eight characters; `é` is one character written either way.
+//! * **Normalised before hashing.** [`PasswordHasher::hash`] hashes the NFKC form, so a password
+//!   typed on another keyboard or OS (precomposed `é` or `e` + U+0301, a full-width `Ａ`) still
+//!   matches. [`PasswordHasher::verify`] verifies the NFKC form; when the typed password is not
+//!   already in NFKC it then also tries the password as typed, which is what hashes made before
+//!   normalisation (and by other tools) hold, and asks for a rehash when only that matched. The
+//!   second Argon2 run depends only on the typed password, never on whether the user exists
+//!   (an unknown user runs the dummy verification twice too).
 //!
 //! * **Memory kept, not churned.** Each job borrows an Argon2 working buffer (`memory_kib`) from
 //!   a pool of at most `max_concurrency` buffers instead of allocating and freeing it, so
@@ -42,6 +56,9 @@ use zeroize::Zeroizing;
 /// The longest password accepted, in bytes (UTF-8). Longer input is refused with
 /// [`PasswordError::TooLong`] before any hashing work.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The fewest characters a new password may have, counted as [`visible_chars`] counts them.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// The most Argon2 jobs a [`PasswordHasher`] may run at once.
 pub const MAX_CONCURRENCY: usize = 1024;
@@ -209,6 +226,11 @@ pub enum PasswordError {
         /// The limit in bytes ([`MAX_PASSWORD_BYTES`]).
         max: usize,
     },
+    /// A new password has fewer characters than the rule asks ([`check_new_password`]).
+    TooShort {
+        /// The fewest characters accepted ([`MIN_PASSWORD_CHARS`]).
+        min: usize,
+    },
     /// An Argon2 parameter is below the OWASP minimum.
     WeakParams {
         /// The configuration key under `argon2`.
@@ -242,6 +264,11 @@ impl fmt::Display for PasswordError {
             PasswordError::TooLong { max } => {
                 write!(f, "the password is longer than {max} bytes")
             }
+            PasswordError::TooShort { min } => write!(
+                f,
+                "the password must be at least {min} characters (combining marks, control and \
+                 format characters do not count)"
+            ),
             PasswordError::WeakParams {
                 param,
                 value,
@@ -423,6 +450,8 @@ impl PasswordHasher {
             return Err(PasswordError::Empty);
         }
         check_length(&password)?;
+        let password = normalize(password.expose());
+        check_length(&password)?;
         self.run(move |inner| inner.hash_blocking(&password))
             .await?
     }
@@ -431,6 +460,10 @@ impl PasswordHasher {
     /// unknown user. An unknown user, or a stored string that cannot be used, is verified against
     /// the dummy hash (the same Argon2 work) and answers `ok = false`. Refuses an overlong password
     /// before any work, whether or not the user exists.
+    ///
+    /// The NFKC form of `password` is verified first; a password not already in NFKC is then
+    /// verified as typed as well (a hash made before normalisation), and a match of that form
+    /// only asks for a rehash (see the module documentation).
     pub async fn verify(
         &self,
         password: impl Into<Password>,
@@ -439,7 +472,8 @@ impl PasswordHasher {
         let password = password.into();
         check_length(&password)?;
         let stored = stored_phc.map(str::to_owned);
-        self.run(move |inner| inner.verify_blocking(&password, stored.as_deref()))
+        let candidates = Candidates::of(password);
+        self.run(move |inner| inner.verify_blocking(&candidates, stored.as_deref()))
             .await?
     }
 
@@ -521,6 +555,81 @@ fn check_length(password: &Password) -> Result<(), PasswordError> {
         });
     }
     Ok(())
+}
+
+/// The NFKC form of `password`, in a buffer that is wiped on drop. (The normalising iterator's
+/// own small buffer of a few characters is not wiped.)
+pub fn normalize(password: &str) -> Password {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+    if is_nfkc_quick(password.chars()) == IsNormalized::Yes {
+        return Password::new(password);
+    }
+    // Sized first, so the buffer never grows (a reallocation would leave a copy behind).
+    let len = password.nfkc().map(char::len_utf8).sum();
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    out.extend(password.nfkc());
+    Password::from(out)
+}
+
+/// How many characters of `password` a person sees: its NFKC form's characters, leaving out
+/// combining marks (Mn, Mc, Me: they attach to the character before them), control, format,
+/// surrogate, private-use and unassigned code points (C*), line and paragraph separators, and the
+/// Hangul filler letters, which render as nothing. Letters, digits, punctuation, symbols (emoji
+/// included) and spaces count one each.
+pub fn visible_chars(password: &str) -> usize {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    normalize(password)
+        .expose()
+        .chars()
+        .filter(|&c| {
+            let counted_group = matches!(
+                c.general_category_group(),
+                GeneralCategoryGroup::Letter
+                    | GeneralCategoryGroup::Number
+                    | GeneralCategoryGroup::Punctuation
+                    | GeneralCategoryGroup::Symbol
+            );
+            let space = c.general_category() == GeneralCategory::SpaceSeparator;
+            let filler = matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}');
+            (counted_group || space) && !filler
+        })
+        .count()
+}
+
+/// The rule for a new password (NIST SP 800-63B §5.1.1.2), for the server and the command line
+/// alike: not empty, at most [`MAX_PASSWORD_BYTES`] bytes as typed and in NFKC form, and at least
+/// [`MIN_PASSWORD_CHARS`] [`visible_chars`]. No composition rules; any printable Unicode,
+/// spaces included. (Login never applies it: a password set under an older rule still works.)
+pub fn check_new_password(password: &Password) -> Result<(), PasswordError> {
+    if password.is_empty() {
+        return Err(PasswordError::Empty);
+    }
+    check_length(password)?;
+    check_length(&normalize(password.expose()))?;
+    if visible_chars(password.expose()) < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort {
+            min: MIN_PASSWORD_CHARS,
+        });
+    }
+    Ok(())
+}
+
+/// What [`PasswordHasher::verify`] tries, in order: the NFKC form, then the password as typed
+/// when that differs.
+struct Candidates {
+    normalized: Password,
+    as_typed: Option<Password>,
+}
+
+impl Candidates {
+    fn of(password: Password) -> Self {
+        let normalized = normalize(password.expose());
+        let as_typed = (normalized.expose() != password.expose()).then_some(password);
+        Candidates {
+            normalized,
+            as_typed,
+        }
+    }
 }
 
 /// A fresh random 16-byte salt from the CSPRNG jwtx uses for keys and token ids.
@@ -651,20 +760,31 @@ impl Inner {
 
     fn verify_blocking(
         &self,
-        password: &Password,
+        candidates: &Candidates,
         stored: Option<&str>,
     ) -> Result<Verdict, PasswordError> {
         if let Some(phc) = stored {
             if let Some(target) = usable(phc) {
-                let ok = self.verify_against(password, &target);
-                let outdated = target.algorithm != Algorithm::Argon2id
-                    || target.version != Version::V0x13
-                    || target.params.m_cost() < self.params.memory_kib
-                    || target.params.t_cost() < self.params.iterations
-                    || target.params.p_cost() < self.params.parallelism;
+                if self.verify_against(&candidates.normalized, &target) {
+                    let outdated = target.algorithm != Algorithm::Argon2id
+                        || target.version != Version::V0x13
+                        || target.params.m_cost() < self.params.memory_kib
+                        || target.params.t_cost() < self.params.iterations
+                        || target.params.p_cost() < self.params.parallelism;
+                    return Ok(Verdict {
+                        ok: true,
+                        needs_rehash: outdated,
+                    });
+                }
+                // A hash of the password as typed, made before normalisation: store the NFKC
+                // form's hash instead.
+                let legacy = candidates
+                    .as_typed
+                    .as_ref()
+                    .is_some_and(|typed| self.verify_against(typed, &target));
                 return Ok(Verdict {
-                    ok,
-                    needs_rehash: ok && outdated,
+                    ok: legacy,
+                    needs_rehash: legacy,
                 });
             }
             tracing::warn!(
@@ -675,8 +795,12 @@ impl Inner {
         let Some(target) = usable(dummy) else {
             return Err(PasswordError::Internal("dummy hash".to_owned()));
         };
-        // Same work as a real verification; the answer is "no" whatever it computes.
-        let _ = self.verify_against(password, &target);
+        // Same work as a real verification (twice for a password not in NFKC, as for a known
+        // user); the answer is "no" whatever it computes.
+        let _ = self.verify_against(&candidates.normalized, &target);
+        if let Some(typed) = &candidates.as_typed {
+            let _ = self.verify_against(typed, &target);
+        }
         Ok(Verdict {
             ok: false,
             needs_rehash: false,
@@ -1144,6 +1268,155 @@ mod tests {
             assert_eq!(h.in_flight(), 0);
             assert_eq!(h.inner.permits.available_permits(), max);
         }
+    }
+
+    #[test]
+    fn the_rule_counts_what_a_person_sees() {
+        let ok = |s: &str| check_new_password(&Password::new(s));
+        let short = Err(PasswordError::TooShort {
+            min: MIN_PASSWORD_CHARS,
+        });
+        // Eight invisible or attaching code points are not eight characters.
+        assert_eq!(ok(&"\u{301}".repeat(8)), short, "combining acute accents");
+        assert_eq!(ok(&"\u{301}".repeat(300)), short, "many combining marks");
+        assert_eq!(
+            ok(&format!("a{}", "\u{301}".repeat(7))),
+            short,
+            "one letter"
+        );
+        assert_eq!(ok(&"\u{200B}".repeat(8)), short, "zero-width spaces");
+        assert_eq!(ok(&"\u{202E}\u{2066}".repeat(4)), short, "bidi controls");
+        assert_eq!(ok(&"\u{FE0F}".repeat(8)), short, "variation selectors");
+        assert_eq!(ok(&"\u{3164}".repeat(8)), short, "Hangul fillers");
+        assert_eq!(ok("abc\u{7}\u{7}\u{7}\u{7}d"), short, "control characters");
+        assert_eq!(ok("1234567"), short);
+        // Eight visible characters pass, however they are written.
+        for good in [
+            "12345678",
+            "ééééééé€",            // precomposed
+            &"e\u{301}".repeat(8), // decomposed: eight é
+            "ＡＢＣＤＥＦＧＨ",    // full width
+            "        ",            // spaces are characters (NIST: no composition rules)
+            "пароль12",
+            "密码密码密码密码",
+            "🔑🔑🔑🔑🔑🔑🔑🔑",
+            "\u{915}\u{93F}".repeat(8).as_str(), // Devanagari कि: consonant + vowel sign
+        ] {
+            assert_eq!(ok(good), Ok(()), "{good:?}");
+        }
+        assert_eq!(visible_chars("e\u{301}e"), 2);
+        assert_eq!(visible_chars("ﬁ"), 2, "NFKC splits the ligature");
+        // Bounds: empty, and the byte cap both as typed and in NFKC form.
+        assert_eq!(ok(""), Err(PasswordError::Empty));
+        let max = Err(PasswordError::TooLong {
+            max: MAX_PASSWORD_BYTES,
+        });
+        assert_eq!(ok(&"x".repeat(MAX_PASSWORD_BYTES)), Ok(()));
+        assert_eq!(ok(&"x".repeat(MAX_PASSWORD_BYTES + 1)), max);
+        // U+FDFA is 3 bytes and 18 characters (33 bytes) in NFKC.
+        assert_eq!(ok(&"\u{FDFA}".repeat(40)), max);
+        assert!(
+            short
+                .unwrap_err()
+                .to_string()
+                .contains("at least 8 characters"),
+            "the message names the rule"
+        );
+    }
+
+    #[test]
+    fn normalize_is_nfkc() {
+        assert_eq!(normalize("e\u{301}").expose(), "\u{e9}");
+        assert_eq!(normalize("Ａ①ﬁ").expose(), "A1fi");
+        assert_eq!(normalize("plain").expose(), "plain");
+    }
+
+    #[tokio::test]
+    async fn nfkc_equivalent_passwords_verify() {
+        let h = hasher(1);
+        // Set precomposed, typed decomposed (macOS input) or full width, and the other way.
+        let phc = h.hash(Password::new("café crème ＡＢ")).await.unwrap();
+        for typed in [
+            "café crème ＡＢ",
+            "cafe\u{301} cre\u{300}me ＡＢ",
+            "café crème AB",
+        ] {
+            let v = h.verify(Password::new(typed), Some(&phc)).await.unwrap();
+            assert!(v.ok && !v.needs_rehash, "{typed:?}");
+        }
+        assert!(
+            !h.verify("cafe creme AB".to_owned(), Some(&phc))
+                .await
+                .unwrap()
+                .ok
+        );
+        // The stored hash is the NFKC form's, as the argon2 crate computes it.
+        let parsed = PasswordHash::new(&phc).unwrap();
+        let stock = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            FAST.to_argon2().unwrap(),
+        );
+        use argon2::password_hash::PasswordVerifier as _;
+        assert!(
+            stock
+                .verify_password("café crème AB".as_bytes(), &parsed)
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_before_normalisation_still_verify_and_ask_for_a_rehash() {
+        let h = hasher(1);
+        let typed = "cafe\u{301} ＡＢ 1234"; // not NFKC
+        let salt = random_salt().unwrap();
+        let legacy = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            FAST.to_argon2().unwrap(),
+        )
+        .hash_password(typed.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+        let before = h.verifications();
+        let v = h.verify(Password::new(typed), Some(&legacy)).await.unwrap();
+        assert!(v.ok && v.needs_rehash);
+        assert_eq!(
+            h.verifications(),
+            before + 2,
+            "NFKC form first, then as typed"
+        );
+        // Only that exact form: the NFKC form alone does not match the legacy hash.
+        let nfkc = h
+            .verify(Password::new("café AB 1234"), Some(&legacy))
+            .await
+            .unwrap();
+        assert!(!nfkc.ok);
+        // After the rehash every equivalent form verifies with one Argon2 run.
+        let rehashed = h.hash(Password::new(typed)).await.unwrap();
+        let before = h.verifications();
+        let v = h
+            .verify(Password::new("café AB 1234"), Some(&rehashed))
+            .await
+            .unwrap();
+        assert!(v.ok && !v.needs_rehash);
+        assert_eq!(h.verifications(), before + 1);
+        // A wrong non-NFKC password costs the same for a known and an unknown user.
+        let before = h.verifications();
+        assert!(
+            !h.verify(Password::new("ＷＲＯＮＧ"), Some(&rehashed))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert_eq!(h.verifications(), before + 2);
+        assert!(
+            !h.verify(Password::new("ＷＲＯＮＧ"), None)
+                .await
+                .unwrap()
+                .ok
+        );
+        assert_eq!(h.verifications(), before + 4);
     }
 
     #[tokio::test]

@@ -43,7 +43,8 @@ pub(crate) struct LoginBody {
 pub(crate) struct PasswordBody {
     #[schema(value_type = String)]
     current_password: Zeroizing<String>,
-    /// At least 8 characters.
+    /// At least 8 characters as a person sees them (NFKC; combining marks, control and format
+    /// characters do not count), at most 1024 bytes.
     #[schema(value_type = String)]
     new_password: Zeroizing<String>,
 }
@@ -396,10 +397,8 @@ pub(crate) async fn change_password(
     };
     field("current_password", &body.current_password, MAX_PASSWORD)?;
     field("new_password", &body.new_password, MAX_PASSWORD)?;
-    if body.new_password.chars().count() < 8 {
-        return Err(ApiError::bad_request(
-            "new_password must be at least 8 characters",
-        ));
+    if let Err(e) = crate::passwords::check_new_password(&body.new_password.clone().into()) {
+        return Err(ApiError::bad_request(format!("new_password: {e}")));
     }
     let verdict = state
         .hasher
