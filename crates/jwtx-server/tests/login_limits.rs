@@ -175,3 +175,53 @@ async fn the_new_password_rule_counts_what_a_person_sees() {
         StatusCode::OK
     );
 }
+
+/// Finding 5: wrong current passwords on `POST /password` count with the login throttle's
+/// failures for that username and address (5 per 5 minutes by default), then 429 with
+/// `Retry-After` before any Argon2 work, as `/login` answers; another address is unaffected.
+#[tokio::test]
+async fn wrong_current_passwords_are_throttled_like_logins() {
+    let state = state(default_hasher()).await;
+    let ip = addr(2);
+    let token = fresh_token(&state, ip).await;
+    let mut statuses = Vec::new();
+    let mut throttled = None;
+    for i in 0..30 {
+        let before = state.hasher.verifications();
+        let a = change_password(
+            &state,
+            &token,
+            &format!("guess {i}"),
+            "a new passphrase",
+            ip,
+        )
+        .await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(
+                state.hasher.verifications(),
+                before,
+                "refused before hashing"
+            );
+            throttled.get_or_insert(a.clone());
+        }
+        statuses.push(a.status.as_u16());
+    }
+    let limit = state.throttle.config().failures_per_user_ip as usize;
+    assert_eq!(statuses[..limit], vec![401; limit][..], "{statuses:?}");
+    assert_eq!(statuses[limit..], vec![429; 30 - limit][..], "{statuses:?}");
+    let throttled = throttled.unwrap();
+    let secs: u64 = throttled.retry_after.unwrap().parse().unwrap();
+    assert!((1..=300).contains(&secs), "{secs}");
+    assert_eq!(
+        throttled.body,
+        json!({"msg": "Too many login attempts; try again later"})
+    );
+    // Even the right password waits now, from that address; /login counts the same failures.
+    let right = change_password(&state, &token, "testpass", "a new passphrase", ip).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    let a = login(&state, "testuser", "testpass", ip).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{a:?}");
+    // Another address has its own count.
+    let other = change_password(&state, &token, "testpass", "a new passphrase", addr(3)).await;
+    assert_eq!(other.status, StatusCode::OK, "{other:?}");
+}

@@ -380,9 +380,11 @@ pub(crate) async fn logout_all(
         (status = 200, description = "`{\"password_changed\": true, \"sessions_ended\": n}`"),
         (status = 400, description = "Malformed body or a new password under 8 characters", body = super::openapi::Msg),
         (status = 401, description = "Not a fresh token, or the current password is wrong", body = super::openapi::Msg),
+        (status = 429, description = "Too many wrong current passwords (counted with the login throttle); see Retry-After", body = super::openapi::Msg),
     ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     token: FreshJwt,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
@@ -400,18 +402,29 @@ pub(crate) async fn change_password(
     if let Err(e) = crate::passwords::check_new_password(&body.new_password.clone().into()) {
         return Err(ApiError::bad_request(format!("new_password: {e}")));
     }
+    // Guesses of the current password count with the login throttle's failures for this
+    // username and address, and are refused as logins are once those are used up.
+    let ip = peer.ip();
+    if let Err(retry) = state.throttle.check(&user.name, ip, Instant::now()) {
+        tracing::warn!(target: "audit", event = "password_change", result = "throttled", user = %user.name, %ip);
+        return Err(ApiError::too_many_attempts(retry.as_secs()));
+    }
     let verdict = state
         .hasher
         .verify(body.current_password.clone(), Some(&user.password_hash))
         .await
         .map_err(|_| ApiError::unavailable())?;
     if !verdict.ok {
+        state
+            .throttle
+            .record_failure(&user.name, ip, Instant::now());
         tracing::info!(target: "audit", event = "password_change", result = "failure", user = %user.name);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Current password is incorrect",
         ));
     }
+    state.throttle.record_success(&user.name, ip);
     let hash = state
         .hasher
         .hash(body.new_password.clone())
