@@ -10,6 +10,19 @@
 //!   Argon2 memory stays below `max_concurrency × memory_kib`. The permit moves into the hashing
 //!   thread: a request that is cancelled half-way (client gone) still holds its permit until its
 //!   Argon2 work has finished.
+//! * **Bounded queue.** Waiting for a permit is bounded too ([`QueueLimits`]): at most
+//!   `per_user` verifications (default 4) queued or running per typed username
+//!   ([`PasswordHasher::verify_for`]; beyond it [`PasswordError::UserBusy`], a 429), and at most
+//!   `total` Argon2 jobs queued or running in all (default 32 per hashing thread, at least 64;
+//!   beyond it [`PasswordError::Overloaded`], a 503), both answered at once with a retry
+//!   estimate, never an unbounded wait. The username bound applies to the name as typed whether
+//!   or not such a user exists, and the dummy verification of an unknown name takes the same
+//!   slot, so the answers under a flood do not tell names apart. So that the bound is not a
+//!   lock-out tool, the caller passes `spared` for an address that logged in as that user
+//!   recently (`throttle.rs` remembers those); it skips the username bound (not the total).
+//!   A slot, like a permit, is held until the Argon2 work has finished, even if the request is
+//!   cancelled. Hashing a new password ([`PasswordHasher::hash`]) is counted in the total but
+//!   never refused: it follows a verification that was let in.
 //! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
 //!   used, verifies against a dummy hash made once with the configured parameters, so an unknown
 //!   user and a wrong password run the same Argon2 work and both answer `ok = false`.
@@ -43,9 +56,11 @@
 //! The argon2 crate is built without its `parallel` feature, so `parallelism` lanes are computed
 //! one after another on one thread: raising `p` raises the cost like raising `t` does.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -203,6 +218,53 @@ impl Default for Argon2Params {
     }
 }
 
+/// Bounds on the Argon2 work waiting for or running on the hashing threads (the
+/// `argon2_queue_per_user` and `argon2_queue` configuration keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueueLimits {
+    /// Verifications queued or running per typed username (default 4).
+    pub per_user: usize,
+    /// Argon2 jobs queued or running in all (default [`QueueLimits::for_concurrency`]).
+    pub total: usize,
+}
+
+impl QueueLimits {
+    /// Default `per_user`: with 5 failures per (username, address) allowed by the throttle, a
+    /// user retyping a password never meets it, while a flood for one name holds at most 4 jobs.
+    pub const DEFAULT_PER_USER: usize = 4;
+    /// Default `total` per hashing thread: at the ~25 ms of one default verification, a full
+    /// queue drains in under a second per thread.
+    pub const TOTAL_PER_THREAD: usize = 32;
+    /// The smallest default `total`.
+    pub const MIN_DEFAULT_TOTAL: usize = 64;
+    /// The largest value accepted for either bound.
+    pub const MAX: usize = 100_000;
+
+    /// The default limits for `max_concurrency` hashing threads: 4 per username, and 32 per
+    /// thread in all (at least 64).
+    pub fn for_concurrency(max_concurrency: usize) -> Self {
+        QueueLimits {
+            per_user: Self::DEFAULT_PER_USER,
+            total: max_concurrency
+                .saturating_mul(Self::TOTAL_PER_THREAD)
+                .clamp(Self::MIN_DEFAULT_TOTAL, Self::MAX),
+        }
+    }
+
+    /// Checks both bounds are from 1 to [`MAX`](Self::MAX); the error names the key.
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        for (key, value) in [
+            ("argon2_queue_per_user", self.per_user),
+            ("argon2_queue", self.total),
+        ] {
+            if !(1..=Self::MAX).contains(&value) {
+                return Err(PasswordError::InvalidQueue { key, value });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The outcome of [`PasswordHasher::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -251,6 +313,25 @@ pub enum PasswordError {
     },
     /// `max_concurrency` is not between 1 and [`MAX_CONCURRENCY`].
     InvalidConcurrency(usize),
+    /// A [`QueueLimits`] bound is not between 1 and [`QueueLimits::MAX`].
+    InvalidQueue {
+        /// The configuration key.
+        key: &'static str,
+        /// The value given.
+        value: usize,
+    },
+    /// As many verifications for this username as [`QueueLimits::per_user`] are queued or
+    /// running already; nothing was done.
+    UserBusy {
+        /// A whole number of seconds to wait (at least 1).
+        retry_after_secs: u64,
+    },
+    /// As many Argon2 jobs as [`QueueLimits::total`] are queued or running already; nothing was
+    /// done.
+    Overloaded {
+        /// A whole number of seconds to wait (at least 1).
+        retry_after_secs: u64,
+    },
     /// The hasher cannot run jobs (the runtime is shutting down, or a job panicked).
     Unavailable,
     /// Argon2 itself failed (never expected with validated parameters).
@@ -293,6 +374,20 @@ impl fmt::Display for PasswordError {
                 "password hashing concurrency {n} is invalid: use a value from 1 to \
                  {MAX_CONCURRENCY} (default: the number of CPUs)"
             ),
+            PasswordError::InvalidQueue { key, value } => write!(
+                f,
+                "`{key}` = {value} is invalid: use a value from 1 to {}",
+                QueueLimits::MAX
+            ),
+            PasswordError::UserBusy { retry_after_secs } => write!(
+                f,
+                "too many password verifications queued for this username: retry after \
+                 {retry_after_secs} s"
+            ),
+            PasswordError::Overloaded { retry_after_secs } => write!(
+                f,
+                "the password hashing queue is full: retry after {retry_after_secs} s"
+            ),
             PasswordError::Unavailable => f.write_str("password hashing is unavailable"),
             PasswordError::Internal(what) => write!(f, "password hashing failed: {what}"),
         }
@@ -314,6 +409,16 @@ struct Inner {
     argon2: Argon2<'static>,
     max_concurrency: usize,
     permits: Arc<Semaphore>,
+    limits: QueueLimits,
+    /// Jobs holding a slot: waiting for a permit or running.
+    queued: AtomicUsize,
+    /// Per typed username (its first 256 bytes), the verifications holding a slot under the
+    /// username bound; an entry goes when its count reaches 0, so there are at most `total`.
+    per_user: Mutex<HashMap<Box<str>, usize>>,
+    refused_per_user: AtomicU64,
+    refused_overloaded: AtomicU64,
+    /// A moving average of one job's duration, microseconds (for `Retry-After`).
+    job_micros: AtomicU64,
     /// Argon2 working memory between jobs: at most `max_concurrency` buffers of the
     /// configured size.
     memory: Mutex<Vec<Vec<Block>>>,
@@ -351,6 +456,28 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A job's place in the queue (see [`QueueLimits`]): given back when dropped.
+struct Slot {
+    inner: Arc<Inner>,
+    /// The username key, when the job counts under the username bound.
+    user: Option<Box<str>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+        if let Some(user) = self.user.take() {
+            let mut map = self.inner.users();
+            if let Some(n) = map.get_mut(&user) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&user);
+                }
+            }
+        }
+    }
+}
+
 impl PasswordHasher {
     /// A hasher with validated parameters, running at most
     /// [`default_concurrency`](Self::default_concurrency) Argon2 jobs at once.
@@ -359,13 +486,27 @@ impl PasswordHasher {
     }
 
     /// A hasher with validated parameters, running at most `max_concurrency` Argon2 jobs at once
-    /// (from 1 to [`MAX_CONCURRENCY`]).
+    /// (from 1 to [`MAX_CONCURRENCY`]), with the default [`QueueLimits`] for it.
     pub fn with_concurrency(
         params: Argon2Params,
         max_concurrency: usize,
     ) -> Result<Self, PasswordError> {
+        Self::with_limits(
+            params,
+            max_concurrency,
+            QueueLimits::for_concurrency(max_concurrency),
+        )
+    }
+
+    /// A hasher with validated parameters, concurrency and queue bounds.
+    pub fn with_limits(
+        params: Argon2Params,
+        max_concurrency: usize,
+        limits: QueueLimits,
+    ) -> Result<Self, PasswordError> {
         params.validate()?;
-        Self::build(params, max_concurrency)
+        limits.validate()?;
+        Self::build(params, max_concurrency, limits)
     }
 
     /// The default concurrency bound: one less than the number of CPUs, at least 1, so a login
@@ -387,10 +528,18 @@ impl PasswordHasher {
         params: Argon2Params,
         max_concurrency: usize,
     ) -> Result<Self, PasswordError> {
-        Self::build(params, max_concurrency)
+        Self::build(
+            params,
+            max_concurrency,
+            QueueLimits::for_concurrency(max_concurrency),
+        )
     }
 
-    fn build(params: Argon2Params, max_concurrency: usize) -> Result<Self, PasswordError> {
+    fn build(
+        params: Argon2Params,
+        max_concurrency: usize,
+        limits: QueueLimits,
+    ) -> Result<Self, PasswordError> {
         if !(1..=MAX_CONCURRENCY).contains(&max_concurrency) {
             return Err(PasswordError::InvalidConcurrency(max_concurrency));
         }
@@ -401,6 +550,12 @@ impl PasswordHasher {
                 argon2,
                 max_concurrency,
                 permits: Arc::new(Semaphore::new(max_concurrency)),
+                limits,
+                queued: AtomicUsize::new(0),
+                per_user: Mutex::new(HashMap::new()),
+                refused_per_user: AtomicU64::new(0),
+                refused_overloaded: AtomicU64::new(0),
+                job_micros: AtomicU64::new(0),
                 memory: Mutex::new(Vec::new()),
                 dummy: OnceLock::new(),
                 verifications: AtomicU64::new(0),
@@ -436,6 +591,28 @@ impl PasswordHasher {
         self.inner.in_flight.load(Ordering::SeqCst)
     }
 
+    /// The queue bounds.
+    pub fn limits(&self) -> QueueLimits {
+        self.inner.limits
+    }
+
+    /// Jobs waiting for a permit or running right now (at most `limits().total`, plus new
+    /// passwords being hashed).
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(Ordering::SeqCst)
+    }
+
+    /// Verifications refused because their username's bound was reached
+    /// ([`PasswordError::UserBusy`]).
+    pub fn refused_per_user(&self) -> u64 {
+        self.inner.refused_per_user.load(Ordering::Relaxed)
+    }
+
+    /// Verifications refused because the whole queue was full ([`PasswordError::Overloaded`]).
+    pub fn refused_overloaded(&self) -> u64 {
+        self.inner.refused_overloaded.load(Ordering::Relaxed)
+    }
+
     /// The most Argon2 jobs that have run at the same time so far (never above
     /// [`max_concurrency`](Self::max_concurrency)).
     pub fn peak_in_flight(&self) -> usize {
@@ -452,7 +629,8 @@ impl PasswordHasher {
         check_length(&password)?;
         let password = normalize(password.expose());
         check_length(&password)?;
-        self.run(move |inner| inner.hash_blocking(&password))
+        let slot = self.admit(None, false)?;
+        self.run(slot, move |inner| inner.hash_blocking(&password))
             .await?
     }
 
@@ -464,23 +642,97 @@ impl PasswordHasher {
     /// The NFKC form of `password` is verified first; a password not already in NFKC is then
     /// verified as typed as well (a hash made before normalisation), and a match of that form
     /// only asks for a rehash (see the module documentation).
+    ///
+    /// Refused with [`PasswordError::Overloaded`] when the queue is full; no username bound
+    /// (see [`verify_for`](Self::verify_for)).
     pub async fn verify(
         &self,
         password: impl Into<Password>,
         stored_phc: Option<&str>,
     ) -> Result<Verdict, PasswordError> {
-        let password = password.into();
+        self.verify_slotted(None, password.into(), stored_phc).await
+    }
+
+    /// [`verify`](Self::verify) for a login as `username` (as typed, whether or not such a
+    /// user exists): refused at once with [`PasswordError::UserBusy`] while
+    /// [`QueueLimits::per_user`] verifications for that name are queued or running, unless
+    /// `spared` (the client logged in as that user recently), and with
+    /// [`PasswordError::Overloaded`] while the whole queue is full.
+    pub async fn verify_for(
+        &self,
+        username: &str,
+        spared: bool,
+        password: impl Into<Password>,
+        stored_phc: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
+        let user = (!spared).then_some(username);
+        self.verify_slotted(user, password.into(), stored_phc).await
+    }
+
+    async fn verify_slotted(
+        &self,
+        user: Option<&str>,
+        password: Password,
+        stored_phc: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
         check_length(&password)?;
+        let slot = self.admit(user, true)?;
         let stored = stored_phc.map(str::to_owned);
         let candidates = Candidates::of(password);
-        self.run(move |inner| inner.verify_blocking(&candidates, stored.as_deref()))
-            .await?
+        self.run(slot, move |inner| {
+            inner.verify_blocking(&candidates, stored.as_deref())
+        })
+        .await?
+    }
+
+    /// A place in the queue: under `user`'s bound if given, and, if `bounded`, under the total.
+    fn admit(&self, user: Option<&str>, bounded: bool) -> Result<Slot, PasswordError> {
+        let inner = &self.inner;
+        let mut slot = Slot {
+            inner: Arc::clone(inner),
+            user: None,
+        };
+        let before = inner.queued.fetch_add(1, Ordering::SeqCst);
+        if let Some(user) = user {
+            let key = crate::throttle::user_key(user);
+            let mut map = inner.users();
+            let held = map.get(key).copied().unwrap_or(0);
+            if held >= inner.limits.per_user {
+                drop(map);
+                inner.refused_per_user.fetch_add(1, Ordering::Relaxed);
+                return Err(PasswordError::UserBusy {
+                    retry_after_secs: self.retry_after(before),
+                });
+            }
+            map.insert(Box::from(key), held + 1);
+            slot.user = Some(Box::from(key));
+        }
+        if bounded && before >= inner.limits.total {
+            inner.refused_overloaded.fetch_add(1, Ordering::Relaxed);
+            return Err(PasswordError::Overloaded {
+                retry_after_secs: self.retry_after(before),
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Seconds until `queued` jobs have run, at the recent average job time over the permits:
+    /// from 1 to 60.
+    fn retry_after(&self, queued: usize) -> u64 {
+        let per_job = self.inner.job_micros.load(Ordering::Relaxed);
+        let queued = u64::try_from(queued).unwrap_or(u64::MAX);
+        let permits = u64::try_from(self.inner.max_concurrency)
+            .unwrap_or(1)
+            .max(1);
+        let micros = queued.saturating_mul(per_job) / permits;
+        micros.div_ceil(1_000_000).clamp(1, 60)
     }
 
     /// Makes the dummy hash now rather than at the first unknown-user login (so that login is
     /// not slower than the rest). Optional; idempotent.
     pub async fn warm_up(&self) -> Result<(), PasswordError> {
-        self.run(|inner| inner.dummy().map(|_| ())).await?
+        let slot = self.admit(None, false)?;
+        self.run(slot, |inner| inner.dummy().map(|_| ())).await?
     }
 
     /// Runs `job` on a hashing thread of its own once a permit is free; the permit lives as long
@@ -493,7 +745,7 @@ impl PasswordHasher {
     /// milliseconds of Argon2, at most `max_concurrency` of them live at once (the permit), and
     /// the lowered priority never leaks into threads that run anything else (tokio's blocking
     /// pool is shared with the rest of the server).
-    async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
+    async fn run<T, F>(&self, slot: Slot, job: F) -> Result<T, PasswordError>
     where
         F: FnOnce(&Inner) -> T + Send + 'static,
         T: Send + 'static,
@@ -508,9 +760,13 @@ impl PasswordHasher {
             .name("jwtx-argon2".to_owned())
             .spawn(move || {
                 lower_priority();
+                let started = Instant::now();
                 let value = job(&inner);
-                // Free before answering, so a caller that sees the answer sees the permit back.
+                inner.observe_job(started.elapsed());
+                // Free before answering, so a caller that sees the answer sees the permit and
+                // the queue slot back.
                 drop(permit);
+                drop(slot);
                 // The receiver is gone only if the request was cancelled: nothing to tell.
                 let _ = done.send(value);
             })
@@ -682,6 +938,22 @@ fn usable(phc: &str) -> Option<Usable<'_>> {
 }
 
 impl Inner {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, usize>> {
+        self.per_user.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Folds one job's duration into the moving average (weight 1/8).
+    fn observe_job(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.job_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.job_micros.store(new, Ordering::Relaxed);
+    }
+
     fn hash_blocking(&self, password: &Password) -> Result<String, PasswordError> {
         let salt = random_salt()?;
         let _running = InFlight::enter(self);
@@ -1207,7 +1479,7 @@ mod tests {
         let h = hasher(1);
         let before = getpriority_process(None).unwrap();
         let (name, nice) = h
-            .run(|_| {
+            .run(h.admit(None, false).unwrap(), |_| {
                 let name = std::thread::current().name().map(str::to_owned);
                 (name, getpriority_process(None).unwrap())
             })
@@ -1230,7 +1502,9 @@ mod tests {
     async fn a_panicking_job_fails_its_request_and_frees_its_permit() {
         let h = hasher(1);
         let err = h
-            .run(|_| -> () { panic!("argon2 blew up") })
+            .run(h.admit(None, false).unwrap(), |_| -> () {
+                panic!("argon2 blew up")
+            })
             .await
             .unwrap_err();
         assert_eq!(err, PasswordError::Unavailable);
@@ -1417,6 +1691,166 @@ mod tests {
                 .ok
         );
         assert_eq!(h.verifications(), before + 4);
+    }
+
+    fn limited(per_user: usize, total: usize) -> PasswordHasher {
+        PasswordHasher::build(FAST, 1, QueueLimits { per_user, total }).unwrap()
+    }
+
+    /// Waits until `n` jobs hold a queue slot.
+    async fn until_queued(h: &PasswordHasher, n: usize) {
+        for _ in 0..1000 {
+            if h.queued() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("{} jobs queued, not {n}", h.queued());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_is_bounded_per_username_and_in_all() {
+        let h = limited(2, 5);
+        let phc = h.hash(Password::new("secret")).await.unwrap();
+        // Hold the only permit: every verification waits in the queue.
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let spawn = |user: &'static str, spared: bool, stored: Option<String>| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.verify_for(user, spared, Password::new("guess"), stored.as_deref())
+                    .await
+            })
+        };
+        let mut waiting = vec![
+            spawn("alice", false, Some(phc.clone())),
+            spawn("alice", false, Some(phc.clone())),
+        ];
+        until_queued(&h, 2).await;
+        // A third for alice is refused at once, and so is one for a name that does not exist
+        // once it has as many waiting: the bound does not tell them apart.
+        let busy = h
+            .verify_for("alice", false, Password::new("x"), Some(&phc))
+            .await;
+        assert!(
+            matches!(busy, Err(PasswordError::UserBusy { .. })),
+            "{busy:?}"
+        );
+        waiting.push(spawn("nobody", false, None));
+        waiting.push(spawn("nobody", false, None));
+        until_queued(&h, 4).await;
+        let busy = h
+            .verify_for("nobody", false, Password::new("x"), None)
+            .await;
+        assert!(
+            matches!(busy, Err(PasswordError::UserBusy { .. })),
+            "{busy:?}"
+        );
+        assert_eq!(h.refused_per_user(), 2);
+        // A spared client skips alice's bound, but not the total (5).
+        waiting.push(spawn("alice", true, Some(phc.clone())));
+        until_queued(&h, 5).await;
+        let full = h
+            .verify_for("alice", true, Password::new("x"), Some(&phc))
+            .await;
+        assert!(
+            matches!(full, Err(PasswordError::Overloaded { .. })),
+            "{full:?}"
+        );
+        let full = h.verify(Password::new("x"), None).await;
+        assert!(
+            matches!(full, Err(PasswordError::Overloaded { .. })),
+            "{full:?}"
+        );
+        assert_eq!(h.refused_overloaded(), 2);
+        assert_eq!(h.queued(), 5, "refusals hold no slot");
+        assert_eq!(h.verifications(), 0, "and ran no Argon2");
+        // Hashing a new password is counted but never refused.
+        let hashing = {
+            let h = h.clone();
+            tokio::spawn(async move { h.hash(Password::new("new secret")).await })
+        };
+        until_queued(&h, 6).await;
+        drop(held);
+        for job in waiting {
+            assert!(!job.await.unwrap().unwrap().ok);
+        }
+        hashing.await.unwrap().unwrap();
+        assert_eq!(h.queued(), 0);
+        assert!(h.inner.users().is_empty(), "no username keys left behind");
+        // Room again for alice.
+        assert!(
+            h.verify_for("alice", false, Password::new("secret"), Some(&phc))
+                .await
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_verification_keeps_its_slot_until_its_work_ends() {
+        let h = limited(1, 8);
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let queued = h.verify_for("alice", false, Password::new("pw"), None);
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(10), queued).await;
+        assert!(timed_out.is_err(), "no permit was free");
+        // Cancelled while waiting for a permit: its slot is back at once.
+        assert_eq!(h.queued(), 0);
+        assert!(h.inner.users().is_empty());
+        drop(held);
+        assert!(
+            !h.verify_for("alice", false, Password::new("pw"), None)
+                .await
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[test]
+    fn queue_limits_default_and_validation() {
+        assert_eq!(
+            QueueLimits::for_concurrency(1),
+            QueueLimits {
+                per_user: 4,
+                total: 64
+            }
+        );
+        assert_eq!(QueueLimits::for_concurrency(7).total, 224);
+        assert_eq!(QueueLimits::for_concurrency(MAX_CONCURRENCY).total, 32_768);
+        let zero = QueueLimits {
+            per_user: 0,
+            total: 10,
+        };
+        let err = PasswordHasher::with_limits(Argon2Params::default(), 1, zero).unwrap_err();
+        assert_eq!(
+            err,
+            PasswordError::InvalidQueue {
+                key: "argon2_queue_per_user",
+                value: 0
+            }
+        );
+        assert!(err.to_string().contains("argon2_queue_per_user"), "{err}");
+        let huge = QueueLimits {
+            per_user: 4,
+            total: QueueLimits::MAX + 1,
+        };
+        assert!(matches!(
+            huge.validate(),
+            Err(PasswordError::InvalidQueue {
+                key: "argon2_queue",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn retry_after_estimates_the_queue_from_recent_jobs() {
+        let h = limited(4, 64);
+        assert_eq!(h.retry_after(64), 1, "no job seen yet: 1 s");
+        h.inner.observe_job(std::time::Duration::from_millis(50));
+        assert_eq!(h.retry_after(64), 4, "64 × 50 ms on one permit = 3.2 s");
+        assert_eq!(h.retry_after(0), 1);
+        h.inner.observe_job(std::time::Duration::from_secs(100));
+        assert_eq!(h.retry_after(64), 60, "at most a minute");
     }
 
     #[tokio::test]
