@@ -121,8 +121,8 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         (status = 401, description = "Bad username or password (the same for an unknown user)", body = super::openapi::Msg),
         (status = 413, description = "Body over 64 KiB", body = super::openapi::Msg),
         (status = 415, description = "Not JSON", body = super::openapi::Msg),
-        (status = 429, description = "Too many attempts; see Retry-After", body = super::openapi::Msg),
-        (status = 503, description = "Store unreachable", body = super::openapi::Msg),
+        (status = 429, description = "Too many attempts, or too many verifications queued for this username; see Retry-After", body = super::openapi::Msg),
+        (status = 503, description = "Store unreachable, or the password hashing queue is full (with Retry-After)", body = super::openapi::Msg),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -139,16 +139,26 @@ pub(crate) async fn login(
         return Err(ApiError::too_many_attempts(retry.as_secs()));
     }
     let user = state.store.get_user(username).await?;
+    // At most a few verifications queue per typed name (known or not), except for an address
+    // that logged in as it before; and the whole queue is bounded (passwords.rs).
+    let spared = state
+        .throttle
+        .recently_succeeded(username, ip, Instant::now());
     let verdict = state
         .hasher
-        .verify(
+        .verify_for(
+            username,
+            spared,
             body.password.clone(),
             user.as_ref().map(|u| u.password_hash.as_str()),
         )
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "password verification failed to run");
-            ApiError::unavailable()
+            if let Some(result) = LoginResult::refused(&e) {
+                state.metrics.login(result);
+                tracing::warn!(target: "audit", event = "login", result = "refused", reason = %e, user = username, %ip);
+            }
+            ApiError::password_check(&e)
         })?;
     let user = match user {
         Some(u) if verdict.ok => u,
@@ -409,11 +419,19 @@ pub(crate) async fn change_password(
         tracing::warn!(target: "audit", event = "password_change", result = "throttled", user = %user.name, %ip);
         return Err(ApiError::too_many_attempts(retry.as_secs()));
     }
+    let spared = state
+        .throttle
+        .recently_succeeded(&user.name, ip, Instant::now());
     let verdict = state
         .hasher
-        .verify(body.current_password.clone(), Some(&user.password_hash))
+        .verify_for(
+            &user.name,
+            spared,
+            body.current_password.clone(),
+            Some(&user.password_hash),
+        )
         .await
-        .map_err(|_| ApiError::unavailable())?;
+        .map_err(|e| ApiError::password_check(&e))?;
     if !verdict.ok {
         state
             .throttle
