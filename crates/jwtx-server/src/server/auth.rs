@@ -121,7 +121,7 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         (status = 401, description = "Bad username or password (the same for an unknown user)", body = super::openapi::Msg),
         (status = 413, description = "Body over 64 KiB", body = super::openapi::Msg),
         (status = 415, description = "Not JSON", body = super::openapi::Msg),
-        (status = 429, description = "Too many attempts, or too many verifications queued for this username; see Retry-After", body = super::openapi::Msg),
+        (status = 429, description = "Too many attempts; see Retry-After", body = super::openapi::Msg),
         (status = 503, description = "Store unreachable, or the password hashing queue is full (with Retry-After)", body = super::openapi::Msg),
     ))]
 pub(crate) async fn login(
