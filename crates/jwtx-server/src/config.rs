@@ -127,6 +127,8 @@ struct FileConfig {
     argon2_memory_kib: Option<toml::Value>,
     argon2_iterations: Option<toml::Value>,
     argon2_parallelism: Option<toml::Value>,
+    argon2_queue_per_user: Option<toml::Value>,
+    argon2_queue: Option<toml::Value>,
     verified_cache: Option<toml::Value>,
     workers: Option<toml::Value>,
     metrics_token: Option<String>,
@@ -208,6 +210,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Argon2id parameters for password hashes (OWASP minimum by default: 19456 KiB, 2, 1).
     pub argon2: crate::passwords::Argon2Params,
+    /// Password verifications queued or running per typed username before 429 (4).
+    pub argon2_queue_per_user: usize,
+    /// Argon2 jobs queued or running in all before 503; `None` (the default): 32 per hashing
+    /// thread, at least 64 ([`crate::passwords::QueueLimits::for_concurrency`]).
+    pub argon2_queue: Option<usize>,
     /// TLS certificate chain and private key (PEM); both or neither.
     pub tls: Option<TlsFiles>,
     /// Recently verified tokens kept, so a repeated token skips the signature check (1024;
@@ -465,6 +472,8 @@ impl Config {
             ("argon2_memory_kib", fc.argon2_memory_kib),
             ("argon2_iterations", fc.argon2_iterations),
             ("argon2_parallelism", fc.argon2_parallelism),
+            ("argon2_queue_per_user", fc.argon2_queue_per_user),
+            ("argon2_queue", fc.argon2_queue),
             ("verified_cache", fc.verified_cache),
             ("workers", fc.workers),
             ("cookie_host_prefix", fc.cookie_host_prefix),
@@ -614,6 +623,31 @@ impl Config {
                     err(&key, e.to_string())
                 })?;
                 params
+            },
+            argon2_queue_per_user: match src.count(
+                "argon2_queue_per_user",
+                crate::passwords::QueueLimits::MAX,
+                &format!("1 to {} (default 4)", crate::passwords::QueueLimits::MAX),
+            )? {
+                None => crate::passwords::QueueLimits::DEFAULT_PER_USER,
+                Some(0) => {
+                    return Err(err(
+                        "argon2_queue_per_user",
+                        "0 would refuse every login: use 1 or more (default 4)",
+                    ));
+                }
+                Some(n) => n,
+            },
+            argon2_queue: match src.count(
+                "argon2_queue",
+                crate::passwords::QueueLimits::MAX,
+                &format!(
+                    "0 (32 per hashing thread, at least 64) to {}",
+                    crate::passwords::QueueLimits::MAX
+                ),
+            )? {
+                None | Some(0) => None,
+                Some(n) => Some(n),
             },
             tls: match (src.get("tls_cert"), src.get("tls_key")) {
                 (None, None) => None,
@@ -867,6 +901,13 @@ mod tests {
         let env = |k: &str| (k == "JWTX_WORKERS").then(|| "0".to_owned());
         let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
         assert_eq!(c.workers, None);
+        assert_eq!((c.argon2_queue_per_user, c.argon2_queue), (4, None));
+        std::fs::write(&file, "argon2_queue_per_user = 2\nargon2_queue = 300\n").unwrap();
+        let c = Config::load_with(Some(&file), &Overrides::default(), &|_| None).unwrap();
+        assert_eq!((c.argon2_queue_per_user, c.argon2_queue), (2, Some(300)));
+        let env = |k: &str| (k == "JWTX_ARGON2_QUEUE").then(|| "0".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.argon2_queue, None, "0 is the automatic size");
         for (key, value) in [
             ("JWTX_WORKERS", "1025"),
             ("JWTX_WORKERS", "two"),
@@ -882,6 +923,9 @@ mod tests {
             ("JWTX_ERROR_STYLE", "xml"),
             ("JWTX_ARGON2_ITERATIONS", "1"),
             ("JWTX_ARGON2_MEMORY_KIB", "lots"),
+            ("JWTX_ARGON2_QUEUE_PER_USER", "0"),
+            ("JWTX_ARGON2_QUEUE_PER_USER", "four"),
+            ("JWTX_ARGON2_QUEUE", "100001"),
         ] {
             let e = Config::load_with(None, &Overrides::default(), &|k| {
                 (k == key).then(|| value.to_owned())

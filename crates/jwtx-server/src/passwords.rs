@@ -10,6 +10,19 @@
 //!   Argon2 memory stays below `max_concurrency × memory_kib`. The permit moves into the hashing
 //!   thread: a request that is cancelled half-way (client gone) still holds its permit until its
 //!   Argon2 work has finished.
+//! * **Bounded queue.** Waiting for a permit is bounded too ([`QueueLimits`]): at most
+//!   `per_user` verifications (default 4) queued or running per typed username
+//!   ([`PasswordHasher::verify_for`]; beyond it [`PasswordError::UserBusy`], a 429), and at most
+//!   `total` Argon2 jobs queued or running in all (default 32 per hashing thread, at least 64;
+//!   beyond it [`PasswordError::Overloaded`], a 503), both answered at once with a retry
+//!   estimate, never an unbounded wait. The username bound applies to the name as typed whether
+//!   or not such a user exists, and the dummy verification of an unknown name takes the same
+//!   slot, so the answers under a flood do not tell names apart. So that the bound is not a
+//!   lock-out tool, the caller passes `spared` for an address that logged in as that user
+//!   recently (`throttle.rs` remembers those); it skips the username bound (not the total).
+//!   A slot, like a permit, is held until the Argon2 work has finished, even if the request is
+//!   cancelled. Hashing a new password ([`PasswordHasher::hash`]) is counted in the total but
+//!   never refused: it follows a verification that was let in.
 //! * **Enumeration resistance.** `verify` with no stored hash (unknown user), or one that cannot be
 //!   used, verifies against a dummy hash made once with the configured parameters, so an unknown
 //!   user and a wrong password run the same Argon2 work and both answer `ok = false`.
@@ -18,6 +31,20 @@
 //!   until that hash is rehashed at the next successful login: see [`Verdict::needs_rehash`].)
 //! * **Plaintext hygiene.** [`Password`] wipes its buffer on drop and never prints itself; input is
 //!   limited to [`MAX_PASSWORD_BYTES`] so the hashing work per request is bounded.
+//! * **The password rule, in one place** ([`check_new_password`], used by `POST /password` and
+//!   `jwtx user add | passwd`), after NIST SP 800-63B §5.1.1.2: no composition rules, every
+//!   printable Unicode character (spaces too) allowed, at least [`MIN_PASSWORD_CHARS`]
+//!   characters as a person sees them and at most [`MAX_PASSWORD_BYTES`] bytes. Characters are
+//!   counted in the password's NFKC form, leaving out combining marks, control and format
+//!   characters (and the invisible Hangul fillers), so eight combining accents, zero-width
+//!   spaces or bidi controls are not eight characters; `é` is one character written either way.
+//! * **Normalised before hashing.** [`PasswordHasher::hash`] hashes the NFKC form, so a password
+//!   typed on another keyboard or OS (precomposed `é` or `e` + U+0301, a full-width `Ａ`) still
+//!   matches. [`PasswordHasher::verify`] verifies the NFKC form; when the typed password is not
+//!   already in NFKC it then also tries the password as typed, which is what hashes made before
+//!   normalisation (and by other tools) hold, and asks for a rehash when only that matched. The
+//!   second Argon2 run depends only on the typed password, never on whether the user exists
+//!   (an unknown user runs the dummy verification twice too).
 //!
 //! * **Memory kept, not churned.** Each job borrows an Argon2 working buffer (`memory_kib`) from
 //!   a pool of at most `max_concurrency` buffers instead of allocating and freeing it, so
@@ -29,9 +56,11 @@
 //! The argon2 crate is built without its `parallel` feature, so `parallelism` lanes are computed
 //! one after another on one thread: raising `p` raises the cost like raising `t` does.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -42,6 +71,9 @@ use zeroize::Zeroizing;
 /// The longest password accepted, in bytes (UTF-8). Longer input is refused with
 /// [`PasswordError::TooLong`] before any hashing work.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The fewest characters a new password may have, counted as [`visible_chars`] counts them.
+pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// The most Argon2 jobs a [`PasswordHasher`] may run at once.
 pub const MAX_CONCURRENCY: usize = 1024;
@@ -186,6 +218,53 @@ impl Default for Argon2Params {
     }
 }
 
+/// Bounds on the Argon2 work waiting for or running on the hashing threads (the
+/// `argon2_queue_per_user` and `argon2_queue` configuration keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueueLimits {
+    /// Verifications queued or running per typed username (default 4).
+    pub per_user: usize,
+    /// Argon2 jobs queued or running in all (default [`QueueLimits::for_concurrency`]).
+    pub total: usize,
+}
+
+impl QueueLimits {
+    /// Default `per_user`: with 5 failures per (username, address) allowed by the throttle, a
+    /// user retyping a password never meets it, while a flood for one name holds at most 4 jobs.
+    pub const DEFAULT_PER_USER: usize = 4;
+    /// Default `total` per hashing thread: at the ~25 ms of one default verification, a full
+    /// queue drains in under a second per thread.
+    pub const TOTAL_PER_THREAD: usize = 32;
+    /// The smallest default `total`.
+    pub const MIN_DEFAULT_TOTAL: usize = 64;
+    /// The largest value accepted for either bound.
+    pub const MAX: usize = 100_000;
+
+    /// The default limits for `max_concurrency` hashing threads: 4 per username, and 32 per
+    /// thread in all (at least 64).
+    pub fn for_concurrency(max_concurrency: usize) -> Self {
+        QueueLimits {
+            per_user: Self::DEFAULT_PER_USER,
+            total: max_concurrency
+                .saturating_mul(Self::TOTAL_PER_THREAD)
+                .clamp(Self::MIN_DEFAULT_TOTAL, Self::MAX),
+        }
+    }
+
+    /// Checks both bounds are from 1 to [`MAX`](Self::MAX); the error names the key.
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        for (key, value) in [
+            ("argon2_queue_per_user", self.per_user),
+            ("argon2_queue", self.total),
+        ] {
+            if !(1..=Self::MAX).contains(&value) {
+                return Err(PasswordError::InvalidQueue { key, value });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The outcome of [`PasswordHasher::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -209,6 +288,11 @@ pub enum PasswordError {
         /// The limit in bytes ([`MAX_PASSWORD_BYTES`]).
         max: usize,
     },
+    /// A new password has fewer characters than the rule asks ([`check_new_password`]).
+    TooShort {
+        /// The fewest characters accepted ([`MIN_PASSWORD_CHARS`]).
+        min: usize,
+    },
     /// An Argon2 parameter is below the OWASP minimum.
     WeakParams {
         /// The configuration key under `argon2`.
@@ -229,6 +313,25 @@ pub enum PasswordError {
     },
     /// `max_concurrency` is not between 1 and [`MAX_CONCURRENCY`].
     InvalidConcurrency(usize),
+    /// A [`QueueLimits`] bound is not between 1 and [`QueueLimits::MAX`].
+    InvalidQueue {
+        /// The configuration key.
+        key: &'static str,
+        /// The value given.
+        value: usize,
+    },
+    /// As many verifications for this username as [`QueueLimits::per_user`] are queued or
+    /// running already; nothing was done.
+    UserBusy {
+        /// A whole number of seconds to wait (at least 1).
+        retry_after_secs: u64,
+    },
+    /// As many Argon2 jobs as [`QueueLimits::total`] are queued or running already; nothing was
+    /// done.
+    Overloaded {
+        /// A whole number of seconds to wait (at least 1).
+        retry_after_secs: u64,
+    },
     /// The hasher cannot run jobs (the runtime is shutting down, or a job panicked).
     Unavailable,
     /// Argon2 itself failed (never expected with validated parameters).
@@ -242,6 +345,11 @@ impl fmt::Display for PasswordError {
             PasswordError::TooLong { max } => {
                 write!(f, "the password is longer than {max} bytes")
             }
+            PasswordError::TooShort { min } => write!(
+                f,
+                "the password must be at least {min} characters (combining marks, control and \
+                 format characters do not count)"
+            ),
             PasswordError::WeakParams {
                 param,
                 value,
@@ -266,6 +374,20 @@ impl fmt::Display for PasswordError {
                 "password hashing concurrency {n} is invalid: use a value from 1 to \
                  {MAX_CONCURRENCY} (default: the number of CPUs)"
             ),
+            PasswordError::InvalidQueue { key, value } => write!(
+                f,
+                "`{key}` = {value} is invalid: use a value from 1 to {}",
+                QueueLimits::MAX
+            ),
+            PasswordError::UserBusy { retry_after_secs } => write!(
+                f,
+                "too many password verifications queued for this username: retry after \
+                 {retry_after_secs} s"
+            ),
+            PasswordError::Overloaded { retry_after_secs } => write!(
+                f,
+                "the password hashing queue is full: retry after {retry_after_secs} s"
+            ),
             PasswordError::Unavailable => f.write_str("password hashing is unavailable"),
             PasswordError::Internal(what) => write!(f, "password hashing failed: {what}"),
         }
@@ -287,6 +409,16 @@ struct Inner {
     argon2: Argon2<'static>,
     max_concurrency: usize,
     permits: Arc<Semaphore>,
+    limits: QueueLimits,
+    /// Jobs holding a slot: waiting for a permit or running.
+    queued: AtomicUsize,
+    /// Per typed username (its first 256 bytes), the verifications holding a slot under the
+    /// username bound; an entry goes when its count reaches 0, so there are at most `total`.
+    per_user: Mutex<HashMap<Box<str>, usize>>,
+    refused_per_user: AtomicU64,
+    refused_overloaded: AtomicU64,
+    /// A moving average of one job's duration, microseconds (for `Retry-After`).
+    job_micros: AtomicU64,
     /// Argon2 working memory between jobs: at most `max_concurrency` buffers of the
     /// configured size.
     memory: Mutex<Vec<Vec<Block>>>,
@@ -324,6 +456,28 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A job's place in the queue (see [`QueueLimits`]): given back when dropped.
+struct Slot {
+    inner: Arc<Inner>,
+    /// The username key, when the job counts under the username bound.
+    user: Option<Box<str>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+        if let Some(user) = self.user.take() {
+            let mut map = self.inner.users();
+            if let Some(n) = map.get_mut(&user) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&user);
+                }
+            }
+        }
+    }
+}
+
 impl PasswordHasher {
     /// A hasher with validated parameters, running at most
     /// [`default_concurrency`](Self::default_concurrency) Argon2 jobs at once.
@@ -332,13 +486,27 @@ impl PasswordHasher {
     }
 
     /// A hasher with validated parameters, running at most `max_concurrency` Argon2 jobs at once
-    /// (from 1 to [`MAX_CONCURRENCY`]).
+    /// (from 1 to [`MAX_CONCURRENCY`]), with the default [`QueueLimits`] for it.
     pub fn with_concurrency(
         params: Argon2Params,
         max_concurrency: usize,
     ) -> Result<Self, PasswordError> {
+        Self::with_limits(
+            params,
+            max_concurrency,
+            QueueLimits::for_concurrency(max_concurrency),
+        )
+    }
+
+    /// A hasher with validated parameters, concurrency and queue bounds.
+    pub fn with_limits(
+        params: Argon2Params,
+        max_concurrency: usize,
+        limits: QueueLimits,
+    ) -> Result<Self, PasswordError> {
         params.validate()?;
-        Self::build(params, max_concurrency)
+        limits.validate()?;
+        Self::build(params, max_concurrency, limits)
     }
 
     /// The default concurrency bound: one less than the number of CPUs, at least 1, so a login
@@ -360,10 +528,18 @@ impl PasswordHasher {
         params: Argon2Params,
         max_concurrency: usize,
     ) -> Result<Self, PasswordError> {
-        Self::build(params, max_concurrency)
+        Self::build(
+            params,
+            max_concurrency,
+            QueueLimits::for_concurrency(max_concurrency),
+        )
     }
 
-    fn build(params: Argon2Params, max_concurrency: usize) -> Result<Self, PasswordError> {
+    fn build(
+        params: Argon2Params,
+        max_concurrency: usize,
+        limits: QueueLimits,
+    ) -> Result<Self, PasswordError> {
         if !(1..=MAX_CONCURRENCY).contains(&max_concurrency) {
             return Err(PasswordError::InvalidConcurrency(max_concurrency));
         }
@@ -374,6 +550,12 @@ impl PasswordHasher {
                 argon2,
                 max_concurrency,
                 permits: Arc::new(Semaphore::new(max_concurrency)),
+                limits,
+                queued: AtomicUsize::new(0),
+                per_user: Mutex::new(HashMap::new()),
+                refused_per_user: AtomicU64::new(0),
+                refused_overloaded: AtomicU64::new(0),
+                job_micros: AtomicU64::new(0),
                 memory: Mutex::new(Vec::new()),
                 dummy: OnceLock::new(),
                 verifications: AtomicU64::new(0),
@@ -409,6 +591,28 @@ impl PasswordHasher {
         self.inner.in_flight.load(Ordering::SeqCst)
     }
 
+    /// The queue bounds.
+    pub fn limits(&self) -> QueueLimits {
+        self.inner.limits
+    }
+
+    /// Jobs waiting for a permit or running right now (at most `limits().total`, plus new
+    /// passwords being hashed).
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(Ordering::SeqCst)
+    }
+
+    /// Verifications refused because their username's bound was reached
+    /// ([`PasswordError::UserBusy`]).
+    pub fn refused_per_user(&self) -> u64 {
+        self.inner.refused_per_user.load(Ordering::Relaxed)
+    }
+
+    /// Verifications refused because the whole queue was full ([`PasswordError::Overloaded`]).
+    pub fn refused_overloaded(&self) -> u64 {
+        self.inner.refused_overloaded.load(Ordering::Relaxed)
+    }
+
     /// The most Argon2 jobs that have run at the same time so far (never above
     /// [`max_concurrency`](Self::max_concurrency)).
     pub fn peak_in_flight(&self) -> usize {
@@ -423,7 +627,10 @@ impl PasswordHasher {
             return Err(PasswordError::Empty);
         }
         check_length(&password)?;
-        self.run(move |inner| inner.hash_blocking(&password))
+        let password = normalize(password.expose());
+        check_length(&password)?;
+        let slot = self.admit(None, false)?;
+        self.run(slot, move |inner| inner.hash_blocking(&password))
             .await?
     }
 
@@ -431,22 +638,101 @@ impl PasswordHasher {
     /// unknown user. An unknown user, or a stored string that cannot be used, is verified against
     /// the dummy hash (the same Argon2 work) and answers `ok = false`. Refuses an overlong password
     /// before any work, whether or not the user exists.
+    ///
+    /// The NFKC form of `password` is verified first; a password not already in NFKC is then
+    /// verified as typed as well (a hash made before normalisation), and a match of that form
+    /// only asks for a rehash (see the module documentation).
+    ///
+    /// Refused with [`PasswordError::Overloaded`] when the queue is full; no username bound
+    /// (see [`verify_for`](Self::verify_for)).
     pub async fn verify(
         &self,
         password: impl Into<Password>,
         stored_phc: Option<&str>,
     ) -> Result<Verdict, PasswordError> {
-        let password = password.into();
+        self.verify_slotted(None, password.into(), stored_phc).await
+    }
+
+    /// [`verify`](Self::verify) for a login as `username` (as typed, whether or not such a
+    /// user exists): refused at once with [`PasswordError::UserBusy`] while
+    /// [`QueueLimits::per_user`] verifications for that name are queued or running, unless
+    /// `spared` (the client logged in as that user recently), and with
+    /// [`PasswordError::Overloaded`] while the whole queue is full.
+    pub async fn verify_for(
+        &self,
+        username: &str,
+        spared: bool,
+        password: impl Into<Password>,
+        stored_phc: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
+        let user = (!spared).then_some(username);
+        self.verify_slotted(user, password.into(), stored_phc).await
+    }
+
+    async fn verify_slotted(
+        &self,
+        user: Option<&str>,
+        password: Password,
+        stored_phc: Option<&str>,
+    ) -> Result<Verdict, PasswordError> {
         check_length(&password)?;
+        let slot = self.admit(user, true)?;
         let stored = stored_phc.map(str::to_owned);
-        self.run(move |inner| inner.verify_blocking(&password, stored.as_deref()))
-            .await?
+        let candidates = Candidates::of(password);
+        self.run(slot, move |inner| {
+            inner.verify_blocking(&candidates, stored.as_deref())
+        })
+        .await?
+    }
+
+    /// A place in the queue: under `user`'s bound if given, and, if `bounded`, under the total.
+    fn admit(&self, user: Option<&str>, bounded: bool) -> Result<Slot, PasswordError> {
+        let inner = &self.inner;
+        let mut slot = Slot {
+            inner: Arc::clone(inner),
+            user: None,
+        };
+        let before = inner.queued.fetch_add(1, Ordering::SeqCst);
+        if let Some(user) = user {
+            let key = crate::throttle::user_key(user);
+            let mut map = inner.users();
+            let held = map.get(key).copied().unwrap_or(0);
+            if held >= inner.limits.per_user {
+                drop(map);
+                inner.refused_per_user.fetch_add(1, Ordering::Relaxed);
+                return Err(PasswordError::UserBusy {
+                    retry_after_secs: self.retry_after(before),
+                });
+            }
+            map.insert(Box::from(key), held + 1);
+            slot.user = Some(Box::from(key));
+        }
+        if bounded && before >= inner.limits.total {
+            inner.refused_overloaded.fetch_add(1, Ordering::Relaxed);
+            return Err(PasswordError::Overloaded {
+                retry_after_secs: self.retry_after(before),
+            });
+        }
+        Ok(slot)
+    }
+
+    /// Seconds until `queued` jobs have run, at the recent average job time over the permits:
+    /// from 1 to 60.
+    fn retry_after(&self, queued: usize) -> u64 {
+        let per_job = self.inner.job_micros.load(Ordering::Relaxed);
+        let queued = u64::try_from(queued).unwrap_or(u64::MAX);
+        let permits = u64::try_from(self.inner.max_concurrency)
+            .unwrap_or(1)
+            .max(1);
+        let micros = queued.saturating_mul(per_job) / permits;
+        micros.div_ceil(1_000_000).clamp(1, 60)
     }
 
     /// Makes the dummy hash now rather than at the first unknown-user login (so that login is
     /// not slower than the rest). Optional; idempotent.
     pub async fn warm_up(&self) -> Result<(), PasswordError> {
-        self.run(|inner| inner.dummy().map(|_| ())).await?
+        let slot = self.admit(None, false)?;
+        self.run(slot, |inner| inner.dummy().map(|_| ())).await?
     }
 
     /// Runs `job` on a hashing thread of its own once a permit is free; the permit lives as long
@@ -459,7 +745,7 @@ impl PasswordHasher {
     /// milliseconds of Argon2, at most `max_concurrency` of them live at once (the permit), and
     /// the lowered priority never leaks into threads that run anything else (tokio's blocking
     /// pool is shared with the rest of the server).
-    async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
+    async fn run<T, F>(&self, slot: Slot, job: F) -> Result<T, PasswordError>
     where
         F: FnOnce(&Inner) -> T + Send + 'static,
         T: Send + 'static,
@@ -474,9 +760,13 @@ impl PasswordHasher {
             .name("jwtx-argon2".to_owned())
             .spawn(move || {
                 lower_priority();
+                let started = Instant::now();
                 let value = job(&inner);
-                // Free before answering, so a caller that sees the answer sees the permit back.
+                inner.observe_job(started.elapsed());
+                // Free before answering, so a caller that sees the answer sees the permit and
+                // the queue slot back.
                 drop(permit);
+                drop(slot);
                 // The receiver is gone only if the request was cancelled: nothing to tell.
                 let _ = done.send(value);
             })
@@ -521,6 +811,81 @@ fn check_length(password: &Password) -> Result<(), PasswordError> {
         });
     }
     Ok(())
+}
+
+/// The NFKC form of `password`, in a buffer that is wiped on drop. (The normalising iterator's
+/// own small buffer of a few characters is not wiped.)
+pub fn normalize(password: &str) -> Password {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+    if is_nfkc_quick(password.chars()) == IsNormalized::Yes {
+        return Password::new(password);
+    }
+    // Sized first, so the buffer never grows (a reallocation would leave a copy behind).
+    let len = password.nfkc().map(char::len_utf8).sum();
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    out.extend(password.nfkc());
+    Password::from(out)
+}
+
+/// How many characters of `password` a person sees: its NFKC form's characters, leaving out
+/// combining marks (Mn, Mc, Me: they attach to the character before them), control, format,
+/// surrogate, private-use and unassigned code points (C*), line and paragraph separators, and the
+/// Hangul filler letters, which render as nothing. Letters, digits, punctuation, symbols (emoji
+/// included) and spaces count one each.
+pub fn visible_chars(password: &str) -> usize {
+    use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
+    normalize(password)
+        .expose()
+        .chars()
+        .filter(|&c| {
+            let counted_group = matches!(
+                c.general_category_group(),
+                GeneralCategoryGroup::Letter
+                    | GeneralCategoryGroup::Number
+                    | GeneralCategoryGroup::Punctuation
+                    | GeneralCategoryGroup::Symbol
+            );
+            let space = c.general_category() == GeneralCategory::SpaceSeparator;
+            let filler = matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}');
+            (counted_group || space) && !filler
+        })
+        .count()
+}
+
+/// The rule for a new password (NIST SP 800-63B §5.1.1.2), for the server and the command line
+/// alike: not empty, at most [`MAX_PASSWORD_BYTES`] bytes as typed and in NFKC form, and at least
+/// [`MIN_PASSWORD_CHARS`] [`visible_chars`]. No composition rules; any printable Unicode,
+/// spaces included. (Login never applies it: a password set under an older rule still works.)
+pub fn check_new_password(password: &Password) -> Result<(), PasswordError> {
+    if password.is_empty() {
+        return Err(PasswordError::Empty);
+    }
+    check_length(password)?;
+    check_length(&normalize(password.expose()))?;
+    if visible_chars(password.expose()) < MIN_PASSWORD_CHARS {
+        return Err(PasswordError::TooShort {
+            min: MIN_PASSWORD_CHARS,
+        });
+    }
+    Ok(())
+}
+
+/// What [`PasswordHasher::verify`] tries, in order: the NFKC form, then the password as typed
+/// when that differs.
+struct Candidates {
+    normalized: Password,
+    as_typed: Option<Password>,
+}
+
+impl Candidates {
+    fn of(password: Password) -> Self {
+        let normalized = normalize(password.expose());
+        let as_typed = (normalized.expose() != password.expose()).then_some(password);
+        Candidates {
+            normalized,
+            as_typed,
+        }
+    }
 }
 
 /// A fresh random 16-byte salt from the CSPRNG jwtx uses for keys and token ids.
@@ -573,6 +938,22 @@ fn usable(phc: &str) -> Option<Usable<'_>> {
 }
 
 impl Inner {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, usize>> {
+        self.per_user.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Folds one job's duration into the moving average (weight 1/8).
+    fn observe_job(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.job_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.job_micros.store(new, Ordering::Relaxed);
+    }
+
     fn hash_blocking(&self, password: &Password) -> Result<String, PasswordError> {
         let salt = random_salt()?;
         let _running = InFlight::enter(self);
@@ -651,20 +1032,31 @@ impl Inner {
 
     fn verify_blocking(
         &self,
-        password: &Password,
+        candidates: &Candidates,
         stored: Option<&str>,
     ) -> Result<Verdict, PasswordError> {
         if let Some(phc) = stored {
             if let Some(target) = usable(phc) {
-                let ok = self.verify_against(password, &target);
-                let outdated = target.algorithm != Algorithm::Argon2id
-                    || target.version != Version::V0x13
-                    || target.params.m_cost() < self.params.memory_kib
-                    || target.params.t_cost() < self.params.iterations
-                    || target.params.p_cost() < self.params.parallelism;
+                if self.verify_against(&candidates.normalized, &target) {
+                    let outdated = target.algorithm != Algorithm::Argon2id
+                        || target.version != Version::V0x13
+                        || target.params.m_cost() < self.params.memory_kib
+                        || target.params.t_cost() < self.params.iterations
+                        || target.params.p_cost() < self.params.parallelism;
+                    return Ok(Verdict {
+                        ok: true,
+                        needs_rehash: outdated,
+                    });
+                }
+                // A hash of the password as typed, made before normalisation: store the NFKC
+                // form's hash instead.
+                let legacy = candidates
+                    .as_typed
+                    .as_ref()
+                    .is_some_and(|typed| self.verify_against(typed, &target));
                 return Ok(Verdict {
-                    ok,
-                    needs_rehash: ok && outdated,
+                    ok: legacy,
+                    needs_rehash: legacy,
                 });
             }
             tracing::warn!(
@@ -675,8 +1067,12 @@ impl Inner {
         let Some(target) = usable(dummy) else {
             return Err(PasswordError::Internal("dummy hash".to_owned()));
         };
-        // Same work as a real verification; the answer is "no" whatever it computes.
-        let _ = self.verify_against(password, &target);
+        // Same work as a real verification (twice for a password not in NFKC, as for a known
+        // user); the answer is "no" whatever it computes.
+        let _ = self.verify_against(&candidates.normalized, &target);
+        if let Some(typed) = &candidates.as_typed {
+            let _ = self.verify_against(typed, &target);
+        }
         Ok(Verdict {
             ok: false,
             needs_rehash: false,
@@ -1083,7 +1479,7 @@ mod tests {
         let h = hasher(1);
         let before = getpriority_process(None).unwrap();
         let (name, nice) = h
-            .run(|_| {
+            .run(h.admit(None, false).unwrap(), |_| {
                 let name = std::thread::current().name().map(str::to_owned);
                 (name, getpriority_process(None).unwrap())
             })
@@ -1106,7 +1502,9 @@ mod tests {
     async fn a_panicking_job_fails_its_request_and_frees_its_permit() {
         let h = hasher(1);
         let err = h
-            .run(|_| -> () { panic!("argon2 blew up") })
+            .run(h.admit(None, false).unwrap(), |_| -> () {
+                panic!("argon2 blew up")
+            })
             .await
             .unwrap_err();
         assert_eq!(err, PasswordError::Unavailable);
@@ -1144,6 +1542,310 @@ mod tests {
             assert_eq!(h.in_flight(), 0);
             assert_eq!(h.inner.permits.available_permits(), max);
         }
+    }
+
+    #[test]
+    fn the_rule_counts_what_a_person_sees() {
+        let ok = |s: &str| check_new_password(&Password::new(s));
+        let short = Err(PasswordError::TooShort {
+            min: MIN_PASSWORD_CHARS,
+        });
+        // Eight invisible or attaching code points are not eight characters.
+        assert_eq!(ok(&"\u{301}".repeat(8)), short, "combining acute accents");
+        assert_eq!(ok(&"\u{301}".repeat(300)), short, "many combining marks");
+        assert_eq!(
+            ok(&format!("a{}", "\u{301}".repeat(7))),
+            short,
+            "one letter"
+        );
+        assert_eq!(ok(&"\u{200B}".repeat(8)), short, "zero-width spaces");
+        assert_eq!(ok(&"\u{202E}\u{2066}".repeat(4)), short, "bidi controls");
+        assert_eq!(ok(&"\u{FE0F}".repeat(8)), short, "variation selectors");
+        assert_eq!(ok(&"\u{3164}".repeat(8)), short, "Hangul fillers");
+        assert_eq!(ok("abc\u{7}\u{7}\u{7}\u{7}d"), short, "control characters");
+        assert_eq!(ok("1234567"), short);
+        // Eight visible characters pass, however they are written.
+        for good in [
+            "12345678",
+            "ééééééé€",            // precomposed
+            &"e\u{301}".repeat(8), // decomposed: eight é
+            "ＡＢＣＤＥＦＧＨ",    // full width
+            "        ",            // spaces are characters (NIST: no composition rules)
+            "пароль12",
+            "密码密码密码密码",
+            "🔑🔑🔑🔑🔑🔑🔑🔑",
+            "\u{915}\u{93F}".repeat(8).as_str(), // Devanagari कि: consonant + vowel sign
+        ] {
+            assert_eq!(ok(good), Ok(()), "{good:?}");
+        }
+        assert_eq!(visible_chars("e\u{301}e"), 2);
+        assert_eq!(visible_chars("ﬁ"), 2, "NFKC splits the ligature");
+        // Bounds: empty, and the byte cap both as typed and in NFKC form.
+        assert_eq!(ok(""), Err(PasswordError::Empty));
+        let max = Err(PasswordError::TooLong {
+            max: MAX_PASSWORD_BYTES,
+        });
+        assert_eq!(ok(&"x".repeat(MAX_PASSWORD_BYTES)), Ok(()));
+        assert_eq!(ok(&"x".repeat(MAX_PASSWORD_BYTES + 1)), max);
+        // U+FDFA is 3 bytes and 18 characters (33 bytes) in NFKC.
+        assert_eq!(ok(&"\u{FDFA}".repeat(40)), max);
+        let text = PasswordError::TooShort { min: 8 }.to_string();
+        assert!(text.contains("at least 8 characters"), "{text}");
+    }
+
+    #[test]
+    fn normalize_is_nfkc() {
+        assert_eq!(normalize("e\u{301}").expose(), "\u{e9}");
+        assert_eq!(normalize("Ａ①ﬁ").expose(), "A1fi");
+        assert_eq!(normalize("plain").expose(), "plain");
+    }
+
+    #[tokio::test]
+    async fn nfkc_equivalent_passwords_verify() {
+        let h = hasher(1);
+        // Set precomposed, typed decomposed (macOS input) or full width, and the other way.
+        let phc = h.hash(Password::new("café crème ＡＢ")).await.unwrap();
+        for typed in [
+            "café crème ＡＢ",
+            "cafe\u{301} cre\u{300}me ＡＢ",
+            "café crème AB",
+        ] {
+            let v = h.verify(Password::new(typed), Some(&phc)).await.unwrap();
+            assert!(v.ok && !v.needs_rehash, "{typed:?}");
+        }
+        assert!(
+            !h.verify("cafe creme AB".to_owned(), Some(&phc))
+                .await
+                .unwrap()
+                .ok
+        );
+        // The stored hash is the NFKC form's, as the argon2 crate computes it.
+        let parsed = PasswordHash::new(&phc).unwrap();
+        let stock = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            FAST.to_argon2().unwrap(),
+        );
+        use argon2::password_hash::PasswordVerifier as _;
+        assert!(
+            stock
+                .verify_password("café crème AB".as_bytes(), &parsed)
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_before_normalisation_still_verify_and_ask_for_a_rehash() {
+        let h = hasher(1);
+        let typed = "cafe\u{301} ＡＢ 1234"; // not NFKC
+        let salt = random_salt().unwrap();
+        let legacy = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            FAST.to_argon2().unwrap(),
+        )
+        .hash_password(typed.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+        let before = h.verifications();
+        let v = h.verify(Password::new(typed), Some(&legacy)).await.unwrap();
+        assert!(v.ok && v.needs_rehash);
+        assert_eq!(
+            h.verifications(),
+            before + 2,
+            "NFKC form first, then as typed"
+        );
+        // Only that exact form: the NFKC form alone does not match the legacy hash.
+        let nfkc = h
+            .verify(Password::new("café AB 1234"), Some(&legacy))
+            .await
+            .unwrap();
+        assert!(!nfkc.ok);
+        // After the rehash every equivalent form verifies with one Argon2 run.
+        let rehashed = h.hash(Password::new(typed)).await.unwrap();
+        let before = h.verifications();
+        let v = h
+            .verify(Password::new("café AB 1234"), Some(&rehashed))
+            .await
+            .unwrap();
+        assert!(v.ok && !v.needs_rehash);
+        assert_eq!(h.verifications(), before + 1);
+        // A wrong non-NFKC password costs the same for a known and an unknown user.
+        let before = h.verifications();
+        assert!(
+            !h.verify(Password::new("ＷＲＯＮＧ"), Some(&rehashed))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert_eq!(h.verifications(), before + 2);
+        assert!(
+            !h.verify(Password::new("ＷＲＯＮＧ"), None)
+                .await
+                .unwrap()
+                .ok
+        );
+        assert_eq!(h.verifications(), before + 4);
+    }
+
+    fn limited(per_user: usize, total: usize) -> PasswordHasher {
+        PasswordHasher::build(FAST, 1, QueueLimits { per_user, total }).unwrap()
+    }
+
+    /// Waits until `n` jobs hold a queue slot.
+    async fn until_queued(h: &PasswordHasher, n: usize) {
+        for _ in 0..1000 {
+            if h.queued() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("{} jobs queued, not {n}", h.queued());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_is_bounded_per_username_and_in_all() {
+        let h = limited(2, 5);
+        let phc = h.hash(Password::new("secret")).await.unwrap();
+        // Hold the only permit: every verification waits in the queue.
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let spawn = |user: &'static str, spared: bool, stored: Option<String>| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.verify_for(user, spared, Password::new("guess"), stored.as_deref())
+                    .await
+            })
+        };
+        let mut waiting = vec![
+            spawn("alice", false, Some(phc.clone())),
+            spawn("alice", false, Some(phc.clone())),
+        ];
+        until_queued(&h, 2).await;
+        // A third for alice is refused at once, and so is one for a name that does not exist
+        // once it has as many waiting: the bound does not tell them apart.
+        let busy = h
+            .verify_for("alice", false, Password::new("x"), Some(&phc))
+            .await;
+        assert!(
+            matches!(busy, Err(PasswordError::UserBusy { .. })),
+            "{busy:?}"
+        );
+        waiting.push(spawn("nobody", false, None));
+        waiting.push(spawn("nobody", false, None));
+        until_queued(&h, 4).await;
+        let busy = h
+            .verify_for("nobody", false, Password::new("x"), None)
+            .await;
+        assert!(
+            matches!(busy, Err(PasswordError::UserBusy { .. })),
+            "{busy:?}"
+        );
+        assert_eq!(h.refused_per_user(), 2);
+        // A spared client skips alice's bound, but not the total (5).
+        waiting.push(spawn("alice", true, Some(phc.clone())));
+        until_queued(&h, 5).await;
+        let full = h
+            .verify_for("alice", true, Password::new("x"), Some(&phc))
+            .await;
+        assert!(
+            matches!(full, Err(PasswordError::Overloaded { .. })),
+            "{full:?}"
+        );
+        let full = h.verify(Password::new("x"), None).await;
+        assert!(
+            matches!(full, Err(PasswordError::Overloaded { .. })),
+            "{full:?}"
+        );
+        assert_eq!(h.refused_overloaded(), 2);
+        assert_eq!(h.queued(), 5, "refusals hold no slot");
+        assert_eq!(h.verifications(), 0, "and ran no Argon2");
+        // Hashing a new password is counted but never refused.
+        let hashing = {
+            let h = h.clone();
+            tokio::spawn(async move { h.hash(Password::new("new secret")).await })
+        };
+        until_queued(&h, 6).await;
+        drop(held);
+        for job in waiting {
+            assert!(!job.await.unwrap().unwrap().ok);
+        }
+        hashing.await.unwrap().unwrap();
+        assert_eq!(h.queued(), 0);
+        assert!(h.inner.users().is_empty(), "no username keys left behind");
+        // Room again for alice.
+        assert!(
+            h.verify_for("alice", false, Password::new("secret"), Some(&phc))
+                .await
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_verification_keeps_its_slot_until_its_work_ends() {
+        let h = limited(1, 8);
+        let held = Arc::clone(&h.inner.permits).acquire_owned().await.unwrap();
+        let queued = h.verify_for("alice", false, Password::new("pw"), None);
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(10), queued).await;
+        assert!(timed_out.is_err(), "no permit was free");
+        // Cancelled while waiting for a permit: its slot is back at once.
+        assert_eq!(h.queued(), 0);
+        assert!(h.inner.users().is_empty());
+        drop(held);
+        assert!(
+            !h.verify_for("alice", false, Password::new("pw"), None)
+                .await
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[test]
+    fn queue_limits_default_and_validation() {
+        assert_eq!(
+            QueueLimits::for_concurrency(1),
+            QueueLimits {
+                per_user: 4,
+                total: 64
+            }
+        );
+        assert_eq!(QueueLimits::for_concurrency(7).total, 224);
+        assert_eq!(QueueLimits::for_concurrency(MAX_CONCURRENCY).total, 32_768);
+        let zero = QueueLimits {
+            per_user: 0,
+            total: 10,
+        };
+        let err = PasswordHasher::with_limits(Argon2Params::default(), 1, zero).unwrap_err();
+        assert_eq!(
+            err,
+            PasswordError::InvalidQueue {
+                key: "argon2_queue_per_user",
+                value: 0
+            }
+        );
+        assert!(err.to_string().contains("argon2_queue_per_user"), "{err}");
+        let huge = QueueLimits {
+            per_user: 4,
+            total: QueueLimits::MAX + 1,
+        };
+        assert!(matches!(
+            huge.validate(),
+            Err(PasswordError::InvalidQueue {
+                key: "argon2_queue",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn retry_after_estimates_the_queue_from_recent_jobs() {
+        let h = limited(4, 64);
+        assert_eq!(h.retry_after(64), 1, "no job seen yet: 1 s");
+        h.inner.observe_job(std::time::Duration::from_millis(50));
+        assert_eq!(h.retry_after(64), 4, "64 × 50 ms on one permit = 3.2 s");
+        assert_eq!(h.retry_after(0), 1);
+        h.inner.observe_job(std::time::Duration::from_secs(100));
+        assert_eq!(h.retry_after(64), 60, "at most a minute");
     }
 
     #[tokio::test]

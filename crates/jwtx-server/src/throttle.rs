@@ -34,6 +34,14 @@
 //! throttle forgets the quietest clients first rather than grow. Logs never hold more events than
 //! their limit. Call [`LoginThrottle::purge`] periodically to give back memory between floods.
 //!
+//! **Remembered successes.** A successful login also remembers the (username, address) pair for
+//! `success_memory` (default 30 days, a session's lifetime):
+//! [`LoginThrottle::recently_succeeded`] lets an address that logged in as a user before skip
+//! that user's bound on queued password verifications (`passwords.rs`), so a flood of bogus
+//! logins for a name cannot lock its owner out. Only a correct password creates an entry, so
+//! junk traffic can neither grow this memory nor push real entries out of it; it holds at most
+//! `max_remembered_successes` pairs (default 65 536, a few MiB), the oldest forgotten first.
+//!
 //! Every method takes the current time as an explicit [`Instant`], so tests are deterministic.
 
 use std::collections::hash_map::{Entry, RandomState};
@@ -65,6 +73,11 @@ pub struct ThrottleConfig {
     pub attempt_window: Duration,
     /// The most keys tracked at once (default 100 000).
     pub max_tracked_keys: usize,
+    /// How long a successful login of a username from an address is remembered (default 30
+    /// days).
+    pub success_memory: Duration,
+    /// The most (username, address) successes remembered at once (default 65 536).
+    pub max_remembered_successes: usize,
 }
 
 impl ThrottleConfig {
@@ -73,6 +86,8 @@ impl ThrottleConfig {
     /// The longest window accepted: 7 days. (Memory does not grow with the window: logs hold
     /// at most their limit of events and the key count is capped.)
     pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+    /// The longest `success_memory` accepted: a year.
+    pub const MAX_SUCCESS_MEMORY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
     /// Checks the values: limits from 1 to [`MAX_LIMIT`](Self::MAX_LIMIT), windows from 1 s to
     /// [`MAX_WINDOW`](Self::MAX_WINDOW), at least one tracked key.
@@ -110,13 +125,30 @@ impl ThrottleConfig {
                 problem: "0 would track nothing: use at least 1 (default 100000)".to_owned(),
             });
         }
+        if self.success_memory < Duration::from_secs(1)
+            || self.success_memory > Self::MAX_SUCCESS_MEMORY
+        {
+            return Err(ThrottleConfigError {
+                field: "success_memory",
+                problem: format!(
+                    "{:?} is out of range: use a duration from 1s to 365d (default 30d)",
+                    self.success_memory
+                ),
+            });
+        }
+        if self.max_remembered_successes == 0 {
+            return Err(ThrottleConfigError {
+                field: "max_remembered_successes",
+                problem: "0 would remember nothing: use at least 1 (default 65536)".to_owned(),
+            });
+        }
         Ok(())
     }
 }
 
 impl Default for ThrottleConfig {
     /// 5 failures per (username, address) per 5 minutes, 100 attempts per address per minute,
-    /// 100 000 keys.
+    /// 100 000 keys; successes remembered for 30 days, at most 65 536 of them.
     fn default() -> Self {
         ThrottleConfig {
             failures_per_user_ip: 5,
@@ -124,6 +156,8 @@ impl Default for ThrottleConfig {
             attempts_per_ip: 100,
             attempt_window: Duration::from_secs(60),
             max_tracked_keys: 100_000,
+            success_memory: Duration::from_secs(30 * 24 * 60 * 60),
+            max_remembered_successes: 65_536,
         }
     }
 }
@@ -206,6 +240,7 @@ impl std::error::Error for RetryAfter {}
 pub struct LoginThrottle {
     config: ThrottleConfig,
     shards: Box<[Mutex<Shard>]>,
+    successes: Mutex<Successes>,
     shard_cap: usize,
     hasher: RandomState,
     hits: AtomicU64,
@@ -256,6 +291,61 @@ impl IpEntry {
     }
 }
 
+/// Remembered successful logins: address → username → when.
+#[derive(Default)]
+struct Successes {
+    by_ip: HashMap<IpAddr, HashMap<Box<str>, Instant>>,
+    len: usize,
+}
+
+impl Successes {
+    /// Drops the successes older than `memory`.
+    fn purge(&mut self, memory: Duration, now: Instant) -> usize {
+        let before = self.len;
+        let mut len = 0;
+        self.by_ip.retain(|_, users| {
+            users.retain(|_, &mut at| now.saturating_duration_since(at) < memory);
+            len += users.len();
+            !users.is_empty()
+        });
+        self.len = len;
+        before - len
+    }
+
+    /// Forgets the oldest successes until at most `keep` are left.
+    fn evict_oldest(&mut self, keep: usize) {
+        if self.len <= keep {
+            return;
+        }
+        let mut times: Vec<Instant> = self
+            .by_ip
+            .values()
+            .flat_map(|u| u.values())
+            .copied()
+            .collect();
+        let cut = self.len - keep;
+        times.select_nth_unstable(cut - 1);
+        let threshold = times[cut - 1];
+        // Everything older than the threshold, then as many at the threshold as still needed.
+        let mut dropped = 0;
+        for at_threshold in [false, true] {
+            self.by_ip.retain(|_, users| {
+                users.retain(|_, &mut at| {
+                    let old = if at_threshold {
+                        at == threshold && dropped < cut
+                    } else {
+                        at < threshold
+                    };
+                    dropped += usize::from(old);
+                    !old
+                });
+                !users.is_empty()
+            });
+        }
+        self.len -= dropped;
+    }
+}
+
 /// Drops the events that have left the window.
 fn prune(log: &mut VecDeque<Instant>, window: Duration, now: Instant) {
     while log
@@ -300,7 +390,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The username as a key: case-sensitive, at most [`MAX_USERNAME_KEY_BYTES`].
-fn user_key(user: &str) -> &str {
+pub(crate) fn user_key(user: &str) -> &str {
     let mut end = user.len().min(MAX_USERNAME_KEY_BYTES);
     while !user.is_char_boundary(end) {
         end -= 1;
@@ -323,6 +413,10 @@ impl LoginThrottle {
             attempts_per_ip: clamp_limit(config.attempts_per_ip),
             attempt_window: clamp_window(config.attempt_window),
             max_tracked_keys: config.max_tracked_keys.max(1),
+            success_memory: config
+                .success_memory
+                .clamp(Duration::from_secs(1), ThrottleConfig::MAX_SUCCESS_MEMORY),
+            max_remembered_successes: config.max_remembered_successes.max(1),
         })
     }
 
@@ -338,6 +432,7 @@ impl LoginThrottle {
         LoginThrottle {
             config,
             shards: (0..count).map(|_| Mutex::default()).collect(),
+            successes: Mutex::default(),
             shard_cap: cap / count,
             hasher: RandomState::new(),
             hits: AtomicU64::new(0),
@@ -458,26 +553,73 @@ impl LoginThrottle {
         }
     }
 
-    /// Records a successful login: clears this username's failures from this address. (The
-    /// attempt still counts against the address's budget.)
+    /// Records a successful login now: see [`record_success_at`](Self::record_success_at).
     pub fn record_success(&self, user: &str, ip: IpAddr) {
+        self.record_success_at(user, ip, Instant::now());
+    }
+
+    /// Records a successful login: clears this username's failures from this address (the
+    /// attempt still counts against the address's budget), and remembers the pair for
+    /// `success_memory` ([`recently_succeeded`](Self::recently_succeeded)).
+    pub fn record_success_at(&self, user: &str, ip: IpAddr, now: Instant) {
         let ip = client_key(ip);
         let user = user_key(user);
-        let mut guard = self.lock(ip);
-        let shard = &mut *guard;
-        if let Some(entry) = shard.ips.get_mut(&ip)
-            && entry.failures.remove(user).is_some()
         {
-            shard.tracked -= 1;
+            let mut guard = self.lock(ip);
+            let shard = &mut *guard;
+            if let Some(entry) = shard.ips.get_mut(&ip)
+                && entry.failures.remove(user).is_some()
+            {
+                shard.tracked -= 1;
+            }
         }
+        let cap = self.config.max_remembered_successes;
+        let mut successes = self.lock_successes();
+        let known = successes
+            .by_ip
+            .get(&ip)
+            .is_some_and(|users| users.contains_key(user));
+        if !known && successes.len >= cap {
+            successes.purge(self.config.success_memory, now);
+            // Still full: forget the oldest eighth, so the sort is paid once per cap / 8 logins.
+            successes.evict_oldest((cap - cap / 8).min(cap - 1));
+        }
+        let users = successes.by_ip.entry(ip).or_default();
+        let added = users.insert(Box::from(user), now).is_none();
+        successes.len += usize::from(added);
+    }
+
+    /// Whether `user` logged in successfully from `ip` (its /64 for IPv6) within
+    /// `success_memory`.
+    pub fn recently_succeeded(&self, user: &str, ip: IpAddr, now: Instant) -> bool {
+        let ip = client_key(ip);
+        let memory = self.config.success_memory;
+        self.lock_successes()
+            .by_ip
+            .get(&ip)
+            .and_then(|users| users.get(user_key(user)))
+            .is_some_and(|&at| now.saturating_duration_since(at) < memory)
+    }
+
+    /// (username, address) successes remembered now.
+    pub fn remembered_successes(&self) -> usize {
+        self.lock_successes().len
+    }
+
+    fn lock_successes(&self) -> MutexGuard<'_, Successes> {
+        self.successes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Drops every event that has left its window and every key left empty; returns how many
     /// keys were dropped. Call it periodically (e.g. every minute).
     pub fn purge(&self, now: Instant) -> usize {
-        (0..self.shards.len())
+        let keys: usize = (0..self.shards.len())
             .map(|i| self.purge_shard(&mut self.lock_index(i), now))
-            .sum()
+            .sum();
+        self.lock_successes().purge(self.config.success_memory, now);
+        keys
     }
 
     fn purge_shard(&self, shard: &mut Shard, now: Instant) -> usize {
@@ -827,6 +969,73 @@ mod tests {
         t.check("u", addr(10), at(t0, 60_000)).unwrap();
         assert_eq!(t.evictions(), 0);
         assert_eq!(t.tracked_keys(), 1);
+    }
+
+    #[test]
+    fn successes_are_remembered_per_user_and_address_for_a_while() {
+        let config = ThrottleConfig {
+            success_memory: Duration::from_secs(3600),
+            ..ThrottleConfig::default()
+        };
+        let t = LoginThrottle::new(config);
+        let t0 = Instant::now();
+        assert!(!t.recently_succeeded("alice", IP, t0));
+        t.record_success_at("alice", IP, t0);
+        assert!(t.recently_succeeded("alice", IP, at(t0, 1000)));
+        // Another user, another address, another case: not remembered.
+        assert!(!t.recently_succeeded("bob", IP, at(t0, 1000)));
+        assert!(!t.recently_succeeded("alice", OTHER_IP, at(t0, 1000)));
+        assert!(!t.recently_succeeded("Alice", IP, at(t0, 1000)));
+        // IPv6 by /64, as the failure counts.
+        let host = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
+        t.record_success_at("carol", host(1), t0);
+        assert!(t.recently_succeeded("carol", host(2), at(t0, 1)));
+        // Failures neither need nor clear it; it ends with the memory window.
+        t.record_failure("alice", IP, at(t0, 2000));
+        assert!(t.recently_succeeded("alice", IP, at(t0, 3_599_999)));
+        assert!(!t.recently_succeeded("alice", IP, at(t0, 3_600_000)));
+        // A new success restarts it; purge drops what has expired.
+        t.record_success_at("alice", IP, at(t0, 3_600_000));
+        assert_eq!(t.remembered_successes(), 2);
+        t.purge(at(t0, 3_600_001));
+        assert_eq!(t.remembered_successes(), 1);
+        assert!(t.recently_succeeded("alice", IP, at(t0, 3_600_001)));
+    }
+
+    #[test]
+    fn remembered_successes_are_capped_oldest_first() {
+        let config = ThrottleConfig {
+            max_remembered_successes: 16,
+            ..ThrottleConfig::default()
+        };
+        let t = LoginThrottle::new(config);
+        let t0 = Instant::now();
+        let addr = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..1000u32 {
+            t.record_success_at(&format!("user{}", i % 3), addr(i), at(t0, u64::from(i)));
+            assert!(t.remembered_successes() <= 16, "at {i}");
+            // The newest is always kept.
+            assert!(t.recently_succeeded(&format!("user{}", i % 3), addr(i), at(t0, 1000)));
+        }
+        assert!(t.remembered_successes() >= 14);
+        assert!(!t.recently_succeeded("user0", addr(0), at(t0, 1000)));
+        // Refreshing a remembered pair adds nothing.
+        let n = t.remembered_successes();
+        t.record_success_at("user0", addr(999), at(t0, 1001));
+        assert_eq!(t.remembered_successes(), n);
+        let invalid = ThrottleConfig {
+            max_remembered_successes: 0,
+            ..ThrottleConfig::default()
+        };
+        assert_eq!(
+            invalid.validate().unwrap_err().field,
+            "max_remembered_successes"
+        );
+        let forever = ThrottleConfig {
+            success_memory: Duration::from_secs(400 * 86_400),
+            ..ThrottleConfig::default()
+        };
+        assert_eq!(forever.validate().unwrap_err().field, "success_memory");
     }
 
     #[test]

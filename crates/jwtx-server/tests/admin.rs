@@ -330,6 +330,11 @@ fn passwords_come_only_from_stdin_or_a_prompt_and_follow_the_rules() {
         (&b""[..], "no password"),
         (b"\n", "empty"),
         (b"seven77\n", "at least 8"),
+        // Eight combining acute accents: nothing a person sees.
+        (
+            "\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\u{301}\n".as_bytes(),
+            "at least 8",
+        ),
         (&long, "longer than 1024"),
         (b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\n", "UTF-8"),
     ] {

@@ -379,11 +379,13 @@ async fn a_password_change_for_a_user_deleted_meanwhile_is_the_pipelines_401() {
 
     let body =
         serde_json::json!({"current_password": "testpass", "new_password": "a new password"});
-    let req = Request::post("/password")
+    let mut req = Request::post("/password")
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     let res = server::app(state.clone()).oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -621,11 +623,13 @@ async fn change_password(
     new: &str,
 ) -> (StatusCode, String) {
     let body = serde_json::json!({"current_password": current, "new_password": new});
-    let req = Request::post("/password")
+    let mut req = Request::post("/password")
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     let res = server::app(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)

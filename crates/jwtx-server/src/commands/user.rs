@@ -3,16 +3,18 @@
 //!
 //! * Passwords never come from an argument: they are prompted for twice with echo off on a
 //!   terminal (`stty -echo` on Unix), or read from the first line of standard input with
-//!   `--password-stdin` (trailing newline stripped). A new password is non-empty, at most
-//!   [`MAX_PASSWORD_BYTES`] bytes and at least [`MIN_PASSWORD_CHARS`] characters, as for the
-//!   server's `POST /password`.
+//!   `--password-stdin` (trailing newline stripped). A new password follows the one rule of
+//!   [`crate::passwords::check_new_password`], as for the server's `POST /password`: non-empty,
+//!   at most [`MAX_PASSWORD_BYTES`] bytes and at least [`MIN_PASSWORD_CHARS`] characters as a
+//!   person sees them; it is hashed in its NFKC form.
 //! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does, in the
 //!   same transaction as the new hash and only if nobody changed the password since it was
 //!   read (a login racing it cannot keep a session); `delete` deletes the user and their
 //!   sessions and appends a cut-off for the user to the revocation log that includes the
 //!   deletion's own second, so a running server drops their tokens within a second (its user
 //!   loader refuses them within half a second too) and none comes back under a new user of
-//!   the same name. Cut-offs are taken from the store's clock. A running server applies `roles` within half a
+//!   the same name. Cut-offs are taken from the store's clock. A running server applies
+//!   `roles` within half a
 //!   second (its user loader keeps a user that long).
 //! * Exit status 2 for every failure here (bad names or roles, an unknown or duplicate user,
 //!   a refused password, the store): they are usage or configuration problems, not a token
@@ -36,8 +38,9 @@ use crate::server::DataDir;
 
 /// Longest user name, in bytes (as the server's `POST /login`).
 pub const MAX_NAME_BYTES: usize = 256;
-/// Fewest characters in a new password (as the server's `POST /password`).
-pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Fewest characters in a new password (as the server's `POST /password`; the rule is
+/// [`crate::passwords::check_new_password`]).
+pub use crate::passwords::MIN_PASSWORD_CHARS;
 /// Longest role, in bytes (roles travel in every access token).
 pub const MAX_ROLE_BYTES: usize = 128;
 /// Most roles per user (roles travel in every access token, which verifiers cap at 8 KiB).
@@ -372,22 +375,9 @@ async fn read_new_password(name: &str, password_stdin: bool) -> Result<Password,
     Ok(password)
 }
 
-/// The rules for a new password.
+/// The rules for a new password: [`crate::passwords::check_new_password`], as the server's.
 pub fn check_new_password(password: &Password) -> Result<(), CliError> {
-    if password.is_empty() {
-        return Err(CliError::usage("the password must not be empty"));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(CliError::usage(format!(
-            "the password is longer than {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
-    if password.expose().chars().count() < MIN_PASSWORD_CHARS {
-        return Err(CliError::usage(format!(
-            "the password must be at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
-    Ok(())
+    crate::passwords::check_new_password(password).map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// Reads one line (at most a little more than [`MAX_PASSWORD_BYTES`]; longer input is kept
@@ -559,6 +549,7 @@ mod tests {
         assert!(!ok("1234567"));
         assert!(ok("12345678"));
         assert!(ok("ééééééé€")); // characters, not bytes
+        assert!(!ok(&"\u{301}".repeat(8))); // what a person sees, not code points
         assert!(ok(&"x".repeat(MAX_PASSWORD_BYTES)));
         assert!(!ok(&"x".repeat(MAX_PASSWORD_BYTES + 1)));
     }

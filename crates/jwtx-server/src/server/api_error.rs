@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use jwtx::store::StoreError;
 
+use crate::passwords::PasswordError;
+
 /// A refusal or failure of a server route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -43,6 +45,35 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many login attempts; try again later",
             )
+        }
+    }
+
+    /// 503 with `Retry-After`: too many logins are being verified at once.
+    pub fn overloaded(retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many logins in progress; try again later",
+            )
+        }
+    }
+
+    /// The answer when a password verification did not run: 429 with `Retry-After` when the
+    /// username's bound on queued verifications was reached (the throttle's answer, the same
+    /// for an unknown name), 503 with `Retry-After` when the whole queue was full, 400 for an
+    /// overlong password, else 503 (logged).
+    pub(crate) fn password_check(e: &PasswordError) -> Self {
+        match e {
+            PasswordError::UserBusy { retry_after_secs } => {
+                Self::too_many_attempts(*retry_after_secs)
+            }
+            PasswordError::Overloaded { retry_after_secs } => Self::overloaded(*retry_after_secs),
+            PasswordError::TooLong { .. } => Self::bad_request(e.to_string()),
+            _ => {
+                tracing::error!(error = %e, "password verification failed to run");
+                Self::unavailable()
+            }
         }
     }
 

@@ -46,7 +46,8 @@ pub(crate) struct LoginBody {
 pub(crate) struct PasswordBody {
     #[schema(value_type = String)]
     current_password: Zeroizing<String>,
-    /// At least 8 characters.
+    /// At least 8 characters as a person sees them (NFKC; combining marks, control and format
+    /// characters do not count), at most 1024 bytes.
     #[schema(value_type = String)]
     new_password: Zeroizing<String>,
 }
@@ -127,7 +128,7 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         (status = 413, description = "Body over 64 KiB", body = super::openapi::Msg),
         (status = 415, description = "Not JSON", body = super::openapi::Msg),
         (status = 429, description = "Too many attempts; see Retry-After", body = super::openapi::Msg),
-        (status = 503, description = "Store unreachable", body = super::openapi::Msg),
+        (status = 503, description = "Store unreachable, or the password hashing queue is full (with Retry-After)", body = super::openapi::Msg),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -144,16 +145,26 @@ pub(crate) async fn login(
         return Err(ApiError::too_many_attempts(retry.as_secs()));
     }
     let user = state.store.get_user(username).await?;
+    // At most a few verifications queue per typed name (known or not), except for an address
+    // that logged in as it before; and the whole queue is bounded (passwords.rs).
+    let spared = state
+        .throttle
+        .recently_succeeded(username, ip, Instant::now());
     let verdict = state
         .hasher
-        .verify(
+        .verify_for(
+            username,
+            spared,
             body.password.clone(),
             user.as_ref().map(|u| u.password_hash.as_str()),
         )
         .await
         .map_err(|e| {
-            tracing::error!(error = %e, "password verification failed to run");
-            ApiError::unavailable()
+            if let Some(result) = LoginResult::refused(&e) {
+                state.metrics.login(result);
+                tracing::warn!(target: "audit", event = "login", result = "refused", reason = %e, user = username, %ip);
+            }
+            ApiError::password_check(&e)
         })?;
     let user = match user {
         Some(u) if verdict.ok => u,
@@ -412,9 +423,11 @@ pub(crate) async fn logout_all(
         (status = 200, description = "`{\"password_changed\": true, \"sessions_ended\": n}`"),
         (status = 400, description = "Malformed body or a new password under 8 characters", body = super::openapi::Msg),
         (status = 401, description = "Not a fresh token, or the current password is wrong", body = super::openapi::Msg),
+        (status = 429, description = "Too many wrong current passwords (counted with the login throttle); see Retry-After", body = super::openapi::Msg),
     ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     token: FreshJwt,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
@@ -429,23 +442,40 @@ pub(crate) async fn change_password(
     };
     field("current_password", &body.current_password, MAX_PASSWORD)?;
     field("new_password", &body.new_password, MAX_PASSWORD)?;
-    if body.new_password.chars().count() < 8 {
-        return Err(ApiError::bad_request(
-            "new_password must be at least 8 characters",
-        ));
+    if let Err(e) = crate::passwords::check_new_password(&body.new_password.clone().into()) {
+        return Err(ApiError::bad_request(format!("new_password: {e}")));
     }
+    // Guesses of the current password count with the login throttle's failures for this
+    // username and address, and are refused as logins are once those are used up.
+    let ip = peer.ip();
+    if let Err(retry) = state.throttle.check(&user.name, ip, Instant::now()) {
+        tracing::warn!(target: "audit", event = "password_change", result = "throttled", user = %user.name, %ip);
+        return Err(ApiError::too_many_attempts(retry.as_secs()));
+    }
+    let spared = state
+        .throttle
+        .recently_succeeded(&user.name, ip, Instant::now());
     let verdict = state
         .hasher
-        .verify(body.current_password.clone(), Some(&user.password_hash))
+        .verify_for(
+            &user.name,
+            spared,
+            body.current_password.clone(),
+            Some(&user.password_hash),
+        )
         .await
-        .map_err(|_| ApiError::unavailable())?;
+        .map_err(|e| ApiError::password_check(&e))?;
     if !verdict.ok {
+        state
+            .throttle
+            .record_failure(&user.name, ip, Instant::now());
         tracing::info!(target: "audit", event = "password_change", result = "failure", user = %user.name);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Current password is incorrect",
         ));
     }
+    state.throttle.record_success(&user.name, ip);
     let hash = state
         .hasher
         .hash(body.new_password.clone())

@@ -25,7 +25,22 @@ const BUCKETS: [f64; 12] = [
 pub(crate) enum LoginResult {
     Success,
     Failure,
+    /// Refused by the throttle, or by the username's bound on queued verifications (429).
     Throttled,
+    /// Refused because the password hashing queue was full (503).
+    Overloaded,
+}
+
+impl LoginResult {
+    /// The outcome of a login whose verification `e` refused, if it is one of the limits.
+    pub(crate) fn refused(e: &crate::passwords::PasswordError) -> Option<Self> {
+        use crate::passwords::PasswordError;
+        match e {
+            PasswordError::UserBusy { .. } => Some(LoginResult::Throttled),
+            PasswordError::Overloaded { .. } => Some(LoginResult::Overloaded),
+            _ => None,
+        }
+    }
 }
 
 /// What a scrape reads from the server's state besides [`Metrics`]' own counters.
@@ -37,12 +52,25 @@ pub(crate) struct Readings {
     pub revocations: SetSize,
     /// The cache of verified tokens: hits and misses (counters jwtx-axum keeps).
     pub verified_cache: jwtx_axum::VerifiedCacheStats,
+    /// The password hashing queue: jobs in it now, and refusals by bound (the hasher's).
+    pub password_queue: PasswordQueue,
+}
+
+/// The password hashing queue at a scrape.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PasswordQueue {
+    /// Argon2 jobs waiting or running (a gauge).
+    pub depth: usize,
+    /// Verifications refused at the per-username bound (a counter).
+    pub refused_per_user: u64,
+    /// Verifications refused at the total bound (a counter).
+    pub refused_overloaded: u64,
 }
 
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    logins: [AtomicU64; 3],
+    logins: [AtomicU64; 4],
     access_issued: AtomicU64,
     refresh_issued: AtomicU64,
     reuse_detections: AtomicU64,
@@ -137,6 +165,7 @@ impl Metrics {
                 ("{result=\"success\"}", get(&self.logins[0])),
                 ("{result=\"failure\"}", get(&self.logins[1])),
                 ("{result=\"throttled\"}", get(&self.logins[2])),
+                ("{result=\"overloaded\"}", get(&self.logins[3])),
             ],
         );
         counter(
@@ -185,9 +214,26 @@ impl Metrics {
                 ("{result=\"miss\"}", readings.verified_cache.misses),
             ],
         );
+        counter(
+            "jwtx_password_queue_refusals_total",
+            "Password verifications refused without running, by the queue bound that was full \
+             (user: 429 for that username; total: 503).",
+            &[
+                ("{bound=\"user\"}", readings.password_queue.refused_per_user),
+                (
+                    "{bound=\"total\"}",
+                    readings.password_queue.refused_overloaded,
+                ),
+            ],
+        );
         let mut gauge = |name: &str, help: &str, v: usize| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
+        gauge(
+            "jwtx_password_queue_depth",
+            "Argon2 jobs waiting for a hashing thread or running.",
+            readings.password_queue.depth,
+        );
         gauge(
             "jwtx_revocations_live",
             "Entries in the in-process revocation set (tokens, sessions, user cut-offs).",
@@ -244,6 +290,11 @@ pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::Heade
         rate_limit_hits: state.throttle.hits(),
         revocations: state.revocations.size(),
         verified_cache: state.jwt.verified_cache_stats(),
+        password_queue: PasswordQueue {
+            depth: state.hasher.queued(),
+            refused_per_user: state.hasher.refused_per_user(),
+            refused_overloaded: state.hasher.refused_overloaded(),
+        },
     };
     let mut res = state.metrics.render(readings).into_response();
     res.headers_mut().insert(
@@ -263,6 +314,7 @@ mod tests {
         m.login(LoginResult::Success);
         m.login(LoginResult::Failure);
         m.login(LoginResult::Failure);
+        m.login(LoginResult::Overloaded);
         m.issued(1, 1);
         m.rejected("expired");
         m.rejected("expired");
@@ -276,6 +328,11 @@ mod tests {
                 table_bytes: 84,
             },
             verified_cache: jwtx_axum::VerifiedCacheStats { hits: 7, misses: 2 },
+            password_queue: PasswordQueue {
+                depth: 5,
+                refused_per_user: 6,
+                refused_overloaded: 1,
+            },
         });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",
@@ -283,6 +340,10 @@ mod tests {
             "jwtx_token_rejections_total{reason=\"expired\"} 2",
             "jwtx_token_rejections_total{reason=\"revoked\"} 1",
             "jwtx_rate_limit_hits_total 4",
+            "jwtx_logins_total{result=\"overloaded\"} 1",
+            "jwtx_password_queue_refusals_total{bound=\"user\"} 6",
+            "jwtx_password_queue_refusals_total{bound=\"total\"} 1",
+            "jwtx_password_queue_depth 5",
             "# TYPE jwtx_revocations_live gauge",
             "jwtx_revocations_live 3",
             "jwtx_revocation_set_table_bytes 84",

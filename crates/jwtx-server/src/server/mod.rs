@@ -370,7 +370,14 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         revocations.clone(),
         metrics.clone(),
     );
-    let hasher = PasswordHasher::new(config.argon2).map_err(|e| CliError::usage(e.to_string()))?;
+    let threads = PasswordHasher::default_concurrency();
+    let automatic = crate::passwords::QueueLimits::for_concurrency(threads);
+    let limits = crate::passwords::QueueLimits {
+        per_user: config.argon2_queue_per_user,
+        total: config.argon2_queue.unwrap_or(automatic.total),
+    };
+    let hasher = PasswordHasher::with_limits(config.argon2, threads, limits)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     // The dummy hash for unknown users, built now so the first such login costs no more.
     hasher
         .warm_up()
