@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the JOSE header: base64url-encoded, joined to a fixed valid payload and
 //! given a correct HS256 signature, then verified. The signature always passes, so what is
-//! exercised is the header rules of SPEC §3 (`jwtx::jws`): strict JSON object without
+//! exercised is the header rules of README.md, "What strict means" (`jwtx::jws`): strict JSON object without
 //! duplicate members, no `crit`/`zip`/`jku`/`x5u`/`jwk`/`x5c`, `b64` only as `true`, `kid` a
 //! string, `alg` equal to the key's.
 //!

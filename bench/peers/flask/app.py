@@ -1,6 +1,6 @@
 """Benchmark peer for bench/run: the second seed document's Flask app, on flask-jwt-extended 4.7.4.
 
-The seed (shared/seeds/001_…txt) was written against the 3.x API (`@jwt_required` without
+The second seed document of the jwtx project was written against the 3.x API (`@jwt_required` without
 parentheses, `jwt_refresh_token_required`, `get_raw_jwt`, `token_in_blacklist_loader`); this is
 the same app on the 4.x API, with the changes a team would make to run it for real:
 

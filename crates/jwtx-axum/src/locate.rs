@@ -1,6 +1,6 @@
 //! Finding the token in a request, location by location, with flask-jwt-extended's rules:
 //! only a *missing* token falls through to the next location; any other problem stops the
-//! search (reference §e).
+//! search (as flask-jwt-extended 4.7.4 searches).
 
 use http::request::Parts;
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! The request pipeline, in flask-jwt-extended's order (reference §c): find the token
+//! The request pipeline, in flask-jwt-extended's order (flask-jwt-extended 4.7.4's order): find the token
 //! (missing → 401; CSRF header presence for cookies), verify it (format, signature, claims),
 //! CSRF value, type, freshness, revocation, custom verification, user lookup.
 //!

@@ -569,7 +569,7 @@ fn seed_cookies_over_tcp() {
     r.is_app(401, "{\"msg\":\"Bad username or password\"}\n");
     assert!(r.cookies().is_empty());
 
-    // Login: four cookies, exactly as flask-jwt-extended sets them (reference §d).
+    // Login: four cookies, exactly as flask-jwt-extended sets them (as flask-jwt-extended 4.7.4 does).
     let r = http(
         port,
         "POST",

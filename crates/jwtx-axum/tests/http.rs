@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 //! jwtx-axum over HTTP, request by request: statuses, exact bodies, headers and Set-Cookie
 //! lines, checked against flask-jwt-extended's observed behaviour
-//! (`/work/shared/reference/flask-jwt-extended.md` §c–§g). Every router is driven with
+//! (version 4.7.4, observed request by request). Every router is driven with
 //! `tower::ServiceExt::oneshot`; time is pinned with a `FixedClock` in the codec.
 
 use std::collections::HashSet;
@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"jwtx-axum http tests: a secret of 32+ bytes";
-/// The `iat` of reference §b's sample token; §d's `Expires` dates follow from it.
+/// The `iat` of sample token of flask-jwt-extended 4.7.4's observed behaviour; its cookies' `Expires` dates follow from it.
 const T0: u64 = 1_795_334_343;
 
 // ------------------------------------------------------------------ fixtures
@@ -454,7 +454,7 @@ async fn optional_jwt_missing_is_none_but_invalid_is_refused() {
         send(&fx.app, req("GET", "/optional").empty()).await.ok(),
         none
     );
-    // A wrong scheme is "missing" (reference §c, optional=True).
+    // A wrong scheme is "missing" (flask-jwt-extended 4.7.4, optional=True).
     let r = send(
         &fx.app,
         req("GET", "/optional")
@@ -918,7 +918,7 @@ async fn refresh_routes_use_the_refresh_cookie_and_its_csrf_value() {
     )
     .await;
     assert_eq!(r.ok()["type"], "refresh");
-    // The access CSRF value is a mismatch on a refresh route (reference §d).
+    // The access CSRF value is a mismatch on a refresh route (as flask-jwt-extended 4.7.4 does).
     send(
         &fx.app,
         req("POST", "/refresh")

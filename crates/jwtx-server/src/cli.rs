@@ -1,4 +1,4 @@
-//! The command line (SPEC §5.2), parsed with clap. Usage errors exit 2.
+//! The command line (docs/cli.md), parsed with clap. Usage errors exit 2.
 
 use std::path::PathBuf;
 use std::time::Duration;

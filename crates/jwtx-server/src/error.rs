@@ -1,4 +1,4 @@
-//! CLI errors and their exit statuses (SPEC §5.2): 1 for a token or credential that fails
+//! CLI errors and their exit statuses (docs/cli.md): 1 for a token or credential that fails
 //! verification, 2 for bad usage or configuration.
 
 use std::fmt;

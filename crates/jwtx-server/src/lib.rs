@@ -3,7 +3,7 @@
 //! The `jwtx` binary as a library: the command line ([`cli`]), configuration ([`config`]) and
 //! the commands. `main.rs` only parses arguments and calls [`execute`].
 //!
-//! `jwtx serve` ([`server`]) is the auth server of SPEC §5 on a SQLite store; the admin
+//! `jwtx serve` ([`server`]) is the auth server of docs/http-api.md on a SQLite store; the admin
 //! commands (`jwtx user …`, `jwtx revoke`, `jwtx keys …`) act on the same data directory,
 //! also while the server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
 //! bare JWS (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).

@@ -1,4 +1,4 @@
-//! Password hashing: Argon2id with PHC strings (SPEC §5.6).
+//! Password hashing: Argon2id with PHC strings (docs/configuration.md, "Password hashing").
 //!
 //! * **Parameters.** [`Argon2Params`] defaults to the OWASP minimum for Argon2id (m = 19 MiB,
 //!   t = 2, p = 1) and [`Argon2Params::validate`] refuses anything weaker, or anything so large

@@ -1,4 +1,4 @@
-//! Login throttling (SPEC §5.1): `429` with `Retry-After` when login attempts for a username or an
+//! Login throttling (docs/http-api.md): `429` with `Retry-After` when login attempts for a username or an
 //! address exceed the limit.
 //!
 //! Two limits, both **sliding windows** kept as logs of event times, so the answer is exact:

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-//! Asymmetric signing keys (SPEC §5.4): `jwtx keys list | generate | rotate` on a temporary
+//! Asymmetric signing keys (docs/cli.md, "Signing keys"): `jwtx keys list | generate | rotate` on a temporary
 //! data directory, and `jwtx serve` signing with the store's keys, publishing them in the
 //! JWKS and keeping old tokens valid across a rotation and a restart.
 

@@ -96,7 +96,7 @@ pub enum StatusClass {
 
 /// Why a token failed verification.
 ///
-/// Variants are ordered as the checks run (SPEC §3). [`Display`](fmt::Display) gives a detailed
+/// Variants are ordered as the checks run (README.md, "What strict means"). [`Display`](fmt::Display) gives a detailed
 /// description for logs; [`message`](Error::message) gives the client-facing text.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

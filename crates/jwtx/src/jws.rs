@@ -1,6 +1,6 @@
 //! Strict JWS compact serialization (RFC 7515), jwtx's own.
 //!
-//! Verification runs the checks of SPEC §3 in this order: length cap before any decoding;
+//! Verification runs the checks of README.md, "What strict means" in this order: length cap before any decoding;
 //! exactly three segments; canonical base64url; the header (and, for a token, the payload)
 //! is a UTF-8 JSON object without duplicate member names; no `crit`, no `zip`, no
 //! `jku`/`x5u`/`jwk`/`x5c`, `b64` only as `true`; `kid` selects among the configured keys;

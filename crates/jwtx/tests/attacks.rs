@@ -1514,7 +1514,7 @@ mod claims {
 
     #[test]
     fn numbers_beyond_f64_are_refused_with_a_documented_message() {
-        // 1e400 is JSON grammar but no finite number: an invalid NumericDate (SPEC §3). jwtx may
+        // 1e400 is JSON grammar but no finite number: an invalid NumericDate (README.md, "What strict means"). jwtx may
         // call it a claim-type error (flask's text) or malformed JSON (Python's json-style
         // text, which always ends in "(char N)"); it must not hand a client serde's wording.
         for (claim, message) in TIME_CLAIMS {

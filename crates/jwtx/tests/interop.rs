@@ -1436,7 +1436,7 @@ fn claim_error_messages_match_fje() {
 fn difference_fje_accepts_lenient_claim_values_jwtx_rejects_them() {
     let now = now();
     let exp = now + 600;
-    // SPEC §3: a NumericDate is a finite non-negative JSON number ≤ 2^53, registered claims
+    // README.md, "What strict means": a NumericDate is a finite non-negative JSON number ≤ 2^53, registered claims
     // have their JSON types; flask-jwt-extended (PyJWT's int(), no type checks on its own
     // claims at decode time) lets these through.
     let cases = [
@@ -1480,7 +1480,7 @@ fn difference_fje_accepts_lenient_claim_values_jwtx_rejects_them() {
 #[test]
 fn numeric_dates_beyond_f64_range_are_claim_type_errors_as_in_fje() {
     // `1e400` is valid JSON grammar but no finite number: PyJWT's int(inf) fails and
-    // flask-jwt-extended answers "... must be an integer." (422). SPEC §3: a NumericDate is a
+    // flask-jwt-extended answers "... must be an integer." (422). README.md, "What strict means": a NumericDate is a
     // finite number, anything else is invalid, i.e. Error::ClaimType with that same message.
     let exp = now() + 600;
     for (claim, payload, message) in [

@@ -1,5 +1,5 @@
 //! `jwtx keys list | generate --alg ALG | rotate [--alg ALG]`, and the key set `jwtx serve`
-//! builds from the store (SPEC §5.4).
+//! builds from the store (docs/cli.md, "Signing keys").
 //!
 //! Asymmetric signing keys live in the store (the `signing_keys` table of the data
 //! directory's database), each with a `kid` (the RFC 7638 thumbprint), an algorithm and a

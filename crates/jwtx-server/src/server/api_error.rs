@@ -1,4 +1,4 @@
-//! Errors of the server's own routes: JSON `{"msg": …}` with the SPEC §5.1 statuses. Token
+//! Errors of the server's own routes: JSON `{"msg": …}` with the statuses of docs/http-api.md. Token
 //! errors are jwtx-axum's and never pass through here.
 
 use axum::Json;

@@ -1,5 +1,5 @@
 //! Login, refresh (rotation with reuse detection), logout, logout everywhere and password
-//! change (SPEC §5.1). Every security-relevant action is an audit event (target `audit`),
+//! change (docs/http-api.md). Every security-relevant action is an audit event (target `audit`),
 //! never with a token or a password.
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! The JSON request body of the server's routes: 415 when it is not JSON, 400 when it is
-//! malformed or lacks a field, 413 over the body limit (SPEC §5.1).
+//! malformed or lacks a field, 413 over the body limit (docs/http-api.md).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

@@ -1,4 +1,4 @@
-//! `jwtx serve`: the auth server of SPEC §5 on jwtx-axum and a jwtx store.
+//! `jwtx serve`: the auth server of docs/http-api.md on jwtx-axum and a jwtx store.
 //!
 //! [`app`] builds the router from an [`AppState`]; [`run`] opens the data directory, the
 //! store and the keys, prints the startup summary, serves until SIGTERM or Ctrl-C and lets
@@ -111,7 +111,7 @@ pub struct Settings {
     pub session_lifetime: u64,
 }
 
-/// The router: every route of SPEC §5.1 that this build serves.
+/// The router: every route of docs/http-api.md that this build serves.
 pub fn app(state: AppState) -> Router {
     let jwt_layer = JwtLayer::new(state.jwt.clone());
     let metrics = state.metrics.clone();
@@ -344,7 +344,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         };
         (jwtx::KeySet::from(key), line)
     } else {
-        // Asymmetric keys live in the store (SPEC §5.4): the active key signs, passive keys
+        // Asymmetric keys live in the store (docs/cli.md, "Signing keys"): the active key signs, passive keys
         // verify; the first key is generated here if there is none. A rotation by `jwtx keys
         // rotate` takes effect at the next start.
         crate::commands::keys::server_keyset(&store, config, clock.now()).await?
@@ -437,7 +437,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     Ok((state, summary))
 }
 
-/// The seed documents' users (SPEC §5), created if absent.
+/// The seed documents' users (docs/http-api.md), created if absent.
 async fn demo_users(state: &AppState) -> Result<(), CliError> {
     for (name, password, roles) in [
         ("testuser", "testpass", vec!["user"]),

@@ -1,4 +1,4 @@
-//! Asymmetric signing keys kept in a store (SPEC §5.4): one active signer, passive keys that
+//! Asymmetric signing keys kept in a store (docs/cli.md, "Signing keys"): one active signer, passive keys that
 //! still verify until every token they signed has expired, retired keys that verify nothing.
 //!
 //! ```text
@@ -216,7 +216,7 @@ pub fn is_retirable(key: &SigningKey, now: NumericDate, max_token_lifetime: u64)
             .is_some_and(|until| until < now)
 }
 
-/// Asymmetric signing keys (SPEC §5.4).
+/// Asymmetric signing keys (docs/cli.md, "Signing keys").
 pub trait KeyStore: Send + Sync + fmt::Debug {
     /// Every key, retired ones included, newest first (`created_at` descending, then `kid`).
     fn list_keys(&self) -> StoreFuture<'_, Vec<SigningKey>>;
