@@ -25,7 +25,8 @@
 //!
 //! **Cost.** The registry's lock is taken when a connection opens, closes or is shed, never
 //! per request. Per request, the connection's phase is an atomic its own thread writes, and the
-//! clock is read when a request ends; one timer per connection is re-armed only when it fires.
+//! clock is read when a request ends; one timer per connection fires at most every
+//! `min(header_read_timeout, keep_alive_timeout)` to look at the phase.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -389,12 +390,14 @@ async fn drive<S>(
         slot: slot.clone(),
     };
     let mut http = pin!(hyper::server::conn::http1::Builder::new().serve_connection(io, handler));
-    // While a request is in flight, the timer only comes back to look: no later than the
-    // shorter bound after the request ends, the next phase's deadline is armed.
+    // The phase changes without waking this task, so the timer looks again at least every
+    // `recheck`: a phase's deadline is never sooner than `recheck` after it began, hence never
+    // missed.
     let recheck = limits.header_read_timeout.min(limits.keep_alive_timeout);
     let next = |slot: &Slot| {
+        let look = Instant::now() + recheck;
         slot.deadline(&limits)
-            .unwrap_or_else(|| Instant::now() + recheck)
+            .map_or(look, |deadline| deadline.min(look))
     };
     let timer = tokio::time::sleep_until(next(slot));
     let mut timer = pin!(timer);
