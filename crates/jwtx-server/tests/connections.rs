@@ -204,6 +204,18 @@ fn https_get(s: &Server, cert: &PathBuf, path: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
 }
 
+/// `GET path` over HTTPS with curl (10 s at most): the body (the support client speaks
+/// plain HTTP only).
+fn https_get_body(s: &Server, cert: &PathBuf, path: &str) -> String {
+    let o = Command::new("curl")
+        .args(["-s", "-m", "10", "--cacert"])
+        .arg(cert)
+        .arg(format!("https://{}{path}", s.addr))
+        .output()
+        .expect("curl is needed for the TLS tests (apt-get install curl)");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn silent_tcp_connections_never_keep_a_new_https_client_out() {
     let (dir, cert, key) = certificate();
@@ -223,14 +235,7 @@ fn silent_tcp_connections_never_keep_a_new_https_client_out() {
     for conn in &mut silent[..16] {
         assert!(closed_within(conn, Duration::from_secs(10)));
     }
-    // /metrics over HTTPS too: the support client speaks plain HTTP.
-    let o = Command::new("curl")
-        .args(["-s", "-m", "10", "--cacert"])
-        .arg(&cert)
-        .arg(format!("https://{}/metrics", s.addr))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let text = https_get_body(&s, &cert, "/metrics");
     let value = |name: &str| -> u64 {
         let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
         line.and_then(|l| l[name.len() + 1..].parse().ok())
@@ -257,6 +262,12 @@ fn a_tls_handshake_that_never_finishes_is_closed_after_header_read_timeout() {
     assert!(closed_within(&mut silent, Duration::from_secs(10)));
     assert!(closed_within(&mut partial, Duration::from_secs(10)));
     assert!(https_get(&s, &cert, "/healthz").starts_with("HTTP/1.1 200"));
+    let text = https_get_body(&s, &cert, "/metrics");
+    assert!(
+        text.lines()
+            .any(|l| l == "jwtx_connections_timed_out_total{phase=\"handshake\"} 2"),
+        "{text}"
+    );
     drop(s);
     std::fs::remove_dir_all(dir).unwrap();
 }
