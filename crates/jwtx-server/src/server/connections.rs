@@ -213,7 +213,9 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(mut limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
+        // A cap of 0 would never admit anyone (the configuration refuses it).
+        limits.max_connections = limits.max_connections.max(1);
         metrics
             .connections
             .max
