@@ -73,6 +73,23 @@ const MAX_VERIFIED_CACHE: usize = 1 << 20;
 /// The most connection threads a configuration may ask for.
 const MAX_WORKERS: usize = 1024;
 
+/// Open connections at most by default (a few hundred MiB of buffers at worst, far more than
+/// one instance serves; fitted to the open-file limit at startup).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The most a configuration may ask for.
+const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+/// From accept to the first complete request head (the TLS handshake included), and from a
+/// later request's first byte to its complete head.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `header_read_timeout` a configuration may set.
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a kept-alive connection may wait for its next request: longer than the 60 s idle
+/// timeout of common load balancers, so that they, not jwtx, close their pooled connections
+/// (a server closing first races the balancer's next request).
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// The longest `keep_alive_timeout` a configuration may set.
+const MAX_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// Parses a duration written `90s`, `15m`, `1h` or `30d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -133,6 +150,9 @@ struct FileConfig {
     workers: Option<toml::Value>,
     metrics_token: Option<String>,
     cookie_host_prefix: Option<toml::Value>,
+    max_connections: Option<toml::Value>,
+    header_read_timeout: Option<toml::Value>,
+    keep_alive_timeout: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -231,6 +251,12 @@ pub struct Config {
     /// or toss them. Only with the `jwtx` cookie profile, `cookie_secure` and no
     /// `cookie_domain`.
     pub cookie_host_prefix: bool,
+    /// Open connections at most (10,000); at the cap the oldest silent one makes room.
+    pub max_connections: usize,
+    /// Time for the TLS handshake and first request head, and for each later head (10s).
+    pub header_read_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request (75s).
+    pub keep_alive_timeout: Duration,
 }
 
 /// The TLS certificate chain and key files.
@@ -477,6 +503,9 @@ impl Config {
             ("verified_cache", fc.verified_cache),
             ("workers", fc.workers),
             ("cookie_host_prefix", fc.cookie_host_prefix),
+            ("max_connections", fc.max_connections),
+            ("header_read_timeout", fc.header_read_timeout),
+            ("keep_alive_timeout", fc.keep_alive_timeout),
         ] {
             put(key, value.map(toml_text));
         }
@@ -504,6 +533,20 @@ impl Config {
             match src.get(key) {
                 None => Ok(Duration::from_secs(default)),
                 Some(v) => parse_duration(&v).map_err(|p| err(key, p)),
+            }
+        };
+        // A duration from 1 s to `max`, `default` when not set.
+        let bounded = |key: &'static str, default: Duration, max: Duration| {
+            let Some(v) = src.get(key) else {
+                return Ok(default);
+            };
+            match parse_duration(&v) {
+                Ok(d) if (Duration::from_secs(1)..=max).contains(&d) => Ok(d),
+                Ok(_) => Err(err(
+                    key,
+                    format!("{v:?} is out of range; use 1s to {}s", max.as_secs()),
+                )),
+                Err(p) => Err(err(key, p)),
             }
         };
         let algorithm = match src.get("algorithm") {
@@ -676,6 +719,30 @@ impl Config {
                     &format!("0 (one per core) to {MAX_WORKERS}"),
                 )?
                 .and_then(std::num::NonZeroUsize::new),
+            max_connections: match src.count(
+                "max_connections",
+                MAX_MAX_CONNECTIONS,
+                &format!("1 to {MAX_MAX_CONNECTIONS}"),
+            )? {
+                None => DEFAULT_MAX_CONNECTIONS,
+                Some(0) => {
+                    return Err(err(
+                        "max_connections",
+                        format!("\"0\" is not a whole number from 1 to {MAX_MAX_CONNECTIONS}"),
+                    ));
+                }
+                Some(n) => n,
+            },
+            header_read_timeout: bounded(
+                "header_read_timeout",
+                DEFAULT_HEADER_READ_TIMEOUT,
+                MAX_HEADER_READ_TIMEOUT,
+            )?,
+            keep_alive_timeout: bounded(
+                "keep_alive_timeout",
+                DEFAULT_KEEP_ALIVE_TIMEOUT,
+                MAX_KEEP_ALIVE_TIMEOUT,
+            )?,
             log_format: match src.get("log_format").as_deref().map(str::trim) {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -908,7 +975,38 @@ mod tests {
         let env = |k: &str| (k == "JWTX_ARGON2_QUEUE").then(|| "0".to_owned());
         let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
         assert_eq!(c.argon2_queue, None, "0 is the automatic size");
+        let c = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(75));
+        let env = |k: &str| match k {
+            "JWTX_MAX_CONNECTIONS" => Some("8".to_owned()),
+            "JWTX_HEADER_READ_TIMEOUT" => Some("1s".to_owned()),
+            "JWTX_KEEP_ALIVE_TIMEOUT" => Some("1h".to_owned()),
+            _ => None,
+        };
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.max_connections, 8);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(1));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(3600));
+        std::fs::write(
+            &file,
+            "max_connections = 500\nheader_read_timeout = \"5s\"\nkeep_alive_timeout = \"2m\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with(Some(&file), &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.max_connections, 500);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.keep_alive_timeout, Duration::from_secs(120));
         for (key, value) in [
+            ("JWTX_MAX_CONNECTIONS", "0"),
+            ("JWTX_MAX_CONNECTIONS", "1000001"),
+            ("JWTX_MAX_CONNECTIONS", "lots"),
+            ("JWTX_HEADER_READ_TIMEOUT", "0s"),
+            ("JWTX_HEADER_READ_TIMEOUT", "6m"),
+            ("JWTX_HEADER_READ_TIMEOUT", "10"),
+            ("JWTX_KEEP_ALIVE_TIMEOUT", "0s"),
+            ("JWTX_KEEP_ALIVE_TIMEOUT", "2h"),
             ("JWTX_WORKERS", "1025"),
             ("JWTX_WORKERS", "two"),
             ("JWTX_VERIFIED_CACHE", "-1"),

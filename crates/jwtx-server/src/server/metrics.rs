@@ -67,10 +67,24 @@ pub(crate) struct PasswordQueue {
     pub refused_overloaded: u64,
 }
 
+/// Connection counts and gauges, kept by `connections.rs` (per connection, never per request).
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounters {
+    /// Open connections (those being shed included, until they close).
+    pub(crate) open: AtomicU64,
+    /// The cap in force (`max_connections`, perhaps lowered to fit the open-file limit).
+    pub(crate) max: AtomicU64,
+    /// Connections closed to make room at the cap, by phase (`Phase::LABELS`).
+    pub(crate) shed: [AtomicU64; 3],
+    /// Connections closed for running out of time, by phase (`Phase::LABELS`).
+    pub(crate) timed_out: [AtomicU64; 3],
+}
+
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     logins: [AtomicU64; 4],
+    pub(crate) connections: ConnectionCounters,
     access_issued: AtomicU64,
     refresh_issued: AtomicU64,
     reuse_detections: AtomicU64,
@@ -226,6 +240,30 @@ impl Metrics {
                 ),
             ],
         );
+        let by_phase = |counts: &[AtomicU64; 3]| -> Vec<(String, u64)> {
+            super::connections::Phase::LABELS
+                .iter()
+                .zip(counts)
+                .map(|(phase, n)| (format!("{{phase=\"{phase}\"}}"), get(n)))
+                .collect()
+        };
+        let shed = by_phase(&self.connections.shed);
+        let timed_out = by_phase(&self.connections.timed_out);
+        fn series(v: &[(String, u64)]) -> Vec<(&str, u64)> {
+            v.iter().map(|(k, n)| (k.as_str(), *n)).collect()
+        }
+        counter(
+            "jwtx_connections_shed_total",
+            "Connections closed to make room for a new one at max_connections, by phase (TLS \
+             handshake, waiting for a request head, idle between requests).",
+            &series(&shed),
+        );
+        counter(
+            "jwtx_connections_timed_out_total",
+            "Connections closed for a TLS handshake or request head not complete within \
+             header_read_timeout, or idle past keep_alive_timeout, by phase.",
+            &series(&timed_out),
+        );
         let mut gauge = |name: &str, help: &str, v: usize| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -243,6 +281,18 @@ impl Metrics {
             "jwtx_revocation_set_table_bytes",
             "Bytes of the revocation set's hash tables (they double when 7/8 full).",
             readings.revocations.table_bytes,
+        );
+        let conn = |a: &AtomicU64| usize::try_from(get(a)).unwrap_or(usize::MAX);
+        gauge(
+            "jwtx_connections_open",
+            "Open client connections.",
+            conn(&self.connections.open),
+        );
+        gauge(
+            "jwtx_connections_max",
+            "The cap on open connections in force (max_connections, fitted to the open-file \
+             limit).",
+            conn(&self.connections.max),
         );
         let name = "jwtx_http_request_duration_seconds";
         let _ = writeln!(
@@ -321,6 +371,9 @@ mod tests {
         m.rejected("revoked");
         m.observe(Duration::from_millis(3));
         m.observe(Duration::from_secs(20));
+        m.connections.open.store(5, Ordering::Relaxed);
+        m.connections.shed[1].store(2, Ordering::Relaxed);
+        m.connections.timed_out[2].store(3, Ordering::Relaxed);
         let text = m.render(Readings {
             rate_limit_hits: 4,
             revocations: SetSize {
@@ -354,6 +407,10 @@ mod tests {
             "jwtx_http_request_duration_seconds_bucket{le=\"5\"} 1",
             "jwtx_http_request_duration_seconds_bucket{le=\"+Inf\"} 2",
             "jwtx_http_request_duration_seconds_count 2",
+            "jwtx_connections_open 5",
+            "jwtx_connections_shed_total{phase=\"handshake\"} 0",
+            "jwtx_connections_shed_total{phase=\"head\"} 2",
+            "jwtx_connections_timed_out_total{phase=\"idle\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -8,6 +8,7 @@ mod api_error;
 mod audit;
 mod auth;
 mod body;
+mod connections;
 mod data_dir;
 mod info;
 mod metrics;
@@ -30,6 +31,7 @@ use jwtx::{Clock, Codec};
 use jwtx_axum::{JwtLayer, JwtManager};
 
 pub use api_error::ApiError;
+pub use connections::ConnectionLimits;
 pub use data_dir::DataDir;
 pub use metrics::Metrics;
 pub use revocations::Revocations;
@@ -238,12 +240,14 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish: HTTPS
 /// with `tls` (adding `Strict-Transport-Security` to every response), else plain HTTP. The
 /// connections are shared among `workers` threads, the calling task's among them
-/// (`server/workers.rs`).
+/// (`server/workers.rs`); `limits` caps how many are open and how long each may stay silent
+/// (`server/connections.rs`).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
     workers: std::num::NonZeroUsize,
+    limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut router = app(state.clone());
@@ -261,7 +265,8 @@ pub async fn serve_on(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn(state.revocations.clone().follow(stop_rx.clone()));
     let throttle_purger = tokio::spawn(purge_throttle(state.throttle.clone(), stop_rx.clone()));
-    let serving = workers::serve(listener, router, tls, workers, stop_rx);
+    let metrics = state.metrics.clone();
+    let serving = workers::serve(listener, router, tls, workers, limits, metrics, stop_rx);
     tokio::pin!(serving);
     let result = tokio::select! {
         result = &mut serving => result,
@@ -313,9 +318,20 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
         });
+        let (limits, lowered) =
+            ConnectionLimits::from_config(config).fit_open_file_limit(workers.get());
         eprintln!("jwtx serving on {scheme}://{local}");
-        eprintln!("{summary}\n  worker threads: {workers}");
-        let served = serve_on(listener, tls, state, workers, shutdown_signal()).await;
+        eprintln!(
+            "{summary}\n  worker threads: {workers}\n  connections: at most {}, request heads \
+             within {}s, idle keep-alive {}s",
+            limits.max_connections,
+            limits.header_read_timeout.as_secs(),
+            limits.keep_alive_timeout.as_secs()
+        );
+        if let Some(lowered) = lowered {
+            tracing::warn!("{lowered}");
+        }
+        let served = serve_on(listener, tls, state, workers, limits, shutdown_signal()).await;
         served.map_err(|e| CliError::usage(format!("server error: {e}")))
     })
 }

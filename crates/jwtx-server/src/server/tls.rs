@@ -1,27 +1,17 @@
 //! TLS for `jwtx serve` when `tls_cert` and `tls_key` are set: rustls on aws-lc-rs, TLS 1.2
-//! and 1.3, HTTP/1.1 over ALPN. Handshakes run in their own tasks with a deadline and a cap
-//! on how many are in flight, so a slow or silent client never holds up `accept`.
+//! and 1.3, HTTP/1.1 over ALPN. Each handshake runs in its connection's own task, within
+//! `header_read_timeout` of accept, and a connection still in its handshake is the first to
+//! be shed at `max_connections` (`connections.rs`): no pool of handshake permits that silent
+//! clients could hold, so a slow or silent client never holds up `accept` or a new client.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::error::CliError;
-
-/// How long a client may take to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in flight at most on each worker thread (each holds a socket and some buffers).
-const MAX_HANDSHAKES: usize = 1024;
 
 /// Reads the certificate chain and private key (PEM) into a rustls configuration.
 pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, CliError> {
@@ -54,63 +44,4 @@ pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>
         .map_err(|e| bad("the key does not fit the certificate", key, &e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener that yields connections whose TLS handshake has completed.
-#[derive(Debug)]
-pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp`; handshakes run in the background.
-    pub(crate) fn new<L>(mut tcp: L, config: Arc<ServerConfig>) -> io::Result<TlsListener>
-    where
-        L: axum::serve::Listener<Io = TcpStream, Addr = SocketAddr>,
-    {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
-        let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
-            while !tx.is_closed() {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
-                // `Listener::accept` retries failed accepts itself.
-                let (stream, addr) = tcp.accept().await;
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept task only ends with the listener; wait for shutdown.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }

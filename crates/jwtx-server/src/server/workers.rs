@@ -20,28 +20,34 @@ use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::serve::{Listener, ListenerExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 
-use super::tls::TlsListener;
+use super::connections::{self, ConnectionLimits, Registered, Registry};
+use super::metrics::Metrics;
 
 /// Connections waiting for one thread before the acceptor tries the next.
 const QUEUE: usize = 256;
 
 /// Serves `router` on `listener` with `workers` threads (the calling task's runtime is one of
 /// them) until `stop` turns true (or its sender is dropped); in-flight requests finish first.
-/// With `tls`, each thread runs the TLS handshakes of its connections.
+/// With `tls`, each connection's thread runs its TLS handshake. `limits` bounds the open
+/// connections and their silences (`server/connections.rs`); `metrics` counts them.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     workers: NonZeroUsize,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let local = listener.local_addr()?;
+    let registry = Arc::new(Registry::new(limits, metrics));
+    let handshakes = tls.map(TlsAcceptor::from);
     let mut queues = Vec::with_capacity(workers.get());
     let mut finished = Vec::with_capacity(workers.get() - 1);
     let (own_queue, own_connections) = mpsc::channel(QUEUE);
@@ -49,58 +55,73 @@ pub(crate) async fn serve(
     for i in 1..workers.get() {
         let (queue, connections) = mpsc::channel(QUEUE);
         let (done, result) = oneshot::channel();
-        let (router, tls, stop) = (router.clone(), tls.clone(), stop.clone());
+        let (router, handshakes, stop) = (router.clone(), handshakes.clone(), stop.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name(format!("jwtx-worker-{i}"))
             .spawn(move || {
-                let listener = Connections { connections, local };
-                let served = runtime.block_on(serve_connections(listener, router, tls, stop));
-                let _ = done.send(served);
+                runtime.block_on(serve_connections(connections, router, handshakes, stop));
+                let _ = done.send(());
             })?;
         queues.push(queue);
         finished.push(result);
     }
-    let acceptor = tokio::spawn(accept(listener, queues, stop.clone()));
-    let own = Connections {
-        connections: own_connections,
-        local,
-    };
-    let mut result = serve_connections(own, router, tls, stop).await;
-    // The acceptor returns on `stop` too; after an error, it is stopped here. Either way the
+    let tls = handshakes.is_some();
+    let acceptor = tokio::spawn(accept(listener, queues, registry, tls, stop.clone()));
+    serve_connections(own_connections, router, handshakes, stop).await;
+    // The acceptor returns on `stop` too; if it has not, it is stopped here. Either way the
     // listening socket is closed before `serve` returns.
     acceptor.abort();
     let _ = acceptor.await;
+    let mut result = Ok(());
     for done in finished {
-        let served = done
-            .await
-            .unwrap_or_else(|_| Err(io::Error::other("a worker thread stopped unexpectedly")));
-        result = result.and(served);
+        if done.await.is_err() {
+            result = Err(io::Error::other("a worker thread stopped unexpectedly"));
+        }
     }
     result
 }
 
-/// A connection on its way to a thread: its socket, out of the acceptor's reactor, and peer.
-type Handover = (std::net::TcpStream, SocketAddr);
+/// A connection on its way to a thread: its socket, out of the acceptor's reactor, its peer
+/// and its place among the open connections.
+type Handover = (std::net::TcpStream, SocketAddr, Registered);
 
-/// Accepts connections and hands each to the next thread whose queue has room.
+/// Accepts connections, registers each (at the cap, the oldest silent connection makes room,
+/// or the acceptor waits while every connection is busy) and hands it to the next thread
+/// whose queue has room.
 async fn accept(
-    mut listener: TcpListener,
+    listener: TcpListener,
     queues: Vec<mpsc::Sender<Handover>>,
+    registry: Arc<Registry>,
+    tls: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut next = 0;
     loop {
-        // `Listener::accept` retries failed accepts itself (after a pause when out of file
-        // descriptors).
-        let (stream, peer) = tokio::select! {
-            accepted = Listener::accept(&mut listener) => accepted,
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                accept_failed(&e, &registry).await;
+                continue;
+            }
+        };
+        let registered = loop {
+            if let Some(registered) = registry.admit(tls) {
+                break registered;
+            }
+            tokio::select! {
+                () = registry.room() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        };
         let mut handover = match stream.into_std() {
-            Ok(socket) => Some((socket, peer)),
+            Ok(socket) => Some((socket, peer, registered)),
             Err(e) => {
                 tracing::debug!(error = %e, "connection lost while accepted");
                 continue;
@@ -128,59 +149,64 @@ async fn accept(
     }
 }
 
-/// One thread's share of the connections, as an axum listener.
-struct Connections {
-    connections: mpsc::Receiver<Handover>,
-    local: SocketAddr,
+/// After a failed `accept`: nothing to do when the client gave up; out of file descriptors,
+/// the oldest silent connection makes room (else a pause); any other error, a pause.
+async fn accept_failed(e: &io::Error, registry: &Registry) {
+    use rustix::io::Errno;
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    let out_of_files = matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE));
+    if out_of_files && registry.shed_one() {
+        tracing::debug!("out of file descriptors: the oldest silent connection was shed");
+        registry.room().await;
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-impl Listener for Connections {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            let Some((socket, peer)) = self.connections.recv().await else {
-                // The acceptor has stopped: so has serving (see `serve`).
-                return std::future::pending().await;
-            };
-            // Registered with this thread's reactor.
-            match TcpStream::from_std(socket) {
-                Ok(stream) => return (stream, peer),
-                Err(e) => tracing::warn!(error = %e, "cannot register a connection"),
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-/// Serves one thread's connections until `stop`.
+/// Serves one thread's connections, each in its own task, until `stop` (or the acceptor
+/// ends); returns when every one of them has ended.
 async fn serve_connections(
-    listener: Connections,
+    mut connections: mpsc::Receiver<Handover>,
     router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let stopped = async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    };
-    // `tap_io` gives any listener axum's `ConnectInfo<SocketAddr>` (the client address).
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        None => {
-            axum::serve(listener.tap_io(|_| {}), service)
-                .with_graceful_shutdown(stopped)
-                .await
-        }
-        Some(tls) => {
-            axum::serve(TlsListener::new(listener, tls)?.tap_io(|_| {}), service)
-                .with_graceful_shutdown(stopped)
-                .await
-        }
+) {
+    // Every connection's task holds a receiver: when none is left, all have ended.
+    let (all_ended, open) = watch::channel(());
+    loop {
+        let (socket, peer, registered) = tokio::select! {
+            handover = connections.recv() => match handover {
+                Some(handover) => handover,
+                None => break,
+            },
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        // Registered with this thread's reactor.
+        let stream = match TcpStream::from_std(socket) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot register a connection");
+                continue;
+            }
+        };
+        let (router, tls, stop, open) = (router.clone(), tls.clone(), stop.clone(), open.clone());
+        tokio::spawn(async move {
+            connections::serve(stream, peer, registered, router, tls, stop).await;
+            drop(open);
+        });
     }
+    // Connections still queued are closed; the open ones finish their requests.
+    drop(connections);
+    drop(open);
+    all_ended.closed().await;
 }
 
 #[cfg(test)]
@@ -232,7 +258,15 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (stop_tx, stop) = watch::channel(false);
         let workers = NonZeroUsize::new(3).unwrap();
-        let server = tokio::spawn(serve(listener, router, None, workers, stop));
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            None,
+            workers,
+            ConnectionLimits::default(),
+            Arc::new(Metrics::default()),
+            stop,
+        ));
 
         let this = std::thread::current().name().unwrap().to_owned();
         let mut conns = Vec::new();

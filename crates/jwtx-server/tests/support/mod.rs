@@ -46,8 +46,29 @@ impl Server {
         s
     }
 
+    /// A server with demo users whose open-file limit (soft and hard) is `files`.
+    pub fn start_with_file_limit(env: &[(&str, &str)], files: u32) -> Server {
+        let dir = std::env::temp_dir().join(format!("jwtx-e2e-{}", jwtx::uuid4()));
+        Server::spawn_limited(dir, env, true, Some(files))
+    }
+
     fn spawn(dir: PathBuf, env: &[(&str, &str)], demo: bool) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
+        Server::spawn_limited(dir, env, demo, None)
+    }
+
+    fn spawn_limited(dir: PathBuf, env: &[(&str, &str)], demo: bool, files: Option<u32>) -> Server {
+        let bin = env!("CARGO_BIN_EXE_jwtx");
+        let mut cmd = match files {
+            None => Command::new(bin),
+            Some(n) => {
+                // `ulimit -n` in the shell, then the server in its place.
+                let mut c = Command::new("sh");
+                c.args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+                    .arg(n.to_string())
+                    .arg(bin);
+                c
+            }
+        };
         cmd.arg("serve");
         if demo {
             cmd.arg("--demo");
