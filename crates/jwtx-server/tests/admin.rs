@@ -2,9 +2,8 @@
 //! The admin commands (`jwtx user …`, `jwtx revoke`) driven as an operator would: the real
 //! binary on a temporary data directory, alone and next to a running `jwtx serve`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jwtx::store::{Revocation, RevocationStore};
@@ -13,46 +12,10 @@ use support::Server;
 
 mod support;
 
-/// A temporary data directory, removed on drop.
-struct TempDir(PathBuf);
+use support::TempDir;
 
-impl TempDir {
-    fn new() -> TempDir {
-        TempDir(std::env::temp_dir().join(format!("jwtx-admin-{}", jwtx::uuid4())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The environment without any `JWTX_*` setting or `RUST_LOG`, so only the flags count.
-fn clean_env(cmd: &mut Command) {
-    cmd.env_clear().envs(
-        std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_") && k.as_str() != "RUST_LOG"),
-    );
-}
-
-/// Runs `jwtx --data-dir DIR ARGS…` with `stdin` piped in (or no standard input at all).
 fn jwtx(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
-    cmd.arg("--data-dir").arg(dir).args(args);
-    clean_env(&mut cmd);
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run jwtx");
-    if let Some(input) = stdin {
-        // The command may refuse before reading (then the pipe is closed: ignore).
-        let _ = child.stdin.take().unwrap().write_all(input);
-    }
-    child.wait_with_output().unwrap()
+    support::jwtx_in(dir, args, stdin)
 }
 
 fn out(o: &Output) -> String {

@@ -3,50 +3,18 @@
 //! public addresses, private file modes, and several processes starting on one new directory
 //! at once. The real binary, as an operator runs it.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use support::Server;
 
 mod support;
 
-/// A temporary data directory, removed on drop.
-struct TempDir(PathBuf);
+use support::TempDir;
 
-impl TempDir {
-    fn new() -> TempDir {
-        TempDir(std::env::temp_dir().join(format!("jwtx-hardening-{}", jwtx::uuid4())))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `jwtx --data-dir DIR ARGS…` with `stdin` (if any), without the developer's `JWTX_*`.
 fn jwtx(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_clear()
-        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("run jwtx");
-    if let Some(input) = stdin {
-        let _ = child.stdin.take().unwrap().write_all(input);
-    }
-    child.wait_with_output().unwrap()
+    support::jwtx_in(dir, args, stdin)
 }
 
 fn stderr(o: &Output) -> String {

@@ -10,14 +10,13 @@ use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{RevocationStore, User, UserStore};
-use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
+use jwtx::{Clock, SystemClock};
 use jwtx_server::config::{Config, Overrides};
 use jwtx_server::passwords::{Argon2Params, PasswordHasher};
-use jwtx_server::server::{
-    self, AppState, Metrics, Revocations, Services, Settings, StoreObject, UserCache,
-};
-use jwtx_server::throttle::LoginThrottle;
+use jwtx_server::server::{self, AppState, Services, StoreObject, UserCache};
 use tower::ServiceExt;
+
+mod support;
 
 async fn state() -> AppState {
     state_with(Arc::new(SystemClock), 86_400).await
@@ -28,67 +27,20 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
     state_on(store, clock, session_idle_timeout, Argon2Params::default()).await
 }
 
-/// A state on `store`, with user `testuser`/`testpass` (hashed with the default parameters)
-/// and a hasher with `params`.
+/// A state on `store` whose hasher has `params` (the user's hash has the defaults).
 async fn state_on(
     store: Arc<dyn StoreObject>,
     clock: Arc<dyn Clock>,
     session_idle_timeout: u64,
     params: Argon2Params,
 ) -> AppState {
-    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let revocations = Revocations::load(
-        store.clone() as Arc<dyn RevocationStore>,
-        clock.clone(),
-        Some(metrics.clone()),
+    support::state::on(
+        store,
+        clock,
+        session_idle_timeout,
+        PasswordHasher::new(params).unwrap(),
     )
     .await
-    .unwrap();
-    let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
-    let codec = Codec::new(key).with_clock(clock.clone());
-    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    let jwt = server::manager(
-        codec,
-        &config,
-        users.clone(),
-        revocations.clone(),
-        metrics.clone(),
-    );
-    let hash = PasswordHasher::new(Argon2Params::default())
-        .unwrap()
-        .hash("testpass".to_owned())
-        .await
-        .unwrap();
-    let hasher = PasswordHasher::new(params).unwrap();
-    store
-        .create_user(User {
-            name: "testuser".into(),
-            password_hash: hash,
-            roles: vec!["user".into()],
-            created_at: clock.now(),
-            generation: 0,
-            demo: false,
-        })
-        .await
-        .unwrap();
-    AppState::new(Services {
-        jwt,
-        store,
-        revocations,
-        users,
-        hasher,
-        throttle: Arc::new(LoginThrottle::default()),
-        clock,
-        settings: Arc::new(Settings {
-            tokens_in_body: true,
-            tokens_in_cookies: false,
-            refresh_reuse_grace: 10,
-            session_idle_timeout,
-            session_lifetime: 30 * 86_400,
-        }),
-        metrics,
-    })
 }
 
 async fn call(state: &AppState, method: &str, path: &str, token: &str) -> (StatusCode, String) {

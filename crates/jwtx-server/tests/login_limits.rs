@@ -11,70 +11,18 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
-use jwtx::store::{RevocationStore, User, UserStore};
-use jwtx::{Algorithm, Clock, Codec, Key, SystemClock};
-use jwtx_server::config::{Config, Overrides};
+use jwtx::SystemClock;
 use jwtx_server::passwords::{Argon2Params, PasswordHasher, QueueLimits};
-use jwtx_server::server::{
-    self, AppState, Metrics, Revocations, Services, Settings, StoreObject, UserCache,
-};
-use jwtx_server::throttle::LoginThrottle;
+use jwtx_server::server::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// A server state with one user, `testuser` / `testpass`, hashed by `hasher`.
+mod support;
+
+/// A server state with one user, `testuser` / `testpass`, checked by `hasher`.
 async fn state(hasher: PasswordHasher) -> AppState {
-    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn StoreObject> = Arc::new(MemoryStore::new());
-    let metrics = Arc::new(Metrics::default());
-    let revocations = Revocations::load(
-        store.clone() as Arc<dyn RevocationStore>,
-        clock.clone(),
-        Some(metrics.clone()),
-    )
-    .await
-    .unwrap();
-    let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
-    let codec = Codec::new(key).with_clock(clock.clone());
-    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    let jwt = server::manager(
-        codec,
-        &config,
-        users.clone(),
-        revocations.clone(),
-        metrics.clone(),
-    );
-    let hash = hasher.hash("testpass".to_owned()).await.unwrap();
-    hasher.warm_up().await.unwrap();
-    store
-        .create_user(User {
-            name: "testuser".into(),
-            password_hash: hash,
-            roles: vec!["user".into()],
-            created_at: clock.now(),
-            generation: 0,
-            demo: false,
-        })
-        .await
-        .unwrap();
-    AppState::new(Services {
-        jwt,
-        store,
-        revocations,
-        users,
-        hasher,
-        throttle: Arc::new(LoginThrottle::default()),
-        clock,
-        settings: Arc::new(Settings {
-            tokens_in_body: true,
-            tokens_in_cookies: false,
-            refresh_reuse_grace: 10,
-            session_idle_timeout: 86_400,
-            session_lifetime: 30 * 86_400,
-        }),
-        metrics,
-    })
+    let store = Arc::new(MemoryStore::new());
+    support::state::on(store, Arc::new(SystemClock), 86_400, hasher).await
 }
 
 /// The default (OWASP minimum) Argon2id parameters.

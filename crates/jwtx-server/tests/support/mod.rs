@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod state;
+
 /// A running server; killed (and its data directory removed) on drop.
 pub struct Server {
     child: Child,
@@ -324,4 +326,43 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 pub fn msg(r: &Response) -> &str {
     r.json["msg"].as_str().unwrap_or("")
+}
+
+/// A temporary data directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        TempDir(std::env::temp_dir().join(format!("jwtx-test-{}", jwtx::uuid4())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `jwtx --data-dir DIR ARGS…` with `stdin` piped in (or no standard input at all),
+/// without the developer's `JWTX_*` settings or `RUST_LOG`.
+pub fn jwtx_in(dir: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jwtx"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_") && k.as_str() != "RUST_LOG"))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run jwtx");
+    if let Some(input) = stdin {
+        // The command may refuse before reading (then the pipe is closed: ignore).
+        let _ = child.stdin.take().unwrap().write_all(input);
+    }
+    child.wait_with_output().unwrap()
 }
