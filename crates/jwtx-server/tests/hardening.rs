@@ -299,3 +299,56 @@ fn host_prefixed_cookies() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("cookie_host_prefix"), "{}", stderr(&o));
 }
+
+/// `GET /sessions` answers in bounded pages, newest first, with a cursor; a bad `limit` or
+/// `cursor` is 400.
+#[test]
+fn sessions_come_in_pages() {
+    let s = Server::start(&[]);
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(s.tokens("testuser", "testpass").0);
+    }
+    let all = s.req("GET", "/sessions").bearer(&tokens[0]).send();
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(all.json["next_cursor"], serde_json::Value::Null);
+    let ids: Vec<String> = all.json["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5);
+
+    let mut paged = Vec::new();
+    let mut path = "/sessions?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let r = s.req("GET", &path).bearer(&tokens[0]).send();
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.json["sessions"].as_array().unwrap();
+        assert!(page.len() <= 2);
+        paged.extend(page.iter().map(|v| v["id"].as_str().unwrap().to_owned()));
+        pages += 1;
+        match r.json["next_cursor"].as_str() {
+            Some(c) => path = format!("/sessions?limit=2&cursor={c}"),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor must move on");
+    }
+    assert_eq!(
+        paged, ids,
+        "the pages together are the whole list, in order"
+    );
+    assert_eq!(pages, 3);
+
+    for bad in [
+        "/sessions?limit=0",
+        "/sessions?limit=101",
+        "/sessions?limit=x",
+        "/sessions?cursor=nonsense",
+    ] {
+        let r = s.req("GET", bad).bearer(&tokens[0]).send();
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+}

@@ -144,7 +144,11 @@ impl jwtx::store::UserStore for Unreachable {
 }
 
 impl jwtx::store::SessionStore for Unreachable {
-    fn create_session(&self, _: jwtx::store::Session, _: u64) -> jwtx::store::StoreFuture<'_, ()> {
+    fn create_session(
+        &self,
+        _: jwtx::store::Session,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'_, Option<String>> {
         down()
     }
     fn get_session<'a>(
@@ -157,6 +161,8 @@ impl jwtx::store::SessionStore for Unreachable {
         &'a self,
         _: &'a str,
         _: u64,
+        _: Option<&'a jwtx::store::SessionCursor>,
+        _: u32,
     ) -> jwtx::store::StoreFuture<'a, Vec<jwtx::store::Session>> {
         down()
     }
@@ -258,7 +264,7 @@ async fn an_idle_session_ends_its_refresh_and_leaves_the_list() {
     let (status, list) = call(&state, "GET", "/sessions", access).await;
     assert_eq!(
         (status, list.as_str()),
-        (StatusCode::OK, r#"{"sessions":[]}"#)
+        (StatusCode::OK, r#"{"next_cursor":null,"sessions":[]}"#)
     );
     let (status, body) = call(&state, "POST", "/refresh", refresh).await;
     assert_eq!(
@@ -513,7 +519,11 @@ impl UserStore for Gated {
 }
 
 impl jwtx::store::SessionStore for Gated {
-    fn create_session(&self, session: jwtx::store::Session, generation: u64) -> Fut<'_, ()> {
+    fn create_session(
+        &self,
+        session: jwtx::store::Session,
+        generation: u64,
+    ) -> Fut<'_, Option<String>> {
         Box::pin(async move {
             self.pass("create_session").await;
             self.inner.create_session(session, generation).await
@@ -522,8 +532,14 @@ impl jwtx::store::SessionStore for Gated {
     fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<jwtx::store::Session>> {
         self.inner.get_session(id)
     }
-    fn list_sessions<'a>(&'a self, user: &'a str, now: u64) -> Fut<'a, Vec<jwtx::store::Session>> {
-        self.inner.list_sessions(user, now)
+    fn list_sessions<'a>(
+        &'a self,
+        user: &'a str,
+        now: u64,
+        after: Option<&'a jwtx::store::SessionCursor>,
+        limit: u32,
+    ) -> Fut<'a, Vec<jwtx::store::Session>> {
+        self.inner.list_sessions(user, now, after, limit)
     }
     fn rotate<'a>(
         &'a self,
@@ -692,4 +708,62 @@ async fn a_racing_rehash_cannot_undo_a_password_change() {
         login(&state, "testuser", "testpass").await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// A user holds at most `MAX_LIVE_SESSIONS` live sessions: the login past it ends the oldest,
+/// and that session's tokens are refused at once.
+#[tokio::test]
+async fn a_login_past_the_session_cap_ends_the_oldest_session() {
+    let state = state().await;
+    let user = state.store.get_user("testuser").await.unwrap().unwrap();
+    let now = SystemClock.now();
+    let mut oldest = None;
+    for i in 0..jwtx::store::MAX_LIVE_SESSIONS as u64 {
+        let id = jwtx::uuid4();
+        oldest.get_or_insert_with(|| id.clone());
+        let ended = state
+            .store
+            .create_session(
+                jwtx::store::Session {
+                    id,
+                    user: "testuser".into(),
+                    created_at: now - 10_000 + i,
+                    last_used_at: now,
+                    expires_at: now + 86_400,
+                    user_agent: None,
+                    ip: None,
+                    current_jti: jwtx::uuid4(),
+                    previous: None,
+                    revoked_at: None,
+                },
+                user.generation,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, None);
+    }
+    let oldest = oldest.unwrap();
+    let token = state
+        .jwt
+        .access_token("testuser")
+        .claim("sid", oldest.as_str())
+        .sign()
+        .unwrap()
+        .token;
+    assert_eq!(
+        call(&state, "GET", "/protected", &token).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = login(&state, "testuser", "testpass").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(&state, "GET", "/protected", &token).await;
+    assert_eq!(
+        (status, body.trim_end()),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"msg":"Token has been revoked"}"#
+        )
+    );
+    let stored = state.store.get_session(&oldest).await.unwrap().unwrap();
+    assert!(stored.revoked_at.is_some());
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore,
-    Rotation, RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User,
-    UserStore, judge_rotation,
+    KeyStatus, KeyStore, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, PrivateKeyPem,
+    Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCursor, SessionStore,
+    SigningKey, StoreError, StoreFuture, User, UserStore, judge_rotation,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -364,7 +364,11 @@ impl SqliteStore {
 
     // ----- sessions -----
 
-    async fn create_session_impl(&self, s: Session, generation: u64) -> Result<(), StoreError> {
+    async fn create_session_impl(
+        &self,
+        s: Session,
+        generation: u64,
+    ) -> Result<Option<String>, StoreError> {
         const OP: &str = "create_session";
         let (previous_jti, previous_at) = match &s.previous {
             Some((jti, at)) => (Some(jti.as_str()), Some(to_db(*at))),
@@ -411,14 +415,43 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => tx.commit().await.map_err(|e| db_error(OP, e)),
+            Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                Err(StoreError::Conflict {
+                return Err(StoreError::Conflict {
                     what: "session id exists".into(),
-                })
+                });
             }
-            Err(e) => Err(db_error(OP, e)),
+            Err(e) => return Err(db_error(OP, e)),
         }
+        // Past the cap, the user's oldest live session ends in the same transaction.
+        let now = to_db(s.created_at);
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions \
+             WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ?",
+        )
+        .bind(&s.user)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let ended = if usize::try_from(live).unwrap_or(0) > MAX_LIVE_SESSIONS {
+            sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = ? WHERE id = (\
+                 SELECT id FROM sessions \
+                 WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? \
+                 ORDER BY created_at ASC, id DESC LIMIT 1) RETURNING id",
+            )
+            .bind(now)
+            .bind(&s.user)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?
+        } else {
+            None
+        };
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(ended)
     }
 
     async fn get_session_impl(&self, id: &str) -> Result<Option<Session>, StoreError> {
@@ -435,16 +468,24 @@ impl SqliteStore {
         &self,
         user: &str,
         now: NumericDate,
+        after: Option<&SessionCursor>,
+        limit: u32,
     ) -> Result<Vec<Session>, StoreError> {
         const OP: &str = "list_sessions";
         let rows = sqlx::query(
             "SELECT id, user_name, created_at, last_used_at, expires_at, user_agent, ip, \
              current_jti, previous_jti, previous_at, revoked_at FROM sessions \
              WHERE user_name = ? AND revoked_at IS NULL AND expires_at > ? \
-             ORDER BY created_at DESC, id",
+             AND (? IS NULL OR created_at < ? OR (created_at = ? AND id > ?)) \
+             ORDER BY created_at DESC, id LIMIT ?",
         )
         .bind(user)
         .bind(to_db(now))
+        .bind(after.map(|c| to_db(c.created_at)))
+        .bind(after.map(|c| to_db(c.created_at)))
+        .bind(after.map(|c| to_db(c.created_at)))
+        .bind(after.map(|c| c.id.as_str()))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error(OP, e))?;
@@ -1027,7 +1068,7 @@ impl UserStore for SqliteStore {
 }
 
 impl SessionStore for SqliteStore {
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>> {
         Box::pin(self.create_session_impl(session, generation))
     }
 
@@ -1039,8 +1080,10 @@ impl SessionStore for SqliteStore {
         &'a self,
         user: &'a str,
         now: NumericDate,
+        after: Option<&'a SessionCursor>,
+        limit: u32,
     ) -> StoreFuture<'a, Vec<Session>> {
-        Box::pin(self.list_sessions_impl(user, now))
+        Box::pin(self.list_sessions_impl(user, now, after, limit))
     }
 
     fn rotate<'a>(

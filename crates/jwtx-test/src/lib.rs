@@ -28,13 +28,16 @@
 
 use jwtx::store::{
     KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionStore, SigningKey, StoreError, User, UserStore,
+    RotationPolicy, Session, SessionCursor, SessionStore, SigningKey, StoreError, User, UserStore,
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
 pub mod fixtures;
 
 use fixtures::{T0, session, unique, user};
+
+/// A page size that takes every session the suite makes for one user.
+const ALL: u32 = 10_000;
 
 /// Fails the suite with `msg`.
 #[track_caller]
@@ -313,6 +316,46 @@ async fn created<S: UserStore + ?Sized>(store: &S, u: User) -> User {
     }
 }
 
+/// A user holds at most [`jwtx::store::MAX_LIVE_SESSIONS`] live sessions: the login past it
+/// ends the oldest, in the same step, and says which.
+async fn session_cap<S: UserStore + SessionStore + ?Sized>(store: &S) {
+    let owner = created(store, user(&unique("many-sessions"), &["user"])).await;
+    let cap = jwtx::store::MAX_LIVE_SESSIONS as u64;
+    let mut oldest = None;
+    for i in 0..cap {
+        let s = session(&owner.name, T0 + i, T0 + 10 * cap);
+        oldest.get_or_insert_with(|| s.id.clone());
+        let ended = ok(
+            "create_session",
+            store.create_session(s, owner.generation).await,
+        );
+        assert_eq!(
+            ended, None,
+            "create_session within the cap must end nothing"
+        );
+    }
+    let last = session(&owner.name, T0 + cap, T0 + 10 * cap);
+    let ended = ok(
+        "create_session",
+        store.create_session(last.clone(), owner.generation).await,
+    );
+    assert_eq!(
+        ended, oldest,
+        "create_session past the cap must end the user's oldest live session and return it"
+    );
+    let live = ok(
+        "list_sessions",
+        store.list_sessions(&owner.name, T0 + cap, None, ALL).await,
+    );
+    assert_eq!(live.len() as u64, cap, "the user keeps exactly the cap");
+    assert_eq!(
+        live.first().map(|s| &s.id),
+        Some(&last.id),
+        "list_sessions must list the newest first"
+    );
+    assert!(ok("delete_user", store.delete_user(&owner.name).await));
+}
+
 /// Password changes against logins: a session is created only at the user's current
 /// generation, and a change ends every other session in the same step.
 async fn credentials<S: UserStore + SessionStore + ?Sized>(store: &S) {
@@ -379,10 +422,13 @@ async fn credentials<S: UserStore + SessionStore + ?Sized>(store: &S) {
         "change_password must store the hash and the new generation"
     );
     assert_eq!(
-        ok("list_sessions", store.list_sessions(&owner.name, now).await)
-            .iter()
-            .map(|s| s.id.clone())
-            .collect::<Vec<_>>(),
+        ok(
+            "list_sessions",
+            store.list_sessions(&owner.name, now, None, ALL).await
+        )
+        .iter()
+        .map(|s| s.id.clone())
+        .collect::<Vec<_>>(),
         vec![keep.id.clone()],
         "after change_password only the kept session is live"
     );
@@ -423,6 +469,7 @@ pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
     let other = created(store, user(&unique("sessions-other"), &["user"])).await;
 
     credentials(store).await;
+    session_cap(store).await;
 
     create_get_list(store, &owner).await;
     rotation(store, &owner).await;
@@ -447,7 +494,10 @@ pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
         "delete_user must delete the user's sessions"
     );
     assert_eq!(
-        ok("list_sessions", store.list_sessions(&owner.name, T0).await),
+        ok(
+            "list_sessions",
+            store.list_sessions(&owner.name, T0, None, ALL).await
+        ),
         Vec::new(),
         "a deleted user must have no sessions"
     );
@@ -520,8 +570,39 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
         "get_session must return revoked sessions, with revoked_at"
     );
 
+    // Pages: each starts after the cursor of the last one, and together they are the list.
+    let mut paged: Vec<Session> = Vec::new();
+    let mut cursor: Option<SessionCursor> = None;
+    for _ in 0..=ALL {
+        let page = ok(
+            "list_sessions",
+            store
+                .list_sessions(&owner.name, now, cursor.as_ref(), 2)
+                .await,
+        );
+        assert!(page.len() <= 2, "list_sessions must return at most `limit`");
+        let Some(last) = page.last() else { break };
+        cursor = Some(SessionCursor::after(last));
+        paged.extend(page);
+        // A store that ignores the cursor would page forever.
+        if paged.len() > ALL as usize {
+            break;
+        }
+    }
+    assert_eq!(
+        paged,
+        ok(
+            "list_sessions",
+            store.list_sessions(&owner.name, now, None, ALL).await
+        ),
+        "pages of list_sessions, each after the last one's cursor, must make the whole list"
+    );
+
     // Live only (not revoked, not past expires_at), newest first, ties by id.
-    let listed = ok("list_sessions", store.list_sessions(&owner.name, now).await);
+    let listed = ok(
+        "list_sessions",
+        store.list_sessions(&owner.name, now, None, ALL).await,
+    );
     let mut ties = [s1.clone(), tie.clone()];
     ties.sort_by(|a, b| a.id.cmp(&b.id));
     let mut expected = vec![s2.clone()];
@@ -553,7 +634,7 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     );
     let before_expiry = ok(
         "list_sessions",
-        store.list_sessions(&owner.name, now - 1).await,
+        store.list_sessions(&owner.name, now - 1, None, ALL).await,
     );
     assert!(
         before_expiry.iter().any(|l| l.id == expired.id),
@@ -562,7 +643,7 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     assert_eq!(
         ok(
             "list_sessions",
-            store.list_sessions(&unique("nobody"), now).await
+            store.list_sessions(&unique("nobody"), now, None, ALL).await
         ),
         Vec::new(),
         "list_sessions of an unknown user must be empty"
@@ -661,7 +742,9 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     assert!(
         !ok(
             "list_sessions",
-            store.list_sessions(&owner.name, reuse_at + 1).await
+            store
+                .list_sessions(&owner.name, reuse_at + 1, None, ALL)
+                .await
         )
         .iter()
         .any(|l| l.id == s.id),
@@ -914,10 +997,13 @@ async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &Use
         store.revoke_session(&already.id, now - 1).await
     ));
     // Anything else `owner` still has live from earlier parts of the suite is revoked too.
-    let before: Vec<String> = ok("list_sessions", store.list_sessions(name, now).await)
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+    let before: Vec<String> = ok(
+        "list_sessions",
+        store.list_sessions(name, now, None, ALL).await,
+    )
+    .into_iter()
+    .map(|l| l.id)
+    .collect();
     let keep = live.remove(1);
     let mut expected: Vec<String> = before.into_iter().filter(|id| *id != keep.id).collect();
     expected.sort();
@@ -948,10 +1034,13 @@ async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &Use
         "revoke_user_sessions must not touch sessions past their end"
     );
     assert_eq!(
-        ok("list_sessions", store.list_sessions(name, now).await)
-            .into_iter()
-            .map(|l| l.id)
-            .collect::<Vec<_>>(),
+        ok(
+            "list_sessions",
+            store.list_sessions(name, now, None, ALL).await
+        )
+        .into_iter()
+        .map(|l| l.id)
+        .collect::<Vec<_>>(),
         vec![keep.id.clone()],
         "after revoke_user_sessions with keep, only keep is live"
     );
@@ -977,7 +1066,10 @@ async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &Use
         "revoke_user_sessions without keep must revoke the rest"
     );
     assert_eq!(
-        ok("list_sessions", store.list_sessions(name, now + 1).await),
+        ok(
+            "list_sessions",
+            store.list_sessions(name, now + 1, None, ALL).await
+        ),
         Vec::new(),
         "after revoke_user_sessions without keep nothing is live"
     );

@@ -6,7 +6,7 @@ use jwtx::NumericDate;
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
     KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionStore, SigningKey, StoreFuture, User, UserStore,
+    RotationPolicy, Session, SessionCursor, SessionStore, SigningKey, StoreFuture, User, UserStore,
     judge_rotation,
 };
 
@@ -37,6 +37,10 @@ enum Bug {
     IgnoresGeneration,
     /// change_password replaces the hash but leaves the other sessions live.
     ChangeKeepsSessions,
+    /// list_sessions starts every page at the beginning.
+    IgnoresCursor,
+    /// create_session past the cap ends the oldest session but does not say which.
+    HidesEndedSession,
 }
 
 #[derive(Debug)]
@@ -148,7 +152,7 @@ impl UserStore for Buggy {
 }
 
 impl SessionStore for Buggy {
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>> {
         Box::pin(async move {
             let generation = match self.bug {
                 Bug::IgnoresGeneration => self
@@ -158,7 +162,12 @@ impl SessionStore for Buggy {
                     .map_or(generation, |u| u.generation),
                 _ => generation,
             };
-            self.inner.create_session(session, generation).await
+            let ended = self.inner.create_session(session, generation).await?;
+            Ok(if self.bug == Bug::HidesEndedSession {
+                None
+            } else {
+                ended
+            })
         })
     }
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>> {
@@ -168,9 +177,16 @@ impl SessionStore for Buggy {
         &'a self,
         user: &'a str,
         now: NumericDate,
+        after: Option<&'a SessionCursor>,
+        limit: u32,
     ) -> StoreFuture<'a, Vec<Session>> {
         Box::pin(async move {
-            let mut v = self.inner.list_sessions(user, now).await?;
+            let after = if self.bug == Bug::IgnoresCursor {
+                None
+            } else {
+                after
+            };
+            let mut v = self.inner.list_sessions(user, now, after, limit).await?;
             if self.bug == Bug::OldestFirst {
                 v.reverse();
             }
@@ -371,4 +387,16 @@ async fn catches_sessions_at_a_stale_generation() {
 #[should_panic(expected = "change_password must end every live session but the kept one")]
 async fn catches_a_password_change_that_keeps_sessions() {
     jwtx_test::all(&Buggy::new(Bug::ChangeKeepsSessions)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "each after the last one's cursor, must make the whole list")]
+async fn catches_pages_that_ignore_the_cursor() {
+    jwtx_test::all(&Buggy::new(Bug::IgnoresCursor)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "must end the user's oldest live session and return it")]
+async fn catches_an_ended_session_not_reported() {
+    jwtx_test::all(&Buggy::new(Bug::HidesEndedSession)).await;
 }

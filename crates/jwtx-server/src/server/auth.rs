@@ -222,7 +222,12 @@ pub(crate) async fn login(
     // Created only if the user still has the credentials the password was verified against:
     // a password change (or a deletion) that committed during the verification wins.
     match state.store.create_session(session, user.generation).await {
-        Ok(()) => {}
+        Ok(None) => {}
+        // The user was past jwtx::store::MAX_LIVE_SESSIONS: the oldest session ended.
+        Ok(Some(oldest)) => {
+            end_session(&state, &oldest, now).await?;
+            tracing::info!(target: "audit", event = "session_ended", reason = "session_cap", user = %user.name, session = %oldest);
+        }
         Err(StoreError::Conflict { .. }) => {
             state.metrics.login(LoginResult::Failure);
             tracing::info!(target: "audit", event = "login", result = "credentials_changed", user = %user.name, %ip);

@@ -61,7 +61,10 @@ pub(crate) struct SessionInfo {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct Sessions {
+    /// At most `limit` sessions, newest first.
     sessions: Vec<SessionInfo>,
+    /// Pass as `cursor` for the next page; `null` after the last page.
+    next_cursor: Option<String>,
 }
 
 /// The document.

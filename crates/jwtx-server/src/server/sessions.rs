@@ -1,11 +1,15 @@
-//! `GET /sessions` and `DELETE /sessions/{id}`: a user's login sessions.
+//! `GET /sessions` and `DELETE /sessions/{id}`: a user's login sessions. A user holds at most
+//! `jwtx::store::MAX_LIVE_SESSIONS` (1,000) live sessions (a login past that ends the oldest),
+//! and the list comes in pages of at most 100, newest first, with a cursor.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
-use jwtx::store::Session;
+use jwtx::store::{Session, SessionCursor};
 use jwtx_axum::Jwt;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::api_error::ApiError;
@@ -22,16 +26,72 @@ fn describe(s: &Session, current: Option<&str>) -> Value {
     })
 }
 
-/// `GET /sessions`: the user's live sessions, newest first.
+/// Sessions per page of `GET /sessions` when the request names no `limit`.
+const DEFAULT_PAGE: u32 = 50;
+/// The largest `limit` a request may ask for.
+const MAX_PAGE: u32 = 100;
+
+/// `GET /sessions` query: `limit` (1 to 100, default 50) and the `cursor` a previous page
+/// returned as `next_cursor`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct Page {
+    /// Sessions on the page, 1 to 100 (50 when absent).
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// A cursor as the client sees it: `<created_at>.<session id>` of the last session listed.
+fn encode(c: &SessionCursor) -> String {
+    format!("{}.{}", c.created_at, c.id)
+}
+
+fn decode(text: &str) -> Option<SessionCursor> {
+    let (at, id) = text.split_once('.')?;
+    let ok_id =
+        !id.is_empty() && id.len() <= 256 && id.bytes().all(|b| b.is_ascii_graphic() && b != b'.');
+    ok_id.then_some(())?;
+    Some(SessionCursor {
+        created_at: at.parse().ok()?,
+        id: id.to_owned(),
+    })
+}
+
+/// `GET /sessions`: one page of the user's live sessions, newest first.
 #[utoipa::path(get, path = "/sessions", tag = "sessions",
     security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "The user's live sessions, newest first", body = super::openapi::Sessions)))]
+    params(Page),
+    responses(
+        (status = 200, description = "A page of the user's live sessions, newest first, and the cursor of the next page", body = super::openapi::Sessions),
+        (status = 400, description = "A `limit` outside 1 to 100, or a `cursor` no page returned", body = super::openapi::Msg),
+    ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     token: Jwt,
+    Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let after = match page.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(
+            decode(text)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one a page returned"))?,
+        ),
+    };
     let now = state.clock.now();
-    let sessions = state.store.list_sessions(token.identity(), now).await?;
+    let sessions = state
+        .store
+        .list_sessions(token.identity(), now, after.as_ref(), limit)
+        .await?;
+    // A full page may have more after it; the cursor moves past idle sessions too.
+    let next_cursor = (sessions.len() == limit as usize)
+        .then(|| sessions.last().map(|s| encode(&SessionCursor::after(s))))
+        .flatten();
     let current = token.sid();
     // A session idle for longer than the timeout has ended (its refresh token is refused).
     let idle_limit = state.settings.session_idle_timeout;
@@ -40,7 +100,9 @@ pub(crate) async fn list(
         .filter(|s| now.saturating_sub(s.last_used_at) <= idle_limit)
         .map(|s| describe(s, current))
         .collect();
-    Ok(Json(json!({ "sessions": live })))
+    Ok(Json(
+        json!({ "sessions": live, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `DELETE /sessions/{id}`: revokes one of the user's own sessions.

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::keys::kid_taken;
 use super::{
-    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore,
-    is_live, is_retirable, judge_rotation, sort_keys,
+    KeyStatus, KeyStore, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, Revocation,
+    RevocationStore, Rotation, RotationPolicy, Session, SessionCursor, SessionStore, SigningKey,
+    StoreError, StoreFuture, User, UserStore, is_live, is_retirable, judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
 use crate::clock::{Clock, SystemClock};
@@ -175,7 +175,7 @@ impl UserStore for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>> {
         let mut st = self.state();
         let r = if st.sessions.contains_key(&session.id) {
             Err(StoreError::Conflict {
@@ -190,8 +190,23 @@ impl SessionStore for MemoryStore {
                 what: format!("the credentials of {:?} changed", session.user),
             })
         } else {
+            let (user, now) = (session.user.clone(), session.created_at);
             st.sessions.insert(session.id.clone(), session);
-            Ok(())
+            let mut live: Vec<&Session> = st
+                .sessions
+                .values()
+                .filter(|s| s.user == user && is_live(s, now))
+                .collect();
+            let ended = if live.len() > MAX_LIVE_SESSIONS {
+                live.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(b.id.cmp(&a.id)));
+                live.first().map(|s| s.id.clone())
+            } else {
+                None
+            };
+            if let Some(s) = ended.as_ref().and_then(|id| st.sessions.get_mut(id)) {
+                s.revoked_at = Some(now);
+            }
+            Ok(ended)
         };
         ready(r)
     }
@@ -204,15 +219,19 @@ impl SessionStore for MemoryStore {
         &'a self,
         user: &'a str,
         now: NumericDate,
+        after: Option<&'a SessionCursor>,
+        limit: u32,
     ) -> StoreFuture<'a, Vec<Session>> {
         let mut v: Vec<Session> = self
             .state()
             .sessions
             .values()
             .filter(|s| s.user == user && is_live(s, now))
+            .filter(|s| after.is_none_or(|c| c.precedes(s)))
             .cloned()
             .collect();
         v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        v.truncate(limit as usize);
         ready(Ok(v))
     }
 

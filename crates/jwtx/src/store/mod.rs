@@ -194,6 +194,36 @@ pub struct Session {
     pub revoked_at: Option<NumericDate>,
 }
 
+/// The most live sessions one user may hold. A login beyond it ends the user's oldest live
+/// session ([`SessionStore::create_session`] says which), so a user who never logs out, or an
+/// attacker who knows the password and logs in in a loop, cannot grow the store without bound.
+pub const MAX_LIVE_SESSIONS: usize = 1_000;
+
+/// Where a page of [`SessionStore::list_sessions`] starts: after the session created at
+/// `created_at` with id `id`, in the list's order (newest first, then by id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// The last listed session's `created_at`.
+    pub created_at: NumericDate,
+    /// The last listed session's id.
+    pub id: String,
+}
+
+impl SessionCursor {
+    /// The cursor after `s`.
+    pub fn after(s: &Session) -> SessionCursor {
+        SessionCursor {
+            created_at: s.created_at,
+            id: s.id.clone(),
+        }
+    }
+
+    /// Whether `s` comes after this cursor in the list's order.
+    pub fn precedes(&self, s: &Session) -> bool {
+        s.created_at < self.created_at || (s.created_at == self.created_at && s.id > self.id)
+    }
+}
+
 /// What presenting a refresh token to [`SessionStore::rotate`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -265,15 +295,20 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// `generation` ([`User::generation`]); [`StoreError::Conflict`] if its id exists, its
     /// user does not, or the user's generation is no longer `generation` (the password
     /// changed, or the user was deleted and created again, while the login verified it). The
-    /// check and the insert are one transaction.
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, ()>;
+    /// check and the insert are one transaction. If the user then holds more than
+    /// [`MAX_LIVE_SESSIONS`] live sessions, the oldest is revoked in the same transaction and
+    /// its id returned (the caller also appends a [`Revocation::Session`] for it).
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>>;
     /// The session `id`, revoked or not.
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>>;
-    /// The user's sessions that are neither revoked nor past their absolute end, newest first.
+    /// Up to `limit` of the user's sessions that are neither revoked nor past their absolute
+    /// end, newest first (then by id), starting after `after` (from the start when `None`).
     fn list_sessions<'a>(
         &'a self,
         user: &'a str,
         now: NumericDate,
+        after: Option<&'a SessionCursor>,
+        limit: u32,
     ) -> StoreFuture<'a, Vec<Session>>;
     /// Presents refresh token `presented_jti` of session `id`, atomically, judged by
     /// [`judge_rotation`]. On [`Rotation::Rotated`] the family's current `jti` becomes
