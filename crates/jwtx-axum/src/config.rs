@@ -123,8 +123,7 @@ impl Location {
         }
     }
 
-    /// Every location, in the order of [`Location::as_str`]'s names.
-    pub const ALL: [Location; 4] = [
+    const ALL: [Location; 4] = [
         Location::Headers,
         Location::Cookies,
         Location::QueryString,
@@ -139,7 +138,12 @@ impl Location {
 
 impl Word for Location {
     const WHAT: &'static str = "a token location";
-    const VALID: &'static [&'static str] = &["headers", "cookies", "query_string", "json"];
+    const VALID: &'static [&'static str] = &[
+        Location::Headers.as_str(),
+        Location::Cookies.as_str(),
+        Location::QueryString.as_str(),
+        Location::Json.as_str(),
+    ];
 }
 
 impl FromStr for Location {
@@ -274,7 +278,10 @@ impl ErrorStyle {
 
 impl Word for ErrorStyle {
     const WHAT: &'static str = "an error style";
-    const VALID: &'static [&'static str] = &["flask-jwt-extended", "rfc6750"];
+    const VALID: &'static [&'static str] = &[
+        ErrorStyle::FlaskJwtExtended.as_str(),
+        ErrorStyle::Rfc6750.as_str(),
+    ];
 }
 
 impl FromStr for ErrorStyle {
@@ -282,11 +289,11 @@ impl FromStr for ErrorStyle {
 
     /// `flask-jwt-extended` or `rfc6750` (surrounding white space ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "flask-jwt-extended" => Ok(ErrorStyle::FlaskJwtExtended),
-            "rfc6750" => Ok(ErrorStyle::Rfc6750),
-            other => Err(UnknownConfigValue::new(other, Self::WHAT, Self::VALID)),
-        }
+        let name = s.trim();
+        [ErrorStyle::FlaskJwtExtended, ErrorStyle::Rfc6750]
+            .into_iter()
+            .find(|e| e.as_str() == name)
+            .ok_or_else(|| UnknownConfigValue::new(name, Self::WHAT, Self::VALID))
     }
 }
 
@@ -326,7 +333,10 @@ impl CookieProfile {
 
 impl Word for CookieProfile {
     const WHAT: &'static str = "a cookie profile";
-    const VALID: &'static [&'static str] = &["jwtx", "flask-jwt-extended"];
+    const VALID: &'static [&'static str] = &[
+        CookieProfile::Jwtx.as_str(),
+        CookieProfile::FlaskJwtExtended.as_str(),
+    ];
 }
 
 impl FromStr for CookieProfile {
@@ -334,11 +344,11 @@ impl FromStr for CookieProfile {
 
     /// `jwtx` or `flask-jwt-extended` (surrounding white space ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "jwtx" => Ok(CookieProfile::Jwtx),
-            "flask-jwt-extended" => Ok(CookieProfile::FlaskJwtExtended),
-            other => Err(UnknownConfigValue::new(other, Self::WHAT, Self::VALID)),
-        }
+        let name = s.trim();
+        [CookieProfile::Jwtx, CookieProfile::FlaskJwtExtended]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| UnknownConfigValue::new(name, Self::WHAT, Self::VALID))
     }
 }
 
