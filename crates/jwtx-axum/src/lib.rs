@@ -63,7 +63,9 @@ mod token;
 mod verified_cache;
 mod verify;
 
-pub use config::{CookieLifetime, ErrorStyle, JwtConfig, Location, SameSite};
+pub use config::{
+    CookieLifetime, CookieProfile, ErrorStyle, JwtConfig, Location, SameSite, UnknownConfigValue,
+};
 pub use cookies::CookieOverrides;
 pub use error::{ErrorHandler, ErrorKind, JwtError, JwtRejection};
 pub use extract::{

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jwtx::Algorithm;
+use jwtx_axum::{CookieProfile, ErrorStyle, Location, SameSite};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -126,16 +127,18 @@ struct FileConfig {
     leeway: Option<String>,
     access_token_expires: Option<String>,
     refresh_token_expires: Option<String>,
-    // Server keys, in any TOML type (lists, booleans): normalised to the environment's text
-    // form (comma-separated lists) and parsed once, below, whatever their source.
-    bind: Option<toml::Value>,
+    // Keys named by words of jwtx-axum's vocabulary, deserialized into its types by
+    // `Sources::typed` (so an error names the key).
     token_location: Option<toml::Value>,
-    cookie_secure: Option<toml::Value>,
     cookie_samesite: Option<toml::Value>,
-    cookie_domain: Option<toml::Value>,
     cookie_profile: Option<toml::Value>,
-    csrf_protect: Option<toml::Value>,
     error_style: Option<toml::Value>,
+    // Other server keys, in any TOML type (lists, booleans): normalised to the environment's
+    // text form (comma-separated lists) and parsed once, below, whatever their source.
+    bind: Option<toml::Value>,
+    cookie_secure: Option<toml::Value>,
+    cookie_domain: Option<toml::Value>,
+    csrf_protect: Option<toml::Value>,
     refresh_reuse_grace: Option<toml::Value>,
     session_idle_timeout: Option<toml::Value>,
     login_rate_limit: Option<toml::Value>,
@@ -205,11 +208,11 @@ pub struct Config {
     /// The server's listening address (127.0.0.1:5000).
     pub bind: SocketAddr,
     /// Where tokens are looked for, in order (`headers,cookies`).
-    pub token_location: Vec<TokenLocation>,
+    pub token_location: Vec<Location>,
     /// `Secure` on cookies (true; false only for plain-HTTP development).
     pub cookie_secure: bool,
-    /// `SameSite` on cookies (`lax`; `strict`, `none`, or `off` for no attribute).
-    pub cookie_samesite: Option<String>,
+    /// `SameSite` on cookies (`lax`; `strict`, `none`, or `off` for no attribute: `None`).
+    pub cookie_samesite: Option<SameSite>,
     /// `Domain` on cookies.
     pub cookie_domain: Option<String>,
     /// `jwtx` (secure defaults) or `flask-jwt-extended` (that library's cookies exactly).
@@ -217,7 +220,7 @@ pub struct Config {
     /// CSRF double submit for cookie tokens (true).
     pub csrf_protect: bool,
     /// `flask-jwt-extended` (its statuses and bodies) or `rfc6750`.
-    pub error_style: ErrorStyleName,
+    pub error_style: ErrorStyle,
     /// How long after a rotation the previous refresh token is still honoured (10s).
     pub refresh_reuse_grace: Duration,
     /// A session ends after this long without a refresh (14d).
@@ -268,56 +271,6 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// A token location of the server configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenLocation {
-    /// `Authorization: Bearer …`.
-    Headers,
-    /// The access/refresh cookies (with CSRF double submit).
-    Cookies,
-    /// The `jwt` query-string parameter.
-    QueryString,
-    /// The `access_token` / `refresh_token` member of a JSON body.
-    Json,
-}
-
-impl TokenLocation {
-    const ALL: [TokenLocation; 4] = [
-        TokenLocation::Headers,
-        TokenLocation::Cookies,
-        TokenLocation::QueryString,
-        TokenLocation::Json,
-    ];
-
-    /// The configuration name (`headers`, `cookies`, `query_string`, `json`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenLocation::Headers => "headers",
-            TokenLocation::Cookies => "cookies",
-            TokenLocation::QueryString => "query_string",
-            TokenLocation::Json => "json",
-        }
-    }
-}
-
-/// The cookie profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CookieProfile {
-    /// Secure defaults: `Secure`, `SameSite=Lax`, `HttpOnly`, Max-Age = token lifetime.
-    Jwtx,
-    /// flask-jwt-extended 4.7.4's defaults exactly (session cookies, no Secure/SameSite).
-    FlaskJwtExtended,
-}
-
-/// The error response style.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorStyleName {
-    /// flask-jwt-extended's statuses and `{"msg": …}` bodies.
-    FlaskJwtExtended,
-    /// RFC 6750: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
-    Rfc6750,
-}
-
 /// `N/DURATION`: at most N events per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -347,31 +300,44 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn parse_locations(v: &str) -> Result<Vec<TokenLocation>, ConfigError> {
-    let mut out = Vec::new();
-    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let loc = match TokenLocation::ALL.into_iter().find(|l| l.as_str() == name) {
-            Some(loc) => loc,
-            None => {
-                return Err(err(
-                    "token_location",
-                    format!(
-                        "{name:?} is not a location; use headers, cookies, query_string or json"
-                    ),
-                ));
-            }
-        };
-        if !out.contains(&loc) {
-            out.push(loc);
+/// `token_location` from the environment or a TOML string: comma-separated locations.
+fn parse_locations(v: &str) -> Result<Vec<Location>, ConfigError> {
+    let names = v.split(',').filter(|s| !s.trim().is_empty());
+    let locations = names
+        .map(str::parse)
+        .collect::<Result<Vec<Location>, _>>()
+        .map_err(|e| err("token_location", e.to_string()))?;
+    check_locations(locations)
+}
+
+/// `token_location` from the TOML file: a comma-separated string or an array.
+fn toml_locations(v: toml::Value) -> Result<Vec<Location>, ConfigError> {
+    match v {
+        toml::Value::String(s) => parse_locations(&s),
+        other => check_locations(from_toml("token_location", other)?),
+    }
+}
+
+/// Drops repeated locations; refuses none.
+fn check_locations(given: Vec<Location>) -> Result<Vec<Location>, ConfigError> {
+    let mut locations = Vec::with_capacity(given.len());
+    for l in given {
+        if !locations.contains(&l) {
+            locations.push(l);
         }
     }
-    if out.is_empty() {
+    if locations.is_empty() {
         return Err(err(
             "token_location",
             "is empty; name at least one of headers, cookies, query_string, json",
         ));
     }
-    Ok(out)
+    Ok(locations)
+}
+
+/// A TOML value as `T`; a value of the wrong kind or word names `key`.
+fn from_toml<T: serde::de::DeserializeOwned>(key: &str, v: toml::Value) -> Result<T, ConfigError> {
+    T::deserialize(v).map_err(|e| err(key, e.message()))
 }
 
 /// `N/DURATION` for `key`, within what the login throttle accepts (1 to
@@ -403,6 +369,8 @@ struct Sources<'a> {
     flags: BTreeMap<&'static str, String>,
     env: &'a dyn Fn(&str) -> Option<String>,
     file: BTreeMap<&'static str, String>,
+    /// The TOML file's values of the keys read by [`Sources::typed`], as written.
+    file_typed: BTreeMap<&'static str, toml::Value>,
 }
 
 impl Sources<'_> {
@@ -412,6 +380,39 @@ impl Sources<'_> {
             .cloned()
             .or_else(|| (self.env)(&format!("JWTX_{}", key.to_ascii_uppercase())))
             .or_else(|| self.file.get(key).cloned())
+    }
+
+    /// `key` from text (a flag or the environment) through `text`, else from the TOML file
+    /// through `toml`; `None` when not set.
+    fn typed<T>(
+        &self,
+        key: &'static str,
+        text: impl FnOnce(&str) -> Result<T, ConfigError>,
+        toml: impl FnOnce(toml::Value) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        let from_text = self
+            .flags
+            .get(key)
+            .cloned()
+            .or_else(|| (self.env)(&format!("JWTX_{}", key.to_ascii_uppercase())));
+        match (from_text, self.file_typed.get(key)) {
+            (Some(v), _) => text(&v).map(Some),
+            (None, Some(v)) => toml(v.clone()).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `key` as a word of `T`'s vocabulary: [`FromStr`](std::str::FromStr) for text,
+    /// [`Deserialize`] for TOML (one vocabulary, jwtx-axum's).
+    fn word<T>(&self, key: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr<Err = jwtx_axum::UnknownConfigValue> + serde::de::DeserializeOwned,
+    {
+        self.typed(
+            key,
+            |v| v.parse().map_err(|e: T::Err| err(key, e.to_string())),
+            |v| from_toml(key, v),
+        )
     }
 
     /// `key` as a whole number up to `max` (`None` when not set); `range` completes the error
@@ -481,15 +482,22 @@ impl Config {
         put("refresh_token_expires", fc.refresh_token_expires);
         put("tls_cert", fc.tls_cert.map(|p| p.display().to_string()));
         put("tls_key", fc.tls_key.map(|p| p.display().to_string()));
+        let mut file_typed = BTreeMap::new();
+        for (key, value) in [
+            ("token_location", fc.token_location),
+            ("cookie_samesite", fc.cookie_samesite),
+            ("cookie_profile", fc.cookie_profile),
+            ("error_style", fc.error_style),
+        ] {
+            if let Some(v) = value {
+                file_typed.insert(key, v);
+            }
+        }
         for (key, value) in [
             ("bind", fc.bind),
-            ("token_location", fc.token_location),
             ("cookie_secure", fc.cookie_secure),
-            ("cookie_samesite", fc.cookie_samesite),
             ("cookie_domain", fc.cookie_domain),
-            ("cookie_profile", fc.cookie_profile),
             ("csrf_protect", fc.csrf_protect),
-            ("error_style", fc.error_style),
             ("refresh_reuse_grace", fc.refresh_reuse_grace),
             ("session_idle_timeout", fc.session_idle_timeout),
             ("login_rate_limit", fc.login_rate_limit),
@@ -527,6 +535,7 @@ impl Config {
             flags: flag_values,
             env,
             file: file_values,
+            file_typed,
         };
 
         let duration = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
@@ -575,54 +584,35 @@ impl Config {
                     )
                 })?,
             },
-            token_location: match src.get("token_location") {
-                None => vec![TokenLocation::Headers, TokenLocation::Cookies],
-                Some(v) => parse_locations(&v)?,
-            },
+            token_location: src
+                .typed("token_location", parse_locations, toml_locations)?
+                .unwrap_or_else(|| vec![Location::Headers, Location::Cookies]),
             cookie_secure: match src.get("cookie_secure") {
                 None => true,
                 Some(v) => parse_bool("cookie_secure", &v)?,
             },
-            cookie_samesite: match src.get("cookie_samesite") {
-                None => Some("Lax".to_owned()),
-                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                    "lax" => Some("Lax".to_owned()),
-                    "strict" => Some("Strict".to_owned()),
-                    "none" => Some("None".to_owned()),
-                    "off" | "" => None,
-                    _ => {
-                        return Err(err(
-                            "cookie_samesite",
-                            format!("{v:?} is not lax, strict, none or off"),
-                        ));
-                    }
-                },
-            },
+            cookie_samesite: src
+                .typed(
+                    "cookie_samesite",
+                    |v| {
+                        SameSite::parse_setting(v)
+                            .map_err(|e| err("cookie_samesite", e.to_string()))
+                    },
+                    |v| {
+                        SameSite::deserialize_setting(v)
+                            .map_err(|e| err("cookie_samesite", e.message()))
+                    },
+                )?
+                .unwrap_or(Some(SameSite::Lax)),
             cookie_domain: src.get("cookie_domain").filter(|d| !d.trim().is_empty()),
-            cookie_profile: match src.get("cookie_profile").as_deref().map(str::trim) {
-                None | Some("jwtx") => CookieProfile::Jwtx,
-                Some("flask-jwt-extended") => CookieProfile::FlaskJwtExtended,
-                Some(v) => {
-                    return Err(err(
-                        "cookie_profile",
-                        format!("{v:?} is not jwtx or flask-jwt-extended"),
-                    ));
-                }
-            },
+            cookie_profile: src.word("cookie_profile")?.unwrap_or_default(),
             csrf_protect: match src.get("csrf_protect") {
                 None => true,
                 Some(v) => parse_bool("csrf_protect", &v)?,
             },
-            error_style: match src.get("error_style").as_deref().map(str::trim) {
-                None | Some("flask-jwt-extended") => ErrorStyleName::FlaskJwtExtended,
-                Some("rfc6750") => ErrorStyleName::Rfc6750,
-                Some(v) => {
-                    return Err(err(
-                        "error_style",
-                        format!("{v:?} is not flask-jwt-extended or rfc6750"),
-                    ));
-                }
-            },
+            error_style: src
+                .word("error_style")?
+                .unwrap_or(ErrorStyle::FlaskJwtExtended),
             refresh_reuse_grace: duration("refresh_reuse_grace", 10)?,
             session_idle_timeout: duration("session_idle_timeout", 14 * 86_400)?,
             login_rate_limit: match src.get("login_rate_limit") {
@@ -916,10 +906,7 @@ mod tests {
     fn server_keys_from_file_env_and_defaults() {
         let c = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
         assert_eq!(c.bind, SocketAddr::from(([127, 0, 0, 1], 5000)));
-        assert_eq!(
-            c.token_location,
-            [TokenLocation::Headers, TokenLocation::Cookies]
-        );
+        assert_eq!(c.token_location, [Location::Headers, Location::Cookies]);
         assert!(c.cookie_secure && c.csrf_protect);
         assert_eq!(c.refresh_reuse_grace, Duration::from_secs(10));
         assert_eq!(c.verified_cache, 1024);
@@ -940,12 +927,9 @@ mod tests {
         .unwrap();
         let env = |k: &str| (k == "JWTX_COOKIE_SAMESITE").then(|| "strict".to_owned());
         let c = Config::load_with(Some(&file), &Overrides::default(), &env).unwrap();
-        assert_eq!(
-            c.token_location,
-            [TokenLocation::Cookies, TokenLocation::Json]
-        );
+        assert_eq!(c.token_location, [Location::Cookies, Location::Json]);
         assert!(!c.cookie_secure);
-        assert_eq!(c.cookie_samesite.as_deref(), Some("Strict"));
+        assert_eq!(c.cookie_samesite, Some(SameSite::Strict));
         assert_eq!(c.login_rate_limit.count, 3);
         assert_eq!(
             c.login_ip_rate_limit,
@@ -1030,6 +1014,155 @@ mod tests {
             })
             .unwrap_err();
             assert_eq!(format!("JWTX_{}", e.key.to_ascii_uppercase()), key, "{e}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `token_location`, `cookie_samesite`, `cookie_profile` and `error_style` take jwtx-axum's
+    /// words from the environment (text, lists comma-separated) and the TOML file (strings or
+    /// arrays); a bad one names its key and lists the valid words.
+    #[test]
+    fn vocabulary_keys_from_env_and_file() {
+        let dir = std::env::temp_dir().join(format!("jwtx-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwtx.toml");
+        let from_file = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            Config::load_with(Some(&file), &Overrides::default(), &|_| None)
+        };
+        let from_env = |key: &'static str, value: &'static str| {
+            Config::load_with(None, &Overrides::default(), &move |k| {
+                (k == key).then(|| value.to_owned())
+            })
+        };
+
+        let c = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.cookie_samesite, Some(SameSite::Lax));
+        assert_eq!(c.cookie_profile, CookieProfile::Jwtx);
+        assert_eq!(c.error_style, ErrorStyle::FlaskJwtExtended);
+
+        let c = from_file(
+            "token_location = [\"json\", \"query_string\", \"json\"]\n\
+             cookie_samesite = \"NONE\"\n\
+             cookie_profile = \"flask-jwt-extended\"\n\
+             error_style = \"rfc6750\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.token_location, [Location::Json, Location::QueryString]);
+        assert_eq!(c.cookie_samesite, Some(SameSite::None));
+        assert_eq!(c.cookie_profile, CookieProfile::FlaskJwtExtended);
+        assert_eq!(c.error_style, ErrorStyle::Rfc6750);
+        let c = from_file("token_location = \"cookies, headers\"\ncookie_samesite = \"off\"\n")
+            .unwrap();
+        assert_eq!(c.token_location, [Location::Cookies, Location::Headers]);
+        assert_eq!(c.cookie_samesite, None);
+
+        let c = from_env("JWTX_TOKEN_LOCATION", " query_string,headers,,query_string").unwrap();
+        assert_eq!(c.token_location, [Location::QueryString, Location::Headers]);
+        for (value, want) in [
+            ("Strict", Some(SameSite::Strict)),
+            ("lax", Some(SameSite::Lax)),
+            ("OFF", None),
+            ("", None),
+        ] {
+            let c = from_env("JWTX_COOKIE_SAMESITE", value).unwrap();
+            assert_eq!(c.cookie_samesite, want, "{value:?}");
+        }
+        let c = from_env("JWTX_COOKIE_PROFILE", "flask-jwt-extended").unwrap();
+        assert_eq!(c.cookie_profile, CookieProfile::FlaskJwtExtended);
+        let c = from_env("JWTX_ERROR_STYLE", " rfc6750").unwrap();
+        assert_eq!(c.error_style, ErrorStyle::Rfc6750);
+
+        // The environment wins over the file.
+        std::fs::write(
+            &file,
+            "error_style = \"rfc6750\"\ncookie_samesite = \"strict\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with(Some(&file), &Overrides::default(), &|k| {
+            (k == "JWTX_ERROR_STYLE").then(|| "flask-jwt-extended".to_owned())
+        })
+        .unwrap();
+        assert_eq!(c.error_style, ErrorStyle::FlaskJwtExtended);
+        assert_eq!(c.cookie_samesite, Some(SameSite::Strict));
+
+        let locations = "use headers, cookies, query_string or json";
+        for (got, key, problem) in [
+            (
+                from_env("JWTX_TOKEN_LOCATION", "headers,body"),
+                "token_location",
+                format!("\"body\" is not a token location; {locations}"),
+            ),
+            (
+                from_file("token_location = [\"headers\", \"Cookies\"]\n"),
+                "token_location",
+                format!("\"Cookies\" is not a token location; {locations}"),
+            ),
+            (
+                from_file("token_location = \"headers,body\"\n"),
+                "token_location",
+                format!("\"body\" is not a token location; {locations}"),
+            ),
+            (
+                from_file("token_location = [1]\n"),
+                "token_location",
+                "invalid type: integer `1`, expected a token location \
+                 (headers, cookies, query_string or json)"
+                    .to_owned(),
+            ),
+            (
+                from_file("token_location = []\n"),
+                "token_location",
+                "is empty; name at least one of headers, cookies, query_string, json".to_owned(),
+            ),
+            (
+                from_env("JWTX_TOKEN_LOCATION", " , "),
+                "token_location",
+                "is empty; name at least one of headers, cookies, query_string, json".to_owned(),
+            ),
+            (
+                from_env("JWTX_COOKIE_SAMESITE", "sometimes"),
+                "cookie_samesite",
+                "\"sometimes\" is not a SameSite value; use lax, strict, none or off".to_owned(),
+            ),
+            (
+                from_file("cookie_samesite = \"sometimes\"\n"),
+                "cookie_samesite",
+                "\"sometimes\" is not a SameSite value; use lax, strict, none or off".to_owned(),
+            ),
+            (
+                from_file("cookie_samesite = false\n"),
+                "cookie_samesite",
+                "invalid type: boolean `false`, expected a SameSite value \
+                 (lax, strict, none or off)"
+                    .to_owned(),
+            ),
+            (
+                from_env("JWTX_COOKIE_PROFILE", "flask"),
+                "cookie_profile",
+                "\"flask\" is not a cookie profile; use jwtx or flask-jwt-extended".to_owned(),
+            ),
+            (
+                from_file("cookie_profile = \"flask\"\n"),
+                "cookie_profile",
+                "\"flask\" is not a cookie profile; use jwtx or flask-jwt-extended".to_owned(),
+            ),
+            (
+                from_env("JWTX_ERROR_STYLE", "xml"),
+                "error_style",
+                "\"xml\" is not an error style; use flask-jwt-extended or rfc6750".to_owned(),
+            ),
+            (
+                from_file("error_style = \"xml\"\n"),
+                "error_style",
+                "\"xml\" is not an error style; use flask-jwt-extended or rfc6750".to_owned(),
+            ),
+        ] {
+            let e = got.unwrap_err();
+            assert_eq!(
+                (e.key.as_str(), e.problem.as_str()),
+                (key, problem.as_str())
+            );
         }
         std::fs::remove_dir_all(dir).unwrap();
     }

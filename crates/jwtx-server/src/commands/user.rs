@@ -36,7 +36,8 @@ use crate::error::CliError;
 use crate::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
 use crate::server::DataDir;
 
-/// Longest user name, in bytes (as the server's `POST /login`).
+/// Longest user name, in bytes: the one bound for `jwtx user add`, the server's `POST /login`
+/// and the login throttle's keys.
 pub const MAX_NAME_BYTES: usize = 256;
 /// Fewest characters in a new password (as the server's `POST /password`; the rule is
 /// [`crate::passwords::check_new_password`]).

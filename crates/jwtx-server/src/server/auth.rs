@@ -25,11 +25,8 @@ use super::api_error::ApiError;
 use super::audit::TypedName;
 use super::body::{ApiJson, field};
 use super::metrics::LoginResult;
-
-/// Longest accepted user name, in bytes.
-pub(crate) const MAX_USERNAME: usize = 256;
-/// Longest accepted password, in bytes (bounds the hashing work).
-pub(crate) const MAX_PASSWORD: usize = 1024;
+use crate::commands::user::MAX_NAME_BYTES;
+use crate::passwords::MAX_PASSWORD_BYTES;
 
 /// `POST /login` body.
 #[derive(Deserialize, ToSchema)]
@@ -136,8 +133,8 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let username = field("username", &body.username, MAX_USERNAME)?;
-    field("password", &body.password, MAX_PASSWORD)?;
+    let username = field("username", &body.username, MAX_NAME_BYTES)?;
+    field("password", &body.password, MAX_PASSWORD_BYTES)?;
     let ip = peer.ip();
     if let Err(retry) = state.throttle.check(username, ip, Instant::now()) {
         state.metrics.login(LoginResult::Throttled);
@@ -445,8 +442,12 @@ pub(crate) async fn change_password(
         };
         return Ok(state.jwt.reject(gone).into_response());
     };
-    field("current_password", &body.current_password, MAX_PASSWORD)?;
-    field("new_password", &body.new_password, MAX_PASSWORD)?;
+    field(
+        "current_password",
+        &body.current_password,
+        MAX_PASSWORD_BYTES,
+    )?;
+    field("new_password", &body.new_password, MAX_PASSWORD_BYTES)?;
     if let Err(e) = crate::passwords::check_new_password(&body.new_password.clone().into()) {
         return Err(ApiError::bad_request(format!("new_password: {e}")));
     }

@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 
 use super::api_error::ApiError;
 
-/// The largest request body the server reads (64 KiB).
-pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+/// The largest request body the server reads: jwtx-axum's default (64 KiB), the same bound
+/// for the routes' JSON bodies and for what `JwtLayer` buffers.
+pub(crate) const BODY_LIMIT: usize = jwtx_axum::JwtConfig::DEFAULT_BODY_LIMIT;
 
 /// A JSON body of type `T`, with the server's error answers. Only a JSON object is taken:
 /// serde would also fill a struct from an array of its fields in order

@@ -28,7 +28,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use jwtx::store::{RevocationStore, SessionStore, UserStore};
 use jwtx::{Clock, Codec};
-use jwtx_axum::{JwtLayer, JwtManager};
+use jwtx_axum::{JwtLayer, JwtManager, Location};
 
 pub use api_error::ApiError;
 pub use connections::ConnectionLimits;
@@ -191,30 +191,12 @@ pub fn manager(
 
 /// The jwtx-axum configuration the server's settings describe.
 pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
-    use crate::config::{CookieProfile, ErrorStyleName, TokenLocation};
-    use jwtx_axum::{ErrorStyle, JwtConfig, Location, SameSite};
-    let mut c = match config.cookie_profile {
-        CookieProfile::Jwtx => JwtConfig::default(),
-        CookieProfile::FlaskJwtExtended => JwtConfig::flask_jwt_extended(),
-    };
-    c.token_location = config
-        .token_location
-        .iter()
-        .map(|l| match l {
-            TokenLocation::Headers => Location::Headers,
-            TokenLocation::Cookies => Location::Cookies,
-            TokenLocation::QueryString => Location::QueryString,
-            TokenLocation::Json => Location::Json,
-        })
-        .collect();
+    use jwtx_axum::CookieProfile;
+    let mut c = config.cookie_profile.jwt_config();
+    c.token_location.clone_from(&config.token_location);
     if config.cookie_profile == CookieProfile::Jwtx {
         c.cookie_secure = config.cookie_secure;
-        c.cookie_samesite = match config.cookie_samesite.as_deref() {
-            Some("Strict") => Some(SameSite::Strict),
-            Some("None") => Some(SameSite::None),
-            Some(_) => Some(SameSite::Lax),
-            None => None,
-        };
+        c.cookie_samesite = config.cookie_samesite;
     }
     c.cookie_domain = config.cookie_domain.clone();
     if config.cookie_host_prefix {
@@ -229,10 +211,7 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
         }
     }
     c.csrf_protect = config.csrf_protect;
-    c.error_style = match config.error_style {
-        ErrorStyleName::FlaskJwtExtended => ErrorStyle::FlaskJwtExtended,
-        ErrorStyleName::Rfc6750 => ErrorStyle::Rfc6750,
-    };
+    c.error_style = config.error_style;
     c.body_limit = body::BODY_LIMIT;
     c
 }
@@ -408,10 +387,10 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     }));
     let use_loc = |l| config.token_location.contains(&l);
     let settings = Arc::new(Settings {
-        tokens_in_body: use_loc(crate::config::TokenLocation::Headers)
-            || use_loc(crate::config::TokenLocation::Json)
-            || use_loc(crate::config::TokenLocation::QueryString),
-        tokens_in_cookies: use_loc(crate::config::TokenLocation::Cookies),
+        tokens_in_body: use_loc(Location::Headers)
+            || use_loc(Location::Json)
+            || use_loc(Location::QueryString),
+        tokens_in_cookies: use_loc(Location::Cookies),
         refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
         session_idle_timeout: config.session_idle_timeout.as_secs(),
         session_lifetime: config.refresh_token_expires.as_secs(),
