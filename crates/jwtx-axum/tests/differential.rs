@@ -39,11 +39,7 @@
 //! Every other disagreement is a failure.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -58,6 +54,7 @@ use jwtx_axum::{
     AnyJwt, CookieOverrides, FreshJwt, Jwt, JwtConfig, JwtLayer, JwtManager, JwtRoute, Location,
     RefreshJwt, SameSite,
 };
+use jwtx_test::oracle::{Oracle, Shared};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
 
@@ -69,81 +66,12 @@ const EPOCH_DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
 // ------------------------------------------------------------------------------------------
 // The Flask side
 
-const INSTALL_HINT: &str = "the differential tests need Python 3 with the venv module \
-     (Debian/Ubuntu: `apt-get install python3 python3-venv`) and, on the first run, network \
-     access to PyPI so `.ci/python-env` can install Flask and flask-jwt-extended into target/pyenv";
-
-struct Flask {
-    _child: Child,
-    stdin: ChildStdin,
-    replies: Receiver<String>,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let script = repo_root().join(".ci/python-env");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {INSTALL_HINT}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n{stderr}{stdout}\n{INSTALL_HINT}",
-        script.display(),
-        out.status
-    );
-    let path = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("python: "))
-        .unwrap_or_else(|| {
-            panic!(
-                "{} printed no `python: <path>` line:\n{stdout}{stderr}",
-                script.display()
-            )
-        });
-    PathBuf::from(path.trim())
-}
-
-fn start_flask() -> Flask {
-    let python = python();
+/// The flask-jwt-extended process, through the shared oracle client (which runs
+/// `.ci/python-env` and fails, saying how to set the venv up, when it cannot).
+fn start_flask() -> Oracle {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flask/fje_app.py");
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} {}: {e}",
-                python.display(),
-                script.display()
-            )
-        });
-    let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, replies) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut flask = Flask {
-        _child: child,
-        stdin,
-        replies,
-    };
-    let pong = flask.call(&json!({"op": "ping"}));
+    let mut flask = Oracle::start(&script);
+    let pong = flask.request(&json!({"op": "ping"}));
     assert_eq!(
         pong["versions"]["flask_jwt_extended"], "4.7.4",
         "wrong flask-jwt-extended: {pong}"
@@ -151,33 +79,13 @@ fn start_flask() -> Flask {
     flask
 }
 
-impl Flask {
-    fn call(&mut self, req: &Value) -> Value {
-        let mut line = serde_json::to_string(req).unwrap();
-        line.push('\n');
-        self.stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("fje_app.py stdin closed ({e}); see its stderr above"));
-        let reply = match self.replies.recv_timeout(Duration::from_secs(60)) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Timeout) => panic!("fje_app.py gave no reply in 60 s to {req}"),
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("fje_app.py exited while serving {req}; see its stderr above")
-            }
-        };
-        let v: Value =
-            serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"));
-        assert!(v.get("error").is_none(), "fje_app.py failed on {req}: {v}");
-        v
-    }
-}
+static FLASK: Shared = Shared::new(start_flask);
 
-static FLASK: OnceLock<Mutex<Flask>> = OnceLock::new();
-
+/// One request to fje_app.py, which must not answer `{"error": …}`.
 fn flask(req: &Value) -> Value {
-    let f = FLASK.get_or_init(|| Mutex::new(start_flask()));
-    f.lock().unwrap_or_else(|e| e.into_inner()).call(req)
+    let v = FLASK.call(req);
+    assert!(v.get("error").is_none(), "fje_app.py failed on {req}: {v}");
+    v
 }
 
 /// `create_access_token` / `create_refresh_token` in FJE.

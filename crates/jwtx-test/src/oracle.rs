@@ -69,7 +69,12 @@ pub fn python() -> PathBuf {
         .arg(&script)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| fail(format!("cannot run {}: {e}; {SETUP_HINT}", script.display())));
+        .unwrap_or_else(|e| {
+            fail(format!(
+                "cannot run {}: {e}; {SETUP_HINT}",
+                script.display()
+            ))
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
