@@ -58,7 +58,8 @@ fn fail(msg: String) -> ! {
 
 /// The repository root (`crates/jwtx-test/../..`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Runs `.ci/python-env` (which creates or updates the venv at `target/pyenv`) and returns the
