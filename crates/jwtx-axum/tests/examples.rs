@@ -5,14 +5,15 @@
 //! - the README's curl sessions are run literally, command by command, each output compared
 //!   with the README's `# →` lines, which proves the README (curl, sed and awk must be
 //!   installed: the tests fail, saying what to install, when they are not);
-//! - the same flows run over raw HTTP/1.1 on a `TcpStream`, with exact statuses, bodies and
-//!   `Set-Cookie` lines, and the tokens decoded with the secret given to the process.
+//! - the same flows run over raw HTTP/1.1 (the shared `jwtx_test::http` client), with exact
+//!   statuses, bodies and `Set-Cookie` lines, and the tokens decoded with the secret given to
+//!   the process.
 //!
 //! `cargo test` builds the examples before running tests; when they are missing or older than
 //! their sources (e.g. `cargo test --test examples`), this file builds them with cargo.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use std::{env, fs};
 
 use jwtx::{Algorithm, Codec, Key, TokenKind};
+use jwtx_test::http::{Client, Response};
 use serde_json::{Map, Value, json};
 
 const SECRET: &str = "examples test secret: thirty-two bytes or more";
@@ -334,34 +336,19 @@ fn readme_session_seed_cookies_with_curl() {
 
 // ------------------------------------------------------------------ raw HTTP/1.1
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// The checks every example answer gets (on the shared client's [`Response`]).
+trait Reply {
+    /// Status and exact body, and Flask's JSON content type.
+    fn is(&self, status: u16, body: &str);
+    /// An application response (not a token error): no `WWW-Authenticate`.
+    fn is_app(&self, status: u16, body: &str);
 }
 
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// Status and exact body, and Flask's JSON content type.
+impl Reply for Response {
     #[track_caller]
     fn is(&self, status: u16, body: &str) {
         assert_eq!(
-            (self.status, self.body.as_str()),
+            (self.status, self.text.as_str()),
             (status, body),
             "{self:?}"
         );
@@ -369,53 +356,38 @@ impl Reply {
         let www = (status == 401).then_some("Bearer");
         assert_eq!(self.header("www-authenticate"), www, "{self:?}");
     }
+
+    #[track_caller]
+    fn is_app(&self, status: u16, body: &str) {
+        assert_eq!(
+            (self.status, self.text.as_str()),
+            (status, body),
+            "{self:?}"
+        );
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        assert_eq!(self.header("www-authenticate"), None);
+    }
 }
 
-/// One request on its own connection (`Connection: close`), read to the end.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+/// One request on its own connection (`Connection: close`), read to the end, through the
+/// shared test client; the answer must be UTF-8 with well-formed header lines and a
+/// `Content-Length` body (never chunked).
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let reply = Client::localhost(port)
+        .request(method, path)
+        .headers(headers)
+        .body(body)
+        .timeout(Duration::from_secs(30))
+        .send();
+    let raw = std::str::from_utf8(&reply.raw).unwrap();
+    let (head, _) = raw.split_once("\r\n\r\n").unwrap();
+    for line in head.split("\r\n").skip(1) {
+        assert!(line.split_once(": ").is_some(), "header line {line:?}");
     }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (k, v) = l.split_once(": ").unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    let reply = Reply {
-        status,
-        headers,
-        body: body.to_owned(),
-    };
     assert_eq!(reply.header("transfer-encoding"), None, "{reply:?}");
     assert_eq!(
         reply.header("content-length"),
-        Some(reply.body.len().to_string().as_str())
+        Some(reply.text.len().to_string().as_str())
     );
     reply
 }
@@ -427,8 +399,8 @@ const JSON: (&str, &str) = ("Content-Type", "application/json");
 struct Jar(BTreeMap<String, String>);
 
 impl Jar {
-    fn take(&mut self, reply: &Reply) {
-        for line in reply.cookies() {
+    fn take(&mut self, reply: &Response) {
+        for line in reply.set_cookies() {
             let pair = line.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
             if value.is_empty() && line.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT") {
@@ -472,10 +444,10 @@ fn seed_headers_over_tcp() {
     let r = login(r#"{"username": "user1", "password": "password1"}"#);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert!(r.cookies().is_empty());
-    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert!(r.set_cookies().is_empty());
+    let v: Value = serde_json::from_str(&r.text).unwrap();
     assert!(
-        r.body.ends_with("\"}\n"),
+        r.text.ends_with("\"}\n"),
         "jsonify's trailing newline: {r:?}"
     );
     let token = v["access_token"].as_str().unwrap().to_owned();
@@ -499,7 +471,7 @@ fn seed_headers_over_tcp() {
         "{}",
     ] {
         let r = login(body);
-        assert_eq!((r.status, r.body.as_str()), (401, bad), "{body}");
+        assert_eq!((r.status, r.text.as_str()), (401, bad), "{body}");
         assert_eq!(
             r.header("www-authenticate"),
             None,
@@ -567,7 +539,7 @@ fn seed_cookies_over_tcp() {
         r#"{"username": "testuser", "password": "nope"}"#,
     );
     r.is_app(401, "{\"msg\":\"Bad username or password\"}\n");
-    assert!(r.cookies().is_empty());
+    assert!(r.set_cookies().is_empty());
 
     // Login: four cookies, exactly as flask-jwt-extended sets them (as flask-jwt-extended 4.7.4 does).
     let r = http(
@@ -588,7 +560,7 @@ fn seed_cookies_over_tcp() {
         jar.get("csrf_refresh_token").to_owned(),
     );
     assert_eq!(
-        r.cookies(),
+        r.set_cookies(),
         [
             format!("access_token_cookie={access}; HttpOnly; Path=/"),
             format!("csrf_access_token={access_csrf}; Path=/"),
@@ -673,7 +645,7 @@ fn seed_cookies_over_tcp() {
     let new_access = jar.get("access_token_cookie").to_owned();
     let new_csrf = jar.get("csrf_access_token").to_owned();
     assert_eq!(
-        r.cookies(),
+        r.set_cookies(),
         [
             format!("access_token_cookie={new_access}; HttpOnly; Path=/"),
             format!("csrf_access_token={new_csrf}; Path=/"),
@@ -704,7 +676,7 @@ fn seed_cookies_over_tcp() {
     );
     r.is(200, "{\"logout\":true}\n");
     assert_eq!(
-        r.cookies(),
+        r.set_cookies(),
         [
             "access_token_cookie=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Path=/",
             "csrf_access_token=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
@@ -766,20 +738,6 @@ fn seed_cookies_over_tcp() {
 
     let err = server.stop();
     assert!(!err.contains(SECRET), "the secret is never printed");
-}
-
-impl Reply {
-    /// An application response (not a token error): no `WWW-Authenticate`.
-    #[track_caller]
-    fn is_app(&self, status: u16, body: &str) {
-        assert_eq!(
-            (self.status, self.body.as_str()),
-            (status, body),
-            "{self:?}"
-        );
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        assert_eq!(self.header("www-authenticate"), None);
-    }
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use jwtx_test::http::read_response;
 use support::Server;
 
 /// Whether the server closes `conn` within `limit` (bytes it sends meanwhile are skipped).
@@ -41,34 +42,6 @@ fn metric(s: &Server, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
 }
 
-/// Reads one response with a `content-length` from a kept-alive connection.
-fn read_response(conn: &mut TcpStream) -> String {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut got = Vec::new();
-    loop {
-        let mut buf = [0u8; 1024];
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")?
-                        .parse()
-                        .ok()
-                })
-                .unwrap_or(0);
-            if body.len() >= length {
-                return text;
-            }
-        }
-    }
-}
-
 #[test]
 fn a_request_head_that_never_finishes_is_closed_after_header_read_timeout() {
     let s = Server::start(&[("JWTX_HEADER_READ_TIMEOUT", "1s")]);
@@ -83,7 +56,11 @@ fn a_request_head_that_never_finishes_is_closed_after_header_read_timeout() {
     let mut kept = TcpStream::connect(s.addr).unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    assert!(read_response(&mut kept).starts_with("HTTP/1.1 200"));
+    assert!(
+        read_response(&mut kept)
+            .status_line
+            .starts_with("HTTP/1.1 200")
+    );
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
     assert!(closed_within(&mut kept, Duration::from_secs(10)));
@@ -106,7 +83,11 @@ fn an_idle_keep_alive_connection_is_closed_after_keep_alive_timeout() {
     for _ in 0..2 {
         conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
-        assert!(read_response(&mut conn).starts_with("HTTP/1.1 200"));
+        assert!(
+            read_response(&mut conn)
+                .status_line
+                .starts_with("HTTP/1.1 200")
+        );
     }
     assert!(closed_within(&mut conn, Duration::from_secs(10)));
     assert_eq!(

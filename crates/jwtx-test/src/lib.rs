@@ -5,6 +5,11 @@
 //! [`revocations`], [`keys`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
 //! names, ready-made users and sessions).
 //!
+//! It also holds the plumbing the workspace's tests share: [`oracle`], the client for the
+//! Python oracles (PyJWT and flask-jwt-extended in the venv `.ci/python-env` makes) used by
+//! jwtx's interoperability and jwtx-axum's differential tests, and [`http`], the HTTP/1.1
+//! client the tests of real processes (the `jwtx serve` binary, the jwtx-axum examples) use.
+//!
 //! ```no_run
 //! # async fn my_store_conforms() {
 //! // In a store crate's tests, under `#[tokio::test]` (or any other executor):
@@ -33,6 +38,8 @@ use jwtx::store::{
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
 pub mod fixtures;
+pub mod http;
+pub mod oracle;
 
 use fixtures::{T0, session, unique, user};
 

@@ -1,8 +1,9 @@
 //! Interoperability with PyJWT, flask-jwt-extended and the `jsonwebtoken` crate.
 //!
 //! * PyJWT and flask-jwt-extended run in one Python process per test binary
-//!   (`tests/oracle/pyjwt_oracle.py`, driven by `tests/oracle/mod.rs`); the venv is created by
-//!   `.ci/python-env` from the test itself, so `cargo test --workspace` works on a fresh clone.
+//!   (`tests/oracle/pyjwt_oracle.py`, driven by `tests/oracle/mod.rs` over the shared client
+//!   `jwtx_test::oracle`); the venv is created by `.ci/python-env` from the test itself, so
+//!   `cargo test --workspace` works on a fresh clone.
 //!   Without Python the tests fail (they are never skipped) and say what to install.
 //! * Every algorithm is exercised both ways: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384
 //!   PS512 ES256 ES384 EdDSA. HMAC keys are one 64-byte secret string; RSA keys share one

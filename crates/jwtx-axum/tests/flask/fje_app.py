@@ -1,4 +1,4 @@
-"""flask-jwt-extended side of the jwtx-axum differential tests (tests/differential.rs).
+"""flask-jwt-extended side of the jwtx-axum differential tests (tests/differential/).
 
 Run with the venv python made by `.ci/python-env` (target/pyenv/bin/python).
 

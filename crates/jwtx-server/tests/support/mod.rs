@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: the real `jwtx serve` binary on 127.0.0.1 with a
-//! temporary data directory, and a small HTTP/1.1 client over `TcpStream`.
+//! temporary data directory, talked to with the workspace's HTTP/1.1 test client
+//! ([`jwtx_test::http`]).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,15 +10,17 @@
     unreachable_pub
 )]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use jwtx_test::http::{Client, Request};
+use serde_json::json;
+
+pub use jwtx_test::http::Response;
 
 pub mod state;
 
@@ -153,14 +156,14 @@ impl Server {
         self.dir.clone()
     }
 
-    pub fn req(&self, method: &str, path: &str) -> Req<'_> {
-        Req {
-            server: self,
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: Vec::new(),
-            body: None,
-        }
+    /// The HTTP client for this server (every request says `User-Agent: jwtx-e2e`).
+    pub fn client(&self) -> Client {
+        Client::new(self.addr).default_header("User-Agent", "jwtx-e2e")
+    }
+
+    /// A `method path` request to this server.
+    pub fn req(&self, method: &str, path: &str) -> Request {
+        self.client().request(method, path)
     }
 
     /// `GET path` with a bearer token.
@@ -194,133 +197,6 @@ impl Drop for Server {
         if !self.keep_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
-    }
-}
-
-pub struct Req<'s> {
-    server: &'s Server,
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Option<Vec<u8>>,
-}
-
-impl Req<'_> {
-    pub fn header(mut self, k: &str, v: &str) -> Self {
-        self.headers.push((k.to_owned(), v.to_owned()));
-        self
-    }
-
-    pub fn bearer(self, token: &str) -> Self {
-        self.header("Authorization", &format!("Bearer {token}"))
-    }
-
-    pub fn json(self, v: Value) -> Self {
-        self.raw("application/json", v.to_string().into_bytes())
-    }
-
-    pub fn raw(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        self.headers
-            .push(("Content-Type".to_owned(), content_type.to_owned()));
-        self.body = Some(body);
-        self
-    }
-
-    pub fn send(self) -> Response {
-        let mut s = TcpStream::connect(self.server.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: jwtx-e2e\r\n",
-            self.method, self.path, self.server.addr
-        );
-        for (k, v) in &self.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        let body = self.body.unwrap_or_default();
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        s.write_all(head.as_bytes()).unwrap();
-        // A server may answer (413) before reading the whole body.
-        let _ = s.write_all(&body);
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        Response::parse(&raw)
-    }
-}
-
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub text: String,
-    pub json: Value,
-}
-
-impl Response {
-    pub fn parse(raw: &[u8]) -> Response {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a complete response");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let mut body = raw[split + 4..].to_vec();
-        if headers
-            .iter()
-            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-        {
-            body = dechunk(&body);
-        }
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response {
-            status,
-            headers,
-            text,
-            json,
-        }
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn cookies(&self) -> BTreeMap<String, String> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .filter_map(|(_, v)| v.split(';').next()?.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(end) = b.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[end + 2..end + 2 + n]);
-        b = &b[end + 4 + n..];
     }
 }
 
