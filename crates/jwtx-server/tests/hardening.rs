@@ -352,3 +352,68 @@ fn sessions_come_in_pages() {
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
     }
 }
+
+/// Appends a revocation-log row of a kind this version does not know (as a newer jwtx
+/// sharing the store would), straight into the database.
+fn append_unknown_entry(db: &Path) {
+    use sqlx::{Connection, Executor};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        conn.execute(
+            "PRAGMA ignore_check_constraints = ON; \
+             INSERT INTO revocations (kind, subject, cutoff, until) \
+             VALUES ('from-the-future', 'x', NULL, 4102444800)",
+        )
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+}
+
+/// A revocation-log entry of a kind this version does not know is never skipped: a running
+/// instance refuses every token (503) and says it is not ready, and a new one will not start.
+#[test]
+fn an_unknown_revocation_entry_fails_closed() {
+    let dir = TempDir::new();
+    let s = Server::start_in(dir.0.clone(), &[]);
+    let (access, _) = s.tokens("testuser", "testpass");
+    assert_eq!(s.get("/protected", &access).status, 200);
+    append_unknown_entry(&dir.0.join("jwtx.db"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = s.get("/protected", &access);
+        if r.status == 503 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted after 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = s.req("GET", "/readyz").send();
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.json["msg"], "revocation log unreadable");
+    s.kill();
+
+    let o = Command::new(env!("CARGO_BIN_EXE_jwtx"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir.0)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read the revocation log"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -79,9 +79,17 @@ pub(crate) async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`"),
-        (status = 503, description = "The store is unreachable"),
+        (status = 503, description = "The store is unreachable, or the revocation log holds an entry this version cannot read"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(detail) = state.revocations.unreadable() {
+        tracing::warn!(%detail, "readiness: the revocation log cannot be read");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "msg": "revocation log unreadable" })),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {

@@ -168,13 +168,13 @@ pub fn manager(
         // `Arc` into it when memory answers: its count is a cache line that every core writes.
         .revocation_check(move |token| {
             // `sid` as the verifying pass read it: no second parse per protected request.
-            let revoked = revocations.is_revoked(jwtx::store::TokenRef {
+            // An error (a log entry this version cannot read) answers 503: fail closed.
+            std::future::ready(revocations.check(jwtx::store::TokenRef {
                 jti: token.jti(),
                 sid: token.sid(),
                 sub: token.sub(),
                 iat: token.claims().iat,
-            });
-            std::future::ready(Ok::<_, std::convert::Infallible>(revoked))
+            }))
         })
         .user_loader(move |token| {
             // The store (behind a clone of the cache) only when memory has no fresh answer.

@@ -2,7 +2,8 @@
 //! in-process [`RevocationSet`]; a follower task applies what other processes (the admin CLI,
 //! other instances) append to the log, so a protected request costs no store round trip.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jwtx::store::{Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef};
@@ -24,7 +25,25 @@ pub struct Revocations {
     set: RevocationSet,
     clock: Arc<dyn Clock>,
     metrics: Option<Arc<super::Metrics>>,
+    /// Set when the log holds an entry this version cannot read (a kind from a newer jwtx, or
+    /// a damaged row): the mirror may be missing a revocation, so every check fails closed
+    /// until a catch-up reads past it.
+    unreadable: AtomicBool,
+    /// What could not be read, for `/readyz` and the log.
+    unreadable_detail: Mutex<String>,
 }
+
+/// The revocation log holds an entry this instance cannot read, so no token is vouched for.
+#[derive(Debug)]
+pub struct LogUnreadable;
+
+impl std::fmt::Display for LogUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the revocation log holds an entry this version cannot read")
+    }
+}
+
+impl std::error::Error for LogUnreadable {}
 
 impl Revocations {
     /// Loads every live entry of the log.
@@ -38,6 +57,8 @@ impl Revocations {
             set: RevocationSet::new(),
             clock,
             metrics,
+            unreadable: AtomicBool::new(false),
+            unreadable_detail: Mutex::new(String::new()),
         });
         r.catch_up().await?;
         Ok(r)
@@ -61,27 +82,63 @@ impl Revocations {
         self.set.is_revoked(token)
     }
 
+    /// [`is_revoked`](Self::is_revoked), failing closed while the log holds an entry this
+    /// version cannot read: the mirror may then lack a revocation, so no token is vouched for.
+    pub fn check(&self, token: TokenRef<'_>) -> Result<bool, LogUnreadable> {
+        if self.unreadable.load(Ordering::Relaxed) {
+            return Err(LogUnreadable);
+        }
+        Ok(self.set.is_revoked(token))
+    }
+
+    /// What in the log could not be read, while that is so (for `/readyz`).
+    pub fn unreadable(&self) -> Option<String> {
+        self.unreadable.load(Ordering::Relaxed).then(|| {
+            self.unreadable_detail
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+
     /// Entries held in the in-process set and the bytes of its tables
     /// ([`RevocationSet::size`]).
     pub fn size(&self) -> SetSize {
         self.set.size()
     }
 
-    /// Applies every log entry after the set's cursor.
+    /// Applies every log entry after the set's cursor. An entry that cannot be read (an
+    /// unknown kind, a damaged row) makes every check fail closed until a catch-up reads past
+    /// it; it is never skipped.
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
         let mut applied = 0;
         loop {
             let now = self.clock.now();
-            let batch = self
+            let batch = match self
                 .store
                 .revocations_since(self.set.cursor(), now, BATCH)
-                .await?;
+                .await
+            {
+                Ok(batch) => batch,
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    if !self.unreadable.swap(true, Ordering::Relaxed) {
+                        tracing::error!(error = %e, "revocation log: an entry this version cannot read; refusing every token until it can (upgrade this instance)");
+                    }
+                    *self
+                        .unreadable_detail
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = e.to_string();
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             let n = batch.len();
             for (id, r) in &batch {
                 self.set.apply(*id, r);
             }
             applied += n;
             if n < BATCH as usize {
+                self.unreadable.store(false, Ordering::Relaxed);
                 return Ok(applied);
             }
         }
