@@ -4,10 +4,8 @@
 //! A line written while `jwtx serve` answers a request carries that request's id, method and
 //! path (never its query string, which may hold a token, and never headers, which hold
 //! credentials). They come from [`REQUEST`], a task-local that `server::requests` sets around
-//! the request's future, not from a tracing span: a registry span per request (allocated,
-//! its fields formatted, entered and left on every poll) cost about 1.2 µs of a protected
-//! request's 14.5 µs (bench/BENCHMARKS.md), and the task-local costs a pointer swap per poll.
-//! The lines look as they did with the span: `request{id="…" method=GET path=/me}: ` in text,
+//! the request's future, not from a tracing span (ARCHITECTURE.md, decision record "The
+//! request's log context"). The lines look as they did with the span: `request{id="…" method=GET path=/me}: ` in text,
 //! `"span"`/`"spans"` objects named `request` in JSON.
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! What every request goes through before the router's layers: its id, the log context of
 //! its lines, its deadline and its latency. One layer instead of tower-http's four (request id,
-//! its propagation, a trace span and a timeout), because they were most of the server's cost
-//! beyond hyper's: bench/BENCHMARKS.md has the profile and the before/after figures.
+//! its propagation, a trace span and a timeout): ARCHITECTURE.md, decision record "One request
+//! layer".
 //!
 //! - **Id.** The client's `X-Request-Id` if it is 1 to 128 visible ASCII characters (it goes
 //!   into every log line of the request), else a new UUID-shaped one: a random per-process

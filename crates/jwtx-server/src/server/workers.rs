@@ -2,15 +2,9 @@
 //! each running its own current-thread tokio runtime. One task accepts connections and hands
 //! them to the threads in turn; a connection then stays on its thread for its life.
 //!
-//! Why not one multi-thread runtime: tokio's work-stealing scheduler wakes a parked worker
-//! whenever new work arrives, so that it may steal, and tasks move between threads. Each of
-//! those wake-ups is a futex call and a context switch, and on a request that costs 10 µs of
-//! CPU they show. Measured with alternating wrk rounds against the same build on one
-//! multi-thread runtime, `/protected` used 9.2 µs of server CPU a request on it and 8.2 µs
-//! this way, and was served 12% faster (bench/BENCHMARKS.md). This is the model of actix-web
-//! and nginx: no stealing between threads, so work that blocks a thread must not run on it.
-//! None does: Argon2 runs on `passwords.rs`'s own threads, SQLite on sqlx's, and everything
-//! else a request does is memory work.
+//! No stealing between threads (ARCHITECTURE.md, decision record "Per-thread runtimes"), so
+//! work that blocks a thread must not run on it. None does: Argon2 runs on `passwords.rs`'s own
+//! threads, SQLite on sqlx's, and everything else a request does is memory work.
 //!
 //! Everything shared (the state, the store's pool, the revocation set) is `Send + Sync` and
 //! the same for every thread. The acceptor and the background tasks (revocation follower,
