@@ -94,11 +94,7 @@ async fn unknown_user_and_wrong_password_run_the_same_argon2_verification() {
 struct Unreachable;
 
 fn down<'a, T: Send + 'a>() -> jwtx::store::StoreFuture<'a, T> {
-    Box::pin(async {
-        Err(jwtx::store::StoreError::Unavailable {
-            detail: "connection refused".into(),
-        })
-    })
+    Box::pin(async { Err(jwtx::store::StoreError::unavailable("connection refused")) })
 }
 
 impl jwtx::store::UserStore for Unreachable {
