@@ -213,7 +213,8 @@ async fn an_unreachable_store_answers_503_and_never_success() {
         services.users.clone(),
         state.revocations.clone(),
         state.metrics.clone(),
-    );
+    )
+    .unwrap();
     services.store = store;
     state = AppState::new(services);
     let (status, body) = login(&state, "testuser", "testpass").await;

@@ -1,5 +1,7 @@
 //! `StoreError` keeps its cause: `source()` reaches it, clones share it, equality compares text.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::error::Error as _;
 
 use jwtx::store::StoreError;

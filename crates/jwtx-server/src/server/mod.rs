@@ -149,13 +149,14 @@ pub fn app(state: AppState) -> Router {
 /// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
 /// revocation check against the in-process mirror, and a user loader in front of the store
 /// ([`UserCache`]: deleted users and changed roles take effect within half a second).
+/// Refused when the configuration cannot work ([`JwtManagerBuilder::try_build`](jwtx_axum::JwtManagerBuilder::try_build)).
 pub fn manager(
     codec: Codec,
     config: &Config,
     users: Arc<UserCache>,
     revocations: Arc<Revocations>,
     metrics: Arc<Metrics>,
-) -> JwtManager {
+) -> Result<JwtManager, jwtx_axum::BuildError> {
     let jwt_config = jwt_config(config);
     JwtManager::builder(codec)
         .config(jwt_config)
@@ -186,7 +187,7 @@ pub fn manager(
                 }
             }
         })
-        .build()
+        .try_build()
 }
 
 /// The jwtx-axum configuration the server's settings describe.
@@ -385,7 +386,8 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         users.clone(),
         revocations.clone(),
         metrics.clone(),
-    );
+    )
+    .map_err(|e| CliError::usage(format!("the token settings cannot work: {e}")))?;
     let threads = PasswordHasher::default_concurrency();
     let automatic = crate::passwords::QueueLimits::for_concurrency(threads);
     let limits = crate::passwords::QueueLimits {
