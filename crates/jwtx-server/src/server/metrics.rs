@@ -327,14 +327,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     ))]
 pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
     if !state.metrics.may_read(&headers) {
-        let mut res = super::api_error::ApiError::new(
-            http::StatusCode::UNAUTHORIZED,
-            "Missing or wrong metrics token",
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return res;
+        return super::api_error::ApiError::MetricsToken.into_response();
     }
     let readings = Readings {
         rate_limit_hits: state.throttle.hits(),

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use http::StatusCode;
 use jwtx::store::Session;
 use jwtx_axum::Jwt;
 use serde_json::{Value, json};
@@ -56,7 +55,7 @@ pub(crate) async fn revoke(
     token: Jwt,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "Session not found");
+    let not_found = || ApiError::NotFound("Session not found");
     let session = state.store.get_session(&id).await?.ok_or_else(not_found)?;
     let now = state.clock.now();
     // Another user's session is indistinguishable from a missing one.
