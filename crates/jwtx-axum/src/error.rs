@@ -80,8 +80,11 @@ pub enum JwtError {
     },
     /// The revocation check or user loader failed (store unreachable).
     Unavailable {
-        /// The cause, for logs only.
+        /// The cause's text, for logs only.
         detail: String,
+        /// The callback's error ([`std::error::Error::source`]), shared so the error stays
+        /// `Clone` (the per-request cache keeps copies).
+        source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
     },
     /// A handler asked for a token on an OPTIONS request (which is never verified), or the
     /// application is missing a piece (user loader, body layer).
@@ -205,7 +208,7 @@ impl fmt::Display for JwtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JwtError::Token(e) => write!(f, "{e}"),
-            JwtError::Unavailable { detail } => write!(f, "store unavailable: {detail}"),
+            JwtError::Unavailable { detail, .. } => write!(f, "store unavailable: {detail}"),
             other => f.write_str(&other.message()),
         }
     }
@@ -215,7 +218,20 @@ impl std::error::Error for JwtError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             JwtError::Token(e) => Some(e),
+            JwtError::Unavailable {
+                source: Some(e), ..
+            } => Some(&**e),
             _ => None,
+        }
+    }
+}
+
+impl JwtError {
+    /// [`JwtError::Unavailable`] for a callback's error: its text and the error itself.
+    pub(crate) fn unavailable(e: crate::BoxError) -> Self {
+        JwtError::Unavailable {
+            detail: e.to_string(),
+            source: Some(Arc::from(e)),
         }
     }
 }

@@ -245,18 +245,35 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let m = manager(state);
         let misconfigured = |message| m.reject(JwtError::Internal { message });
+        // The builder cannot see which extractors the routes take, so this is found at the
+        // first request: said once, in full, in the log; answered 500 every time.
+        let log_once = |loader: Option<&str>| {
+            m.0.misconfigured_logged.call_once(|| {
+                let wanted = std::any::type_name::<U>();
+                match loader {
+                    None => tracing::error!(
+                        wanted,
+                        "a route takes CurrentUser<{wanted}> but the JwtManager has no user \
+                         loader (JwtManagerBuilder::user_loader): every request to it answers 500"
+                    ),
+                    Some(loader) => tracing::error!(
+                        wanted,
+                        loader,
+                        "a route takes CurrentUser<{wanted}> but the user loader gives \
+                         {loader}: every request to it answers 500"
+                    ),
+                }
+            });
+        };
         match &m.0.callbacks.user_loader {
             None => {
+                log_once(None);
                 return Err(misconfigured(
                     "CurrentUser needs JwtManagerBuilder::user_loader",
                 ));
             }
             Some((id, name, _)) if *id != std::any::TypeId::of::<U>() => {
-                tracing::error!(
-                    loader = name,
-                    wanted = std::any::type_name::<U>(),
-                    "user type mismatch"
-                );
+                log_once(Some(name));
                 return Err(misconfigured(
                     "CurrentUser<U>: U is not the user loader's type",
                 ));

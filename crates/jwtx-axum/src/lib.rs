@@ -73,7 +73,7 @@ pub use extract::{
     Token,
 };
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
-pub use manager::{BoxError, BoxFuture, JwtManager, JwtManagerBuilder, ManagedToken};
+pub use manager::{BoxError, BoxFuture, BuildError, JwtManager, JwtManagerBuilder, ManagedToken};
 pub use token::TokenData;
 pub use verified_cache::VerifiedCacheStats;
 pub use verify::{JwtRoute, JwtRouteService};

@@ -4,7 +4,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use axum::response::Response;
@@ -54,6 +54,9 @@ pub(crate) struct Inner {
     pub(crate) callbacks: Callbacks,
     /// Recently verified tokens (`None`: off, or a decode-key loader is set).
     verified: Option<VerifiedCache>,
+    /// A route's extractor needs what the builder was not given (`CurrentUser` without a
+    /// user loader, or with another user type): logged once, answered 500 every time.
+    pub(crate) misconfigured_logged: Once,
 }
 
 /// Holds the codec, the configuration and the callbacks; put it in router state (it is cheap
@@ -217,9 +220,19 @@ impl JwtManagerBuilder {
         self
     }
 
-    /// The manager.
-    pub fn build(self) -> JwtManager {
+    /// The manager, or why its configuration cannot work: no token location; a configured
+    /// location whose names no request can carry (an invalid header name, an empty query
+    /// parameter or JSON key, a JSON location with a zero body limit, cookie names that are
+    /// not RFC 6265 tokens, CSRF cookie names when CSRF cookies are on, empty CSRF form field
+    /// names when the form is checked). Refused here, at startup, instead of answered on
+    /// every request. Only the configured [`token_location`](JwtConfig::token_location) is
+    /// checked: a [`JwtRoute`](crate::JwtRoute)'s own locations are not known to the builder.
+    ///
+    /// Use this for configuration read at run time (files, environment).
+    pub fn try_build(self) -> Result<JwtManager, BuildError> {
+        check_config(&self.config)?;
         if http::HeaderName::from_bytes(self.config.header_name.as_bytes()).is_err() {
+            // Not a configured location (checked above), but a route may still name it.
             tracing::warn!(
                 header_name = %self.config.header_name,
                 "JwtConfig::header_name is not a valid HTTP header name: no request can carry it"
@@ -229,13 +242,149 @@ impl JwtManagerBuilder {
             Some(_) => None,
             None => VerifiedCache::new(self.verified_cache),
         };
-        JwtManager(Arc::new(Inner {
+        Ok(JwtManager(Arc::new(Inner {
             codec: self.codec,
             config: Arc::new(self.config),
             callbacks: self.callbacks,
             verified,
-        }))
+            misconfigured_logged: Once::new(),
+        })))
     }
+
+    /// The manager.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_build`](Self::try_build) refuses the configuration: like a conflicting
+    /// route in axum's `Router`, a configuration written in code that cannot work is a
+    /// programming error, found when the application starts rather than on each request.
+    pub fn build(self) -> JwtManager {
+        match self.try_build() {
+            Ok(manager) => manager,
+            // Documented above; configuration from outside the program goes through try_build.
+            #[allow(clippy::panic)]
+            Err(e) => panic!("JwtManagerBuilder::build: {e}"),
+        }
+    }
+}
+
+/// Why [`JwtManagerBuilder::try_build`] refused a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuildError {
+    field: &'static str,
+    problem: String,
+}
+
+impl BuildError {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        BuildError {
+            field,
+            problem: problem.into(),
+        }
+    }
+
+    /// The [`JwtConfig`] field at fault (`token_location`, `header_name`, …).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JwtConfig::{} {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// RFC 6265's `cookie-name`: an RFC 2616 token (visible ASCII but separators).
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+/// The configurations [`JwtManagerBuilder::try_build`] refuses.
+fn check_config(c: &JwtConfig) -> Result<(), BuildError> {
+    use crate::config::Location;
+    let uses = |l: Location| c.token_location.contains(&l);
+    if c.token_location.is_empty() {
+        return Err(BuildError::new(
+            "token_location",
+            "is empty: no request could carry a token; name at least one location",
+        ));
+    }
+    if uses(Location::Headers) && http::HeaderName::from_bytes(c.header_name.as_bytes()).is_err() {
+        return Err(BuildError::new(
+            "header_name",
+            format!(
+                "{:?} is not a valid HTTP header name, and tokens are read from headers",
+                c.header_name
+            ),
+        ));
+    }
+    if uses(Location::QueryString) && c.query_string_name.is_empty() {
+        return Err(BuildError::new(
+            "query_string_name",
+            "is empty, and tokens are read from the query string",
+        ));
+    }
+    if uses(Location::Json) {
+        for (field, key) in [
+            ("json_key", &c.json_key),
+            ("refresh_json_key", &c.refresh_json_key),
+        ] {
+            if key.is_empty() {
+                return Err(BuildError::new(
+                    field,
+                    "is empty, and tokens are read from JSON bodies",
+                ));
+            }
+        }
+        if c.body_limit == 0 {
+            return Err(BuildError::new(
+                "body_limit",
+                "is 0, and tokens are read from JSON bodies: no body could carry one",
+            ));
+        }
+    }
+    if uses(Location::Cookies) {
+        let mut names = vec![
+            ("access_cookie_name", &c.access_cookie_name),
+            ("refresh_cookie_name", &c.refresh_cookie_name),
+        ];
+        if c.csrf_protect && c.csrf_in_cookies {
+            names.push(("access_csrf_cookie_name", &c.access_csrf_cookie_name));
+            names.push(("refresh_csrf_cookie_name", &c.refresh_csrf_cookie_name));
+        }
+        for (field, name) in names {
+            if !is_cookie_name(name) {
+                return Err(BuildError::new(
+                    field,
+                    format!(
+                        "{name:?} is not a cookie name (RFC 6265: visible ASCII, no separators), \
+                         and tokens are read from cookies"
+                    ),
+                ));
+            }
+        }
+        if c.csrf_protect && c.csrf_check_form {
+            for (field, name) in [
+                ("access_csrf_field_name", &c.access_csrf_field_name),
+                ("refresh_csrf_field_name", &c.refresh_csrf_field_name),
+            ] {
+                if name.is_empty() {
+                    return Err(BuildError::new(
+                        field,
+                        "is empty, and the CSRF value is read from form fields",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl JwtManager {

@@ -168,9 +168,7 @@ pub(crate) async fn check(
             None => {
                 let r = revocation(token.clone())
                     .await
-                    .map_err(|e| JwtError::Unavailable {
-                        detail: e.to_string(),
-                    })?;
+                    .map_err(JwtError::unavailable)?;
                 *token.revoked.get_or_init(|| r)
             }
         };
@@ -186,11 +184,7 @@ pub(crate) async fn check(
     if let Some((_, _, loader)) = &cb.user_loader
         && token.user.get().is_none()
     {
-        match loader(token.clone())
-            .await
-            .map_err(|e| JwtError::Unavailable {
-                detail: e.to_string(),
-            })? {
+        match loader(token.clone()).await.map_err(JwtError::unavailable)? {
             Some(user) => {
                 // A second extractor that raced here keeps the first user loaded.
                 let _ = token.user.set(user);

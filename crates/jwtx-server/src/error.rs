@@ -1,5 +1,6 @@
 //! CLI errors and their exit statuses (docs/cli.md): 1 for a token or credential that fails
-//! verification, 2 for bad usage or configuration.
+//! verification, 2 for bad usage or configuration, 3 for a failure at run time (a store that
+//! cannot be opened or does not answer, I/O).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -17,6 +18,26 @@ impl CliError {
         CliError {
             code: 2,
             message: message.into(),
+        }
+    }
+
+    /// A failure at run time, which the same command may get past when tried again: a store
+    /// that cannot be opened or does not answer, stored data this version cannot use, I/O on
+    /// the data directory or standard input, a runtime or thread that cannot start: exit 3.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        CliError {
+            code: 3,
+            message: message.into(),
+        }
+    }
+
+    /// A store failure, after `context`: a conflict is the command's to word and is bad usage
+    /// (exit 2); anything else is a runtime failure (exit 3).
+    pub fn store(context: &str, e: jwtx::store::StoreError) -> Self {
+        let message = format!("{context}: {e}");
+        match e {
+            jwtx::store::StoreError::Conflict { .. } => CliError::usage(message),
+            _ => CliError::runtime(message),
         }
     }
 

@@ -94,11 +94,7 @@ async fn unknown_user_and_wrong_password_run_the_same_argon2_verification() {
 struct Unreachable;
 
 fn down<'a, T: Send + 'a>() -> jwtx::store::StoreFuture<'a, T> {
-    Box::pin(async {
-        Err(jwtx::store::StoreError::Unavailable {
-            detail: "connection refused".into(),
-        })
-    })
+    Box::pin(async { Err(jwtx::store::StoreError::unavailable("connection refused")) })
 }
 
 impl jwtx::store::UserStore for Unreachable {
@@ -223,7 +219,8 @@ async fn an_unreachable_store_answers_503_and_never_success() {
         services.users.clone(),
         state.revocations.clone(),
         state.metrics.clone(),
-    );
+    )
+    .unwrap();
     services.store = store;
     state = AppState::new(services);
     let (status, body) = login(&state, "testuser", "testpass").await;

@@ -918,9 +918,9 @@ fn session_from_row(row: &SqliteRow, op: &'static str) -> Result<Session, StoreE
         (Some(jti), Some(at)) => Some((jti, at)),
         (None, None) => None,
         _ => {
-            return Err(StoreError::Corrupt {
-                detail: "sessions.previous_jti and previous_at must be set together".into(),
-            });
+            return Err(StoreError::corrupt(
+                "sessions.previous_jti and previous_at must be set together",
+            ));
         }
     };
     Ok(Session {
@@ -968,8 +968,8 @@ async fn insert_key(
 fn key_from_row(row: &SqliteRow, op: &'static str) -> Result<SigningKey, StoreError> {
     let kid: String = row.try_get("kid").map_err(|e| db_error(op, e))?;
     let status: String = row.try_get("status").map_err(|e| db_error(op, e))?;
-    let status = KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
-        detail: format!("signing key {kid}: unknown status {status:?}"),
+    let status = KeyStatus::parse(&status).ok_or_else(|| {
+        StoreError::corrupt(format!("signing key {kid}: unknown status {status:?}"))
     })?;
     let private_key: Option<String> = row.try_get("private_pem").map_err(|e| db_error(op, e))?;
     let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
@@ -1005,9 +1005,9 @@ fn revocation_from_row(row: &SqliteRow, op: &'static str) -> Result<(u64, Revoca
             until,
         },
         _ => {
-            return Err(StoreError::Corrupt {
-                detail: format!("revocation {id}: kind {kind:?} with cutoff {cutoff:?}"),
-            });
+            return Err(StoreError::corrupt(format!(
+                "revocation {id}: kind {kind:?} with cutoff {cutoff:?}"
+            )));
         }
     };
     Ok((from_db("revocations.id", id)?, revocation))

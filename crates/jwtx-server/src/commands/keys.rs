@@ -116,7 +116,7 @@ async fn list(store: &SqliteStore, config: &Config, json: bool) -> Result<String
             })
             .collect();
         return serde_json::to_string_pretty(&out)
-            .map_err(|e| CliError::usage(format!("cannot format the list: {e}")));
+            .map_err(|e| CliError::runtime(format!("cannot format the list: {e}")));
     }
     if keys.is_empty() {
         return Ok(
@@ -185,8 +185,8 @@ fn active_exists(active: &SigningKey) -> CliError {
 async fn new_key(alg: Algorithm, now: NumericDate) -> Result<NewSigningKey, CliError> {
     let made = tokio::task::spawn_blocking(move || NewSigningKey::generate(alg, now))
         .await
-        .map_err(|e| CliError::usage(format!("key generation failed: {e}")))?;
-    made.map_err(|e| CliError::usage(format!("cannot generate a {alg} key: {e}")))
+        .map_err(|e| CliError::runtime(format!("key generation failed: {e}")))?;
+    made.map_err(|e| CliError::runtime(format!("cannot generate a {alg} key: {e}")))
 }
 
 /// A note when the configuration would not use store keys.
@@ -303,7 +303,7 @@ pub async fn server_keyset<S: KeyStore + ?Sized>(
     now: NumericDate,
 ) -> Result<(KeySet, String), CliError> {
     let failed = |e: jwtx::store::StoreError| {
-        CliError::usage(format!("cannot read the signing keys from the store: {e}"))
+        CliError::store("cannot read the signing keys from the store", e)
     };
     let retired = store
         .retire_expired(now, max_token_lifetime(config))
@@ -326,7 +326,7 @@ pub async fn server_keyset<S: KeyStore + ?Sized>(
         }
     };
     let unreadable = |k: &SigningKey, e: jwtx::KeyError| {
-        CliError::usage(format!(
+        CliError::runtime(format!(
             "the store's {} signing key {} cannot be used: {e}",
             k.status, k.kid
         ))
@@ -344,7 +344,7 @@ pub async fn server_keyset<S: KeyStore + ?Sized>(
     }
     let set = KeySet::new(keys)
         .and_then(|set| set.with_signer(&active.kid))
-        .map_err(|e| CliError::usage(format!("the store's signing keys cannot be used: {e}")))?;
+        .map_err(|e| CliError::runtime(format!("the store's signing keys cannot be used: {e}")))?;
     let mut line = if generated {
         format!(
             "signing key {} generated and stored; `jwtx keys list` shows it",

@@ -30,6 +30,8 @@ pub fn read_token(arg: &str) -> Result<String, CliError> {
     std::io::stdin()
         .take(1 << 20)
         .read_to_string(&mut buf)
-        .map_err(|e| CliError::usage(format!("cannot read the token from standard input: {e}")))?;
+        .map_err(|e| {
+            CliError::runtime(format!("cannot read the token from standard input: {e}"))
+        })?;
     Ok(buf.trim().to_owned())
 }

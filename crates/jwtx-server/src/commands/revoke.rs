@@ -91,9 +91,10 @@ pub fn user_cutoff(config: &Config, user: &str, now: NumericDate) -> Revocation 
 /// Appends one revocation to the log, durably.
 pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Result<u64, CliError> {
     store.revoke(revocation).await.map_err(|e| {
-        CliError::usage(format!(
-            "the revocation could not be stored, so nothing was revoked: {e}"
-        ))
+        CliError::store(
+            "the revocation could not be stored, so nothing was revoked",
+            e,
+        )
     })
 }
 

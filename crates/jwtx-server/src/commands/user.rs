@@ -122,7 +122,7 @@ async fn list(store: &SqliteStore, json: bool) -> Result<String, CliError> {
             .map(|u| json!({"name": u.name, "roles": u.roles, "created_at": u.created_at}))
             .collect();
         return serde_json::to_string_pretty(&out)
-            .map_err(|e| CliError::usage(format!("cannot format the list: {e}")));
+            .map_err(|e| CliError::runtime(format!("cannot format the list: {e}")));
     }
     if users.is_empty() {
         return Ok("no users (add one with `jwtx user add NAME`)".to_owned());
@@ -225,12 +225,12 @@ where
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let data = DataDir::open(&config.data_dir)?;
         let db = data.database();
         let store = SqliteStore::open(&db).await.map_err(|e| {
-            CliError::usage(format!(
+            CliError::runtime(format!(
                 "cannot open the store {}: {e}; check data_dir (--data-dir)",
                 db.display()
             ))
@@ -241,9 +241,9 @@ where
     })
 }
 
-/// A store failure (exit 2): what failed, never a secret.
+/// A store failure: what failed, never a secret (a conflict exits 2, anything else 3).
 pub(crate) fn store_error(e: StoreError) -> CliError {
-    CliError::usage(format!("the store failed: {e}"))
+    CliError::store("the store failed", e)
 }
 
 /// The error for a user name that is not in the store.
@@ -359,7 +359,7 @@ async fn hash(config: &Config, password: Password) -> Result<String, CliError> {
     hasher
         .hash(password)
         .await
-        .map_err(|e| CliError::usage(format!("cannot hash the password: {e}")))
+        .map_err(|e| CliError::runtime(format!("cannot hash the password: {e}")))
 }
 
 /// Reads a new password: the first line of standard input with `--password-stdin`, else a
@@ -390,7 +390,7 @@ pub fn read_line(input: &mut impl BufRead) -> Result<Option<Password>, CliError>
     input
         .take(limit)
         .read_until(b'\n', &mut buf)
-        .map_err(|e| CliError::usage(format!("cannot read the password: {e}")))?;
+        .map_err(|e| CliError::runtime(format!("cannot read the password: {e}")))?;
     if buf.is_empty() {
         return Ok(None);
     }
@@ -415,7 +415,7 @@ async fn prompt(name: &str) -> Result<Password, CliError> {
     let label = format!("New password for {name}: ");
     let read = tokio::task::spawn_blocking(move || prompt_twice(&label));
     tokio::select! {
-        r = read => r.map_err(|_| CliError::usage("reading the password failed"))?,
+        r = read => r.map_err(|_| CliError::runtime("reading the password failed"))?,
         _ = tokio::signal::ctrl_c() => {
             // The reading thread is blocked in read(): turn echo back on before leaving.
             let _ = stty("echo");

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 use jwtx::store::{
     PasswordChange, Revocation, Rotation, RotationPolicy, Session, StoreError, User,
 };
@@ -51,7 +51,7 @@ pub(crate) struct PasswordBody {
 
 fn signing_failed(e: jwtx::EncodeError) -> ApiError {
     tracing::error!(error = %e, "token signing failed");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Token signing failed")
+    ApiError::SigningFailed
 }
 
 /// An access token for `user`, in session `sid` if it belongs to one.
@@ -139,7 +139,9 @@ pub(crate) async fn login(
     if let Err(retry) = state.throttle.check(username, ip, Instant::now()) {
         state.metrics.login(LoginResult::Throttled);
         tracing::warn!(target: "audit", event = "login", result = "throttled", typed_user = %TypedName(username), %ip);
-        return Err(ApiError::too_many_attempts(retry.as_secs()));
+        return Err(ApiError::TooManyAttempts {
+            retry_after_secs: retry.as_secs(),
+        });
     }
     let user = state.store.get_user(username).await?;
     // At most a few verifications queue per typed name (known or not), except for an address
@@ -178,7 +180,7 @@ pub(crate) async fn login(
                     tracing::info!(target: "audit", event = "login", result = "failure", typed_user = %TypedName(username), %ip)
                 }
             }
-            return Err(ApiError::bad_credentials());
+            return Err(ApiError::BadCredentials);
         }
     };
     state.throttle.record_success(username, ip);
@@ -228,7 +230,7 @@ pub(crate) async fn login(
         Err(StoreError::Conflict { .. }) => {
             state.metrics.login(LoginResult::Failure);
             tracing::info!(target: "audit", event = "login", result = "credentials_changed", user = %user.name, %ip);
-            return Err(ApiError::bad_credentials());
+            return Err(ApiError::BadCredentials);
         }
         Err(e) => return Err(e.into()),
     }
@@ -306,7 +308,7 @@ fn refresh_body() -> Map<String, Value> {
 
 /// flask-jwt-extended's answer for a revoked token.
 fn revoked() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "Token has been revoked")
+    ApiError::Revoked
 }
 
 /// Records a session's end in the revocation log (its tokens stop working everywhere).
@@ -449,14 +451,16 @@ pub(crate) async fn change_password(
     )?;
     field("new_password", &body.new_password, MAX_PASSWORD_BYTES)?;
     if let Err(e) = crate::passwords::check_new_password(&body.new_password.clone().into()) {
-        return Err(ApiError::bad_request(format!("new_password: {e}")));
+        return Err(ApiError::BadRequest(format!("new_password: {e}")));
     }
     // Guesses of the current password count with the login throttle's failures for this
     // username and address, and are refused as logins are once those are used up.
     let ip = peer.ip();
     if let Err(retry) = state.throttle.check(&user.name, ip, Instant::now()) {
         tracing::warn!(target: "audit", event = "password_change", result = "throttled", user = %user.name, %ip);
-        return Err(ApiError::too_many_attempts(retry.as_secs()));
+        return Err(ApiError::TooManyAttempts {
+            retry_after_secs: retry.as_secs(),
+        });
     }
     let spared = state
         .throttle
@@ -476,10 +480,7 @@ pub(crate) async fn change_password(
             .throttle
             .record_failure(&user.name, ip, Instant::now());
         tracing::info!(target: "audit", event = "password_change", result = "failure", user = %user.name);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Current password is incorrect",
-        ));
+        return Err(ApiError::WrongCurrentPassword);
     }
     state.throttle.record_success(&user.name, ip);
     let hash = state
@@ -489,11 +490,11 @@ pub(crate) async fn change_password(
         .map_err(|e| match e {
             crate::passwords::PasswordError::Empty
             | crate::passwords::PasswordError::TooLong { .. } => {
-                ApiError::bad_request(e.to_string())
+                ApiError::BadRequest(e.to_string())
             }
             other => {
                 tracing::error!(error = %other, "password hashing failed");
-                ApiError::unavailable()
+                ApiError::Unavailable
             }
         })?;
     let now = state.clock.now();
@@ -510,12 +511,11 @@ pub(crate) async fn change_password(
         PasswordChange::Stale => {
             // Changed by another request since it was read: this one verified a password
             // that may no longer be current.
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "The password was changed by another request; try again",
+            return Err(ApiError::Conflict(
+                "The password was changed by another request; try again".into(),
             ));
         }
-        PasswordChange::NoSuchUser => return Err(ApiError::bad_credentials()),
+        PasswordChange::NoSuchUser => return Err(ApiError::BadCredentials),
     };
     for id in &ids {
         end_session(&state, id, now).await?;

@@ -25,16 +25,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<serde_json::Value>::from_request(req, state).await {
             Ok(axum::Json(v @ serde_json::Value::Object(_))) => serde_json::from_value(v)
                 .map(ApiJson)
-                .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}"))),
-            Ok(axum::Json(_)) => Err(ApiError::bad_request("Request body must be a JSON object")),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/json",
+                .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}"))),
+            Ok(axum::Json(_)) => Err(ApiError::BadRequest(
+                "Request body must be a JSON object".into(),
             )),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(ApiError::bad_request("Request body is not valid JSON"))
-            }
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(format!(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest(
+                "Request body is not valid JSON".into(),
+            )),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::BadRequest(format!(
                 "Invalid request body: {}",
                 e.body_text().trim_start_matches(
                     "Failed to deserialize the JSON body into the target type: "
@@ -43,12 +42,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::BytesRejection(e))
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request body too large",
-                ))
+                Err(ApiError::PayloadTooLarge)
             }
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
 }
@@ -56,10 +52,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// A required string field: present, non-empty and at most `max` bytes.
 pub(crate) fn field<'a>(name: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
     if value.is_empty() {
-        return Err(ApiError::bad_request(format!("Missing {name}")));
+        return Err(ApiError::BadRequest(format!("Missing {name}")));
     }
     if value.len() > max {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::BadRequest(format!(
             "{name} is longer than {max} bytes"
         )));
     }

@@ -32,7 +32,7 @@ impl DataDir {
     /// fails, for example when another user owns it).
     pub fn open(path: &Path) -> Result<DataDir, CliError> {
         let fail = |e: std::io::Error| {
-            CliError::usage(format!(
+            CliError::runtime(format!(
                 "cannot create the data directory {}: {e}; set data_dir (--data-dir) to a writable place",
                 path.display()
             ))
@@ -68,7 +68,7 @@ impl DataDir {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(CliError::usage(format!(
+                return Err(CliError::runtime(format!(
                     "cannot create {}: {e}",
                     db.display()
                 )));
@@ -120,13 +120,13 @@ impl DataDir {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         self.hmac_secret(config)
                     }
-                    Err(e) => Err(CliError::usage(format!(
+                    Err(e) => Err(CliError::runtime(format!(
                         "cannot write {}: {e}",
                         file.display()
                     ))),
                 }
             }
-            Err(e) => Err(CliError::usage(format!(
+            Err(e) => Err(CliError::runtime(format!(
                 "cannot read {}: {e}",
                 file.display()
             ))),
@@ -167,7 +167,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn owner_only(path: &Path, mode: u32) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| CliError::runtime(format!("cannot read {}: {e}", path.display())))?;
     let current = meta.permissions().mode() & 0o777;
     if current & 0o077 == 0 {
         return Ok(());

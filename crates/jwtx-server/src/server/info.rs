@@ -52,7 +52,7 @@ pub(crate) async fn admin(_token: Jwt, current: CurrentUser<Arc<User>>) -> Respo
     if current.0.roles.iter().any(|r| r == "admin") {
         Json(json!({ "admin": true })).into_response()
     } else {
-        ApiError::new(StatusCode::FORBIDDEN, "Admins only!").into_response()
+        ApiError::AdminsOnly.into_response()
     }
 }
 
@@ -105,5 +105,5 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Unknown routes: JSON 404.
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "Not found")
+    ApiError::NotFound("Not found")
 }

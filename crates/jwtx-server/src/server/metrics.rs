@@ -1,11 +1,13 @@
-//! `/metrics` in the Prometheus text format (0.0.4): counters kept in atomics by the routes,
-//! and gauges read from the state at the scrape, rendered on request. No labels come from
-//! request data, so the series are bounded.
+//! `/metrics` in the Prometheus text format (0.0.4): counters kept in atomics by the routes
+//! (token rejections too: one atomic per known reason, no lock on the rejected request's
+//! path), and gauges read from the state at the scrape, rendered on request. No labels come
+//! from request data, so the series are bounded. Not `prometheus-client`: it writes OpenMetrics
+//! text (`# EOF`, counter families without `_total`), which would change what the scrapers of
+//! this endpoint parse.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,6 +21,81 @@ use super::AppState;
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// Every reason `JwtError::reason` gives (jwtx-axum's, and `jwtx::Error::reason` for token
+/// failures), in the order `/metrics` lists them: each has an atomic counter, so counting a
+/// rejection (the path attack traffic takes) takes no lock.
+const REJECTION_REASONS: [&str; 23] = [
+    "missing",
+    "bad_header",
+    "malformed",
+    "body_too_large",
+    "csrf",
+    "revoked",
+    "verification_failed",
+    "user_lookup",
+    "unavailable",
+    "internal",
+    "too_large",
+    "bad_json",
+    "bad_algorithm",
+    "unknown_key",
+    "bad_signature",
+    "bad_claims",
+    "immature",
+    "expired",
+    "missing_claim",
+    "bad_issuer",
+    "bad_audience",
+    "wrong_type",
+    "not_fresh",
+];
+
+/// Token rejections by reason.
+#[derive(Debug, Default)]
+struct Rejections {
+    /// One counter per [`REJECTION_REASONS`] entry.
+    known: [AtomicU64; REJECTION_REASONS.len()],
+    /// A reason missing from the table (a newer jwtx-axum's): counted correctly, under a lock,
+    /// until the table is updated. Empty in practice.
+    other: Mutex<Vec<(&'static str, u64)>>,
+}
+
+impl Rejections {
+    fn count(&self, reason: &'static str) {
+        match REJECTION_REASONS.iter().position(|r| *r == reason) {
+            Some(i) => {
+                self.known[i].fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                let mut other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
+                match other.iter_mut().find(|(k, _)| *k == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => other.push((reason, 1)),
+                }
+            }
+        }
+    }
+
+    /// `(labels, count)` for every reason seen at least once (as before: a reason's series
+    /// appears with its first rejection).
+    fn series(&self) -> Vec<(String, u64)> {
+        let known = REJECTION_REASONS
+            .iter()
+            .zip(&self.known)
+            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)));
+        let other = self
+            .other
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        known
+            .chain(other)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (format!("{{reason=\"{k}\"}}"), n))
+            .collect()
+    }
+}
 
 /// Login outcomes.
 #[derive(Clone, Copy, Debug)]
@@ -90,7 +167,7 @@ pub struct Metrics {
     reuse_detections: AtomicU64,
     revocations: AtomicU64,
     /// Token rejections by jwtx-axum's reason (a fixed, small set of names).
-    rejections: Mutex<Vec<(&'static str, u64)>>,
+    rejections: Rejections,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -140,14 +217,7 @@ impl Metrics {
 
     /// Counts a token rejection (`JwtError::reason`).
     pub(crate) fn rejected(&self, reason: &'static str) {
-        let mut r = self
-            .rejections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match r.iter_mut().find(|(k, _)| *k == reason) {
-            Some((_, n)) => *n += 1,
-            None => r.push((reason, 1)),
-        }
+        self.rejections.count(reason);
     }
 
     /// Counts one response in the first bucket that holds it (one atomic add, not one per
@@ -190,13 +260,7 @@ impl Metrics {
                 ("{type=\"refresh\"}", get(&self.refresh_issued)),
             ],
         );
-        let rejections: Vec<(String, u64)> = self
-            .rejections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(k, v)| (format!("{{reason=\"{k}\"}}"), *v))
-            .collect();
+        let rejections = self.rejections.series();
         let rejections: Vec<(&str, u64)> =
             rejections.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         counter(
@@ -327,14 +391,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     ))]
 pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
     if !state.metrics.may_read(&headers) {
-        let mut res = super::api_error::ApiError::new(
-            http::StatusCode::UNAUTHORIZED,
-            "Missing or wrong metrics token",
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return res;
+        return super::api_error::ApiError::MetricsToken.into_response();
     }
     let readings = Readings {
         rate_limit_hits: state.throttle.hits(),
@@ -414,5 +471,70 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn every_reason_jwtx_axum_gives_has_a_counter() {
+        use jwtx_axum::JwtError;
+        let errors = [
+            JwtError::NoToken {
+                message: String::new(),
+            },
+            JwtError::BadHeader {
+                message: String::new(),
+            },
+            JwtError::TokenNotAString,
+            JwtError::BodyTooLarge,
+            JwtError::Csrf { message: "" },
+            JwtError::Revoked,
+            JwtError::VerificationFailed,
+            JwtError::UserLookup { sub: String::new() },
+            JwtError::Unavailable {
+                detail: String::new(),
+                source: None,
+            },
+            JwtError::Internal { message: "" },
+            JwtError::Token(jwtx::Error::InvalidSignature),
+            JwtError::Token(jwtx::Error::NotFresh),
+            JwtError::Token(jwtx::Error::InvalidIssuer),
+            JwtError::Token(jwtx::Error::InvalidAudience),
+        ];
+        for e in &errors {
+            assert!(REJECTION_REASONS.contains(&e.reason()), "{}", e.reason());
+        }
+        let mut sorted = REJECTION_REASONS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), REJECTION_REASONS.len(), "no reason twice");
+    }
+
+    #[test]
+    fn rejections_counted_from_many_threads_add_up() {
+        let m = Metrics::default();
+        let reasons = ["expired", "bad_signature", "revoked", "a_future_reason"];
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let m = &m;
+                s.spawn(move || {
+                    for i in 0..10_000 {
+                        m.rejected(reasons[(t + i) % reasons.len()]);
+                    }
+                });
+            }
+        });
+        let text = m.render(Readings::default());
+        for reason in reasons {
+            let line = format!("jwtx_token_rejections_total{{reason=\"{reason}\"}} 20000");
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        // A reason never seen has no series, as before.
+        assert!(!text.contains("reason=\"csrf\""), "{text}");
+        assert!(
+            text.contains(
+                "# HELP jwtx_token_rejections_total Requests refused for their token, by reason.\n\
+                 # TYPE jwtx_token_rejections_total counter\n"
+            ),
+            "{text}"
+        );
     }
 }

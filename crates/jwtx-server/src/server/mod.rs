@@ -149,13 +149,14 @@ pub fn app(state: AppState) -> Router {
 /// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
 /// revocation check against the in-process mirror, and a user loader in front of the store
 /// ([`UserCache`]: deleted users and changed roles take effect within half a second).
+/// Refused when the configuration cannot work ([`JwtManagerBuilder::try_build`](jwtx_axum::JwtManagerBuilder::try_build)).
 pub fn manager(
     codec: Codec,
     config: &Config,
     users: Arc<UserCache>,
     revocations: Arc<Revocations>,
     metrics: Arc<Metrics>,
-) -> JwtManager {
+) -> Result<JwtManager, jwtx_axum::BuildError> {
     let jwt_config = jwt_config(config);
     JwtManager::builder(codec)
         .config(jwt_config)
@@ -186,7 +187,7 @@ pub fn manager(
                 }
             }
         })
-        .build()
+        .try_build()
 }
 
 /// The jwtx-axum configuration the server's settings describe.
@@ -261,7 +262,8 @@ pub async fn serve_on(
 }
 
 /// `jwtx serve`: opens everything, prints the startup summary on stderr, serves until
-/// SIGTERM or Ctrl-C. Configuration problems are [`CliError`]s (exit 2).
+/// SIGTERM or Ctrl-C. Configuration problems are [`CliError`]s (exit 2), failures at run
+/// time too (exit 3).
 pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
     if demo && !config.bind.ip().is_loopback() {
         return Err(CliError::usage(format!(
@@ -275,7 +277,7 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let tls = match &config.tls {
             Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
@@ -285,14 +287,14 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|e| {
-                CliError::usage(format!(
+                CliError::runtime(format!(
                     "cannot listen on {}: {e}; choose another address with --bind or JWTX_BIND",
                     config.bind
                 ))
             })?;
         let local = listener
             .local_addr()
-            .map_err(|e| CliError::usage(e.to_string()))?;
+            .map_err(|e| CliError::runtime(e.to_string()))?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let workers = config.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN)
@@ -311,7 +313,7 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
             tracing::warn!("{lowered}");
         }
         let served = serve_on(listener, tls, state, workers, limits, shutdown_signal()).await;
-        served.map_err(|e| CliError::usage(format!("server error: {e}")))
+        served.map_err(|e| CliError::runtime(format!("server error: {e}")))
     })
 }
 
@@ -322,7 +324,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     let db = data.database();
     let store = jwtx_sqlx::SqliteStore::open(&db)
         .await
-        .map_err(|e| CliError::usage(format!("cannot open the store {}: {e}", db.display())))?;
+        .map_err(|e| CliError::runtime(format!("cannot open the store {}: {e}", db.display())))?;
     let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
     let (keys, key_line) = if config.algorithm.is_symmetric() {
         let (secret, source) = data.hmac_secret(config)?;
@@ -355,7 +357,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         Some(metrics.clone()),
     )
     .await
-    .map_err(|e| CliError::usage(format!("cannot read the revocation log: {e}")))?;
+    .map_err(|e| CliError::runtime(format!("cannot read the revocation log: {e}")))?;
     let codec = crate::keys::codec(config, keys).with_clock(clock.clone());
     let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
     let jwt = manager(
@@ -364,7 +366,8 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         users.clone(),
         revocations.clone(),
         metrics.clone(),
-    );
+    )
+    .map_err(|e| CliError::usage(format!("the token settings cannot work: {e}")))?;
     let threads = PasswordHasher::default_concurrency();
     let automatic = crate::passwords::QueueLimits::for_concurrency(threads);
     let limits = crate::passwords::QueueLimits {
@@ -377,7 +380,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     hasher
         .warm_up()
         .await
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(|e| CliError::runtime(e.to_string()))?;
     let throttle = Arc::new(LoginThrottle::new(crate::throttle::ThrottleConfig {
         failures_per_user_ip: config.login_rate_limit.count,
         failure_window: config.login_rate_limit.window,
@@ -442,7 +445,7 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
             .store
             .get_user(name)
             .await
-            .map_err(|e| CliError::usage(e.to_string()))?
+            .map_err(|e| CliError::runtime(e.to_string()))?
             .is_some();
         if exists {
             continue;
@@ -451,7 +454,7 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
             .hasher
             .hash(zeroize::Zeroizing::new(password.to_owned()))
             .await
-            .map_err(|e| CliError::usage(e.to_string()))?;
+            .map_err(|e| CliError::runtime(e.to_string()))?;
         let created = state
             .store
             .create_user(jwtx::store::User {
@@ -467,7 +470,7 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
             Ok(()) => {}
             // Another process starting with --demo at the same moment made it.
             Err(jwtx::store::StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(CliError::usage(e.to_string())),
+            Err(e) => return Err(CliError::runtime(e.to_string())),
         }
         tracing::info!(target: "audit", event = "user_created", user = name, source = "demo");
     }
@@ -481,7 +484,7 @@ const DEMO_USERS: [(&str, &str); 2] = [("testuser", "testpass"), ("admin", "admi
 /// or (for stores from before the mark) a `testuser` or `admin` whose password is still the
 /// demo one.
 async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliError> {
-    let store_error = |e: jwtx::store::StoreError| CliError::usage(e.to_string());
+    let store_error = |e: jwtx::store::StoreError| CliError::runtime(e.to_string());
     let mut found = Vec::new();
     for (name, password) in DEMO_USERS {
         let Some(user) = state.store.get_user(name).await.map_err(store_error)? else {
@@ -495,7 +498,7 @@ async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliE
                     Some(&user.password_hash),
                 )
                 .await
-                .map_err(|e| CliError::usage(e.to_string()))?
+                .map_err(|e| CliError::runtime(e.to_string()))?
                 .ok;
         if demo {
             found.push(name);

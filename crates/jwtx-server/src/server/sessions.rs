@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use http::StatusCode;
 use jwtx::store::{Session, SessionCursor};
 use jwtx_axum::Jwt;
 use serde::Deserialize;
@@ -72,7 +71,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::BadRequest(format!(
             "limit must be 1 to {MAX_PAGE}"
         )));
     }
@@ -80,7 +79,7 @@ pub(crate) async fn list(
         None => None,
         Some(text) => Some(
             decode(text)
-                .ok_or_else(|| ApiError::bad_request("cursor is not one a page returned"))?,
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one a page returned".into()))?,
         ),
     };
     let now = state.clock.now();
@@ -118,7 +117,7 @@ pub(crate) async fn revoke(
     token: Jwt,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "Session not found");
+    let not_found = || ApiError::NotFound("Session not found");
     let session = state.store.get_session(&id).await?.ok_or_else(not_found)?;
     let now = state.clock.now();
     // Another user's session is indistinguishable from a missing one.

@@ -38,7 +38,8 @@ pub async fn on(
         users.clone(),
         revocations.clone(),
         metrics.clone(),
-    );
+    )
+    .unwrap();
     let hash = PasswordHasher::new(Argon2Params::default())
         .unwrap()
         .hash("testpass".to_owned())

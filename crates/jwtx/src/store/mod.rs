@@ -14,6 +14,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::claims::NumericDate;
 use crate::clock::Clock;
@@ -30,16 +31,28 @@ pub use revocation_set::{RevocationSet, SetSize, TokenRef};
 /// The future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// The cause a [`StoreError`] keeps ([`std::error::Error::source`]). Shared, so the error
+/// stays `Clone`. A store puts nothing here that could hold a secret: `jwtx-sqlx` keeps the
+/// sqlx error's text with passwords in connection strings masked, not the sqlx error itself.
+pub type ErrorSource = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a store operation failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Display` is the one-line message; the underlying cause, when the store had one, is
+/// [`source`](std::error::Error::source). Two errors are equal when their variant and text
+/// are, and their sources' texts are.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The store could not be reached or did not answer (a server answers 503).
     Unavailable {
         /// What went wrong, without secrets (no connection strings).
         detail: String,
+        /// The underlying failure (I/O, driver), redacted like `detail`.
+        source: Option<ErrorSource>,
     },
-    /// The write conflicts with what is stored (e.g. a user name that exists).
+    /// The write conflicts with what is stored (e.g. a user name that exists). A logical
+    /// outcome the caller answers, so it keeps no source.
     Conflict {
         /// What conflicts.
         what: String,
@@ -48,20 +61,86 @@ pub enum StoreError {
     Corrupt {
         /// What is wrong.
         detail: String,
+        /// The underlying failure (a decode error, the driver's), redacted like `detail`.
+        source: Option<ErrorSource>,
     },
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] without a source.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        StoreError::Unavailable {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// [`StoreError::Corrupt`] without a source.
+    pub fn corrupt(detail: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// The same error caused by `source`. A [`StoreError::Conflict`] keeps no source and is
+    /// returned unchanged.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if let StoreError::Unavailable { source: s, .. } | StoreError::Corrupt { source: s, .. } =
+            &mut self
+        {
+            *s = Some(Arc::new(source));
+        }
+        self
+    }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Unavailable { detail } => write!(f, "store unavailable: {detail}"),
+            StoreError::Unavailable { detail, .. } => write!(f, "store unavailable: {detail}"),
             StoreError::Conflict { what } => write!(f, "conflict: {what}"),
-            StoreError::Corrupt { detail } => write!(f, "unexpected stored data: {detail}"),
+            StoreError::Corrupt { detail, .. } => write!(f, "unexpected stored data: {detail}"),
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Unavailable { source, .. } | StoreError::Corrupt { source, .. } => source
+                .as_deref()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+            StoreError::Conflict { .. } => None,
+        }
+    }
+}
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        let text = |s: &Option<ErrorSource>| s.as_ref().map(ToString::to_string);
+        match (self, other) {
+            (
+                StoreError::Unavailable { detail, source },
+                StoreError::Unavailable {
+                    detail: d,
+                    source: s,
+                },
+            )
+            | (
+                StoreError::Corrupt { detail, source },
+                StoreError::Corrupt {
+                    detail: d,
+                    source: s,
+                },
+            ) => detail == d && text(source) == text(s),
+            (StoreError::Conflict { what }, StoreError::Conflict { what: w }) => what == w,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreError {}
 
 /// A user account.
 #[derive(Clone, PartialEq, Eq)]
