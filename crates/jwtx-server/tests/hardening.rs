@@ -410,7 +410,8 @@ fn an_unknown_revocation_entry_fails_closed() {
         .envs(std::env::vars().filter(|(k, _)| !k.starts_with("JWTX_")))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    // Exit 3: stored data this version cannot use (a runtime failure, not bad usage).
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("cannot read the revocation log"),
         "{}",
