@@ -763,6 +763,14 @@ impl Config {
         .checked()
     }
 
+    /// The longest a token from this configuration lives: how long a revocation must be kept
+    /// when the token's `exp` is not known.
+    pub fn longest_token_lifetime(&self) -> u64 {
+        self.access_token_expires
+            .max(self.refresh_token_expires)
+            .as_secs()
+    }
+
     /// Checks settings that only make sense together.
     fn checked(self) -> Result<Config, ConfigError> {
         if self.cookie_host_prefix {

@@ -9,7 +9,7 @@ use crate::config::{self, Config};
 use crate::error::CliError;
 
 /// Reads a key file: PEM (for the configured asymmetric algorithm), or a JWK / JWK set.
-pub fn read_key_file(path: &Path, alg: Algorithm) -> Result<KeySet, CliError> {
+pub(crate) fn read_key_file(path: &Path, alg: Algorithm) -> Result<KeySet, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("cannot read key file {}: {e}", path.display())))?;
     let trimmed = text.trim_start();
@@ -34,7 +34,7 @@ pub fn read_key_file(path: &Path, alg: Algorithm) -> Result<KeySet, CliError> {
 }
 
 /// The key set the configuration names: `--key FILE`, else the HMAC `secret_key`.
-pub fn keyset(config: &Config, key_file: Option<&Path>) -> Result<KeySet, CliError> {
+pub(crate) fn keyset(config: &Config, key_file: Option<&Path>) -> Result<KeySet, CliError> {
     if let Some(path) = key_file {
         return read_key_file(path, config.algorithm);
     }
@@ -58,7 +58,7 @@ pub fn keyset(config: &Config, key_file: Option<&Path>) -> Result<KeySet, CliErr
 }
 
 /// A codec with the configuration's lifetimes, issuer, audience and leeway.
-pub fn codec(config: &Config, keys: KeySet) -> Codec {
+pub(crate) fn codec(config: &Config, keys: KeySet) -> Codec {
     let mut validation = Validation::new().leeway(config.leeway);
     let mut codec = Codec::new(keys)
         .with_access_ttl(Some(config.access_token_expires))
@@ -75,6 +75,6 @@ pub fn codec(config: &Config, keys: KeySet) -> Codec {
 }
 
 /// Parses a CLI duration flag.
-pub fn duration_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<Duration, String> {
     config::parse_duration(s)
 }

@@ -8,11 +8,13 @@
 //! also while the server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
 //! bare JWS (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).
 
+// Public: what `main.rs` and the integration tests use. The rest is the binary's own.
 pub mod cli;
-pub mod commands;
+mod commands;
 pub mod config;
+mod data;
 pub mod error;
-pub mod keys;
+mod keys;
 mod logging;
 pub mod passwords;
 pub mod server;

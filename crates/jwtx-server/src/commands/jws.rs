@@ -5,7 +5,7 @@ use jwtx::KeySet;
 use crate::error::CliError;
 
 /// Verifies header rules and signature only and returns the payload text.
-pub fn verify(keys: &KeySet, token: &str) -> Result<String, CliError> {
+pub(crate) fn verify(keys: &KeySet, token: &str) -> Result<String, CliError> {
     let jws = jwtx::jws::verify(token, keys, jwtx::jws::DEFAULT_MAX_TOKEN_LEN)
         .map_err(|e| super::rejection("JWS", &e))?;
     // The JWS layer allows any payload octets: text is printed as is, anything else as the

@@ -38,8 +38,8 @@
 //!
 //! Exit status 2 for every failure here (bad arguments, a refused generate, the store).
 
-use jwtx::store::{KeyStatus, KeyStore, NewSigningKey, SigningKey};
-use jwtx::{Algorithm, Clock, Key, KeySet, NumericDate, SystemClock};
+use jwtx::store::{KeyStatus, KeyStore, SigningKey};
+use jwtx::{Algorithm, Clock, SystemClock};
 use jwtx_sqlx::SqliteStore;
 use serde_json::json;
 
@@ -49,7 +49,7 @@ use crate::config::Config;
 use crate::error::CliError;
 
 /// Runs one `jwtx keys …` command; returns what to print on standard output.
-pub fn run(config: &Config, command: &KeysCommand) -> Result<String, CliError> {
+pub(crate) fn run(config: &Config, command: &KeysCommand) -> Result<String, CliError> {
     // Check the arguments before touching the data directory.
     let alg = match command {
         KeysCommand::Generate { alg } => Some(parse_alg(alg)?),
@@ -68,15 +68,8 @@ pub fn run(config: &Config, command: &KeysCommand) -> Result<String, CliError> {
     })
 }
 
-/// The longest a token signed by a key can stay valid after the key stopped signing: the
-/// longest token lifetime configured plus the leeway (a passive key's verify-until is its
-/// rotation time plus this).
-pub fn max_token_lifetime(config: &Config) -> u64 {
-    super::revoke::lifetime(config).saturating_add(config.leeway.as_secs())
-}
-
 /// Parses `--alg` for a store key: asymmetric algorithms only.
-pub fn parse_alg(name: &str) -> Result<Algorithm, CliError> {
+pub(crate) fn parse_alg(name: &str) -> Result<Algorithm, CliError> {
     let alg: Algorithm = name
         .parse()
         .map_err(|e: jwtx::UnknownAlgorithm| CliError::usage(format!("--alg: {e}")))?;
@@ -97,7 +90,7 @@ fn check_asymmetric(alg: Algorithm, what: &str) -> Result<(), CliError> {
 
 async fn list(store: &SqliteStore, config: &Config, json: bool) -> Result<String, CliError> {
     let keys = store.list_keys().await.map_err(store_error)?;
-    let lifetime = max_token_lifetime(config);
+    let lifetime = crate::data::max_token_lifetime(config);
     if json {
         let out: Vec<_> = keys
             .iter()
@@ -181,14 +174,6 @@ fn active_exists(active: &SigningKey) -> CliError {
     ))
 }
 
-/// A new key from the system CSRNG, made on the blocking pool (RSA generation takes a while).
-async fn new_key(alg: Algorithm, now: NumericDate) -> Result<NewSigningKey, CliError> {
-    let made = tokio::task::spawn_blocking(move || NewSigningKey::generate(alg, now))
-        .await
-        .map_err(|e| CliError::runtime(format!("key generation failed: {e}")))?;
-    made.map_err(|e| CliError::runtime(format!("cannot generate a {alg} key: {e}")))
-}
-
 /// A note when the configuration would not use store keys.
 fn unused_note(config: &Config, alg: Algorithm) -> String {
     if config.algorithm.is_symmetric() {
@@ -211,7 +196,7 @@ async fn generate(
     if let Some(active) = store.active_key().await.map_err(store_error)? {
         return Err(active_exists(&active));
     }
-    let key = new_key(alg, SystemClock.now()).await?;
+    let key = crate::data::new_key(alg, SystemClock.now()).await?;
     let kid = key.kid.clone();
     let active = store.insert_initial(key).await.map_err(store_error)?;
     if active.kid != kid {
@@ -258,10 +243,10 @@ async fn rotate(
         }
     };
     let now = SystemClock.now();
-    let key = new_key(alg, now).await?;
+    let key = crate::data::new_key(alg, now).await?;
     let kid = key.kid.clone();
     let demoted = store.rotate_in(key, now).await.map_err(store_error)?;
-    let lifetime = max_token_lifetime(config);
+    let lifetime = crate::data::max_token_lifetime(config);
     let retired = store
         .retire_expired(now, lifetime)
         .await
@@ -292,90 +277,6 @@ async fn rotate(
 /// The key set `jwtx serve` signs and verifies with when `config.algorithm` is asymmetric,
 /// and the startup summary's description of it (never key material).
 ///
-/// Retires passive keys past their verify-until, then takes the store's active key as the
-/// signer, generating and storing one of `config.algorithm` if the store has none
-/// (atomically: servers starting at once agree on one key); the passive keys verify, loaded
-/// as public keys only. When the active key's algorithm is not `config.algorithm` the
-/// store's key wins (`jwtx keys rotate --alg` switches) and the description says so.
-pub async fn server_keyset<S: KeyStore + ?Sized>(
-    store: &S,
-    config: &Config,
-    now: NumericDate,
-) -> Result<(KeySet, String), CliError> {
-    let failed = |e: jwtx::store::StoreError| {
-        CliError::store("cannot read the signing keys from the store", e)
-    };
-    let retired = store
-        .retire_expired(now, max_token_lifetime(config))
-        .await
-        .map_err(failed)?;
-    if !retired.is_empty() {
-        tracing::info!(target: "audit", event = "signing_keys_retired", kids = ?retired, source = "serve");
-    }
-    let (active, generated) = match store.active_key().await.map_err(failed)? {
-        Some(active) => (active, false),
-        None => {
-            let key = new_key(config.algorithm, now).await?;
-            let kid = key.kid.clone();
-            let active = store.insert_initial(key).await.map_err(failed)?;
-            let generated = active.kid == kid;
-            if generated {
-                tracing::info!(target: "audit", event = "signing_key_generated", kid = %kid, alg = %config.algorithm, source = "serve");
-            }
-            (active, generated)
-        }
-    };
-    let unreadable = |k: &SigningKey, e: jwtx::KeyError| {
-        CliError::runtime(format!(
-            "the store's {} signing key {} cannot be used: {e}",
-            k.status, k.kid
-        ))
-    };
-    let signer = active.key().map_err(|e| unreadable(&active, e))?;
-    let mut keys = vec![signer];
-    let mut passive = 0;
-    for k in store.list_keys().await.map_err(failed)? {
-        if k.status != KeyStatus::Passive || k.kid == active.kid {
-            continue;
-        }
-        let key = k.key().and_then(|key| public_only(&key));
-        keys.push(key.map_err(|e| unreadable(&k, e))?);
-        passive += 1;
-    }
-    let set = KeySet::new(keys)
-        .and_then(|set| set.with_signer(&active.kid))
-        .map_err(|e| CliError::runtime(format!("the store's signing keys cannot be used: {e}")))?;
-    let mut line = if generated {
-        format!(
-            "signing key {} generated and stored; `jwtx keys list` shows it",
-            active.kid
-        )
-    } else {
-        format!("signing key {} from the store", active.kid)
-    };
-    if passive > 0 {
-        line.push_str(&format!(", {passive} passive key(s) still verifying"));
-    }
-    if active.alg != config.algorithm.as_str() {
-        line.push_str(&format!(
-            "; the store's active key is {}, not algorithm = {}: `jwtx keys rotate --alg {}` \
-             switches",
-            active.alg, config.algorithm, config.algorithm
-        ));
-    }
-    Ok((set, line))
-}
-
-/// The public half of `key`, with its `kid`: a passive key only verifies.
-fn public_only(key: &Key) -> Result<Key, jwtx::KeyError> {
-    let pem = key.to_public_pem().ok_or(jwtx::KeyError::NoSigner)?;
-    let public = Key::from_pem(key.algorithm(), pem.as_bytes())?;
-    Ok(match key.kid() {
-        Some(kid) if public.kid() != Some(kid) => public.with_kid(kid),
-        _ => public,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -406,13 +307,17 @@ mod tests {
     async fn the_server_generates_the_first_key_then_keeps_it() {
         let store = MemoryStore::new();
         let config = config("ES256");
-        let (set, line) = server_keyset(&store, &config, 1_000).await.unwrap();
+        let (set, line) = crate::data::server_keyset(&store, &config, 1_000)
+            .await
+            .unwrap();
         let signer = set.signer().unwrap();
         assert_eq!(signer.algorithm(), Algorithm::ES256);
         assert!(line.contains("generated"), "{line}");
         assert!(!line.contains("PRIVATE"), "{line}");
         let kid = signer.kid().unwrap().to_owned();
-        let (again, line) = server_keyset(&store, &config, 1_001).await.unwrap();
+        let (again, line) = crate::data::server_keyset(&store, &config, 1_001)
+            .await
+            .unwrap();
         assert_eq!(again.signer().unwrap().kid(), Some(kid.as_str()));
         assert!(!line.contains("generated"), "{line}");
         assert_eq!(store.list_keys().await.unwrap().len(), 1);
@@ -422,7 +327,9 @@ mod tests {
     async fn passive_keys_verify_but_do_not_sign_and_expire() {
         let store = MemoryStore::new();
         let config = config("ES256");
-        let (first, _) = server_keyset(&store, &config, 1_000).await.unwrap();
+        let (first, _) = crate::data::server_keyset(&store, &config, 1_000)
+            .await
+            .unwrap();
         let old_kid = first.signer().unwrap().kid().unwrap().to_owned();
         let token = crate::keys::codec(&config, first)
             .access_token("alice")
@@ -431,12 +338,14 @@ mod tests {
             .token;
         store
             .rotate_in(
-                NewSigningKey::generate(Algorithm::EdDSA, 2_000).unwrap(),
+                jwtx::store::NewSigningKey::generate(Algorithm::EdDSA, 2_000).unwrap(),
                 2_000,
             )
             .await
             .unwrap();
-        let (set, line) = server_keyset(&store, &config, 2_001).await.unwrap();
+        let (set, line) = crate::data::server_keyset(&store, &config, 2_001)
+            .await
+            .unwrap();
         assert_eq!(set.keys().len(), 2);
         assert_eq!(set.signer().unwrap().algorithm(), Algorithm::EdDSA);
         assert!(line.contains("1 passive"), "{line}");
@@ -449,8 +358,10 @@ mod tests {
             .unwrap();
         assert_eq!(verified.sub(), "alice");
         // Past its verify-until the passive key is retired at start.
-        let later = 2_000 + max_token_lifetime(&config) + 1;
-        let (set, _) = server_keyset(&store, &config, later).await.unwrap();
+        let later = 2_000 + crate::data::max_token_lifetime(&config) + 1;
+        let (set, _) = crate::data::server_keyset(&store, &config, later)
+            .await
+            .unwrap();
         assert_eq!(set.keys().len(), 1);
         assert!(set.select(Some(&old_kid)).is_none());
         let listed = store.list_keys().await.unwrap();

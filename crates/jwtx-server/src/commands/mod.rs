@@ -1,18 +1,18 @@
 //! One module per command group; each returns what to print or a [`CliError`].
 
-pub mod jws;
-pub mod keys;
-pub mod revoke;
-pub mod secret;
-pub mod token;
-pub mod user;
+pub(crate) mod jws;
+pub(crate) mod keys;
+pub(crate) mod revoke;
+pub(crate) mod secret;
+pub(crate) mod token;
+pub(crate) mod user;
 
 use std::io::Read;
 
 use crate::error::CliError;
 
 /// A verification failure: the client-facing message, plus the detail when it adds facts.
-pub fn rejection(what: &str, e: &jwtx::Error) -> CliError {
+pub(crate) fn rejection(what: &str, e: &jwtx::Error) -> CliError {
     let (message, detail) = (e.message(), e.to_string());
     if detail == message {
         CliError::rejected(format!("{what} rejected: {message}"))
@@ -22,7 +22,7 @@ pub fn rejection(what: &str, e: &jwtx::Error) -> CliError {
 }
 
 /// Reads `TOKEN`, or standard input for `-` (bounded, whitespace trimmed).
-pub fn read_token(arg: &str) -> Result<String, CliError> {
+pub(crate) fn read_token(arg: &str) -> Result<String, CliError> {
     if arg != "-" {
         return Ok(arg.trim().to_owned());
     }

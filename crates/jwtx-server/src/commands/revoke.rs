@@ -26,19 +26,19 @@ use crate::config::Config;
 use crate::error::CliError;
 
 /// Longest `jti` accepted, in bytes.
-pub const MAX_JTI_BYTES: usize = 256;
+pub(crate) const MAX_JTI_BYTES: usize = 256;
 /// The latest `--until` accepted: 9999-12-31T23:59:59Z.
-pub const MAX_UNTIL: NumericDate = 253_402_300_799;
+pub(crate) const MAX_UNTIL: NumericDate = 253_402_300_799;
 
 /// Runs `jwtx revoke`; returns what to print on standard output.
-pub fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError> {
+pub(crate) fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError> {
     match (&args.jti, &args.user) {
         (Some(jti), None) => {
             check_jti(jti)?;
             let now = SystemClock.now();
             let until = match &args.until {
                 Some(s) => parse_until(s, now)?,
-                None => now.saturating_add(lifetime(config)),
+                None => now.saturating_add(config.longest_token_lifetime()),
             };
             with_store(config, |store| async move {
                 append(
@@ -73,19 +73,10 @@ pub fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError> {
     }
 }
 
-/// The longest a token from this configuration lives: how long a revocation must be kept
-/// when the token's `exp` is not known.
-pub fn lifetime(config: &Config) -> u64 {
-    config
-        .access_token_expires
-        .max(config.refresh_token_expires)
-        .as_secs()
-}
-
 /// The cut-off revoking every token of `user` issued before this second
 /// ([`Revocation::user_cutoff`], the same rule as the server's `POST /logout/all`).
-pub fn user_cutoff(config: &Config, user: &str, now: NumericDate) -> Revocation {
-    Revocation::user_cutoff(user, now, lifetime(config))
+pub(crate) fn user_cutoff(config: &Config, user: &str, now: NumericDate) -> Revocation {
+    Revocation::user_cutoff(user, now, config.longest_token_lifetime())
 }
 
 /// Appends one revocation to the log, durably.
@@ -124,7 +115,7 @@ pub(crate) async fn log_ended(
     ids: &[String],
     now: NumericDate,
 ) -> Result<(), CliError> {
-    let until = now.saturating_add(lifetime(config));
+    let until = now.saturating_add(config.longest_token_lifetime());
     for id in ids {
         append(
             store,
@@ -140,7 +131,7 @@ pub(crate) async fn log_ended(
 }
 
 /// Checks a `jti`: non-empty, at most [`MAX_JTI_BYTES`], no whitespace or control characters.
-pub fn check_jti(jti: &str) -> Result<(), CliError> {
+pub(crate) fn check_jti(jti: &str) -> Result<(), CliError> {
     if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
         return Err(CliError::usage(format!(
             "--jti must be 1 to {MAX_JTI_BYTES} bytes (the token's `jti` claim; `jwtx token \
@@ -158,7 +149,7 @@ pub fn check_jti(jti: &str) -> Result<(), CliError> {
 
 /// `--until`: Unix seconds (all digits) or a duration from `now` (`15m`, `30d`); must be in
 /// the future and at most [`MAX_UNTIL`].
-pub fn parse_until(s: &str, now: NumericDate) -> Result<NumericDate, CliError> {
+pub(crate) fn parse_until(s: &str, now: NumericDate) -> Result<NumericDate, CliError> {
     let s = s.trim();
     let until = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         s.parse::<u64>().unwrap_or(u64::MAX)

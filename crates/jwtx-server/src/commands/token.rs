@@ -7,7 +7,7 @@ use crate::cli::{MintType, VerifyType};
 use crate::error::CliError;
 
 /// Parses `KEY=JSON` claim flags into an object.
-pub fn parse_claims(flags: &[String]) -> Result<Map<String, Value>, CliError> {
+pub(crate) fn parse_claims(flags: &[String]) -> Result<Map<String, Value>, CliError> {
     let mut out = Map::new();
     for flag in flags {
         let Some((k, v)) = flag.split_once('=') else {
@@ -33,7 +33,7 @@ pub fn parse_claims(flags: &[String]) -> Result<Map<String, Value>, CliError> {
 }
 
 /// Mints a token.
-pub fn mint(
+pub(crate) fn mint(
     codec: &Codec,
     sub: &str,
     kind: MintType,
@@ -57,7 +57,7 @@ pub fn mint(
 }
 
 /// Verifies a token and returns its claims (registered then application) as pretty JSON.
-pub fn verify(codec: &Codec, token: &str, kind: VerifyType) -> Result<String, CliError> {
+pub(crate) fn verify(codec: &Codec, token: &str, kind: VerifyType) -> Result<String, CliError> {
     let reject = |e: jwtx::Error| super::rejection("token", &e);
     let verified = codec.verify::<Map<String, Value>>(token).map_err(reject)?;
     verified
@@ -77,7 +77,7 @@ pub fn verify(codec: &Codec, token: &str, kind: VerifyType) -> Result<String, Cl
 }
 
 /// Decodes without verification; the output says so in its first member.
-pub fn inspect(token: &str) -> Result<String, CliError> {
+pub(crate) fn inspect(token: &str) -> Result<String, CliError> {
     let u = dangerous::decode_unverified(token, jwtx::jws::DEFAULT_MAX_TOKEN_LEN)
         .map_err(|e| CliError::rejected(format!("not a decodable token: {}", e.message())))?;
     let mut out = Map::new();

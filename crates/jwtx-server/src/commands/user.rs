@@ -34,21 +34,17 @@ use crate::cli::UserCommand;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
-use crate::server::DataDir;
 
 /// Longest user name, in bytes: the one bound for `jwtx user add`, the server's `POST /login`
 /// and the login throttle's keys.
-pub const MAX_NAME_BYTES: usize = 256;
-/// Fewest characters in a new password (as the server's `POST /password`; the rule is
-/// [`crate::passwords::check_new_password`]).
-pub use crate::passwords::MIN_PASSWORD_CHARS;
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 /// Longest role, in bytes (roles travel in every access token).
-pub const MAX_ROLE_BYTES: usize = 128;
+pub(crate) const MAX_ROLE_BYTES: usize = 128;
 /// Most roles per user (roles travel in every access token, which verifiers cap at 8 KiB).
-pub const MAX_ROLES: usize = 32;
+pub(crate) const MAX_ROLES: usize = 32;
 
 /// Runs one `jwtx user …` command; returns what to print on standard output.
-pub fn run(config: &Config, command: &UserCommand) -> Result<String, CliError> {
+pub(crate) fn run(config: &Config, command: &UserCommand) -> Result<String, CliError> {
     // Check the arguments before touching the data directory.
     match command {
         UserCommand::Add { name, roles, .. } => {
@@ -203,7 +199,7 @@ async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<Stri
     let now = store.now().await.map_err(store_error)?;
     super::revoke::append(
         store,
-        Revocation::deleted_user(name, now, super::revoke::lifetime(config)),
+        Revocation::deleted_user(name, now, config.longest_token_lifetime()),
     )
     .await?;
     tracing::info!(target: "audit", event = "user_deleted", user = name, source = "cli");
@@ -227,14 +223,7 @@ where
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let data = DataDir::open(&config.data_dir)?;
-        let db = data.database();
-        let store = SqliteStore::open(&db).await.map_err(|e| {
-            CliError::runtime(format!(
-                "cannot open the store {}: {e}; check data_dir (--data-dir)",
-                db.display()
-            ))
-        })?;
+        let (_, store) = crate::data::open_store(config).await?;
         let result = f(store.clone()).await;
         store.close().await;
         result
@@ -262,7 +251,7 @@ fn exists(name: &str) -> CliError {
 
 /// Checks a new user name: non-empty, at most [`MAX_NAME_BYTES`], no whitespace or control
 /// characters.
-pub fn check_name(name: &str) -> Result<(), CliError> {
+pub(crate) fn check_name(name: &str) -> Result<(), CliError> {
     if name.is_empty() {
         return Err(CliError::usage("the user name must not be empty"));
     }
@@ -282,7 +271,7 @@ pub fn check_name(name: &str) -> Result<(), CliError> {
 
 /// Checks roles: each non-empty, at most [`MAX_ROLE_BYTES`], without commas, whitespace or
 /// control characters; at most [`MAX_ROLES`] different ones.
-pub fn check_roles(roles: &[String]) -> Result<(), CliError> {
+pub(crate) fn check_roles(roles: &[String]) -> Result<(), CliError> {
     for role in roles {
         if role.is_empty() {
             return Err(CliError::usage("a role must not be empty"));
@@ -311,7 +300,7 @@ pub fn check_roles(roles: &[String]) -> Result<(), CliError> {
 }
 
 /// Roles without duplicates, in the order first given.
-pub fn dedup(roles: &[String]) -> Vec<String> {
+pub(crate) fn dedup(roles: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(roles.len());
     for r in roles {
         if !out.contains(r) {
@@ -330,7 +319,7 @@ fn show_roles(roles: &[String]) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time.
-pub fn utc(t: NumericDate) -> String {
+pub(crate) fn utc(t: NumericDate) -> String {
     let (days, secs) = (t / 86_400, t % 86_400);
     // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm), in unsigned arithmetic:
     // shift the epoch to 0000-03-01 so that leap days end each 400-year era.
@@ -377,14 +366,14 @@ async fn read_new_password(name: &str, password_stdin: bool) -> Result<Password,
 }
 
 /// The rules for a new password: [`crate::passwords::check_new_password`], as the server's.
-pub fn check_new_password(password: &Password) -> Result<(), CliError> {
+pub(crate) fn check_new_password(password: &Password) -> Result<(), CliError> {
     crate::passwords::check_new_password(password).map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// Reads one line (at most a little more than [`MAX_PASSWORD_BYTES`]; longer input is kept
 /// long enough to be refused by the length rule), without its `\n` or `\r\n`. `None` at the
 /// end of input. The buffer is wiped.
-pub fn read_line(input: &mut impl BufRead) -> Result<Option<Password>, CliError> {
+pub(crate) fn read_line(input: &mut impl BufRead) -> Result<Option<Password>, CliError> {
     let mut buf = Zeroizing::new(Vec::new());
     let limit = u64::try_from(MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
     input

@@ -25,7 +25,7 @@ use super::api_error::ApiError;
 use super::audit::TypedName;
 use super::body::{ApiJson, field};
 use super::metrics::LoginResult;
-use crate::commands::user::MAX_NAME_BYTES;
+use crate::data::MAX_NAME_BYTES;
 use crate::passwords::MAX_PASSWORD_BYTES;
 
 /// `POST /login` body.

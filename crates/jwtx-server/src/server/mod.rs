@@ -9,7 +9,6 @@ mod audit;
 mod auth;
 mod body;
 mod connections;
-mod data_dir;
 mod info;
 mod metrics;
 mod openapi;
@@ -32,7 +31,6 @@ use jwtx_axum::{JwtLayer, JwtManager, Location};
 
 pub use api_error::ApiError;
 pub use connections::ConnectionLimits;
-pub use data_dir::DataDir;
 pub use metrics::Metrics;
 pub use revocations::Revocations;
 pub use users::UserCache;
@@ -320,22 +318,19 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
 /// Opens the data directory, store, keys and helpers; returns the state and the startup
 /// summary (never a secret).
 pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), CliError> {
-    let data = DataDir::open(&config.data_dir)?;
+    let (data, store) = crate::data::open_store(config).await?;
     let db = data.database();
-    let store = jwtx_sqlx::SqliteStore::open(&db)
-        .await
-        .map_err(|e| CliError::runtime(format!("cannot open the store {}: {e}", db.display())))?;
     let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
     let (keys, key_line) = if config.algorithm.is_symmetric() {
         let (secret, source) = data.hmac_secret(config)?;
         let key = jwtx::Key::hmac(config.algorithm, secret.expose().as_bytes())
             .map_err(|e| CliError::usage(e.to_string()))?;
         let line = match source {
-            data_dir::SecretSource::Configured => {
+            crate::data::SecretSource::Configured => {
                 "secret from the configuration (secret_key)".to_owned()
             }
-            data_dir::SecretSource::File(p) => format!("secret in {}", p.display()),
-            data_dir::SecretSource::Generated(p) => {
+            crate::data::SecretSource::File(p) => format!("secret in {}", p.display()),
+            crate::data::SecretSource::Generated(p) => {
                 format!("secret generated into {}", p.display())
             }
         };
@@ -344,7 +339,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         // Asymmetric keys live in the store (docs/cli.md, "Signing keys"): the active key signs, passive keys
         // verify; the first key is generated here if there is none. A rotation by `jwtx keys
         // rotate` takes effect at the next start.
-        crate::commands::keys::server_keyset(&store, config, clock.now()).await?
+        crate::data::server_keyset(&store, config, clock.now()).await?
     };
     // The algorithm tokens are signed with: the store's active key may differ from
     // `algorithm` (the summary line says so).

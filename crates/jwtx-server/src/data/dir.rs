@@ -9,13 +9,13 @@ use crate::error::CliError;
 
 /// The data directory.
 #[derive(Debug, Clone)]
-pub struct DataDir {
+pub(crate) struct DataDir {
     path: PathBuf,
 }
 
 /// Where the HMAC secret came from (for the startup summary; never the secret itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     /// `secret_key` in the configuration (file, environment or flag).
     Configured,
     /// Generated earlier and read from this file.
@@ -30,7 +30,7 @@ impl DataDir {
     /// database files must be the owner's alone: an existing directory or file that group or
     /// others may read is made so, with a warning, whatever the umask (and refused if that
     /// fails, for example when another user owns it).
-    pub fn open(path: &Path) -> Result<DataDir, CliError> {
+    pub(crate) fn open(path: &Path) -> Result<DataDir, CliError> {
         let fail = |e: std::io::Error| {
             CliError::runtime(format!(
                 "cannot create the data directory {}: {e}; set data_dir (--data-dir) to a writable place",
@@ -85,19 +85,14 @@ impl DataDir {
         Ok(())
     }
 
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The SQLite database file.
-    pub fn database(&self) -> PathBuf {
+    pub(crate) fn database(&self) -> PathBuf {
         self.path.join("jwtx.db")
     }
 
     /// The HMAC secret: the configured one (checked for strength), else the one in
     /// `secret_key` in the data directory, generated (256 bits, file mode 0600) on first use.
-    pub fn hmac_secret(&self, config: &Config) -> Result<(Secret, SecretSource), CliError> {
+    pub(crate) fn hmac_secret(&self, config: &Config) -> Result<(Secret, SecretSource), CliError> {
         if let Some(s) = &config.secret_key {
             config::check_secret(config.algorithm, s)?;
             return Ok((s.clone(), SecretSource::Configured));
