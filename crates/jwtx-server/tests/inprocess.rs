@@ -59,11 +59,22 @@ async fn call(state: &AppState, method: &str, path: &str, token: &str) -> (Statu
 }
 
 async fn login(state: &AppState, user: &str, password: &str) -> (StatusCode, String) {
-    let body = serde_json::json!({"username": user, "password": password}).to_string();
-    let mut req = Request::post("/login")
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
+    let body = serde_json::json!({"username": user, "password": password});
+    post_json(state, "/login", None, &body).await
+}
+
+/// `POST path` with a JSON body (and a bearer token), from 127.0.0.1: (status, body).
+async fn post_json(
+    state: &AppState,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (StatusCode, String) {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let mut req = req.body(Body::from(body.to_string())).unwrap();
     req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
     let res = server::app(state.clone()).oneshot(req).await.unwrap();
@@ -588,19 +599,7 @@ async fn change_password(
     new: &str,
 ) -> (StatusCode, String) {
     let body = serde_json::json!({"current_password": current, "new_password": new});
-    let mut req = Request::post("/password")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    let res = server::app(state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
+    post_json(state, "/password", Some(token), &body).await
 }
 
 fn field(body: &str, name: &str) -> String {
