@@ -232,11 +232,11 @@ pub struct Config {
     /// Log lines as `text` or `json`.
     pub log_format: LogFormat,
     /// Argon2id parameters for password hashes (OWASP minimum by default: 19456 KiB, 2, 1).
-    pub argon2: crate::passwords::Argon2Params,
+    pub argon2: jwtx_auth::passwords::Argon2Params,
     /// Password verifications queued or running per typed username before 429 (4).
     pub argon2_queue_per_user: usize,
     /// Argon2 jobs queued or running in all before 503; `None` (the default): 32 per hashing
-    /// thread, at least 64 ([`crate::passwords::QueueLimits::for_concurrency`]).
+    /// thread, at least 64 ([`jwtx_auth::passwords::QueueLimits::for_concurrency`]).
     pub argon2_queue: Option<usize>,
     /// TLS certificate chain and private key (PEM); both or neither.
     pub tls: Option<TlsFiles>,
@@ -341,10 +341,10 @@ fn from_toml<T: serde::de::DeserializeOwned>(key: &str, v: toml::Value) -> Resul
 }
 
 /// `N/DURATION` for `key`, within what the login throttle accepts (1 to
-/// [`ThrottleConfig::MAX_LIMIT`](crate::throttle::ThrottleConfig::MAX_LIMIT) events per window of 1 s
+/// [`ThrottleConfig::MAX_LIMIT`](jwtx_auth::throttle::ThrottleConfig::MAX_LIMIT) events per window of 1 s
 /// to 7 days), so a value is never silently clamped.
 fn parse_rate_limit(key: &str, v: &str) -> Result<RateLimit, ConfigError> {
-    use crate::throttle::ThrottleConfig;
+    use jwtx_auth::throttle::ThrottleConfig;
     let bad = || err(key, format!("{v:?} is not N/DURATION, e.g. 5/5m"));
     let (n, w) = v.split_once('/').ok_or_else(bad)?;
     let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -630,7 +630,7 @@ impl Config {
                 Some(v) => parse_rate_limit("login_ip_rate_limit", &v)?,
             },
             argon2: {
-                let defaults = crate::passwords::Argon2Params::default();
+                let defaults = jwtx_auth::passwords::Argon2Params::default();
                 let number = |key: &'static str, default: u32| -> Result<u32, ConfigError> {
                     match src.get(key) {
                         None => Ok(default),
@@ -640,15 +640,15 @@ impl Config {
                             .map_err(|_| err(key, format!("{v:?} is not a whole number"))),
                     }
                 };
-                let params = crate::passwords::Argon2Params {
+                let params = jwtx_auth::passwords::Argon2Params {
                     memory_kib: number("argon2_memory_kib", defaults.memory_kib)?,
                     iterations: number("argon2_iterations", defaults.iterations)?,
                     parallelism: number("argon2_parallelism", defaults.parallelism)?,
                 };
                 params.validate().map_err(|e| {
                     let key = match &e {
-                        crate::passwords::PasswordError::WeakParams { param, .. }
-                        | crate::passwords::PasswordError::ParamsTooLarge { param, .. } => {
+                        jwtx_auth::passwords::PasswordError::WeakParams { param, .. }
+                        | jwtx_auth::passwords::PasswordError::ParamsTooLarge { param, .. } => {
                             format!("argon2_{param}")
                         }
                         _ => "argon2_memory_kib".to_owned(),
@@ -659,10 +659,13 @@ impl Config {
             },
             argon2_queue_per_user: match src.count(
                 "argon2_queue_per_user",
-                crate::passwords::QueueLimits::MAX,
-                &format!("1 to {} (default 4)", crate::passwords::QueueLimits::MAX),
+                jwtx_auth::passwords::QueueLimits::MAX,
+                &format!(
+                    "1 to {} (default 4)",
+                    jwtx_auth::passwords::QueueLimits::MAX
+                ),
             )? {
-                None => crate::passwords::QueueLimits::DEFAULT_PER_USER,
+                None => jwtx_auth::passwords::QueueLimits::DEFAULT_PER_USER,
                 Some(0) => {
                     return Err(err(
                         "argon2_queue_per_user",
@@ -673,10 +676,10 @@ impl Config {
             },
             argon2_queue: match src.count(
                 "argon2_queue",
-                crate::passwords::QueueLimits::MAX,
+                jwtx_auth::passwords::QueueLimits::MAX,
                 &format!(
                     "0 (32 per hashing thread, at least 64) to {}",
-                    crate::passwords::QueueLimits::MAX
+                    jwtx_auth::passwords::QueueLimits::MAX
                 ),
             )? {
                 None | Some(0) => None,

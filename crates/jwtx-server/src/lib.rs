@@ -16,9 +16,7 @@ mod data;
 pub mod error;
 mod keys;
 mod logging;
-pub mod passwords;
 pub mod server;
-pub mod throttle;
 
 use std::io::Write;
 use std::process::ExitCode;

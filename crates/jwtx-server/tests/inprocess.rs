@@ -11,9 +11,9 @@ use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{RevocationStore, User, UserStore};
 use jwtx::{Clock, SystemClock};
-use jwtx_server::config::{Config, Overrides};
-use jwtx_server::passwords::{Argon2Params, PasswordHasher};
-use jwtx_server::server::{self, AppState, Services, StoreObject, UserCache};
+use jwtx_auth::AuthStore;
+use jwtx_auth::passwords::{Argon2Params, PasswordHasher};
+use jwtx_server::server::{self, AppState};
 use tower::ServiceExt;
 
 mod support;
@@ -29,7 +29,7 @@ async fn state_with(clock: Arc<dyn Clock>, session_idle_timeout: u64) -> AppStat
 
 /// A state on `store` whose hasher has `params` (the user's hash has the defaults).
 async fn state_on(
-    store: Arc<dyn StoreObject>,
+    store: Arc<dyn AuthStore>,
     clock: Arc<dyn Clock>,
     session_idle_timeout: u64,
     params: Argon2Params,
@@ -88,16 +88,24 @@ async fn post_json(
 #[tokio::test]
 async fn unknown_user_and_wrong_password_run_the_same_argon2_verification() {
     let state = state().await;
-    let before = state.hasher.verifications();
+    let before = state.auth.hasher().verifications();
     let unknown = login(&state, "nobody", "testpass").await;
-    assert_eq!(state.hasher.verifications(), before + 1, "unknown user");
+    assert_eq!(
+        state.auth.hasher().verifications(),
+        before + 1,
+        "unknown user"
+    );
     let wrong = login(&state, "testuser", "wrong").await;
-    assert_eq!(state.hasher.verifications(), before + 2, "wrong password");
+    assert_eq!(
+        state.auth.hasher().verifications(),
+        before + 2,
+        "wrong password"
+    );
     assert_eq!(unknown, wrong);
     assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
     let ok = login(&state, "testuser", "testpass").await;
     assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
-    assert_eq!(state.hasher.verifications(), before + 3);
+    assert_eq!(state.auth.hasher().verifications(), before + 3);
 }
 
 /// A store that cannot be reached: every operation fails as a lost database would.
@@ -219,21 +227,21 @@ impl RevocationStore for Unreachable {
 async fn an_unreachable_store_answers_503_and_never_success() {
     let mut state = state().await;
     // Tokens issued while the store was up, then the store goes away.
-    let access = state.jwt.access_token("testuser").sign().unwrap().token;
-    let store: Arc<dyn StoreObject> = Arc::new(Unreachable);
-    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    let mut services = Services::clone(&state);
-    services.users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    services.jwt = server::manager(
-        state.jwt.codec().clone(),
-        &config,
-        services.users.clone(),
-        state.revocations.clone(),
-        state.metrics.clone(),
+    let access = state
+        .auth
+        .jwt()
+        .access_token("testuser")
+        .sign()
+        .unwrap()
+        .token;
+    let store: Arc<dyn AuthStore> = Arc::new(Unreachable);
+    state = support::state::bare(
+        store,
+        Arc::new(SystemClock),
+        &support::state::config(86_400),
+        PasswordHasher::new(Argon2Params::default()).unwrap(),
     )
-    .unwrap();
-    services.store = store;
-    state = AppState::new(services);
+    .await;
     let (status, body) = login(&state, "testuser", "testpass").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     for (method, path) in [
@@ -341,7 +349,7 @@ async fn a_password_change_for_a_user_deleted_meanwhile_is_the_pipelines_401() {
         call(&state, "GET", "/protected", &token).await.0,
         StatusCode::OK
     );
-    assert!(state.store.delete_user("testuser").await.unwrap());
+    assert!(state.auth.store().delete_user("testuser").await.unwrap());
 
     let body =
         serde_json::json!({"current_password": "testpass", "new_password": "a new password"});
@@ -693,7 +701,7 @@ async fn a_racing_rehash_cannot_undo_a_password_change() {
 
     let (status, body) = racing.await.unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the racing login: {body}");
-    state.users.forget("testuser");
+    state.auth.users().forget("testuser");
     let (status, body) = login(&state, "testuser", "a new password").await;
     assert_eq!(
         status,
@@ -711,14 +719,21 @@ async fn a_racing_rehash_cannot_undo_a_password_change() {
 #[tokio::test]
 async fn a_login_past_the_session_cap_ends_the_oldest_session() {
     let state = state().await;
-    let user = state.store.get_user("testuser").await.unwrap().unwrap();
+    let user = state
+        .auth
+        .store()
+        .get_user("testuser")
+        .await
+        .unwrap()
+        .unwrap();
     let now = SystemClock.now();
     let mut oldest = None;
     for i in 0..jwtx::store::MAX_LIVE_SESSIONS as u64 {
         let id = jwtx::uuid4();
         oldest.get_or_insert_with(|| id.clone());
         let ended = state
-            .store
+            .auth
+            .store()
             .create_session(
                 jwtx::store::Session {
                     id,
@@ -740,7 +755,8 @@ async fn a_login_past_the_session_cap_ends_the_oldest_session() {
     }
     let oldest = oldest.unwrap();
     let token = state
-        .jwt
+        .auth
+        .jwt()
         .access_token("testuser")
         .claim("sid", oldest.as_str())
         .sign()
@@ -760,6 +776,12 @@ async fn a_login_past_the_session_cap_ends_the_oldest_session() {
             r#"{"msg":"Token has been revoked"}"#
         )
     );
-    let stored = state.store.get_session(&oldest).await.unwrap().unwrap();
+    let stored = state
+        .auth
+        .store()
+        .get_session(&oldest)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.revoked_at.is_some());
 }

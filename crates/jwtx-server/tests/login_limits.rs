@@ -12,7 +12,7 @@ use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::SystemClock;
 use jwtx::store::memory::MemoryStore;
-use jwtx_server::passwords::{Argon2Params, PasswordHasher, QueueLimits};
+use jwtx_auth::passwords::{Argon2Params, PasswordHasher, QueueLimits};
 use jwtx_server::server::{self, AppState};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -138,7 +138,7 @@ async fn wrong_current_passwords_are_throttled_like_logins() {
     let mut statuses = Vec::new();
     let mut throttled = None;
     for i in 0..30 {
-        let before = state.hasher.verifications();
+        let before = state.auth.hasher().verifications();
         let a = change_password(
             &state,
             &token,
@@ -149,7 +149,7 @@ async fn wrong_current_passwords_are_throttled_like_logins() {
         .await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
             assert_eq!(
-                state.hasher.verifications(),
+                state.auth.hasher().verifications(),
                 before,
                 "refused before hashing"
             );
@@ -253,14 +253,14 @@ async fn a_flood_for_one_name_is_bounded_and_its_owner_still_logs_in() {
         login(&state, "testuser", "testpass", home).await.status,
         StatusCode::OK
     );
-    let verifications = state.hasher.verifications();
+    let verifications = state.auth.hasher().verifications();
 
     let attack = {
         let state = state.clone();
         tokio::spawn(async move { flood(&state, 40, 100, |_| "testuser".to_owned()).await })
     };
     // The owner logs in while the name's queue is full.
-    while state.hasher.queued() < 4 {
+    while state.auth.hasher().queued() < 4 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let started = Instant::now();
@@ -295,7 +295,7 @@ async fn a_flood_for_one_name_is_bounded_and_its_owner_still_logs_in() {
         "refusals ({slowest_refusal:?}) do not wait for the queue ({slowest_answer:?})"
     );
     // Only the four queued guesses and the owner ran Argon2.
-    assert_eq!(state.hasher.verifications(), verifications + 5);
+    assert_eq!(state.auth.hasher().verifications(), verifications + 5);
     eprintln!(
         "owner's login under the flood: {owner_took:?}; slowest 429: {slowest_refusal:?}; \
          slowest answer: {slowest_answer:?}"
@@ -321,7 +321,7 @@ async fn an_unknown_name_under_the_same_flood_gets_the_same_answers() {
     let mut seen = Vec::new();
     for name in ["testuser", "nobody"] {
         let state = state(slow_hasher(limits)).await;
-        let before = state.hasher.verifications();
+        let before = state.auth.hasher().verifications();
         let answers = flood(&state, 24, 200, |_| name.to_owned()).await;
         let mut statuses: Vec<(u16, Value)> = answers
             .iter()
@@ -333,7 +333,7 @@ async fn an_unknown_name_under_the_same_flood_gets_the_same_answers() {
                 |(a, _)| (a.status == StatusCode::TOO_MANY_REQUESTS) == a.retry_after.is_some()
             )
         );
-        seen.push((statuses, state.hasher.verifications() - before));
+        seen.push((statuses, state.auth.hasher().verifications() - before));
     }
     assert_eq!(seen[0], seen[1]);
     let (statuses, verifications) = &seen[0];
@@ -407,7 +407,7 @@ async fn measure_the_owners_login_under_a_flood() {
             let state = state.clone();
             tokio::spawn(async move { flood(&state, 150, 1000, |_| "testuser".to_owned()).await })
         };
-        while state.hasher.queued() < 4 {
+        while state.auth.hasher().queued() < 4 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -4,7 +4,7 @@
 //! * Passwords never come from an argument: they are prompted for twice with echo off on a
 //!   terminal (`stty -echo` on Unix), or read from the first line of standard input with
 //!   `--password-stdin` (trailing newline stripped). A new password follows the one rule of
-//!   [`crate::passwords::check_new_password`], as for the server's `POST /password`: non-empty,
+//!   [`jwtx_auth::passwords::check_new_password`], as for the server's `POST /password`: non-empty,
 //!   at most [`MAX_PASSWORD_BYTES`] bytes and at least [`MIN_PASSWORD_CHARS`] characters as a
 //!   person sees them; it is hashed in its NFKC form.
 //! * `passwd` ends every session and token of the user, as `jwtx revoke --user` does, in the
@@ -33,11 +33,9 @@ use zeroize::Zeroizing;
 use crate::cli::UserCommand;
 use crate::config::Config;
 use crate::error::CliError;
-use crate::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
+use jwtx_auth::MAX_NAME_BYTES;
+use jwtx_auth::passwords::{MAX_PASSWORD_BYTES, Password, PasswordHasher};
 
-/// Longest user name, in bytes: the one bound for `jwtx user add`, the server's `POST /login`
-/// and the login throttle's keys.
-pub(crate) const MAX_NAME_BYTES: usize = 256;
 /// Longest role, in bytes (roles travel in every access token).
 pub(crate) const MAX_ROLE_BYTES: usize = 128;
 /// Most roles per user (roles travel in every access token, which verifiers cap at 8 KiB).
@@ -365,9 +363,9 @@ async fn read_new_password(name: &str, password_stdin: bool) -> Result<Password,
     Ok(password)
 }
 
-/// The rules for a new password: [`crate::passwords::check_new_password`], as the server's.
+/// The rules for a new password: [`jwtx_auth::passwords::check_new_password`], as the server's.
 pub(crate) fn check_new_password(password: &Password) -> Result<(), CliError> {
-    crate::passwords::check_new_password(password).map_err(|e| CliError::usage(e.to_string()))
+    jwtx_auth::passwords::check_new_password(password).map_err(|e| CliError::usage(e.to_string()))
 }
 
 /// Reads one line (at most a little more than [`MAX_PASSWORD_BYTES`]; longer input is kept

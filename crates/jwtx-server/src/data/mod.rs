@@ -15,9 +15,6 @@ use jwtx_sqlx::SqliteStore;
 use crate::config::Config;
 use crate::error::CliError;
 
-/// Longest user name, in bytes: the store's accounts, `POST /login` and the throttle's keys.
-pub(crate) const MAX_NAME_BYTES: usize = 256;
-
 /// Opens (creating if needed) the data directory and the SQLite store in it.
 pub(crate) async fn open_store(config: &Config) -> Result<(DataDir, SqliteStore), CliError> {
     let data = DataDir::open(&config.data_dir)?;

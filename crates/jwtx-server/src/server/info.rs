@@ -10,16 +10,17 @@ use jwtx::store::User;
 use jwtx_axum::{CurrentUser, Jwt};
 use serde_json::{Value, json};
 
+use jwtx_auth::ApiError;
+
 use super::AppState;
-use super::api_error::ApiError;
 
 /// `GET /protected`.
 #[utoipa::path(get, path = "/protected", tag = "resources",
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "`{\"logged_in_as\": sub}`"),
-        (status = 401, description = "Missing, expired or revoked token", body = super::openapi::Msg),
-        (status = 422, description = "Malformed token or bad signature", body = super::openapi::Msg),
+        (status = 401, description = "Missing, expired or revoked token", body = jwtx_auth::Msg),
+        (status = 422, description = "Malformed token or bad signature", body = jwtx_auth::Msg),
     ))]
 pub(crate) async fn protected(token: Jwt) -> Json<Value> {
     Json(json!({ "logged_in_as": token.identity() }))
@@ -46,7 +47,7 @@ pub(crate) async fn me(token: Jwt, current: CurrentUser<Arc<User>>) -> Json<Valu
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "`{\"admin\": true}`"),
-        (status = 403, description = "Admins only!", body = super::openapi::Msg),
+        (status = 403, description = "Admins only!", body = jwtx_auth::Msg),
     ))]
 pub(crate) async fn admin(_token: Jwt, current: CurrentUser<Arc<User>>) -> Response {
     if current.0.roles.iter().any(|r| r == "admin") {
@@ -60,7 +61,7 @@ pub(crate) async fn admin(_token: Jwt, current: CurrentUser<Arc<User>>) -> Respo
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
     responses((status = 200, description = "`{\"keys\": [...]}` with Cache-Control: max-age")))]
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.jwt.codec().keys().jwks()).into_response();
+    let mut res = Json(state.auth.jwt().codec().keys().jwks()).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -82,7 +83,7 @@ pub(crate) async fn healthz() -> Json<Value> {
         (status = 503, description = "The store is unreachable, or the revocation log holds an entry this version cannot read"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if let Some(detail) = state.revocations.unreadable() {
+    if let Some(detail) = state.auth.revocations().unreadable() {
         tracing::warn!(%detail, "readiness: the revocation log cannot be read");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -90,7 +91,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response();
     }
-    match state.store.ping().await {
+    match state.auth.store().ping().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");

@@ -7,13 +7,15 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use jwtx::store::SetSize;
+use jwtx_auth::events::{Refused, SessionEnd};
+use jwtx_auth::{AuthEvent, EventSink, TracingEvents};
 
 use super::AppState;
 
@@ -108,15 +110,42 @@ pub(crate) enum LoginResult {
     Overloaded,
 }
 
-impl LoginResult {
-    /// The outcome of a login whose verification `e` refused, if it is one of the limits.
-    pub(crate) fn refused(e: &crate::passwords::PasswordError) -> Option<Self> {
-        use crate::passwords::PasswordError;
-        match e {
-            PasswordError::UserBusy { .. } => Some(LoginResult::Throttled),
-            PasswordError::Overloaded { .. } => Some(LoginResult::Overloaded),
-            _ => None,
+/// The audit events of jwtx-auth, counted here and then written by
+/// [`TracingEvents`](jwtx_auth::TracingEvents).
+#[derive(Debug)]
+pub struct MetricsEvents {
+    metrics: Arc<Metrics>,
+}
+
+impl MetricsEvents {
+    /// Counts into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        MetricsEvents { metrics }
+    }
+}
+
+impl EventSink for MetricsEvents {
+    fn record(&self, event: &AuthEvent<'_>) {
+        let m = &self.metrics;
+        match event {
+            AuthEvent::LoginSucceeded { .. } => {
+                m.login(LoginResult::Success);
+                m.issued(1, 1);
+            }
+            AuthEvent::LoginFailed { .. } => m.login(LoginResult::Failure),
+            AuthEvent::LoginRefused { reason, .. } => m.login(match reason {
+                Refused::Overloaded => LoginResult::Overloaded,
+                _ => LoginResult::Throttled,
+            }),
+            AuthEvent::Refreshed { rotated, .. } => m.issued(1, u64::from(*rotated)),
+            AuthEvent::SessionEnded {
+                reason: SessionEnd::RefreshReuse,
+                ..
+            } => m.reuse_detected(),
+            AuthEvent::Revoked { .. } => m.revoked(),
+            _ => {}
         }
+        TracingEvents.record(event);
     }
 }
 
@@ -387,20 +416,21 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"),
-        (status = 401, description = "`metrics_token` is set and the request does not carry it as `Authorization: Bearer`", body = super::openapi::Msg),
+        (status = 401, description = "`metrics_token` is set and the request does not carry it as `Authorization: Bearer`", body = jwtx_auth::Msg),
     ))]
 pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
     if !state.metrics.may_read(&headers) {
-        return super::api_error::ApiError::MetricsToken.into_response();
+        return wrong_token();
     }
+    let auth = &state.auth;
     let readings = Readings {
         rate_limit_hits: state.throttle.hits(),
-        revocations: state.revocations.size(),
-        verified_cache: state.jwt.verified_cache_stats(),
+        revocations: auth.revocations().size(),
+        verified_cache: auth.jwt().verified_cache_stats(),
         password_queue: PasswordQueue {
-            depth: state.hasher.queued(),
-            refused_per_user: state.hasher.refused_per_user(),
-            refused_overloaded: state.hasher.refused_overloaded(),
+            depth: auth.hasher().queued(),
+            refused_per_user: auth.hasher().refused_per_user(),
+            refused_overloaded: auth.hasher().refused_overloaded(),
         },
     };
     let mut res = state.metrics.render(readings).into_response();
@@ -408,6 +438,18 @@ pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::Heade
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
+    res
+}
+
+/// 401 `Missing or wrong metrics token`, with `WWW-Authenticate: Bearer`.
+fn wrong_token() -> Response {
+    let mut res = (
+        http::StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({ "msg": "Missing or wrong metrics token" })),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }
 

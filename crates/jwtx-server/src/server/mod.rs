@@ -4,45 +4,30 @@
 //! store and the keys, prints the startup summary, serves until SIGTERM or Ctrl-C and lets
 //! in-flight requests finish.
 
-mod api_error;
-mod audit;
-mod auth;
-mod body;
 mod connections;
 mod info;
 mod metrics;
 mod openapi;
 mod requests;
-mod revocations;
-mod sessions;
 mod tls;
-mod users;
 mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
-use jwtx::store::{RevocationStore, SessionStore, UserStore};
+use axum::routing::get;
 use jwtx::{Clock, Codec};
-use jwtx_axum::{JwtLayer, JwtManager, Location};
+use jwtx_auth::passwords::PasswordHasher;
+use jwtx_auth::throttle::LoginThrottle;
+use jwtx_auth::{Auth, AuthSettings, AuthStore};
+use jwtx_axum::{JwtLayer, JwtManager};
 
-pub use api_error::ApiError;
 pub use connections::ConnectionLimits;
-pub use metrics::Metrics;
-pub use revocations::Revocations;
-pub use users::UserCache;
+pub use metrics::{Metrics, MetricsEvents};
 
 use crate::config::Config;
 use crate::error::CliError;
-use crate::passwords::PasswordHasher;
-use crate::throttle::LoginThrottle;
-
-/// Every store the server needs, as one object.
-pub trait Store: UserStore + SessionStore + RevocationStore {}
-impl<T: UserStore + SessionStore + RevocationStore> Store for T {}
 
 /// What the server's routes share: one `Arc`, so the per-request clone axum makes of the
 /// state is one reference count, not one per service.
@@ -66,63 +51,26 @@ impl std::ops::Deref for AppState {
 /// The services behind [`AppState`].
 #[derive(Clone, Debug)]
 pub struct Services {
-    /// Token issuing, verification and cookies.
-    pub jwt: JwtManager,
-    /// Users, sessions and the revocation log.
-    pub store: Arc<dyn StoreObject>,
-    /// The in-process revocation mirror.
-    pub revocations: Arc<Revocations>,
-    /// The user loader's cache.
-    pub users: Arc<UserCache>,
-    /// Argon2id hashing off the async runtime.
-    pub hasher: PasswordHasher,
-    /// Login throttling.
+    /// The auth flows (jwtx-auth): tokens, store, revocations, passwords, limits.
+    pub auth: Auth,
+    /// The in-process login limiter the flows use, for its counters.
     pub throttle: Arc<LoginThrottle>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Settings the routes read.
-    pub settings: Arc<Settings>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
 
-/// [`Store`] as a trait object that is also `Debug`.
-pub trait StoreObject: Store + std::fmt::Debug {}
-impl<T: Store + std::fmt::Debug> StoreObject for T {}
-
 impl axum::extract::FromRef<AppState> for JwtManager {
     fn from_ref(s: &AppState) -> JwtManager {
-        s.jwt.clone()
+        s.auth.jwt().clone()
     }
 }
 
-/// Route settings derived from the configuration.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Tokens go in response bodies (the `headers` location is on).
-    pub tokens_in_body: bool,
-    /// Tokens go in cookies (the `cookies` location is on).
-    pub tokens_in_cookies: bool,
-    /// Refresh reuse grace, seconds.
-    pub refresh_reuse_grace: u64,
-    /// Session idle timeout, seconds.
-    pub session_idle_timeout: u64,
-    /// Session absolute lifetime (= refresh token lifetime), seconds.
-    pub session_lifetime: u64,
-}
-
-/// The router: every route of docs/http-api.md that this build serves.
+/// The router: jwtx-auth's routes and the server's own (docs/http-api.md).
 pub fn app(state: AppState) -> Router {
-    let jwt_layer = JwtLayer::new(state.jwt.clone());
+    let jwt_layer = JwtLayer::new(state.auth.jwt().clone());
     let metrics = state.metrics.clone();
     Router::new()
-        .route("/login", post(auth::login))
-        .route("/refresh", post(auth::refresh))
-        .route("/logout", post(auth::logout))
-        .route("/logout/all", post(auth::logout_all))
-        .route("/password", post(auth::change_password))
-        .route("/sessions", get(sessions::list))
-        .route("/sessions/{id}", delete(sessions::revoke))
+        .merge(jwtx_auth::router(state.auth.clone()))
         .route("/protected", get(info::protected))
         .route("/me", get(info::me))
         .route("/admin", get(info::admin))
@@ -133,7 +81,6 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(info::not_found)
         .layer(jwt_layer)
-        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
         // method, path (never the query string, which may hold a token) and the request id;
         // never headers (Authorization and Cookie are credentials).
@@ -144,48 +91,40 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A [`JwtManager`] for the server: the codec, the configured locations and cookies, the
-/// revocation check against the in-process mirror, and a user loader in front of the store
-/// ([`UserCache`]: deleted users and changed roles take effect within half a second).
-/// Refused when the configuration cannot work ([`JwtManagerBuilder::try_build`](jwtx_axum::JwtManagerBuilder::try_build)).
-pub fn manager(
+/// The auth flows as the configuration says, on `store`, signing with `codec`: the token
+/// locations and cookies, the session rules, `hasher` and `throttle`, audit events counted in
+/// `metrics`, rejections too. Refused when the configuration cannot work.
+pub async fn auth(
+    store: Arc<dyn AuthStore>,
     codec: Codec,
     config: &Config,
-    users: Arc<UserCache>,
-    revocations: Arc<Revocations>,
+    hasher: PasswordHasher,
+    throttle: Arc<LoginThrottle>,
     metrics: Arc<Metrics>,
-) -> Result<JwtManager, jwtx_axum::BuildError> {
-    let jwt_config = jwt_config(config);
-    JwtManager::builder(codec)
-        .config(jwt_config)
-        .verified_cache(config.verified_cache)
-        .error_handler(move |error, config| {
-            metrics.rejected(error.reason());
-            error.default_response(config)
+    clock: Arc<dyn jwtx::Clock>,
+) -> Result<Auth, jwtx_auth::BuildError> {
+    let verified_cache = config.verified_cache;
+    let rejections = metrics.clone();
+    Auth::builder(store, codec)
+        .config(jwt_config(config))
+        .settings(AuthSettings {
+            refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
+            session_idle_timeout: config.session_idle_timeout.as_secs(),
+            session_lifetime: config.refresh_token_expires.as_secs(),
         })
-        // Both callbacks read memory before making their future and move no clone of a shared
-        // `Arc` into it when memory answers: its count is a cache line that every core writes.
-        .revocation_check(move |token| {
-            // `sid` as the verifying pass read it: no second parse per protected request.
-            // An error (a log entry this version cannot read) answers 503: fail closed.
-            std::future::ready(revocations.check(jwtx::store::TokenRef {
-                jti: token.jti(),
-                sid: token.sid(),
-                sub: token.sub(),
-                iat: token.claims().iat,
-            }))
+        .hasher(hasher)
+        .limiter(throttle)
+        .events(Arc::new(MetricsEvents::new(metrics)))
+        .clock(clock)
+        .manager(move |b| {
+            b.verified_cache(verified_cache)
+                .error_handler(move |error, config| {
+                    rejections.rejected(error.reason());
+                    error.default_response(config)
+                })
         })
-        .user_loader(move |token| {
-            // The store (behind a clone of the cache) only when memory has no fresh answer.
-            let found = users.cached(token.sub()).ok_or_else(|| users.clone());
-            async move {
-                match found {
-                    Ok(user) => Ok(user),
-                    Err(users) => users.get(token.sub()).await,
-                }
-            }
-        })
-        .try_build()
+        .build()
+        .await
 }
 
 /// The jwtx-axum configuration the server's settings describe.
@@ -211,7 +150,7 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
     }
     c.csrf_protect = config.csrf_protect;
     c.error_style = config.error_style;
-    c.body_limit = body::BODY_LIMIT;
+    c.body_limit = jwtx_auth::BODY_LIMIT;
     c
 }
 
@@ -241,8 +180,8 @@ pub async fn serve_on(
         ));
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let follower = tokio::spawn(state.revocations.clone().follow(stop_rx.clone()));
-    let throttle_purger = tokio::spawn(purge_throttle(state.throttle.clone(), stop_rx.clone()));
+    // The revocation follower and the login limiter's purge.
+    let maintenance = tokio::spawn(state.auth.clone().maintain(stop_rx.clone()));
     let metrics = state.metrics.clone();
     let serving = workers::serve(listener, router, tls, workers, limits, metrics, stop_rx);
     tokio::pin!(serving);
@@ -254,8 +193,7 @@ pub async fn serve_on(
         }
     };
     let _ = stop_tx.send(true);
-    let _ = follower.await;
-    let _ = throttle_purger.await;
+    let _ = maintenance.await;
     result
 }
 
@@ -344,64 +282,41 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     // The algorithm tokens are signed with: the store's active key may differ from
     // `algorithm` (the summary line says so).
     let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
-    let store: Arc<dyn StoreObject> = Arc::new(store);
+    let store: Arc<dyn AuthStore> = Arc::new(store);
     let metrics = Arc::new(Metrics::with_token(config.metrics_token.as_ref()));
-    let revocations = Revocations::load(
-        store.clone() as Arc<dyn RevocationStore>,
-        clock.clone(),
-        Some(metrics.clone()),
-    )
-    .await
-    .map_err(|e| CliError::runtime(format!("cannot read the revocation log: {e}")))?;
-    let codec = crate::keys::codec(config, keys).with_clock(clock.clone());
-    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    let jwt = manager(
-        codec,
-        config,
-        users.clone(),
-        revocations.clone(),
-        metrics.clone(),
-    )
-    .map_err(|e| CliError::usage(format!("the token settings cannot work: {e}")))?;
+    let codec = crate::keys::codec(config, keys);
     let threads = PasswordHasher::default_concurrency();
-    let automatic = crate::passwords::QueueLimits::for_concurrency(threads);
-    let limits = crate::passwords::QueueLimits {
+    let automatic = jwtx_auth::passwords::QueueLimits::for_concurrency(threads);
+    let limits = jwtx_auth::passwords::QueueLimits {
         per_user: config.argon2_queue_per_user,
         total: config.argon2_queue.unwrap_or(automatic.total),
     };
     let hasher = PasswordHasher::with_limits(config.argon2, threads, limits)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    // The dummy hash for unknown users, built now so the first such login costs no more.
-    hasher
-        .warm_up()
-        .await
-        .map_err(|e| CliError::runtime(e.to_string()))?;
-    let throttle = Arc::new(LoginThrottle::new(crate::throttle::ThrottleConfig {
+    let throttle = Arc::new(LoginThrottle::new(jwtx_auth::throttle::ThrottleConfig {
         failures_per_user_ip: config.login_rate_limit.count,
         failure_window: config.login_rate_limit.window,
         attempts_per_ip: config.login_ip_rate_limit.count,
         attempt_window: config.login_ip_rate_limit.window,
-        ..crate::throttle::ThrottleConfig::default()
+        ..jwtx_auth::throttle::ThrottleConfig::default()
     }));
-    let use_loc = |l| config.token_location.contains(&l);
-    let settings = Arc::new(Settings {
-        tokens_in_body: use_loc(Location::Headers)
-            || use_loc(Location::Json)
-            || use_loc(Location::QueryString),
-        tokens_in_cookies: use_loc(Location::Cookies),
-        refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
-        session_idle_timeout: config.session_idle_timeout.as_secs(),
-        session_lifetime: config.refresh_token_expires.as_secs(),
-    });
-    let state = AppState::new(Services {
-        jwt,
+    let auth = auth(
         store,
-        revocations,
-        users,
+        codec,
+        config,
         hasher,
-        throttle,
+        throttle.clone(),
+        metrics.clone(),
         clock,
-        settings,
+    )
+    .await
+    .map_err(|e| match e {
+        jwtx_auth::BuildError::Manager(_) => CliError::usage(e.to_string()),
+        _ => CliError::runtime(e.to_string()),
+    })?;
+    let state = AppState::new(Services {
+        auth,
+        throttle,
         metrics,
     });
     if demo {
@@ -437,7 +352,8 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
         ("admin", "adminpass", vec!["admin", "user"]),
     ] {
         let exists = state
-            .store
+            .auth
+            .store()
             .get_user(name)
             .await
             .map_err(|e| CliError::runtime(e.to_string()))?
@@ -446,17 +362,19 @@ async fn demo_users(state: &AppState) -> Result<(), CliError> {
             continue;
         }
         let hash = state
-            .hasher
+            .auth
+            .hasher()
             .hash(zeroize::Zeroizing::new(password.to_owned()))
             .await
             .map_err(|e| CliError::runtime(e.to_string()))?;
         let created = state
-            .store
+            .auth
+            .store()
             .create_user(jwtx::store::User {
                 name: name.to_owned(),
                 password_hash: hash,
                 roles: roles.into_iter().map(str::to_owned).collect(),
-                created_at: state.clock.now(),
+                created_at: state.auth.clock().now(),
                 generation: 0,
                 demo: true,
             })
@@ -482,12 +400,19 @@ async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliE
     let store_error = |e: jwtx::store::StoreError| CliError::runtime(e.to_string());
     let mut found = Vec::new();
     for (name, password) in DEMO_USERS {
-        let Some(user) = state.store.get_user(name).await.map_err(store_error)? else {
+        let Some(user) = state
+            .auth
+            .store()
+            .get_user(name)
+            .await
+            .map_err(store_error)?
+        else {
             continue;
         };
         let demo = user.demo
             || state
-                .hasher
+                .auth
+                .hasher()
                 .verify(
                     zeroize::Zeroizing::new(password.to_owned()),
                     Some(&user.password_hash),
@@ -499,7 +424,14 @@ async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliE
             found.push(name);
         }
     }
-    if found.is_empty() && state.store.has_demo_users().await.map_err(store_error)? {
+    if found.is_empty()
+        && state
+            .auth
+            .store()
+            .has_demo_users()
+            .await
+            .map_err(store_error)?
+    {
         found.push("(renamed)");
     }
     if found.is_empty() {
@@ -512,21 +444,6 @@ async fn refuse_demo_users(state: &AppState, config: &Config) -> Result<(), CliE
         found.join(", "),
         config.bind
     )))
-}
-
-/// Forgets expired login-throttle entries once a minute (the key cap bounds memory anyway).
-async fn purge_throttle(
-    throttle: Arc<LoginThrottle>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(60)) => {
-                throttle.purge(std::time::Instant::now());
-            }
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

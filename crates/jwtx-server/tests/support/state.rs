@@ -2,50 +2,70 @@
 
 use std::sync::Arc;
 
-use jwtx::store::{RevocationStore, User, UserStore};
+use jwtx::store::User;
 use jwtx::{Algorithm, Clock, Codec, Key};
+use jwtx_auth::AuthStore;
+use jwtx_auth::passwords::{Argon2Params, PasswordHasher};
+use jwtx_auth::throttle::LoginThrottle;
 use jwtx_server::config::{Config, Overrides};
-use jwtx_server::passwords::{Argon2Params, PasswordHasher};
-use jwtx_server::server::{
-    self, AppState, Metrics, Revocations, Services, Settings, StoreObject, UserCache,
-};
-use jwtx_server::throttle::LoginThrottle;
+use jwtx_server::server::{self, AppState, Metrics, Services};
+
+/// The default configuration with `session_idle_timeout`, tokens in bodies only.
+pub fn config(session_idle_timeout: u64) -> Config {
+    let mut config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+    config.session_idle_timeout = std::time::Duration::from_secs(session_idle_timeout);
+    config.token_location = vec![jwtx_axum::Location::Headers];
+    config
+}
+
+/// The HS256 codec every in-process state signs with.
+pub fn codec(clock: Arc<dyn Clock>) -> Codec {
+    let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
+    Codec::new(key).with_clock(clock)
+}
+
+/// A state on `store` as `jwtx serve` builds it, with `config`, signing with [`codec`], its
+/// passwords checked by `hasher`; no users are created.
+pub async fn bare(
+    store: Arc<dyn AuthStore>,
+    clock: Arc<dyn Clock>,
+    config: &Config,
+    hasher: PasswordHasher,
+) -> AppState {
+    let metrics = Arc::new(Metrics::default());
+    let throttle = Arc::new(LoginThrottle::default());
+    let auth = server::auth(
+        store,
+        codec(clock.clone()),
+        config,
+        hasher,
+        throttle.clone(),
+        metrics.clone(),
+        clock,
+    )
+    .await
+    .unwrap();
+    AppState::new(Services {
+        auth,
+        throttle,
+        metrics,
+    })
+}
 
 /// A state on `store` with the default configuration, an HS256 key, tokens in bodies, and one
 /// user, `testuser` / `testpass` (role `user`, hashed with the default Argon2 parameters);
 /// passwords are checked by `hasher`.
 pub async fn on(
-    store: Arc<dyn StoreObject>,
+    store: Arc<dyn AuthStore>,
     clock: Arc<dyn Clock>,
     session_idle_timeout: u64,
     hasher: PasswordHasher,
 ) -> AppState {
-    let config = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let revocations = Revocations::load(
-        store.clone() as Arc<dyn RevocationStore>,
-        clock.clone(),
-        Some(metrics.clone()),
-    )
-    .await
-    .unwrap();
-    let key = Key::hmac(Algorithm::HS256, &[7; 32]).unwrap();
-    let codec = Codec::new(key).with_clock(clock.clone());
-    let users = Arc::new(UserCache::new(store.clone() as Arc<dyn UserStore>));
-    let jwt = server::manager(
-        codec,
-        &config,
-        users.clone(),
-        revocations.clone(),
-        metrics.clone(),
-    )
-    .unwrap();
     let hash = PasswordHasher::new(Argon2Params::default())
         .unwrap()
         .hash("testpass".to_owned())
         .await
         .unwrap();
-    hasher.warm_up().await.unwrap();
     store
         .create_user(User {
             name: "testuser".into(),
@@ -57,21 +77,5 @@ pub async fn on(
         })
         .await
         .unwrap();
-    AppState::new(Services {
-        jwt,
-        store,
-        revocations,
-        users,
-        hasher,
-        throttle: Arc::new(LoginThrottle::default()),
-        clock,
-        settings: Arc::new(Settings {
-            tokens_in_body: true,
-            tokens_in_cookies: false,
-            refresh_reuse_grace: 10,
-            session_idle_timeout,
-            session_lifetime: 30 * 86_400,
-        }),
-        metrics,
-    })
+    bare(store, clock, &config(session_idle_timeout), hasher).await
 }

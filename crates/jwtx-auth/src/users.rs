@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use jwtx::store::{StoreError, User, UserStore};
 
 /// How long a loaded answer is used before the store is asked again.
-pub(crate) const USER_TTL: Duration = super::revocations::FOLLOW_INTERVAL;
+pub(crate) const USER_TTL: Duration = crate::revocations::FOLLOW_INTERVAL;
 
 /// The most users kept.
 pub(crate) const MAX_ENTRIES: usize = 100_000;

@@ -1,6 +1,6 @@
 //! `GET /sessions` and `DELETE /sessions/{id}`: a user's login sessions. A user holds at most
 //! `jwtx::store::MAX_LIVE_SESSIONS` (1,000) live sessions (a login past that ends the oldest),
-//! and the list comes in pages of at most 100, newest first, with a cursor.
+//! and the list comes in pages of at most 100 ([`MAX_PAGE`](crate::MAX_PAGE)), newest first, with a cursor.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-use super::AppState;
-use super::api_error::ApiError;
+use crate::error::ApiError;
+use crate::service::Auth;
 
 fn describe(s: &Session, current: Option<&str>) -> Value {
     json!({
@@ -27,8 +27,6 @@ fn describe(s: &Session, current: Option<&str>) -> Value {
 
 /// Sessions per page of `GET /sessions` when the request names no `limit`.
 const DEFAULT_PAGE: u32 = 50;
-/// The largest `limit` a request may ask for.
-const MAX_PAGE: u32 = 100;
 
 /// `GET /sessions` query: `limit` (1 to 100, default 50) and the `cursor` a previous page
 /// returned as `next_cursor`.
@@ -65,16 +63,10 @@ fn decode(text: &str) -> Option<SessionCursor> {
         (status = 400, description = "A `limit` outside 1 to 100, or a `cursor` no page returned", body = super::openapi::Msg),
     ))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     token: Jwt,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be 1 to {MAX_PAGE}"
-        )));
-    }
     let after = match page.cursor.as_deref() {
         None => None,
         Some(text) => Some(
@@ -82,25 +74,15 @@ pub(crate) async fn list(
                 .ok_or_else(|| ApiError::BadRequest("cursor is not one a page returned".into()))?,
         ),
     };
-    let now = state.clock.now();
-    let sessions = state
-        .store
-        .list_sessions(token.identity(), now, after.as_ref(), limit)
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    let page = auth
+        .sessions(token.identity(), after.as_ref(), limit)
         .await?;
-    // A full page may have more after it; the cursor moves past idle sessions too.
-    let next_cursor = (sessions.len() == limit as usize)
-        .then(|| sessions.last().map(|s| encode(&SessionCursor::after(s))))
-        .flatten();
     let current = token.sid();
-    // A session idle for longer than the timeout has ended (its refresh token is refused).
-    let idle_limit = state.settings.session_idle_timeout;
-    let live: Vec<Value> = sessions
-        .iter()
-        .filter(|s| now.saturating_sub(s.last_used_at) <= idle_limit)
-        .map(|s| describe(s, current))
-        .collect();
+    let sessions: Vec<Value> = page.sessions.iter().map(|s| describe(s, current)).collect();
+    let next_cursor = page.next.as_ref().map(encode);
     Ok(Json(
-        json!({ "sessions": live, "next_cursor": next_cursor }),
+        json!({ "sessions": sessions, "next_cursor": next_cursor }),
     ))
 }
 
@@ -113,18 +95,10 @@ pub(crate) async fn list(
         (status = 404, description = "No such live session of this user", body = super::openapi::Msg),
     ))]
 pub(crate) async fn revoke(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     token: Jwt,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::NotFound("Session not found");
-    let session = state.store.get_session(&id).await?.ok_or_else(not_found)?;
-    let now = state.clock.now();
-    // Another user's session is indistinguishable from a missing one.
-    if session.user != token.identity() || !jwtx::store::is_live(&session, now) {
-        return Err(not_found());
-    }
-    super::auth::revoke_session(&state, &id, now).await?;
-    tracing::info!(target: "audit", event = "session_revoked", user = %token.identity(), session = %id);
+    auth.revoke_session(token.identity(), &id).await?;
     Ok(Json(json!({ "revoked": true })))
 }

@@ -1,6 +1,7 @@
-//! Revocation for the server: every write goes to the store first (durable), then into the
-//! in-process [`RevocationSet`]; a follower task applies what other processes (the admin CLI,
-//! other instances) append to the log, so a protected request costs no store round trip.
+//! [`Revocations`]: the revocation log as this process sees it. Every write goes to the store
+//! first (durable), then into the in-process [`RevocationSet`]; a follower task applies what
+//! other processes (the admin CLI, other instances) append to the log, so a protected request
+//! costs no store round trip.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,20 +12,19 @@ use jwtx::{Clock, NumericDate};
 use tokio::sync::watch;
 
 /// How often the follower reads the log (a CLI revocation takes effect within this).
-pub(crate) const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Log entries read per query. Measured with `revocation_load --batch` on 1M entries: 10 000 per
 /// query was no faster than 1 000 (3.4–4.4 s against 2.3–3.6 s on a shared 2-core machine); sqlx's
 /// row decoding, not the number of queries, is the cost.
 const BATCH: u32 = 1_000;
 
-/// The server's view of revocations.
+/// The revocation log, mirrored in memory and followed.
 #[derive(Debug)]
 pub struct Revocations {
     store: Arc<dyn RevocationStore>,
     set: RevocationSet,
     clock: Arc<dyn Clock>,
-    metrics: Option<Arc<super::Metrics>>,
     /// Set when the log holds an entry this version cannot read (a kind from a newer jwtx, or
     /// a damaged row): the mirror may be missing a revocation, so every check fails closed
     /// until a catch-up reads past it.
@@ -50,13 +50,11 @@ impl Revocations {
     pub async fn load(
         store: Arc<dyn RevocationStore>,
         clock: Arc<dyn Clock>,
-        metrics: Option<Arc<super::Metrics>>,
     ) -> Result<Arc<Self>, StoreError> {
         let r = Arc::new(Revocations {
             store,
             set: RevocationSet::new(),
             clock,
-            metrics,
             unreadable: AtomicBool::new(false),
             unreadable_detail: Mutex::new(String::new()),
         });
@@ -70,10 +68,6 @@ impl Revocations {
         // Applied without moving the cursor: an entry another process appended just before
         // this one may not have been read yet; the follower reads this one again (harmless).
         self.set.apply(0, &revocation);
-        if let Some(m) = &self.metrics {
-            m.revoked();
-        }
-        tracing::info!(target: "audit", event = "revocation", ?revocation, "revoked");
         Ok(())
     }
 
@@ -195,7 +189,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let r = Revocations::load(store, Arc::new(jwtx::SystemClock), None)
+        let r = Revocations::load(store, Arc::new(jwtx::SystemClock))
             .await
             .unwrap();
         assert_eq!(r.set.len(), n);

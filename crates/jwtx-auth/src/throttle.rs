@@ -54,9 +54,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The longest username prefix kept as a key, in bytes: as long as a user name may be
-/// ([`MAX_NAME_BYTES`](crate::data::MAX_NAME_BYTES)), so every account has a key of
+/// ([`MAX_NAME_BYTES`](crate::MAX_NAME_BYTES)), so every account has a key of
 /// its own.
-pub const MAX_USERNAME_KEY_BYTES: usize = crate::data::MAX_NAME_BYTES;
+pub const MAX_USERNAME_KEY_BYTES: usize = crate::MAX_NAME_BYTES;
 
 /// Keys per shard before the throttle splits into more shards (at most 16).
 const KEYS_PER_SHARD: usize = 4096;

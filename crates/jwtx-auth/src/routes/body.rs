@@ -1,4 +1,4 @@
-//! The JSON request body of the server's routes: 415 when it is not JSON, 400 when it is
+//! The JSON request body of the auth routes: 415 when it is not JSON, 400 when it is
 //! malformed or lacks a field, 413 over the body limit (docs/http-api.md).
 
 use axum::extract::rejection::JsonRejection;
@@ -6,17 +6,17 @@ use axum::extract::{FromRequest, Request};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::api_error::ApiError;
+use crate::error::ApiError;
 
-/// The largest request body the server reads: jwtx-axum's default (64 KiB), the same bound
+/// The largest request body the routes read: jwtx-axum's default (64 KiB), the same bound
 /// for the routes' JSON bodies and for what `JwtLayer` buffers.
-pub(crate) const BODY_LIMIT: usize = jwtx_axum::JwtConfig::DEFAULT_BODY_LIMIT;
+pub const BODY_LIMIT: usize = jwtx_axum::JwtConfig::DEFAULT_BODY_LIMIT;
 
 /// A JSON body of type `T`, with the server's error answers. Only a JSON object is taken:
 /// serde would also fill a struct from an array of its fields in order
 /// (`["testuser","testpass"]`), a form no client means and no documentation shows.
 #[derive(Debug)]
-pub(crate) struct ApiJson<T>(pub(crate) T);
+pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -50,7 +50,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// A required string field: present, non-empty and at most `max` bytes.
-pub(crate) fn field<'a>(name: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
+pub fn field<'a>(name: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
     if value.is_empty() {
         return Err(ApiError::BadRequest(format!("Missing {name}")));
     }

@@ -1,14 +1,17 @@
-//! Errors of the server's own routes: JSON `{"msg": …}` with the statuses of docs/http-api.md. Token
-//! errors are jwtx-axum's and never pass through here.
+//! [`ApiError`]: the refusals and failures of the auth flows, answered as JSON `{"msg": …}` with
+//! the statuses of docs/http-api.md. Token errors are jwtx-axum's and never pass through here.
+
+use std::borrow::Cow;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use jwtx::store::StoreError;
 
+use crate::limiter::Refusal;
 use crate::passwords::PasswordError;
 
-/// A refusal or failure of a server route: each variant knows its status and message.
+/// A refusal or failure of an auth flow or route: each variant knows its status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400: a malformed request; the message says what is wrong.
@@ -21,8 +24,9 @@ pub enum ApiError {
     /// 401 `Token has been revoked`, flask-jwt-extended's text, for a refresh token whose
     /// session has ended.
     Revoked,
-    /// 401 `Missing or wrong metrics token`, with `WWW-Authenticate: Bearer`.
-    MetricsToken,
+    /// 401 `Error loading the user NAME`: the token's user no longer exists. The routes answer
+    /// it as jwtx-axum's user-lookup refusal (the configured error style and metrics).
+    UserGone(String),
     /// 403 `Admins only!`.
     AdminsOnly,
     /// 404 with what was not found (`Not found`, `Session not found`).
@@ -55,7 +59,7 @@ impl ApiError {
     /// username's bound on queued verifications was reached (the throttle's answer, the same
     /// for an unknown name), 503 with `Retry-After` when the whole queue was full, 400 for an
     /// overlong password, else 503 (logged).
-    pub(crate) fn password_check(e: &PasswordError) -> Self {
+    pub fn password_check(e: &PasswordError) -> Self {
         match e {
             PasswordError::UserBusy { retry_after_secs } => ApiError::TooManyAttempts {
                 retry_after_secs: *retry_after_secs,
@@ -78,7 +82,7 @@ impl ApiError {
             ApiError::BadCredentials
             | ApiError::WrongCurrentPassword
             | ApiError::Revoked
-            | ApiError::MetricsToken => StatusCode::UNAUTHORIZED,
+            | ApiError::UserGone(_) => StatusCode::UNAUTHORIZED,
             ApiError::AdminsOnly => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -91,14 +95,16 @@ impl ApiError {
     }
 
     /// The body's `msg`.
-    pub fn message(&self) -> &str {
-        match self {
+    pub fn message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(match self {
             ApiError::BadRequest(msg) | ApiError::Conflict(msg) => msg,
             ApiError::NotFound(msg) => msg,
+            ApiError::UserGone(name) => {
+                return Cow::Owned(format!("Error loading the user {name}"));
+            }
             ApiError::BadCredentials => "Bad username or password",
             ApiError::WrongCurrentPassword => "Current password is incorrect",
             ApiError::Revoked => "Token has been revoked",
-            ApiError::MetricsToken => "Missing or wrong metrics token",
             ApiError::AdminsOnly => "Admins only!",
             ApiError::PayloadTooLarge => "Request body too large",
             ApiError::UnsupportedMediaType => "Content-Type must be application/json",
@@ -108,7 +114,7 @@ impl ApiError {
                 "Service temporarily unavailable; nothing was changed, try again"
             }
             ApiError::SigningFailed => "Token signing failed",
-        }
+        })
     }
 
     /// `Retry-After` in seconds, for the variants that send it.
@@ -117,6 +123,20 @@ impl ApiError {
             ApiError::TooManyAttempts { retry_after_secs }
             | ApiError::Overloaded { retry_after_secs } => Some((*retry_after_secs).max(1)),
             _ => None,
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Limited(retry) => ApiError::TooManyAttempts {
+                retry_after_secs: retry.as_secs(),
+            },
+            Refusal::Unavailable(detail) => {
+                tracing::error!(%detail, "login limiter unavailable");
+                ApiError::Unavailable
+            }
         }
     }
 }
@@ -141,9 +161,6 @@ impl IntoResponse for ApiError {
         let headers = res.headers_mut();
         if let Some(secs) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if self == ApiError::MetricsToken {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -178,13 +195,6 @@ mod tests {
                 None,
             ),
             (ApiError::Revoked, 401, "Token has been revoked", None, None),
-            (
-                ApiError::MetricsToken,
-                401,
-                "Missing or wrong metrics token",
-                None,
-                Some("Bearer"),
-            ),
             (ApiError::AdminsOnly, 403, "Admins only!", None, None),
             (
                 ApiError::NotFound("Session not found"),
