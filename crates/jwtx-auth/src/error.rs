@@ -127,6 +127,14 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message(), self.status().as_u16())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {

@@ -410,6 +410,42 @@ impl Auth {
         tokio::join!(follower, purger);
     }
 
+    /// Creates the account `name` with `password` (the rule of
+    /// [`check_new_password`](crate::passwords::check_new_password)) and `roles`.
+    /// [`ApiError::Conflict`] when the name is taken.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password: &str,
+        roles: &[&str],
+    ) -> Result<(), ApiError> {
+        if name.is_empty() || name.len() > crate::MAX_NAME_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "a user name is 1 to {} bytes",
+                crate::MAX_NAME_BYTES
+            )));
+        }
+        let password = Zeroizing::new(password.to_owned());
+        if let Err(e) = crate::passwords::check_new_password(&password.clone().into()) {
+            return Err(ApiError::BadRequest(format!("password: {e}")));
+        }
+        let password_hash = self.0.hasher.hash(password).await.map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::Unavailable
+        })?;
+        let user = User {
+            name: name.to_owned(),
+            password_hash,
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            created_at: self.0.clock.now(),
+            generation: 0,
+            demo: false,
+        };
+        self.0.store.create_user(user).await?;
+        self.0.users.forget(name);
+        Ok(())
+    }
+
     /// `POST /login`: checks the limits, verifies the password (an unknown name runs the same
     /// Argon2 work), and starts a session: a fresh access token and a refresh token.
     pub async fn login(&self, req: LoginRequest<'_>) -> Result<Tokens, ApiError> {

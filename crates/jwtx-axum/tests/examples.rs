@@ -13,15 +13,11 @@
 //! their sources (e.g. `cargo test --test examples`), this file builds them with cargo.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
-use std::{env, fs};
+use std::path::Path;
+use std::time::Duration;
 
 use jwtx::{Algorithm, Codec, Key, TokenKind};
+use jwtx_test::examples::{self, Example, ExampleRef, require_tools};
 use jwtx_test::http::{Client, Response};
 use serde_json::{Map, Value, json};
 
@@ -29,295 +25,20 @@ const SECRET: &str = "examples test secret: thirty-two bytes or more";
 
 // ------------------------------------------------------------------ example processes
 
-/// A running example; killed when dropped, whatever the test's outcome.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Stops the process and returns what it wrote to stderr.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut err);
-        }
-        err
-    }
-}
-
 /// Starts example `name` with `JWT_SECRET_KEY` = `secret` (or unset) on a free port.
-fn start(name: &str, secret: Option<&str>) -> Server {
-    let bin = example_binary(name);
-    for _attempt in 0..3 {
-        // Another process may take the port between this probe and the example's bind: retry.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(&bin);
-        cmd.env("PORT", port.to_string())
-            .env_remove("JWT_SECRET_KEY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(secret) = secret {
-            cmd.env("JWT_SECRET_KEY", secret);
-        }
-        let mut server = Server {
-            child: cmd.spawn().unwrap(),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if server.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let status = server.child.try_wait().unwrap();
-        let err = server.stop();
-        eprintln!("{name} did not start on port {port} ({status:?}): {err}");
-    }
-    panic!("{name} did not start");
-}
-
-/// `target/<profile>/examples/<name>`, built when missing or older than its sources.
-fn example_binary(name: &str) -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
-    let exe = env::current_exe().unwrap(); // target/<profile>/deps/examples-<hash>
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", env::consts::EXE_SUFFIX));
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = [
-        manifest_dir.join("examples").join(format!("{name}.rs")),
-        manifest_dir.join("src"),
-        manifest_dir.join("Cargo.toml"),
-        manifest_dir.join("../jwtx/src"),
-    ];
-    let newest = sources.iter().filter_map(|p| newest_mtime(p)).max();
-    let built = fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    if built.is_none() || built < newest {
-        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "jwtx-axum", "--example", name]);
-        cmd.arg("--manifest-path")
-            .arg(manifest_dir.join("Cargo.toml"));
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some(profile) => {
-                cmd.args(["--profile", profile]);
-            }
-        }
-        let status = cmd.status().unwrap();
-        assert!(status.success(), "building example {name} failed");
-    }
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
-}
-
-fn newest_mtime(path: &Path) -> Option<SystemTime> {
-    let meta = fs::metadata(path).ok()?;
-    if meta.is_file() {
-        return meta.modified().ok();
-    }
-    fs::read_dir(path)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| newest_mtime(&e.path()))
-        .max()
-}
-
-// ------------------------------------------------------------------ the README's curl sessions
-
-/// One command of a README session and the output the README shows for it.
-#[derive(Debug)]
-struct Step {
-    command: String,
-    expected: Option<String>,
-}
-
-/// The `sh` block after `<!-- session: NAME -->` in the README, as steps: a command (with `\`
-/// continuations) followed by its `# → ` output lines; other `#` lines are comments.
-fn session(name: &str) -> Vec<Step> {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let marker = format!("<!-- session: {name} -->");
-    let after = &readme[readme
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{marker} not in README"))..];
-    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
-    let block = &after[start..start + after[start..].find("\n```").unwrap()];
-
-    let mut steps: Vec<Step> = Vec::new();
-    let mut lines = block.lines();
-    while let Some(line) = lines.next() {
-        if let Some(out) = line.strip_prefix("# →") {
-            let step = steps.last_mut().expect("output before any command");
-            let out = out.strip_prefix(' ').unwrap_or(out);
-            match &mut step.expected {
-                Some(e) => {
-                    e.push('\n');
-                    e.push_str(out);
-                }
-                None => step.expected = Some(out.to_owned()),
-            }
-        } else if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        } else {
-            let mut command = line.to_owned();
-            while command.ends_with('\\') {
-                command.pop();
-                command.push_str(lines.next().unwrap());
-            }
-            steps.push(Step {
-                command,
-                expected: None,
-            });
-        }
-    }
-    assert!(!steps.is_empty(), "empty session {name}");
-    steps
-}
-
-/// `expected` with `…` matching any text (newlines included).
-fn matches(expected: &str, actual: &str) -> bool {
-    let parts: Vec<&str> = expected.split('…').collect();
-    let (first, rest) = parts.split_first().unwrap();
-    let Some(mut tail) = actual.strip_prefix(first) else {
-        return false;
+fn start(name: &str, secret: Option<&str>) -> Example {
+    let example = ExampleRef {
+        package: "jwtx-axum",
+        name,
+        manifest_dir: env!("CARGO_MANIFEST_DIR"),
     };
-    let Some((last, middle)) = rest.split_last() else {
-        return tail.is_empty();
-    };
-    for part in middle {
-        match tail.find(part) {
-            Some(i) => tail = &tail[i + part.len()..],
-            None => return false,
-        }
-    }
-    tail.ends_with(last)
+    Example::start(example, &[("JWT_SECRET_KEY", secret)])
 }
 
-#[test]
-fn matcher() {
-    assert!(matches("{\"a\":\"…\"}", "{\"a\":\"xyz\"}"));
-    assert!(matches("x…y…z", "x1y2z"));
-    assert!(matches("a\n…\nb", "a\nq\nr\n\nb"));
-    assert!(!matches("{\"a\":1}", "{\"a\":1}x"));
-    assert!(!matches("a…b", "ab!"));
-    assert!(matches("", ""));
-    assert!(!matches("", "x"));
-}
-
-/// A scratch directory for a session's cookie jars, removed afterwards.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = env::temp_dir().join(format!("jwtx-axum-{tag}-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Fails the test, naming what to install, unless every program in `tools` is on `PATH`.
-/// Probed with the shell's `command -v` (the session runs in `sh` too), which works for every
-/// implementation, where `--version` is refused by BSD sed and awk.
-fn require_tools(session: &str, tools: &[&str]) {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|tool| {
-            let probe = Command::new("sh")
-                .args(["-c", "command -v \"$1\"", "sh", tool])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run sh to look for {tool}: {e}"));
-            !probe.success()
-        })
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the README session {session} needs {} on PATH; not found: {}. Install {} \
-         (Debian/Ubuntu: apt-get install {}): the session is a test and is never skipped",
-        tools.join(", "),
-        missing.join(", "),
-        if missing.len() == 1 { "it" } else { "them" },
-        missing
-            .iter()
-            .map(|t| if *t == "awk" { "mawk" } else { t })
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-}
-
-/// Runs the README session `name` against `server` in one shell (so variables carry over), in
-/// a fresh directory, and compares each command's output with the README.
-fn run_session(name: &str, server: &Server) {
-    const SEP: &str = "@@jwtx-axum-step@@";
-    let steps = session(name);
-    let mut script = String::new();
-    for step in &steps {
-        script.push_str(&step.command.replace(
-            "http://127.0.0.1:5000",
-            &format!("http://127.0.0.1:{}", server.port),
-        ));
-        script.push_str(&format!("\nprintf '\\n{SEP}\\n'\n"));
-    }
-    let dir = TempDir::new(name);
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let outputs: Vec<&str> = stdout.split(&format!("\n{SEP}\n")).collect();
-    assert_eq!(
-        outputs.len(),
-        steps.len() + 1,
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    for (step, output) in steps.iter().zip(&outputs) {
-        let output = output.trim_end_matches('\n');
-        let expected = step.expected.as_deref().unwrap_or("");
-        assert!(
-            matches(expected, output),
-            "README session {name}\n$ {}\nexpected:\n{expected}\nactual:\n{output}\nstderr:\n{stderr}",
-            step.command,
-        );
-    }
+/// Runs the README session `name` against `server`.
+fn run_session(name: &str, server: &Example) {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    examples::run_session(&readme, name, server.port);
 }
 
 #[test]
@@ -772,27 +493,18 @@ fn generated_secret_is_announced_but_never_printed() {
 #[test]
 fn weak_secret_is_refused_at_start() {
     for name in ["seed_headers", "seed_cookies"] {
-        let child = Command::new(example_binary(name))
-            .env("JWT_SECRET_KEY", "super-secret-key")
-            .env("PORT", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut server = Server { child, port: 0 };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} started with a weak secret"
-            );
-            std::thread::sleep(Duration::from_millis(25));
+        let example = ExampleRef {
+            package: "jwtx-axum",
+            name,
+            manifest_dir: env!("CARGO_MANIFEST_DIR"),
         };
-        let err = server.stop();
+        let (status, err) = Example::exit_of(
+            example,
+            &[
+                ("JWT_SECRET_KEY", Some("super-secret-key")),
+                ("PORT", Some("0")),
+            ],
+        );
         assert!(!status.success(), "{name}");
         assert!(
             err.contains(

@@ -37,6 +37,7 @@ use jwtx::store::{
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
+pub mod examples;
 pub mod fixtures;
 pub mod http;
 pub mod oracle;
