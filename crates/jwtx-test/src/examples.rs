@@ -7,6 +7,11 @@
 //! any text (a token). Other `#` lines are comments. Commands address the example as
 //! `http://127.0.0.1:5000`; the runner substitutes the real port.
 
+#![allow(
+    clippy::panic,
+    reason = "test support: what cannot be run fails the test, as assert! does"
+)]
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
