@@ -591,6 +591,8 @@ impl SqliteStore {
         let (kind, subject, cutoff) = match &revocation {
             Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None),
             Revocation::Session { id, .. } => (KIND_SESSION, id, None),
+            // The schema has no column for `except` yet: the entry revokes the kept session
+            // too (more, never less).
             Revocation::User { user, cutoff, .. } => (KIND_USER, user, Some(to_db(*cutoff))),
         };
         let row = sqlx::query(
@@ -1003,6 +1005,7 @@ fn revocation_from_row(row: &SqliteRow, op: &'static str) -> Result<(u64, Revoca
             user: subject,
             cutoff: from_db("revocations.cutoff", cutoff)?,
             until,
+            except: None,
         },
         _ => {
             return Err(StoreError::corrupt(format!(

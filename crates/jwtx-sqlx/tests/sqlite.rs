@@ -149,6 +149,7 @@ async fn writes_survive_reopening() {
         user: u.name.clone(),
         cutoff: T0,
         until: T0 + 900,
+        except: None,
     };
     let id = {
         let store = SqliteStore::open(dir.db()).await.unwrap();

@@ -1162,6 +1162,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("user"),
             cutoff: T0 - 10,
             until: live + 2,
+            except: None,
         },
         // Expires exactly at now: still returned (an entry matters while `until >= now`).
         Revocation::Token {
@@ -1173,6 +1174,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("üsér ✓"),
             cutoff: 0,
             until: MAX_NUMERIC_DATE,
+            except: None,
         },
         Revocation::Session {
             id: unique("sid-max"),
@@ -1182,6 +1184,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("cutoff-equals-until"),
             cutoff: live,
             until: live,
+            except: None,
         },
     ];
     let mut ids = Vec::new();

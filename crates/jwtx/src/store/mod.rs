@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::claims::NumericDate;
 use crate::clock::Clock;
 
+mod entry;
 mod keys;
 pub mod memory;
 mod revocation_set;
@@ -414,8 +415,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64>;
 }
 
-/// One revocation. `until` is when it stops mattering (the latest `exp` of what it revokes);
-/// after that it is purged.
+/// One revocation: one entry of the revocation log. `until` is when it stops mattering (the
+/// latest `exp` of what it revokes); after that it is purged.
+///
+/// Its canonical text ([`to_entry`](Self::to_entry), [`from_entry`](Self::from_entry)) is
+/// what stores without columns of their own and downstream feeds carry; `docs/revocation-log.md`
+/// specifies it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Revocation {
     /// One token, by `jti`.
@@ -433,40 +438,36 @@ pub enum Revocation {
         until: NumericDate,
     },
     /// Every token of `user` issued at or before `cutoff` (logout everywhere, password change,
-    /// user deletion).
+    /// user deletion), except the tokens of session `except` (the one a password change keeps).
+    /// A token of `user` without `iat` is revoked too.
     User {
         /// The user (`sub`).
         user: String,
-        /// Tokens with `iat <= cutoff` are revoked.
+        /// Tokens with `iat <= cutoff` are revoked (the cut-off second included).
         cutoff: NumericDate,
-        /// When the last token issued before the cutoff expires.
+        /// When the last token issued at or before the cutoff expires.
         until: NumericDate,
+        /// The session whose tokens (`sid == except`) are spared.
+        except: Option<String>,
     },
 }
 
 impl Revocation {
-    /// Every token of `user` issued before the current second (`cutoff = now - 1`), kept
-    /// `lifetime` seconds. The current second is left out so that a login right after the
-    /// revocation is not revoked too (`iat` has whole-second resolution); tokens of this second
-    /// that belong to a session die with the session, revoked alongside.
-    pub fn user_cutoff(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
+    /// Every token of `user` issued at or before `cutoff` (inclusive: `iat` has whole-second
+    /// resolution, so a token of the cut-off second may predate the cut), but those of session
+    /// `except`; kept `lifetime` seconds after the cutoff (`until = cutoff + lifetime`,
+    /// saturating), the longest a token issued by then can live.
+    pub fn user(
+        user: &str,
+        cutoff: NumericDate,
+        lifetime: u64,
+        except: Option<&str>,
+    ) -> Revocation {
         Revocation::User {
             user: user.to_owned(),
-            cutoff: now.saturating_sub(1),
-            until: now.saturating_add(lifetime),
-        }
-    }
-
-    /// Every token of a deleted `user` issued up to and including the current second
-    /// (`cutoff = now`), kept `lifetime` seconds. Unlike [`user_cutoff`](Self::user_cutoff) the
-    /// deletion's own second is included: no token of the deleted account may live on, even if
-    /// a user of the same name is created in that second (whose tokens of that one second are
-    /// refused too: failing closed, for one second at most).
-    pub fn deleted_user(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
-        Revocation::User {
-            user: user.to_owned(),
-            cutoff: now,
-            until: now.saturating_add(lifetime),
+            cutoff,
+            until: cutoff.saturating_add(lifetime),
+            except: except.map(str::to_owned),
         }
     }
 
@@ -478,7 +479,44 @@ impl Revocation {
             | Revocation::User { until, .. } => *until,
         }
     }
+
+    /// The canonical entry text: one compact JSON object, `"kind"` first, then the kind's
+    /// fields in a fixed order; `"except"` only when present. For example
+    /// `{"kind":"user","user":"alice","cutoff":1700000000,"until":1700000900,"except":"s1"}`.
+    pub fn to_entry(&self) -> String {
+        entry::to_entry(self)
+    }
+
+    /// Reads an entry text ([`to_entry`](Self::to_entry)'s format). Refuses, rather than
+    /// guesses at, anything else: a kind this version does not know
+    /// ([`EntryError::UnknownKind`]: a reader must then refuse every token until it can read
+    /// it, never skip it), and a field missing, unknown, repeated or of the wrong type.
+    pub fn from_entry(text: &str) -> Result<Revocation, EntryError> {
+        entry::from_entry(text)
+    }
 }
+
+/// Why [`Revocation::from_entry`] refused an entry text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The entry is of a kind this version does not know (written by a newer version).
+    UnknownKind(String),
+    /// The text is not an entry: not one JSON object, no `"kind"` string, or a field missing,
+    /// unknown, repeated or of the wrong type.
+    Malformed(String),
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::UnknownKind(kind) => write!(f, "unknown revocation kind {kind:?}"),
+            EntryError::Malformed(why) => write!(f, "malformed revocation entry: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
 
 /// The revocation log.
 pub trait RevocationStore: Send + Sync + fmt::Debug {
