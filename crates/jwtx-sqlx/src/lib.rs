@@ -42,11 +42,14 @@
 //!
 //! `migrations/sqlite/*.sql` are embedded in the binary and applied by sqlx's migrator when
 //! a store opens (recorded in `_sqlx_migrations`); see the migrations module source for why
-//! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at)`,
-//! `user_roles(user_name, position, role)`, `sessions(id, user_name, created_at,
-//! last_used_at, expires_at, user_agent, ip, current_jti, previous_jti, previous_at,
-//! revoked_at)`, `revocations(id, kind, subject, cutoff, until)`, `signing_keys(kid, alg,
-//! status, private_pem, created_at, demoted_at, retired_at)` (migration 2). Times are INTEGER
+//! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at, generation, demo,
+//! tokens_cut_at)`, `user_roles(user_name, position, role)`, `sessions(id, user_name,
+//! created_at, last_used_at, expires_at, user_agent, ip, current_jti, previous_jti,
+//! previous_at, revoked_at)`, `revocations(id, kind, subject, cutoff, until, except_session)`
+//! (the log; since migration 4 `kind` is unconstrained, so entries of a later version's kinds
+//! can be stored, and reading one is [`StoreError::Corrupt`](jwtx::store::StoreError)),
+//! `signing_keys(kid, alg, status, private_pem, created_at, demoted_at, retired_at)`,
+//! `counters(name, value)`. Times are INTEGER
 //! seconds since the Unix epoch; users' roles and sessions are deleted with the user. The
 //! private keys are stored as PKCS#8 PEM in the clear, like the data directory's HMAC secret:
 //! protect the database file (the data directory is created mode 0700).

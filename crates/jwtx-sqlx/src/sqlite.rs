@@ -588,26 +588,10 @@ impl SqliteStore {
 
     async fn revoke_impl(&self, revocation: Revocation) -> Result<u64, StoreError> {
         const OP: &str = "revoke";
-        let (kind, subject, cutoff) = match &revocation {
-            Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None),
-            Revocation::Session { id, .. } => (KIND_SESSION, id, None),
-            // The schema has no column for `except` yet: the entry revokes the kept session
-            // too (more, never less).
-            Revocation::User { user, cutoff, .. } => (KIND_USER, user, Some(to_db(*cutoff))),
-        };
-        let row = sqlx::query(
-            "INSERT INTO revocations (kind, subject, cutoff, until) VALUES (?, ?, ?, ?) \
-             RETURNING id",
-        )
-        .bind(kind)
-        .bind(subject)
-        .bind(cutoff)
-        .bind(to_db(revocation.until()))
-        .fetch_one(&self.writer)
-        .await
-        .map_err(|e| db_error(OP, e))?;
-        let id: i64 = row.try_get("id").map_err(|e| db_error(OP, e))?;
-        from_db("revocations.id", id)
+        let mut tx = self.begin_write(OP).await?;
+        let id = append(&mut tx, &revocation, OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(id)
     }
 
     async fn revocations_since_impl(
@@ -618,7 +602,7 @@ impl SqliteStore {
     ) -> Result<Vec<(u64, Revocation)>, StoreError> {
         const OP: &str = "revocations_since";
         let rows = sqlx::query(
-            "SELECT id, kind, subject, cutoff, until FROM revocations \
+            "SELECT id, kind, subject, cutoff, until, except_session FROM revocations \
              WHERE id > ? AND until >= ? ORDER BY id LIMIT ?",
         )
         .bind(to_db(after))
@@ -874,6 +858,37 @@ async fn revoke_live(
     Ok(ids)
 }
 
+/// Appends `revocation` to the log inside the caller's write transaction; its log id.
+async fn append(
+    tx: &mut Transaction<'static, Sqlite>,
+    revocation: &Revocation,
+    op: &'static str,
+) -> Result<u64, StoreError> {
+    let (kind, subject, cutoff, except) = match revocation {
+        Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None, None),
+        Revocation::Session { id, .. } => (KIND_SESSION, id, None, None),
+        Revocation::User {
+            user,
+            cutoff,
+            except,
+            ..
+        } => (KIND_USER, user, Some(to_db(*cutoff)), except.as_deref()),
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO revocations (kind, subject, cutoff, until, except_session) \
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(kind)
+    .bind(subject)
+    .bind(cutoff)
+    .bind(to_db(revocation.until()))
+    .bind(except)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| db_error(op, e))?;
+    from_db("revocations.id", id)
+}
+
 /// Users from rows of (name, password_hash, created_at, generation, demo, role), grouped by name in row order.
 fn users_from_rows(rows: &[SqliteRow], op: &'static str) -> Result<Vec<User>, StoreError> {
     let mut users: Vec<User> = Vec::new();
@@ -994,22 +1009,31 @@ fn revocation_from_row(row: &SqliteRow, op: &'static str) -> Result<(u64, Revoca
     let subject: String = row.try_get("subject").map_err(|e| db_error(op, e))?;
     let cutoff: Option<i64> = row.try_get("cutoff").map_err(|e| db_error(op, e))?;
     let until: i64 = row.try_get("until").map_err(|e| db_error(op, e))?;
+    let except: Option<String> = row.try_get("except_session").map_err(|e| db_error(op, e))?;
     let until = from_db("revocations.until", until)?;
-    let revocation = match (kind.as_str(), cutoff) {
-        (KIND_TOKEN, None) => Revocation::Token {
+    let revocation = match (kind.as_str(), cutoff, except) {
+        (KIND_TOKEN, None, None) => Revocation::Token {
             jti: subject,
             until,
         },
-        (KIND_SESSION, None) => Revocation::Session { id: subject, until },
-        (KIND_USER, Some(cutoff)) => Revocation::User {
+        (KIND_SESSION, None, None) => Revocation::Session { id: subject, until },
+        (KIND_USER, Some(cutoff), except) => Revocation::User {
             user: subject,
             cutoff: from_db("revocations.cutoff", cutoff)?,
             until,
-            except: None,
+            except,
         },
+        // A kind a newer version wrote: never skipped, so the reader fails closed.
+        (KIND_TOKEN | KIND_SESSION | KIND_USER, cutoff, except) => {
+            return Err(StoreError::corrupt(format!(
+                "revocation {id}: kind {kind:?} with cutoff {cutoff:?} and except_session \
+                 {except:?}"
+            )));
+        }
         _ => {
             return Err(StoreError::corrupt(format!(
-                "revocation {id}: kind {kind:?} with cutoff {cutoff:?}"
+                "revocation {id}: {}",
+                jwtx::store::EntryError::UnknownKind(kind)
             )));
         }
     };

@@ -1164,6 +1164,13 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             until: live + 2,
             except: None,
         },
+        // A session spared (a password change's), kept exactly.
+        Revocation::User {
+            user: unique("user-keeping"),
+            cutoff: T0 - 5,
+            until: live + 3,
+            except: Some(unique("sid-kept ✓")),
+        },
         // Expires exactly at now: still returned (an entry matters while `until >= now`).
         Revocation::Token {
             jti: unique("jti-at-now"),
@@ -1184,7 +1191,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("cutoff-equals-until"),
             cutoff: live,
             until: live,
-            except: None,
+            except: Some(String::new()),
         },
     ];
     let mut ids = Vec::new();
@@ -1282,14 +1289,14 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             .collect::<Vec<_>>(),
         "revocations_since must leave out entries whose until is before now"
     );
-    let after_at_now = ids[2];
+    let after_at_now = ids[3];
     let got = ok(
         "revocations_since",
         store.revocations_since(after_at_now, later, 1).await,
     );
     assert_eq!(
         got.first().map(|(id, _)| *id),
-        Some(ids[4]),
+        Some(ids[5]),
         "an expired entry must not use up the limit"
     );
 
