@@ -28,6 +28,10 @@
 //!   holds SQLite's write lock from its first statement (`BEGIN IMMEDIATE`), so of any number
 //!   of concurrent presentations of one refresh token, across processes too, exactly one
 //!   rotates.
+//! - **Session ends logged atomically**: every end of a session (one, or all of a user's, with
+//!   a password change or a deletion too) is one `BEGIN IMMEDIATE` transaction that also
+//!   appends its one log entry; ending every session of a user is one UPDATE and one entry
+//!   whatever their number, at the database's clock (`unixepoch()` inside the transaction).
 //! - **Atomic key rotation**: [`rotate_in`](jwtx::store::KeyStore::rotate_in) demotes the
 //!   active signing key and inserts the new one in one `BEGIN IMMEDIATE` transaction, and
 //!   [`insert_initial`](jwtx::store::KeyStore::insert_initial) checks and inserts under the
