@@ -28,6 +28,10 @@
 //!   holds SQLite's write lock from its first statement (`BEGIN IMMEDIATE`), so of any number
 //!   of concurrent presentations of one refresh token, across processes too, exactly one
 //!   rotates.
+//! - **Session ends logged atomically**: every end of a session (one, or all of a user's, with
+//!   a password change or a deletion too) is one `BEGIN IMMEDIATE` transaction that also
+//!   appends its one log entry; ending every session of a user is one UPDATE and one entry
+//!   whatever their number, at the database's clock (`unixepoch()` inside the transaction).
 //! - **Atomic key rotation**: [`rotate_in`](jwtx::store::KeyStore::rotate_in) demotes the
 //!   active signing key and inserts the new one in one `BEGIN IMMEDIATE` transaction, and
 //!   [`insert_initial`](jwtx::store::KeyStore::insert_initial) checks and inserts under the
@@ -42,11 +46,14 @@
 //!
 //! `migrations/sqlite/*.sql` are embedded in the binary and applied by sqlx's migrator when
 //! a store opens (recorded in `_sqlx_migrations`); see the migrations module source for why
-//! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at)`,
-//! `user_roles(user_name, position, role)`, `sessions(id, user_name, created_at,
-//! last_used_at, expires_at, user_agent, ip, current_jti, previous_jti, previous_at,
-//! revoked_at)`, `revocations(id, kind, subject, cutoff, until)`, `signing_keys(kid, alg,
-//! status, private_pem, created_at, demoted_at, retired_at)` (migration 2). Times are INTEGER
+//! not `sqlx::migrate!`. Tables: `users(name, password_hash, created_at, generation, demo,
+//! tokens_cut_at)`, `user_roles(user_name, position, role)`, `sessions(id, user_name,
+//! created_at, last_used_at, expires_at, user_agent, ip, current_jti, previous_jti,
+//! previous_at, revoked_at)`, `revocations(id, kind, subject, cutoff, until, except_session)`
+//! (the log; since migration 4 `kind` is unconstrained, so entries of a later version's kinds
+//! can be stored, and reading one is [`StoreError::Corrupt`](jwtx::store::StoreError)),
+//! `signing_keys(kid, alg, status, private_pem, created_at, demoted_at, retired_at)`,
+//! `counters(name, value)`. Times are INTEGER
 //! seconds since the Unix epoch; users' roles and sessions are deleted with the user. The
 //! private keys are stored as PKCS#8 PEM in the clear, like the data directory's HMAC secret:
 //! protect the database file (the data directory is created mode 0700).

@@ -39,6 +39,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "credential generations",
         include_str!("../migrations/sqlite/0003_credential_generations.sql"),
     ),
+    (
+        4,
+        "session ends",
+        include_str!("../migrations/sqlite/0004_session_ends.sql"),
+    ),
 ];
 
 fn sqlite_migrations() -> Vec<Migration> {

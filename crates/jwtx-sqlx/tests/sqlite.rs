@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jwtx::store::{
-    Revocation, RevocationStore, Rotation, RotationPolicy, SessionStore, StoreError, User,
-    UserStore,
+    Ended, Revocation, RevocationStore, Rotation, RotationPolicy, SessionCreated, SessionStore,
+    StoreError, User, UserStore,
 };
 use jwtx_sqlx::SqliteStore;
 use jwtx_test::fixtures::{T0, TempDir, session, unique, user};
@@ -149,6 +149,7 @@ async fn writes_survive_reopening() {
         user: u.name.clone(),
         cutoff: T0,
         until: T0 + 900,
+        except: None,
     };
     let id = {
         let store = SqliteStore::open(dir.db()).await.unwrap();
@@ -186,6 +187,62 @@ async fn writes_survive_reopening() {
         .await
         .unwrap();
     assert!(next > id);
+    store.close().await;
+}
+
+/// A user's cut-off is kept with the user: after reopening, a login in its second still waits,
+/// and the one entry for every session is in the log, with the session it spares.
+#[tokio::test]
+async fn a_cutoff_survives_reopening() {
+    let dir = temp_dir();
+    let u = user(&unique("cut"), &[]);
+    let (cutoff, logged, kept) = {
+        let store = SqliteStore::open(dir.db()).await.unwrap();
+        store.create_user(u.clone()).await.unwrap();
+        let now = store.now().await.unwrap();
+        let kept = session(&u.name, now - 10, now + 3600);
+        let ended = session(&u.name, now - 10, now + 3600);
+        for s in [&kept, &ended] {
+            let created = store
+                .create_session(s.clone(), generation(&store, &u.name).await)
+                .await
+                .unwrap();
+            assert_eq!(created, SessionCreated::Created { ended: None });
+        }
+        let Ended { sessions, logged } = store
+            .end_user_sessions(&u.name, Some(&kept.id), 900)
+            .await
+            .unwrap();
+        assert_eq!(sessions, 1);
+        let Revocation::User { cutoff, .. } = logged.revocation else {
+            panic!("{logged:?}")
+        };
+        store.close().await;
+        (cutoff, logged, kept)
+    };
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let g = generation(&store, &u.name).await;
+    assert_eq!(
+        store
+            .create_session(session(&u.name, cutoff, cutoff + 60), g)
+            .await
+            .unwrap(),
+        SessionCreated::TooEarly { cutoff }
+    );
+    assert_eq!(
+        store
+            .create_session(session(&u.name, cutoff + 1, cutoff + 60), g)
+            .await
+            .unwrap(),
+        SessionCreated::Created { ended: None }
+    );
+    assert_eq!(
+        store.revocations_since(logged.id - 1, 0, 10).await.unwrap(),
+        vec![(
+            logged.id,
+            Revocation::user(&u.name, cutoff, 900, Some(&kept.id))
+        )]
+    );
     store.close().await;
 }
 

@@ -1,7 +1,7 @@
 //! # jwtx-test
 //!
 //! Test support for jwtx (not published): the **store conformance suite** that every
-//! implementation of the [`jwtx::store`] traits runs ([`users`], [`sessions`],
+//! implementation of the [`jwtx::store`] traits runs ([`users`], [`sessions`], [`ends`],
 //! [`revocations`], [`keys`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
 //! names, ready-made users and sessions).
 //!
@@ -32,20 +32,26 @@
 //! *concurrent* on one database may see each other's purges and fail on those lower bounds.
 
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionCursor, SessionStore, SigningKey, StoreError, User, UserStore,
+    KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation, RevocationStore,
+    Rotation, RotationPolicy, Session, SessionCreated, SessionCursor, SessionStore, SigningKey,
+    StoreError, User, UserStore,
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
+mod ends;
 pub mod examples;
 pub mod fixtures;
 pub mod http;
 pub mod oracle;
 
+pub use ends::ends;
 use fixtures::{T0, session, unique, user};
 
 /// A page size that takes every session the suite makes for one user.
 const ALL: u32 = 10_000;
+
+/// The longest token lifetime the suite's cut-offs are given (`Revocation::user`).
+const LIFETIME: u64 = 900;
 
 /// Fails the suite with `msg`.
 #[track_caller]
@@ -66,14 +72,15 @@ fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
     }
 }
 
-/// Runs every part of the suite ([`users`], [`sessions`], [`revocations`], [`keys`]) on one
-/// store.
+/// Runs every part of the suite ([`users`], [`sessions`], [`ends`], [`revocations`],
+/// [`keys`]) on one store.
 pub async fn all<S>(store: &S)
 where
     S: UserStore + SessionStore + RevocationStore + KeyStore + ?Sized,
 {
     users(store).await;
     sessions(store).await;
+    ends(store).await;
     revocations(store).await;
     keys(store).await;
 }
@@ -159,7 +166,13 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
     match ok(
         "change_password",
         store
-            .change_password(&zoe.name, &zoe.password_hash, zoe.generation, None, T0)
+            .change_password(
+                &zoe.name,
+                &zoe.password_hash,
+                zoe.generation,
+                None,
+                LIFETIME,
+            )
             .await,
     ) {
         PasswordChange::Changed { generation, .. } => zoe.generation = generation,
@@ -220,7 +233,7 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
     match ok(
         "change_password",
         store
-            .change_password(&unique("nobody"), new_hash, 1, None, T0)
+            .change_password(&unique("nobody"), new_hash, 1, None, LIFETIME)
             .await,
     ) {
         PasswordChange::NoSuchUser => {}
@@ -282,8 +295,8 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
     // Deletion (deleting a user's sessions too is checked by `sessions`).
     for u in [&alice, &bob, &zoe, &carol] {
         assert!(
-            ok("delete_user", store.delete_user(&u.name).await),
-            "delete_user of an existing user must return true"
+            ok("delete_user", store.delete_user(&u.name, LIFETIME).await).is_some(),
+            "delete_user of an existing user must return its log entry"
         );
         assert_eq!(
             ok("get_user", store.get_user(&u.name).await),
@@ -291,8 +304,8 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
             "a deleted user must be gone"
         );
         assert!(
-            !ok("delete_user", store.delete_user(&u.name).await),
-            "delete_user of a deleted user must return false"
+            ok("delete_user", store.delete_user(&u.name, LIFETIME).await).is_none(),
+            "delete_user of a deleted user must return None"
         );
     }
     let listed = ok("list_users", store.list_users().await);
@@ -309,7 +322,7 @@ pub async fn users<S: UserStore + ?Sized>(store: &S) {
         again != 0 && !generations.contains(&again),
         "a user created again under a deleted name must get a new generation, got {again}"
     );
-    assert!(ok("delete_user", store.delete_user(&bob.name).await));
+    assert!(ok("delete_user", store.delete_user(&bob.name, LIFETIME).await).is_some());
 }
 
 /// Creates `u` and returns it as stored (with the generation the store gave it).
@@ -324,178 +337,45 @@ async fn created<S: UserStore + ?Sized>(store: &S, u: User) -> User {
     }
 }
 
-/// A user holds at most [`jwtx::store::MAX_LIVE_SESSIONS`] live sessions: the login past it
-/// ends the oldest, in the same step, and says which.
-async fn session_cap<S: UserStore + SessionStore + ?Sized>(store: &S) {
-    let owner = created(store, user(&unique("many-sessions"), &["user"])).await;
-    let cap = jwtx::store::MAX_LIVE_SESSIONS as u64;
-    let mut oldest = None;
-    for i in 0..cap {
-        let s = session(&owner.name, T0 + i, T0 + 10 * cap);
-        oldest.get_or_insert_with(|| s.id.clone());
-        let ended = ok(
-            "create_session",
-            store.create_session(s, owner.generation).await,
-        );
-        assert_eq!(
-            ended, None,
-            "create_session within the cap must end nothing"
-        );
-    }
-    let last = session(&owner.name, T0 + cap, T0 + 10 * cap);
-    let ended = ok(
-        "create_session",
-        store.create_session(last.clone(), owner.generation).await,
-    );
-    assert_eq!(
-        ended, oldest,
-        "create_session past the cap must end the user's oldest live session and return it"
-    );
-    let live = ok(
-        "list_sessions",
-        store.list_sessions(&owner.name, T0 + cap, None, ALL).await,
-    );
-    assert_eq!(live.len() as u64, cap, "the user keeps exactly the cap");
-    assert_eq!(
-        live.first().map(|s| &s.id),
-        Some(&last.id),
-        "list_sessions must list the newest first"
-    );
-    assert!(ok("delete_user", store.delete_user(&owner.name).await));
-}
-
-/// Password changes against logins: a session is created only at the user's current
-/// generation, and a change ends every other session in the same step.
-async fn credentials<S: UserStore + SessionStore + ?Sized>(store: &S) {
-    let owner = &created(store, user(&unique("credentials"), &["user"])).await;
-    let now = T0 + 50;
-    let keep = session(&owner.name, T0, T0 + 3600);
-    let before = session(&owner.name, T0 + 1, T0 + 3600);
-    for s in [&keep, &before] {
-        ok(
-            "create_session",
-            store.create_session(s.clone(), owner.generation).await,
-        );
-    }
-    let stale = session(&owner.name, T0 + 2, T0 + 3600);
-    match store
-        .create_session(stale.clone(), owner.generation + 1)
-        .await
-    {
-        Err(StoreError::Conflict { .. }) => {}
+/// Creates session `s`, which must be stored without ending another.
+async fn create<S: SessionStore + ?Sized>(store: &S, s: Session, generation: u64) {
+    match ok("create_session", store.create_session(s, generation).await) {
+        SessionCreated::Created { ended: None } => {}
         other => fail(format!(
-            "create_session at a generation the user does not have must be Err(Conflict), \
+            "create_session of a new session within the cap must store it and end nothing, \
              got {other:?}"
         )),
     }
-    let hash = "$argon2id$v=19$m=19456,t=2,p=1$Y2hhbmdlZA$Y2hhbmdlZC1oYXNo";
-    match ok(
-        "change_password",
-        store
-            .change_password(&owner.name, hash, owner.generation + 1, None, now)
-            .await,
-    ) {
-        PasswordChange::Stale => {}
-        other => fail(format!(
-            "change_password at another generation must be Stale, got {other:?}"
-        )),
-    }
-    let generation = match ok(
-        "change_password",
-        store
-            .change_password(&owner.name, hash, owner.generation, Some(&keep.id), now)
-            .await,
-    ) {
-        PasswordChange::Changed { generation, ended } => {
-            assert_eq!(
-                ended,
-                vec![before.id.clone()],
-                "change_password must end every live session but the kept one"
-            );
-            generation
-        }
-        other => fail(format!(
-            "change_password at the current generation must be Changed, got {other:?}"
-        )),
-    };
-    assert!(
-        generation != owner.generation,
-        "change_password must give the user a new generation"
-    );
-    let got = ok("get_user", store.get_user(&owner.name).await);
-    assert_eq!(
-        got.as_ref()
-            .map(|u| (u.password_hash.as_str(), u.generation)),
-        Some((hash, generation)),
-        "change_password must store the hash and the new generation"
-    );
-    assert_eq!(
-        ok(
-            "list_sessions",
-            store.list_sessions(&owner.name, now, None, ALL).await
-        )
-        .iter()
-        .map(|s| s.id.clone())
-        .collect::<Vec<_>>(),
-        vec![keep.id.clone()],
-        "after change_password only the kept session is live"
-    );
-    // A login that verified the old password cannot create its session now.
-    let late = session(&owner.name, now, now + 3600);
-    match store.create_session(late.clone(), owner.generation).await {
-        Err(StoreError::Conflict { .. }) => {}
-        other => fail(format!(
-            "create_session at the generation before a password change must be \
-             Err(Conflict), got {other:?}"
-        )),
-    }
-    assert_eq!(
-        ok("get_session", store.get_session(&late.id).await),
-        None,
-        "a refused create_session must store nothing"
-    );
-    // Nor can its rehash undo the change.
-    assert!(
-        !ok(
-            "rehash_password",
-            store
-                .rehash_password(&owner.name, &owner.password_hash, owner.generation)
-                .await
-        ),
-        "rehash_password at the generation before a change must return false"
-    );
-    assert!(ok("delete_user", store.delete_user(&owner.name).await));
 }
 
 /// The [`SessionStore`] contract: create, get, list (live only, newest first), rotation
-/// (rotate, grace, reuse, ended by revocation, idle timeout or absolute end), revocation of one
-/// or all of a user's sessions, purging, and that deleting a user deletes their sessions.
+/// (rotate, grace, reuse, ended by revocation, idle timeout or absolute end), revocation of
+/// one session, purging, and that deleting a user deletes their sessions. How ends are logged,
+/// the end of every session of a user, the session cap and password changes against logins
+/// are [`ends`].
 ///
 /// Needs a [`UserStore`] too: SQL stores only accept sessions of existing users.
 pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
     let owner = created(store, user(&unique("sessions"), &["user"])).await;
     let other = created(store, user(&unique("sessions-other"), &["user"])).await;
 
-    credentials(store).await;
-    session_cap(store).await;
-
     create_get_list(store, &owner).await;
     rotation(store, &owner).await;
-    revoking(store, &owner, &other).await;
+    revoking(store, &owner).await;
     purging(store, &owner).await;
 
     // Deleting a user deletes their sessions.
     let s = session(&owner.name, T0, T0 + 3600);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     let kept = session(&other.name, T0, T0 + 3600);
-    ok(
-        "create_session",
-        store.create_session(kept.clone(), other.generation).await,
+    create(store, kept.clone(), other.generation).await;
+    assert!(
+        ok(
+            "delete_user",
+            store.delete_user(&owner.name, LIFETIME).await
+        )
+        .is_some()
     );
-    assert!(ok("delete_user", store.delete_user(&owner.name).await));
     assert_eq!(
         ok("get_session", store.get_session(&s.id).await),
         None,
@@ -514,7 +394,13 @@ pub async fn sessions<S: UserStore + SessionStore + ?Sized>(store: &S) {
         Some(kept),
         "delete_user must not touch other users' sessions"
     );
-    assert!(ok("delete_user", store.delete_user(&other.name).await));
+    assert!(
+        ok(
+            "delete_user",
+            store.delete_user(&other.name, LIFETIME).await
+        )
+        .is_some()
+    );
 }
 
 async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
@@ -533,10 +419,7 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let revoked = session(&owner.name, T0 + 30, T0 + 30 * 86_400);
 
     for s in [&s1, &s2, &tie, &expired, &revoked] {
-        ok(
-            "create_session",
-            store.create_session(s.clone(), owner.generation).await,
-        );
+        create(store, s.clone(), owner.generation).await;
     }
     for s in [&s1, &s2, &tie, &expired] {
         assert_eq!(
@@ -567,43 +450,18 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
         "a rejected duplicate create_session must not change the stored session"
     );
 
-    assert!(ok(
-        "revoke_session",
-        store.revoke_session(&revoked.id, T0 + 40).await
-    ));
+    assert!(
+        ok(
+            "revoke_session",
+            store.revoke_session(&revoked.id, T0 + 40).await
+        )
+        .is_some()
+    );
     let got = ok("get_session", store.get_session(&revoked.id).await);
     assert_eq!(
         got.and_then(|s| s.revoked_at),
         Some(T0 + 40),
         "get_session must return revoked sessions, with revoked_at"
-    );
-
-    // Pages: each starts after the cursor of the last one, and together they are the list.
-    let mut paged: Vec<Session> = Vec::new();
-    let mut cursor: Option<SessionCursor> = None;
-    for _ in 0..=ALL {
-        let page = ok(
-            "list_sessions",
-            store
-                .list_sessions(&owner.name, now, cursor.as_ref(), 2)
-                .await,
-        );
-        assert!(page.len() <= 2, "list_sessions must return at most `limit`");
-        let Some(last) = page.last() else { break };
-        cursor = Some(SessionCursor::after(last));
-        paged.extend(page);
-        // A store that ignores the cursor would page forever.
-        if paged.len() > ALL as usize {
-            break;
-        }
-    }
-    assert_eq!(
-        paged,
-        ok(
-            "list_sessions",
-            store.list_sessions(&owner.name, now, None, ALL).await
-        ),
-        "pages of list_sessions, each after the last one's cursor, must make the whole list"
     );
 
     // Live only (not revoked, not past expires_at), newest first, ties by id.
@@ -640,6 +498,34 @@ async fn create_get_list<S: SessionStore + ?Sized>(store: &S, owner: &User) {
             || (w[0].created_at == w[1].created_at && w[0].id < w[1].id)),
         "list_sessions must be ordered newest first, ties by id"
     );
+    // Pages: each starts after the cursor of the last one, and together they are the list.
+    let mut paged: Vec<Session> = Vec::new();
+    let mut cursor: Option<SessionCursor> = None;
+    for _ in 0..=ALL {
+        let page = ok(
+            "list_sessions",
+            store
+                .list_sessions(&owner.name, now, cursor.as_ref(), 2)
+                .await,
+        );
+        assert!(page.len() <= 2, "list_sessions must return at most `limit`");
+        let Some(last) = page.last() else { break };
+        cursor = Some(SessionCursor::after(last));
+        paged.extend(page);
+        // A store that ignores the cursor would page forever.
+        if paged.len() > ALL as usize {
+            break;
+        }
+    }
+    assert_eq!(
+        paged,
+        ok(
+            "list_sessions",
+            store.list_sessions(&owner.name, now, None, ALL).await
+        ),
+        "pages of list_sessions, each after the last one's cursor, must make the whole list"
+    );
+
     let before_expiry = ok(
         "list_sessions",
         store.list_sessions(&owner.name, now - 1, None, ALL).await,
@@ -668,10 +554,7 @@ fn policy(now: NumericDate) -> RotationPolicy {
 
 async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     let j1 = s.current_jti.clone();
     let j2 = unique("jti-2");
 
@@ -721,14 +604,16 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // The previous token after the grace window: reuse; the session is revoked.
     let reuse_at = t + 11;
-    assert_eq!(
-        ok(
-            "rotate",
-            store
-                .rotate(&s.id, &j1, &unique("jti-x"), policy(reuse_at))
-                .await
+    assert!(
+        matches!(
+            ok(
+                "rotate",
+                store
+                    .rotate(&s.id, &j1, &unique("jti-x"), policy(reuse_at))
+                    .await
+            ),
+            Rotation::Reused { .. }
         ),
-        Rotation::Reused,
         "the previous jti after the grace window must be Reused"
     );
     let got = ok("get_session", store.get_session(&s.id).await);
@@ -761,10 +646,7 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // A grace of 0 turns the window off: the previous token is reuse at once.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     let next = unique("jti-next");
     let no_grace = RotationPolicy {
         grace: 0,
@@ -777,23 +659,22 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
         ),
         Rotation::Rotated
     );
-    assert_eq!(
-        ok(
-            "rotate",
-            store
-                .rotate(&s.id, &s.current_jti, &unique("jti-x"), no_grace)
-                .await
+    assert!(
+        matches!(
+            ok(
+                "rotate",
+                store
+                    .rotate(&s.id, &s.current_jti, &unique("jti-x"), no_grace)
+                    .await
+            ),
+            Rotation::Reused { .. }
         ),
-        Rotation::Reused,
         "with grace 0 the previous jti must be Reused even at the rotation's own second"
     );
 
     // Only the immediately previous token gets grace: two rotations, then the first jti.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     let (a, b, c) = (s.current_jti.clone(), unique("jti-b"), unique("jti-c"));
     assert_eq!(
         ok("rotate", store.rotate(&s.id, &a, &b, policy(T0 + 1)).await),
@@ -804,36 +685,37 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
         Rotation::Rotated,
         "the new current jti must rotate in turn"
     );
-    assert_eq!(
-        ok(
-            "rotate",
-            store
-                .rotate(&s.id, &a, &unique("jti-x"), policy(T0 + 3))
-                .await
+    assert!(
+        matches!(
+            ok(
+                "rotate",
+                store
+                    .rotate(&s.id, &a, &unique("jti-x"), policy(T0 + 3))
+                    .await
+            ),
+            Rotation::Reused { .. }
         ),
-        Rotation::Reused,
         "a jti older than the immediately previous one is reuse, even within the grace window"
     );
 
     // A jti the family never had is reuse too (it is not the current one).
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
-    assert_eq!(
-        ok(
-            "rotate",
-            store
-                .rotate(
-                    &s.id,
-                    &unique("jti-unknown"),
-                    &unique("jti-x"),
-                    policy(T0 + 1)
-                )
-                .await
+    create(store, s.clone(), owner.generation).await;
+    assert!(
+        matches!(
+            ok(
+                "rotate",
+                store
+                    .rotate(
+                        &s.id,
+                        &unique("jti-unknown"),
+                        &unique("jti-x"),
+                        policy(T0 + 1)
+                    )
+                    .await
+            ),
+            Rotation::Reused { .. }
         ),
-        Rotation::Reused,
         "a jti that is neither current nor previous must be Reused"
     );
     assert_eq!(
@@ -856,10 +738,7 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // Idle timeout: `now - last_used_at > idle_timeout` ends the session.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     assert_eq!(
         ok(
             "rotate",
@@ -899,10 +778,7 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // Absolute end: `now >= expires_at` ends the session, whatever refreshes happened.
     let s = session(&owner.name, T0, T0 + 100);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
+    create(store, s.clone(), owner.generation).await;
     assert_eq!(
         ok(
             "rotate",
@@ -931,14 +807,8 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 
     // A revoked session.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
-    assert!(ok(
-        "revoke_session",
-        store.revoke_session(&s.id, T0 + 1).await
-    ));
+    create(store, s.clone(), owner.generation).await;
+    assert!(ok("revoke_session", store.revoke_session(&s.id, T0 + 1).await).is_some());
     assert_eq!(
         ok(
             "rotate",
@@ -951,145 +821,53 @@ async fn rotation<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     );
 }
 
-async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User, other: &User) {
+async fn revoking<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let now = T0 + 1000;
 
-    // One session: true once, then false.
+    // One session: its end once, then None.
     let s = session(&owner.name, T0, T0 + 30 * 86_400);
-    ok(
-        "create_session",
-        store.create_session(s.clone(), owner.generation).await,
-    );
-    assert!(
-        ok("revoke_session", store.revoke_session(&s.id, now).await),
-        "revoke_session of a live session must return true"
-    );
-    assert!(
-        !ok("revoke_session", store.revoke_session(&s.id, now + 1).await),
-        "revoke_session of a revoked session must return false"
+    create(store, s.clone(), owner.generation).await;
+    match ok("revoke_session", store.revoke_session(&s.id, now).await) {
+        Some(Logged { revocation, .. }) => assert_eq!(
+            revocation,
+            Revocation::Session {
+                id: s.id.clone(),
+                until: s.expires_at
+            },
+            "revoke_session must return the session's end, kept until its expires_at"
+        ),
+        None => fail("revoke_session of a live session must return its log entry".into()),
+    }
+    assert_eq!(
+        ok("revoke_session", store.revoke_session(&s.id, now + 1).await),
+        None,
+        "revoke_session of a revoked session must return None"
     );
     assert_eq!(
         ok("get_session", store.get_session(&s.id).await).and_then(|g| g.revoked_at),
         Some(now),
         "a second revoke_session must not move revoked_at"
     );
-    assert!(
-        !ok(
+    assert_eq!(
+        ok(
             "revoke_session",
             store.revoke_session(&unique("no-such-session"), now).await
         ),
-        "revoke_session of an unknown session must return false"
+        None,
+        "revoke_session of an unknown session must return None"
     );
-
-    // Every live session of a user, except `keep`.
-    let name = &owner.name;
-    let mut live: Vec<Session> = (0..3)
-        .map(|i| session(name, T0 + 500 + i, T0 + 30 * 86_400))
-        .collect();
-    let ended = session(name, T0 + 500, now);
-    let already = session(name, T0 + 500, T0 + 30 * 86_400);
-    let theirs = session(&other.name, T0 + 500, T0 + 30 * 86_400);
-    for s in live.iter().chain([&ended, &already, &theirs]) {
-        let generation = if s.user == other.name {
-            other.generation
-        } else {
-            owner.generation
-        };
-        ok(
-            "create_session",
-            store.create_session(s.clone(), generation).await,
-        );
-    }
-    assert!(ok(
-        "revoke_session",
-        store.revoke_session(&already.id, now - 1).await
-    ));
-    // Anything else `owner` still has live from earlier parts of the suite is revoked too.
-    let before: Vec<String> = ok(
-        "list_sessions",
-        store.list_sessions(name, now, None, ALL).await,
-    )
-    .into_iter()
-    .map(|l| l.id)
-    .collect();
-    let keep = live.remove(1);
-    let mut expected: Vec<String> = before.into_iter().filter(|id| *id != keep.id).collect();
-    expected.sort();
-    let mut revoked = ok(
-        "revoke_user_sessions",
-        store.revoke_user_sessions(name, Some(&keep.id), now).await,
-    );
-    revoked.sort();
+    // A session past its end is not live: there is nothing left to revoke.
+    let ended = session(&owner.name, T0, now);
+    create(store, ended.clone(), owner.generation).await;
     assert_eq!(
-        revoked, expected,
-        "revoke_user_sessions must revoke and return exactly the user's live sessions except keep"
-    );
-    for s in &live {
-        assert_eq!(
-            ok("get_session", store.get_session(&s.id).await).and_then(|g| g.revoked_at),
-            Some(now),
-            "revoke_user_sessions must set revoked_at = now"
-        );
-    }
-    assert_eq!(
-        ok("get_session", store.get_session(&already.id).await).and_then(|g| g.revoked_at),
-        Some(now - 1),
-        "revoke_user_sessions must not touch already revoked sessions"
+        ok("revoke_session", store.revoke_session(&ended.id, now).await),
+        None,
+        "revoke_session of a session past its end must return None"
     );
     assert_eq!(
         ok("get_session", store.get_session(&ended.id).await).and_then(|g| g.revoked_at),
         None,
-        "revoke_user_sessions must not touch sessions past their end"
-    );
-    assert_eq!(
-        ok(
-            "list_sessions",
-            store.list_sessions(name, now, None, ALL).await
-        )
-        .into_iter()
-        .map(|l| l.id)
-        .collect::<Vec<_>>(),
-        vec![keep.id.clone()],
-        "after revoke_user_sessions with keep, only keep is live"
-    );
-    assert_eq!(
-        ok("get_session", store.get_session(&theirs.id).await).and_then(|g| g.revoked_at),
-        None,
-        "revoke_user_sessions must not touch other users' sessions"
-    );
-    assert_eq!(
-        ok(
-            "revoke_user_sessions",
-            store.revoke_user_sessions(name, Some(&keep.id), now).await
-        ),
-        Vec::<String>::new(),
-        "a second revoke_user_sessions with the same keep must revoke nothing"
-    );
-    assert_eq!(
-        ok(
-            "revoke_user_sessions",
-            store.revoke_user_sessions(name, None, now + 1).await
-        ),
-        vec![keep.id.clone()],
-        "revoke_user_sessions without keep must revoke the rest"
-    );
-    assert_eq!(
-        ok(
-            "list_sessions",
-            store.list_sessions(name, now + 1, None, ALL).await
-        ),
-        Vec::new(),
-        "after revoke_user_sessions without keep nothing is live"
-    );
-    assert_eq!(
-        ok(
-            "revoke_user_sessions",
-            store
-                .revoke_user_sessions(&unique("nobody"), None, now)
-                .await
-        ),
-        Vec::<String>::new(),
-        "revoke_user_sessions of an unknown user must revoke nothing"
+        "revoke_session must not touch a session past its end"
     );
 }
 
@@ -1105,19 +883,22 @@ async fn purging<S: SessionStore + ?Sized>(store: &S, owner: &User) {
     let ends_at_cut = session(name, 500, PURGE_BEFORE);
     let revoked_at_cut = session(name, 500, T0 + 30 * 86_400);
     for s in [&ended, &revoked, &live, &ends_at_cut, &revoked_at_cut] {
-        ok(
-            "create_session",
-            store.create_session(s.clone(), owner.generation).await,
-        );
+        create(store, s.clone(), owner.generation).await;
     }
-    assert!(ok(
-        "revoke_session",
-        store.revoke_session(&revoked.id, 1_500).await
-    ));
-    assert!(ok(
-        "revoke_session",
-        store.revoke_session(&revoked_at_cut.id, PURGE_BEFORE).await
-    ));
+    assert!(
+        ok(
+            "revoke_session",
+            store.revoke_session(&revoked.id, 1_500).await
+        )
+        .is_some()
+    );
+    assert!(
+        ok(
+            "revoke_session",
+            store.revoke_session(&revoked_at_cut.id, PURGE_BEFORE).await
+        )
+        .is_some()
+    );
     let n = ok("purge_sessions", store.purge_sessions(PURGE_BEFORE).await);
     assert!(
         n >= 2,
@@ -1163,6 +944,14 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("user"),
             cutoff: T0 - 10,
             until: live + 2,
+            except: None,
+        },
+        // A session spared (a password change's), kept exactly.
+        Revocation::User {
+            user: unique("user-keeping"),
+            cutoff: T0 - 5,
+            until: live + 3,
+            except: Some(unique("sid-kept ✓")),
         },
         // Expires exactly at now: still returned (an entry matters while `until >= now`).
         Revocation::Token {
@@ -1174,6 +963,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("üsér ✓"),
             cutoff: 0,
             until: MAX_NUMERIC_DATE,
+            except: None,
         },
         Revocation::Session {
             id: unique("sid-max"),
@@ -1183,6 +973,7 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             user: unique("cutoff-equals-until"),
             cutoff: live,
             until: live,
+            except: Some(String::new()),
         },
     ];
     let mut ids = Vec::new();
@@ -1280,14 +1071,14 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
             .collect::<Vec<_>>(),
         "revocations_since must leave out entries whose until is before now"
     );
-    let after_at_now = ids[2];
+    let after_at_now = ids[3];
     let got = ok(
         "revocations_since",
         store.revocations_since(after_at_now, later, 1).await,
     );
     assert_eq!(
         got.first().map(|(id, _)| *id),
-        Some(ids[4]),
+        Some(ids[5]),
         "an expired entry must not use up the limit"
     );
 

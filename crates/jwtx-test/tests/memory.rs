@@ -22,3 +22,12 @@ async fn parts_run_alone_and_through_trait_objects() {
     jwtx_test::sessions(&store).await;
     jwtx_test::keys(&store as &dyn jwtx::store::KeyStore).await;
 }
+
+/// Cut-offs come from the store's clock: on a clock stopped at T0, far from this machine's,
+/// every one of them is T0.
+#[tokio::test]
+async fn memory_store_on_a_fixed_clock_conforms() {
+    let store = MemoryStore::with_clock(std::sync::Arc::new(jwtx_test::fixtures::clock()));
+    jwtx_test::all(&store).await;
+    jwtx_test::ends(&store).await;
+}

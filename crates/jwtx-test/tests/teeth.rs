@@ -2,12 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use jwtx::NumericDate;
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
-    KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionCursor, SessionStore, SigningKey, StoreFuture, User, UserStore,
-    judge_rotation,
+    Ended, Judgement, KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation,
+    RevocationStore, Rotation, RotationPolicy, Session, SessionCreated, SessionCursor,
+    SessionStore, SigningKey, StoreFuture, User, UserStore, judge_rotation,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,7 +21,7 @@ enum Bug {
     OrphanSessions,
     /// list_sessions returns the oldest first.
     OldestFirst,
-    /// rotate answers Reused but does not revoke the session.
+    /// rotate answers Reused (and logs it) but does not revoke the session.
     ReuseWithoutRevoking,
     /// revocations_since ignores `now` (returns expired entries).
     ReturnsExpired,
@@ -35,12 +38,31 @@ enum Bug {
     OverwritesKid,
     /// create_session does not check the generation the login verified against.
     IgnoresGeneration,
-    /// change_password replaces the hash but leaves the other sessions live.
+    /// change_password replaces the hash (keeping the generation) and logs a cut-off, but
+    /// leaves the other sessions live.
     ChangeKeepsSessions,
     /// list_sessions starts every page at the beginning.
     IgnoresCursor,
     /// create_session past the cap ends the oldest session but does not say which.
     HidesEndedSession,
+    /// end_user_sessions revokes the sessions but appends no entry.
+    UnloggedEndOfAll,
+    /// change_password ends the sessions but appends no entry.
+    UnloggedPasswordChange,
+    /// delete_user deletes but appends no entry.
+    UnloggedDeletion,
+    /// revoke_session revokes but appends no entry.
+    UnloggedRevokeSession,
+    /// rotate revokes a reused session but appends no entry.
+    UnloggedReuse,
+    /// create_session past the cap ends the oldest session but appends no entry.
+    UnloggedCapEnd,
+    /// create_session ignores the user's cut-off (never TooEarly): it stores the session.
+    NeverTooEarly,
+    /// end_user_sessions revokes the kept session too.
+    RevokesKept,
+    /// Cut-offs are taken from a clock other than the store's (`now` is 5 s ahead of them).
+    WrongClock,
 }
 
 #[derive(Debug)]
@@ -48,18 +70,32 @@ struct Buggy {
     inner: MemoryStore,
     bug: Bug,
     /// OrphanSessions: users "deleted" by hiding them, their sessions left in place.
-    hidden: std::sync::Mutex<std::collections::HashSet<String>>,
+    hidden: Mutex<HashSet<String>>,
+    /// Log entries the Unlogged* bugs keep out of revocations_since: as if never appended.
+    unlogged: Mutex<HashSet<u64>>,
     /// Keys rotate_in demoted.
-    demoted: std::sync::Mutex<Vec<String>>,
+    demoted: Mutex<Vec<String>>,
 }
 
 impl Buggy {
     fn new(bug: Bug) -> Self {
+        Self::on(bug, MemoryStore::new())
+    }
+
+    fn on(bug: Bug, inner: MemoryStore) -> Self {
         Buggy {
-            inner: MemoryStore::new(),
+            inner,
             bug,
-            hidden: std::sync::Mutex::default(),
-            demoted: std::sync::Mutex::default(),
+            hidden: Mutex::default(),
+            unlogged: Mutex::default(),
+            demoted: Mutex::default(),
+        }
+    }
+
+    /// Under `bug`, keeps `logged` out of the log.
+    fn unlog(&self, bug: Bug, logged: Option<&Logged>) {
+        if let Some(l) = logged.filter(|_| self.bug == bug) {
+            self.unlogged.lock().unwrap().insert(l.id);
         }
     }
 }
@@ -68,10 +104,10 @@ impl UserStore for Buggy {
     fn create_user(&self, user: User) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.hidden.lock().unwrap().remove(&user.name) {
-                self.inner.delete_user(&user.name).await?;
+                self.inner.delete_user(&user.name, 0).await?;
             }
             if self.bug == Bug::Overwrite {
-                self.inner.delete_user(&user.name).await?;
+                self.inner.delete_user(&user.name, 0).await?;
             }
             self.inner.create_user(user).await
         })
@@ -98,28 +134,35 @@ impl UserStore for Buggy {
         hash: &'a str,
         expected: u64,
         keep: Option<&'a str>,
-        now: NumericDate,
+        lifetime: u64,
     ) -> StoreFuture<'a, PasswordChange> {
         Box::pin(async move {
             if self.bug == Bug::ChangeKeepsSessions {
-                // Keeps every session: revokes only the ones that do not exist.
-                let keep_all = Some("no-such-session");
-                let _ = keep;
-                return self
-                    .inner
-                    .change_password(name, hash, expected, keep_all, now)
-                    .await
-                    .map(|c| match c {
-                        PasswordChange::Changed { generation, .. } => PasswordChange::Changed {
-                            generation,
-                            ended: Vec::new(),
-                        },
-                        other => other,
-                    });
+                // The hash only (a rehash keeps the generation), and a cut-off in the log.
+                return Ok(match self.get_user(name).await? {
+                    None => PasswordChange::NoSuchUser,
+                    Some(u) if u.generation != expected => PasswordChange::Stale,
+                    Some(_) => {
+                        self.inner.rehash_password(name, hash, expected).await?;
+                        let cutoff = self.now().await?;
+                        let revocation = Revocation::user(name, cutoff, lifetime, keep);
+                        let id = self.inner.revoke(revocation.clone()).await?;
+                        PasswordChange::Changed {
+                            generation: expected,
+                            ended: 0,
+                            logged: Logged { id, revocation },
+                        }
+                    }
+                });
             }
-            self.inner
-                .change_password(name, hash, expected, keep, now)
-                .await
+            let change = self
+                .inner
+                .change_password(name, hash, expected, keep, lifetime)
+                .await?;
+            if let PasswordChange::Changed { logged, .. } = &change {
+                self.unlog(Bug::UnloggedPasswordChange, Some(logged));
+            }
+            Ok(change)
         })
     }
     fn rehash_password<'a>(
@@ -136,23 +179,37 @@ impl UserStore for Buggy {
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool> {
         self.inner.set_roles(name, roles)
     }
-    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+    fn delete_user<'a>(&'a self, name: &'a str, lifetime: u64) -> StoreFuture<'a, Option<Logged>> {
         Box::pin(async move {
             if self.bug == Bug::OrphanSessions {
-                // Hides the user and leaves their sessions behind.
+                // Hides the user, logs the cut-off and leaves their sessions behind.
                 if self.get_user(name).await?.is_none() {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 self.hidden.lock().unwrap().insert(name.to_owned());
-                return Ok(true);
+                let revocation = Revocation::user(name, self.now().await?, lifetime, None);
+                let id = self.inner.revoke(revocation.clone()).await?;
+                return Ok(Some(Logged { id, revocation }));
             }
-            self.inner.delete_user(name).await
+            let logged = self.inner.delete_user(name, lifetime).await?;
+            self.unlog(Bug::UnloggedDeletion, logged.as_ref());
+            Ok(logged)
+        })
+    }
+    fn now(&self) -> StoreFuture<'_, NumericDate> {
+        Box::pin(async move {
+            let now = self.inner.now().await?;
+            Ok(if self.bug == Bug::WrongClock {
+                now + 5
+            } else {
+                now
+            })
         })
     }
 }
 
 impl SessionStore for Buggy {
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, SessionCreated> {
         Box::pin(async move {
             let generation = match self.bug {
                 Bug::IgnoresGeneration => self
@@ -162,11 +219,27 @@ impl SessionStore for Buggy {
                     .map_or(generation, |u| u.generation),
                 _ => generation,
             };
-            let ended = self.inner.create_session(session, generation).await?;
-            Ok(if self.bug == Bug::HidesEndedSession {
-                None
-            } else {
-                ended
+            let created = self
+                .inner
+                .create_session(session.clone(), generation)
+                .await?;
+            Ok(match created {
+                SessionCreated::TooEarly { cutoff } if self.bug == Bug::NeverTooEarly => {
+                    // Stored anyway, as if it started after the cut-off.
+                    let mut later = session;
+                    later.created_at = cutoff + 1;
+                    self.inner.create_session(later, generation).await?
+                }
+                SessionCreated::Created { ended: Some(_) }
+                    if self.bug == Bug::HidesEndedSession =>
+                {
+                    SessionCreated::Created { ended: None }
+                }
+                SessionCreated::Created { ended } => {
+                    self.unlog(Bug::UnloggedCapEnd, ended.as_ref());
+                    SessionCreated::Created { ended }
+                }
+                other => other,
             })
         })
     }
@@ -203,23 +276,66 @@ impl SessionStore for Buggy {
         Box::pin(async move {
             if self.bug == Bug::ReuseWithoutRevoking {
                 let s = self.inner.get_session(id).await?;
-                if judge_rotation(s.as_ref(), presented_jti, policy) == Rotation::Reused {
-                    return Ok(Rotation::Reused);
+                if judge_rotation(s.as_ref(), presented_jti, policy) == Judgement::Reused {
+                    let revocation = Revocation::Session {
+                        id: id.to_owned(),
+                        until: s.map_or(0, |s| s.expires_at),
+                    };
+                    let log_id = self.inner.revoke(revocation.clone()).await?;
+                    return Ok(Rotation::Reused {
+                        logged: Logged {
+                            id: log_id,
+                            revocation,
+                        },
+                    });
                 }
             }
-            self.inner.rotate(id, presented_jti, new_jti, policy).await
+            let rotation = self
+                .inner
+                .rotate(id, presented_jti, new_jti, policy)
+                .await?;
+            if let Rotation::Reused { logged } = &rotation {
+                self.unlog(Bug::UnloggedReuse, Some(logged));
+            }
+            Ok(rotation)
         })
     }
-    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool> {
-        self.inner.revoke_session(id, now)
+    fn revoke_session<'a>(
+        &'a self,
+        id: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<Logged>> {
+        Box::pin(async move {
+            let logged = self.inner.revoke_session(id, now).await?;
+            self.unlog(Bug::UnloggedRevokeSession, logged.as_ref());
+            Ok(logged)
+        })
     }
-    fn revoke_user_sessions<'a>(
+    fn end_user_sessions<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a str>,
-        now: NumericDate,
-    ) -> StoreFuture<'a, Vec<String>> {
-        self.inner.revoke_user_sessions(user, keep, now)
+        lifetime: u64,
+    ) -> StoreFuture<'a, Ended> {
+        Box::pin(async move {
+            if self.bug == Bug::RevokesKept {
+                // Every session ends; the entry still spares the kept one.
+                let ended = self.inner.end_user_sessions(user, None, lifetime).await?;
+                let Revocation::User { cutoff, .. } = ended.logged.revocation else {
+                    unreachable!()
+                };
+                let revocation = Revocation::user(user, cutoff, lifetime, keep);
+                self.unlogged.lock().unwrap().insert(ended.logged.id);
+                let id = self.inner.revoke(revocation.clone()).await?;
+                return Ok(Ended {
+                    sessions: ended.sessions - u64::from(keep.is_some()),
+                    logged: Logged { id, revocation },
+                });
+            }
+            let ended = self.inner.end_user_sessions(user, keep, lifetime).await?;
+            self.unlog(Bug::UnloggedEndOfAll, Some(&ended.logged));
+            Ok(ended)
+        })
     }
     fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {
         self.inner.purge_sessions(before)
@@ -236,12 +352,23 @@ impl RevocationStore for Buggy {
         now: NumericDate,
         limit: u32,
     ) -> StoreFuture<'_, Vec<(u64, Revocation)>> {
-        let now = if self.bug == Bug::ReturnsExpired {
-            0
-        } else {
-            now
-        };
-        self.inner.revocations_since(after, now, limit)
+        Box::pin(async move {
+            let now = if self.bug == Bug::ReturnsExpired {
+                0
+            } else {
+                now
+            };
+            // Enough to fill `limit` after leaving out the unlogged entries.
+            let unlogged = self.unlogged.lock().unwrap().clone();
+            let more = u32::try_from(unlogged.len()).unwrap_or(u32::MAX);
+            let mut v = self
+                .inner
+                .revocations_since(after, now, limit.saturating_add(more))
+                .await?;
+            v.retain(|(id, _)| !unlogged.contains(id));
+            v.truncate(limit as usize);
+            Ok(v)
+        })
     }
     fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
         let now = if self.bug == Bug::PurgesOneTooMany {
@@ -386,7 +513,8 @@ async fn catches_sessions_at_a_stale_generation() {
 #[tokio::test]
 #[should_panic(expected = "change_password must end every live session but the kept one")]
 async fn catches_a_password_change_that_keeps_sessions() {
-    jwtx_test::all(&Buggy::new(Bug::ChangeKeepsSessions)).await;
+    // `users` would catch the demo flag it leaves first.
+    jwtx_test::ends(&Buggy::new(Bug::ChangeKeepsSessions)).await;
 }
 
 #[tokio::test]
@@ -396,7 +524,69 @@ async fn catches_pages_that_ignore_the_cursor() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "must end the user's oldest live session and return it")]
+#[should_panic(expected = "must end the user's oldest live session and return its log entry")]
 async fn catches_an_ended_session_not_reported() {
     jwtx_test::all(&Buggy::new(Bug::HidesEndedSession)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "end_user_sessions of 49 sessions must append exactly the one entry")]
+async fn catches_an_end_of_every_session_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedEndOfAll)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "change_password must append exactly the one entry it returns")]
+async fn catches_a_password_change_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedPasswordChange)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "delete_user must append exactly the one entry it returns")]
+async fn catches_a_deletion_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedDeletion)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "revoke_session must append exactly the one entry it returns")]
+async fn catches_a_revoked_session_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedRevokeSession)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "rotate (Reused) must append exactly the one entry it returns")]
+async fn catches_a_reuse_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedReuse)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "create_session past the cap must append exactly the one entry")]
+async fn catches_a_capped_session_not_logged() {
+    jwtx_test::all(&Buggy::new(Bug::UnloggedCapEnd)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "at or before the user's latest cut-off")]
+async fn catches_a_login_inside_the_cutoff_second() {
+    jwtx_test::all(&Buggy::new(Bug::NeverTooEarly)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "end_user_sessions must not revoke the kept session")]
+async fn catches_revoking_the_kept_session() {
+    jwtx_test::all(&Buggy::new(Bug::RevokesKept)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "must take its cut-off from the store's clock")]
+async fn catches_a_cutoff_off_the_store_clock() {
+    jwtx_test::all(&Buggy::new(Bug::WrongClock)).await;
+}
+
+/// On a store whose clock is far from this machine's, the same.
+#[tokio::test]
+#[should_panic(expected = "must take its cut-off from the store's clock")]
+async fn catches_a_cutoff_off_a_fixed_store_clock() {
+    let inner = MemoryStore::with_clock(Arc::new(jwtx_test::fixtures::clock()));
+    jwtx_test::all(&Buggy::on(Bug::WrongClock, inner)).await;
 }

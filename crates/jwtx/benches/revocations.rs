@@ -65,13 +65,15 @@ fn uuid(stream: u64, i: u64) -> String {
         .to_string()
 }
 
-/// Entry `i` of a set (every fifth is a session, the first 100 are user cut-offs).
+/// Entry `i` of a set (every fifth is a session, the first 100 are user cut-offs, every
+/// other one of those sparing a session as a password change does).
 fn entry(i: u64) -> Revocation {
     if i < 100 {
         Revocation::User {
             user: format!("user{i}"),
             cutoff: IAT - 1,
             until: UNTIL,
+            except: (i % 2 == 1).then(|| uuid(SESSIONS, i)),
         }
     } else if i % 5 == 4 {
         Revocation::Session {

@@ -1,16 +1,17 @@
 //! The refresh-token rotation judgement, [`jwtx::store::judge_rotation`], tested directly.
 //!
-//! Every store (in memory, SQLite, PostgreSQL) hands its locked session to this function, so
-//! its answers are the contract: the current token rotates; the token just replaced is
-//! honoured while `now < rotated_at + grace`; any other presented `jti` is reuse; a missing,
-//! revoked, expired (`now >= expires_at`) or idle (`now - last_used_at > idle_timeout`) session
-//! has ended, whatever token is presented. Each boundary is checked on both sides, and
-//! properties cover arbitrary times and ids.
+//! Every store (in memory, SQLite, PostgreSQL) hands its locked session to this function and
+//! writes the [`Judgement`](jwtx::store::Judgement) it returns, so its answers are the
+//! contract: the current token rotates; the token just replaced is honoured while
+//! `now < rotated_at + grace`; any other presented `jti` is reuse; a missing, revoked, expired
+//! (`now >= expires_at`) or idle (`now - last_used_at > idle_timeout`) session has ended,
+//! whatever token is presented. Each boundary is checked on both sides, and properties cover
+//! arbitrary times and ids.
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use jwtx::NumericDate;
-use jwtx::store::{Rotation, RotationPolicy, Session, judge_rotation};
+use jwtx::store::{Judgement, RotationPolicy, Session, judge_rotation};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -46,12 +47,12 @@ fn policy(now: NumericDate) -> RotationPolicy {
     }
 }
 
-fn judge(s: &Session, jti: &str, now: NumericDate) -> Rotation {
+fn judge(s: &Session, jti: &str, now: NumericDate) -> Judgement {
     judge_rotation(Some(s), jti, policy(now))
 }
 
-fn grace() -> Rotation {
-    Rotation::Grace {
+fn grace() -> Judgement {
+    Judgement::Grace {
         current_jti: "cur".into(),
     }
 }
@@ -64,7 +65,7 @@ fn current_token_rotates() {
     for now in [ROTATED, ROTATED + 1, ROTATED + GRACE, ROTATED + IDLE] {
         assert_eq!(
             judge(&s, "cur", now),
-            Rotation::Rotated,
+            Judgement::Rotated,
             "now = ROTATED + {}",
             now - ROTATED
         );
@@ -91,7 +92,7 @@ fn grace_carries_whatever_jti_is_current() {
     s.current_jti = "another-current".into();
     assert_eq!(
         judge(&s, "prev", ROTATED + 1),
-        Rotation::Grace {
+        Judgement::Grace {
             current_jti: "another-current".into()
         }
     );
@@ -104,7 +105,7 @@ fn previous_token_at_or_after_grace_end_is_reuse() {
     for now in [ROTATED + GRACE, ROTATED + GRACE + 1, ROTATED + IDLE] {
         assert_eq!(
             judge(&s, "prev", now),
-            Rotation::Reused,
+            Judgement::Reused,
             "now = ROTATED + {}",
             now - ROTATED
         );
@@ -118,7 +119,7 @@ fn older_token_is_reuse_even_inside_the_grace_window() {
         for jti in ["older", "", "cur ", "CUR", "prev2", "pre"] {
             assert_eq!(
                 judge(&s, jti, now),
-                Rotation::Reused,
+                Judgement::Reused,
                 "{jti:?} at ROTATED + {}",
                 now - ROTATED
             );
@@ -130,8 +131,8 @@ fn older_token_is_reuse_even_inside_the_grace_window() {
 fn without_a_previous_token_any_other_jti_is_reuse() {
     let mut s = session();
     s.previous = None;
-    assert_eq!(judge(&s, "prev", ROTATED), Rotation::Reused);
-    assert_eq!(judge(&s, "cur", ROTATED), Rotation::Rotated);
+    assert_eq!(judge(&s, "prev", ROTATED), Judgement::Reused);
+    assert_eq!(judge(&s, "cur", ROTATED), Judgement::Rotated);
 }
 
 #[test]
@@ -145,11 +146,11 @@ fn grace_zero_turns_the_window_off() {
     for now in [ROTATED, ROTATED + 1] {
         assert_eq!(
             judge_rotation(Some(&s), "prev", no_grace(now)),
-            Rotation::Reused
+            Judgement::Reused
         );
         assert_eq!(
             judge_rotation(Some(&s), "cur", no_grace(now)),
-            Rotation::Rotated
+            Judgement::Rotated
         );
     }
 }
@@ -171,7 +172,7 @@ fn grace_window_end_does_not_overflow() {
 #[test]
 fn no_session_has_ended() {
     for jti in ["cur", "prev", "older", ""] {
-        assert_eq!(judge_rotation(None, jti, policy(ROTATED)), Rotation::Ended);
+        assert_eq!(judge_rotation(None, jti, policy(ROTATED)), Judgement::Ended);
     }
 }
 
@@ -184,7 +185,7 @@ fn revoked_session_has_ended_whatever_the_token() {
         for jti in ["cur", "prev", "older"] {
             assert_eq!(
                 judge(&s, jti, now),
-                Rotation::Ended,
+                Judgement::Ended,
                 "{jti} at ROTATED + {}",
                 now - ROTATED
             );
@@ -198,14 +199,14 @@ fn absolute_end_is_exclusive() {
     s.last_used_at = END - 10; // not idle
     s.previous = Some(("prev".into(), END - 10));
     // Live while `now < expires_at`.
-    assert_eq!(judge(&s, "cur", END - 1), Rotation::Rotated);
+    assert_eq!(judge(&s, "cur", END - 1), Judgement::Rotated);
     assert_eq!(judge(&s, "prev", END - 1), grace());
-    assert_eq!(judge(&s, "older", END - 1), Rotation::Reused);
+    assert_eq!(judge(&s, "older", END - 1), Judgement::Reused);
     for now in [END, END + 1, END + GRACE] {
         for jti in ["cur", "prev", "older"] {
             assert_eq!(
                 judge(&s, jti, now),
-                Rotation::Ended,
+                Judgement::Ended,
                 "{jti} at END + {}",
                 now - END
             );
@@ -217,13 +218,13 @@ fn absolute_end_is_exclusive() {
 fn idle_beyond_the_timeout_has_ended() {
     let s = session();
     // Idle means `now - last_used_at > idle_timeout`: exactly the timeout is still live.
-    assert_eq!(judge(&s, "cur", ROTATED + IDLE), Rotation::Rotated);
-    assert_eq!(judge(&s, "older", ROTATED + IDLE), Rotation::Reused);
+    assert_eq!(judge(&s, "cur", ROTATED + IDLE), Judgement::Rotated);
+    assert_eq!(judge(&s, "older", ROTATED + IDLE), Judgement::Reused);
     for now in [ROTATED + IDLE + 1, ROTATED + IDLE + 2] {
         for jti in ["cur", "prev", "older"] {
             assert_eq!(
                 judge(&s, jti, now),
-                Rotation::Ended,
+                Judgement::Ended,
                 "{jti} at ROTATED + {}",
                 now - ROTATED
             );
@@ -235,10 +236,10 @@ fn idle_beyond_the_timeout_has_ended() {
 fn idle_timeout_counts_from_last_use_not_login() {
     let mut s = session();
     s.last_used_at = ROTATED + 1_000;
-    assert_eq!(judge(&s, "cur", ROTATED + 1_000 + IDLE), Rotation::Rotated);
+    assert_eq!(judge(&s, "cur", ROTATED + 1_000 + IDLE), Judgement::Rotated);
     assert_eq!(
         judge(&s, "cur", ROTATED + 1_000 + IDLE + 1),
-        Rotation::Ended
+        Judgement::Ended
     );
 }
 
@@ -247,7 +248,7 @@ fn last_use_after_now_is_not_idle() {
     // A clock that stepped back must not wrap the idle arithmetic into "idle for ever".
     let mut s = session();
     s.last_used_at = ROTATED + 100;
-    assert_eq!(judge(&s, "cur", ROTATED), Rotation::Rotated);
+    assert_eq!(judge(&s, "cur", ROTATED), Judgement::Rotated);
 }
 
 #[test]
@@ -255,10 +256,10 @@ fn ended_outranks_reuse() {
     // A replayed token on a session that has ended is `Ended`, not `Reused` (nothing to revoke).
     let mut s = session();
     s.revoked_at = Some(ROTATED);
-    assert_eq!(judge(&s, "older", ROTATED + GRACE + 1), Rotation::Ended);
+    assert_eq!(judge(&s, "older", ROTATED + GRACE + 1), Judgement::Ended);
     let s = session();
-    assert_eq!(judge(&s, "older", END), Rotation::Ended);
-    assert_eq!(judge(&s, "older", ROTATED + IDLE + 1), Rotation::Ended);
+    assert_eq!(judge(&s, "older", END), Judgement::Ended);
+    assert_eq!(judge(&s, "older", ROTATED + IDLE + 1), Judgement::Ended);
 }
 
 // ------------------------------------------------------------------------ properties
@@ -336,21 +337,21 @@ proptest! {
             .as_ref()
             .is_some_and(|(prev, at)| *prev == presented && p.now < at + p.grace);
         prop_assume!(!in_grace);
-        prop_assert_eq!(judge_rotation(Some(&s), &presented, p), Rotation::Reused);
+        prop_assert_eq!(judge_rotation(Some(&s), &presented, p), Judgement::Reused);
     }
 
     /// On a live session the current token always rotates, and the previous one within grace
     /// is always honoured with the current `jti` (unless it is also the current one).
     #[test]
     fn live_session_honours_current_and_grace((s, p) in live_session()) {
-        prop_assert_eq!(judge_rotation(Some(&s), &s.current_jti, p), Rotation::Rotated);
+        prop_assert_eq!(judge_rotation(Some(&s), &s.current_jti, p), Judgement::Rotated);
         if let Some((prev, at)) = &s.previous
             && *prev != s.current_jti
         {
             let expected = if p.now < at + p.grace {
-                Rotation::Grace { current_jti: s.current_jti.clone() }
+                Judgement::Grace { current_jti: s.current_jti.clone() }
             } else {
-                Rotation::Reused
+                Judgement::Reused
             };
             prop_assert_eq!(judge_rotation(Some(&s), prev, p), expected);
         }
@@ -369,7 +370,7 @@ proptest! {
             1 => s.expires_at = p.now - by,
             _ => s.last_used_at = p.now - p.idle_timeout - 1 - by,
         }
-        prop_assert_eq!(judge_rotation(Some(&s), &presented, p), Rotation::Ended);
-        prop_assert_eq!(judge_rotation(Some(&s), &s.current_jti, p), Rotation::Ended);
+        prop_assert_eq!(judge_rotation(Some(&s), &presented, p), Judgement::Ended);
+        prop_assert_eq!(judge_rotation(Some(&s), &s.current_jti, p), Judgement::Ended);
     }
 }

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::keys::kid_taken;
 use super::{
-    KeyStatus, KeyStore, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, Revocation,
-    RevocationStore, Rotation, RotationPolicy, Session, SessionCursor, SessionStore, SigningKey,
-    StoreError, StoreFuture, User, UserStore, is_live, is_retirable, judge_rotation, sort_keys,
+    Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
+    PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
+    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore, is_live,
+    is_retirable, judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
 use crate::clock::{Clock, SystemClock};
@@ -30,6 +31,9 @@ impl Default for MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     users: BTreeMap<String, User>,
+    /// Each user's latest cut-off second; none until their sessions are first ended, and
+    /// gone with the user.
+    cuts: HashMap<String, NumericDate>,
     sessions: HashMap<String, Session>,
     revocations: BTreeMap<u64, Revocation>,
     next_revocation: u64,
@@ -42,6 +46,47 @@ impl State {
     fn next_generation(&mut self) -> u64 {
         self.generation += 1;
         self.generation
+    }
+
+    fn append(&mut self, revocation: Revocation) -> Logged {
+        self.next_revocation += 1;
+        let id = self.next_revocation;
+        self.revocations.insert(id, revocation.clone());
+        Logged { id, revocation }
+    }
+
+    /// What [`SessionStore::end_user_sessions`] does, at `cutoff`.
+    fn end_user_sessions(
+        &mut self,
+        user: &str,
+        keep: Option<&str>,
+        lifetime: u64,
+        cutoff: NumericDate,
+    ) -> Ended {
+        let mut sessions = 0;
+        for s in self.sessions.values_mut() {
+            if s.user == user && Some(s.id.as_str()) != keep && is_live(s, cutoff) {
+                s.revoked_at = Some(cutoff);
+                sessions += 1;
+            }
+        }
+        if self.users.contains_key(user) {
+            let cut = self.cuts.entry(user.to_owned()).or_insert(cutoff);
+            *cut = (*cut).max(cutoff);
+        }
+        let logged = self.append(Revocation::user(user, cutoff, lifetime, keep));
+        Ended { sessions, logged }
+    }
+
+    /// Revokes session `id` at `now` and logs it, if it is live.
+    fn end_session(&mut self, id: &str, now: NumericDate) -> Option<Logged> {
+        let s = self.sessions.get_mut(id).filter(|s| is_live(s, now))?;
+        s.revoked_at = Some(now);
+        let until = s.expires_at;
+        Some(self.append(Revocation::Session {
+            id: id.to_owned(),
+            until,
+        }))
     }
 }
 
@@ -62,24 +107,6 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Revokes every live session of `user` but `keep` at `now`; the ids, sorted.
-fn revoke_live(
-    sessions: &mut HashMap<String, Session>,
-    user: &str,
-    keep: Option<&str>,
-    now: NumericDate,
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for s in sessions.values_mut() {
-        if s.user == user && Some(s.id.as_str()) != keep && is_live(s, now) {
-            s.revoked_at = Some(now);
-            ids.push(s.id.clone());
-        }
-    }
-    ids.sort();
-    ids
 }
 
 fn ready<'a, T: Send + 'a>(v: Result<T, StoreError>) -> StoreFuture<'a, T> {
@@ -115,7 +142,7 @@ impl UserStore for MemoryStore {
         hash: &'a str,
         expected: u64,
         keep: Option<&'a str>,
-        now: NumericDate,
+        lifetime: u64,
     ) -> StoreFuture<'a, PasswordChange> {
         let mut st = self.state();
         let st = &mut *st;
@@ -130,8 +157,13 @@ impl UserStore for MemoryStore {
                     u.generation = generation;
                     u.demo = false;
                 }
-                let ended = revoke_live(&mut st.sessions, name, keep, now);
-                PasswordChange::Changed { generation, ended }
+                let now = self.clock.now();
+                let Ended { sessions, logged } = st.end_user_sessions(name, keep, lifetime, now);
+                PasswordChange::Changed {
+                    generation,
+                    ended: sessions,
+                    logged,
+                }
             }
         };
         ready(Ok(r))
@@ -166,47 +198,57 @@ impl UserStore for MemoryStore {
         ready(Ok(found.is_some()))
     }
 
-    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+    fn delete_user<'a>(&'a self, name: &'a str, lifetime: u64) -> StoreFuture<'a, Option<Logged>> {
         let mut st = self.state();
-        let found = st.users.remove(name).is_some();
+        if st.users.remove(name).is_none() {
+            return ready(Ok(None));
+        }
+        st.cuts.remove(name);
         st.sessions.retain(|_, s| s.user != name);
-        ready(Ok(found))
+        let cutoff = self.clock.now();
+        ready(Ok(Some(
+            st.append(Revocation::user(name, cutoff, lifetime, None)),
+        )))
     }
 }
 
 impl SessionStore for MemoryStore {
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>> {
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, SessionCreated> {
         let mut st = self.state();
-        let r = if st.sessions.contains_key(&session.id) {
-            Err(StoreError::Conflict {
-                what: "session id exists".into(),
-            })
-        } else if !st.users.contains_key(&session.user) {
-            Err(StoreError::Conflict {
+        let st = &mut *st;
+        let cut = st.cuts.get(&session.user).copied();
+        let r = match st.users.get(&session.user) {
+            None => Err(StoreError::Conflict {
                 what: format!("no user {:?}", session.user),
-            })
-        } else if st.users.get(&session.user).map(|u| u.generation) != Some(generation) {
-            Err(StoreError::Conflict {
+            }),
+            Some(u) if u.generation != generation => Err(StoreError::Conflict {
                 what: format!("the credentials of {:?} changed", session.user),
-            })
-        } else {
-            let (user, now) = (session.user.clone(), session.created_at);
-            st.sessions.insert(session.id.clone(), session);
-            let mut live: Vec<&Session> = st
-                .sessions
-                .values()
-                .filter(|s| s.user == user && is_live(s, now))
-                .collect();
-            let ended = if live.len() > MAX_LIVE_SESSIONS {
-                live.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(b.id.cmp(&a.id)));
-                live.first().map(|s| s.id.clone())
-            } else {
-                None
-            };
-            if let Some(s) = ended.as_ref().and_then(|id| st.sessions.get_mut(id)) {
-                s.revoked_at = Some(now);
-            }
-            Ok(ended)
+            }),
+            _ => match cut {
+                Some(cutoff) if session.created_at <= cutoff => {
+                    Ok(SessionCreated::TooEarly { cutoff })
+                }
+                _ if st.sessions.contains_key(&session.id) => Err(StoreError::Conflict {
+                    what: "session id exists".into(),
+                }),
+                _ => {
+                    let (user, now) = (session.user.clone(), session.created_at);
+                    st.sessions.insert(session.id.clone(), session);
+                    let mut live: Vec<&Session> = st
+                        .sessions
+                        .values()
+                        .filter(|s| s.user == user && is_live(s, now))
+                        .collect();
+                    let oldest = if live.len() > MAX_LIVE_SESSIONS {
+                        live.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(b.id.cmp(&a.id)));
+                        live.first().map(|s| s.id.clone())
+                    } else {
+                        None
+                    };
+                    let ended = oldest.and_then(|id| st.end_session(&id, now));
+                    Ok(SessionCreated::Created { ended })
+                }
+            },
         };
         ready(r)
     }
@@ -243,44 +285,51 @@ impl SessionStore for MemoryStore {
         policy: RotationPolicy,
     ) -> StoreFuture<'a, Rotation> {
         let mut st = self.state();
-        let decision = judge_rotation(st.sessions.get(id), presented_jti, policy);
-        if let Some(s) = st.sessions.get_mut(id) {
-            match &decision {
-                Rotation::Rotated => {
+        let now = policy.now;
+        let rotation = match judge_rotation(st.sessions.get(id), presented_jti, policy) {
+            Judgement::Rotated => {
+                if let Some(s) = st.sessions.get_mut(id) {
                     s.previous = Some((
                         std::mem::replace(&mut s.current_jti, new_jti.to_owned()),
-                        policy.now,
+                        now,
                     ));
-                    s.last_used_at = policy.now;
+                    s.last_used_at = now;
                 }
-                Rotation::Grace { .. } => s.last_used_at = policy.now,
-                Rotation::Reused => s.revoked_at = Some(policy.now),
-                Rotation::Ended => {}
+                Rotation::Rotated
             }
-        }
-        ready(Ok(decision))
-    }
-
-    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool> {
-        let mut st = self.state();
-        let revoked = match st.sessions.get_mut(id) {
-            Some(s) if s.revoked_at.is_none() => {
-                s.revoked_at = Some(now);
-                true
+            Judgement::Grace { current_jti } => {
+                if let Some(s) = st.sessions.get_mut(id) {
+                    s.last_used_at = now;
+                }
+                Rotation::Grace { current_jti }
             }
-            _ => false,
+            // Judged live at `now`, so it ends here.
+            Judgement::Reused => match st.end_session(id, now) {
+                Some(logged) => Rotation::Reused { logged },
+                None => Rotation::Ended,
+            },
+            Judgement::Ended => Rotation::Ended,
         };
-        ready(Ok(revoked))
+        ready(Ok(rotation))
     }
 
-    fn revoke_user_sessions<'a>(
+    fn revoke_session<'a>(
+        &'a self,
+        id: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<Logged>> {
+        ready(Ok(self.state().end_session(id, now)))
+    }
+
+    fn end_user_sessions<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a str>,
-        now: NumericDate,
-    ) -> StoreFuture<'a, Vec<String>> {
+        lifetime: u64,
+    ) -> StoreFuture<'a, Ended> {
         let mut st = self.state();
-        ready(Ok(revoke_live(&mut st.sessions, user, keep, now)))
+        let cutoff = self.clock.now();
+        ready(Ok(st.end_user_sessions(user, keep, lifetime, cutoff)))
     }
 
     fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64> {
@@ -294,11 +343,7 @@ impl SessionStore for MemoryStore {
 
 impl RevocationStore for MemoryStore {
     fn revoke(&self, revocation: Revocation) -> StoreFuture<'_, u64> {
-        let mut st = self.state();
-        st.next_revocation += 1;
-        let id = st.next_revocation;
-        st.revocations.insert(id, revocation);
-        ready(Ok(id))
+        ready(Ok(self.state().append(revocation).id))
     }
 
     fn revocations_since(

@@ -9,7 +9,18 @@
 //! Revocations are an append-only, ordered log ([`RevocationStore`]): a server loads the
 //! entries that have not yet expired into a [`RevocationSet`] at start, then follows the log
 //! by id, so checking a token costs no store round trip and a revocation written by another
-//! process (the admin CLI, another instance) is seen at the next poll.
+//! process (the admin CLI, another instance) is seen at the next poll. Its entries have one
+//! canonical text ([`Revocation::to_entry`]), specified in `docs/revocation-log.md`.
+//!
+//! Every end of a session is one transaction that also appends its one log entry, returned
+//! as [`Logged`] so the caller can apply it to its own set at once: one session
+//! ([`SessionStore::revoke_session`], reuse in [`SessionStore::rotate`], the session cap in
+//! [`SessionStore::create_session`]) appends a [`Revocation::Session`]; every session of a
+//! user ([`SessionStore::end_user_sessions`], [`UserStore::change_password`],
+//! [`UserStore::delete_user`]) appends one [`Revocation::User`] cut-off at the store's clock,
+//! however many sessions end, and records the cut-off on the user so that a login in the
+//! cut-off's second is told to wait ([`SessionCreated::TooEarly`]) rather than issue tokens
+//! the cut-off revokes. So a store of users and sessions is also a revocation log.
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +30,7 @@ use std::sync::Arc;
 use crate::claims::NumericDate;
 use crate::clock::Clock;
 
+mod entry;
 mod keys;
 pub mod memory;
 mod revocation_set;
@@ -179,17 +191,28 @@ impl fmt::Debug for User {
     }
 }
 
+/// A log entry a store appended while it wrote something else, in the same transaction:
+/// the caller applies it to its [`RevocationSet`] at once rather than wait for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// Its log id.
+    pub id: u64,
+    /// The entry.
+    pub revocation: Revocation,
+}
+
 /// What [`UserStore::change_password`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PasswordChange {
-    /// The hash is replaced and the user's credentials are at the new `generation`; the
-    /// sessions in `ended` (every live one but the kept one) were revoked in the same
-    /// transaction.
+    /// The hash is replaced and the user's credentials are at the new `generation`; every live
+    /// session but the kept one was revoked and one cut-off appended, in the same transaction.
     Changed {
         /// The user's new credential generation.
         generation: u64,
-        /// The ids of the sessions revoked.
-        ended: Vec<String>,
+        /// How many sessions were revoked.
+        ended: u64,
+        /// The cut-off: every token of the user up to now, but the kept session's.
+        logged: Logged,
     },
     /// The user's generation is no longer the one expected (another change came first):
     /// nothing was written.
@@ -207,18 +230,20 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<User>>;
     /// Every user, by name.
     fn list_users(&self) -> StoreFuture<'_, Vec<User>>;
-    /// Changes the password, atomically: if the user's generation is still `expected`, the
-    /// hash becomes `hash`, the user gets a new generation and is no longer a demo account
-    /// (its password is no longer the well-known one), and every live session of theirs
-    /// except `keep` is revoked at `now`. So a login that verified the old password cannot
-    /// create a session afterwards, and every session created before is ended.
+    /// Changes the password, in one transaction: if the user's generation is still
+    /// `expected`, the hash becomes `hash`, the user gets a new generation and is no longer a
+    /// demo account (its password is no longer the well-known one), and their sessions end as
+    /// [`SessionStore::end_user_sessions`] ends them (all but `keep`, one cut-off entry kept
+    /// `lifetime` seconds). So a login that verified the old password cannot create a session
+    /// afterwards, and every token issued before is revoked. [`PasswordChange::Stale`] and
+    /// [`PasswordChange::NoSuchUser`] write nothing.
     fn change_password<'a>(
         &'a self,
         name: &'a str,
         hash: &'a str,
         expected: u64,
         keep: Option<&'a str>,
-        now: NumericDate,
+        lifetime: u64,
     ) -> StoreFuture<'a, PasswordChange>;
     /// Replaces the hash with a new hash of the same password (a login's rehash when the
     /// hashing parameters rose), only if the user's generation is still `expected`; the
@@ -233,8 +258,12 @@ pub trait UserStore: Send + Sync + fmt::Debug {
     fn has_demo_users(&self) -> StoreFuture<'_, bool>;
     /// Replaces the roles; `false` if there is no such user.
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> StoreFuture<'a, bool>;
-    /// Deletes the user and their sessions; `false` if there was no such user.
-    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    /// Deletes the user and their sessions and appends a cut-off of every token of theirs up
+    /// to the store's current second, inclusive, kept `lifetime` seconds; one transaction.
+    /// `None`, and nothing written, if there is no such user. A user created later under the
+    /// name starts without a cut-off, so the entry refuses its tokens of the deletion's own
+    /// second too (failing closed, for one second).
+    fn delete_user<'a>(&'a self, name: &'a str, lifetime: u64) -> StoreFuture<'a, Option<Logged>>;
     /// Checks that the store answers (readiness). In-process stores always do.
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
@@ -303,6 +332,35 @@ impl SessionCursor {
     }
 }
 
+/// What [`SessionStore::create_session`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionCreated {
+    /// The session is stored. If the user was then past [`MAX_LIVE_SESSIONS`], their oldest
+    /// live session was revoked and its [`Revocation::Session`] appended, in the same
+    /// transaction: `ended`.
+    Created {
+        /// The entry ending the oldest session, if one ended.
+        ended: Option<Logged>,
+    },
+    /// Nothing was written: the session starts at or before the user's latest cut-off
+    /// second, so the tokens issued with it (`iat` = its `created_at`) would be revoked by that
+    /// cut-off. The caller waits until its clock is past `cutoff`, issues new tokens and tries
+    /// again.
+    TooEarly {
+        /// The user's latest cut-off.
+        cutoff: NumericDate,
+    },
+}
+
+/// What [`SessionStore::end_user_sessions`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// How many live sessions were revoked.
+    pub sessions: u64,
+    /// The one cut-off appended for all of them (and the user's tokens outside sessions).
+    pub logged: Logged,
+}
+
 /// What presenting a refresh token to [`SessionStore::rotate`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -315,10 +373,30 @@ pub enum Rotation {
         /// The family's current refresh `jti`.
         current_jti: String,
     },
-    /// It was used before (outside the grace window): reuse. The session is now revoked.
-    Reused,
+    /// It was used before (outside the grace window): reuse. The session is now revoked and
+    /// its [`Revocation::Session`] appended, in the same transaction.
+    Reused {
+        /// The entry ending the session.
+        logged: Logged,
+    },
     /// No such session, or the session was revoked, or it is past its absolute end or idle
     /// timeout.
+    Ended,
+}
+
+/// What [`judge_rotation`] decides; a store writes it and answers the matching [`Rotation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// Rotate: [`Rotation::Rotated`].
+    Rotated,
+    /// The previous token within the grace window: [`Rotation::Grace`].
+    Grace {
+        /// The family's current refresh `jti`.
+        current_jti: String,
+    },
+    /// Reuse: revoke the session and log it, [`Rotation::Reused`].
+    Reused,
+    /// Nothing to do: [`Rotation::Ended`].
     Ended,
 }
 
@@ -340,44 +418,45 @@ pub fn is_live(s: &Session, now: NumericDate) -> bool {
 }
 
 /// The rotation decision, shared by every store so they judge alike: `session` is the stored
-/// family (already locked by the caller's transaction).
+/// family (already locked by the caller's transaction). Pure: the store does the writing.
 pub fn judge_rotation(
     session: Option<&Session>,
     presented_jti: &str,
     policy: RotationPolicy,
-) -> Rotation {
+) -> Judgement {
     let Some(s) = session else {
-        return Rotation::Ended;
+        return Judgement::Ended;
     };
     let idle = policy.now.saturating_sub(s.last_used_at) > policy.idle_timeout;
     if !is_live(s, policy.now) || idle {
-        return Rotation::Ended;
+        return Judgement::Ended;
     }
     if s.current_jti == presented_jti {
-        return Rotation::Rotated;
+        return Judgement::Rotated;
     }
     match &s.previous {
         Some((prev, at))
             if prev == presented_jti && policy.now < at.saturating_add(policy.grace) =>
         {
-            Rotation::Grace {
+            Judgement::Grace {
                 current_jti: s.current_jti.clone(),
             }
         }
-        _ => Rotation::Reused,
+        _ => Judgement::Reused,
     }
 }
 
 /// Sessions (refresh-token families).
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Stores a new session of a user whose password was verified at credential generation
-    /// `generation` ([`User::generation`]); [`StoreError::Conflict`] if its id exists, its
-    /// user does not, or the user's generation is no longer `generation` (the password
-    /// changed, or the user was deleted and created again, while the login verified it). The
-    /// check and the insert are one transaction. If the user then holds more than
-    /// [`MAX_LIVE_SESSIONS`] live sessions, the oldest is revoked in the same transaction and
-    /// its id returned (the caller also appends a [`Revocation::Session`] for it).
-    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, Option<String>>;
+    /// `generation` ([`User::generation`]), in one transaction with its checks:
+    /// [`StoreError::Conflict`] if its user does not exist, the user's generation is no longer
+    /// `generation` (the password changed, or the user was deleted and created again, while
+    /// the login verified it), or its id exists; [`SessionCreated::TooEarly`] if it starts
+    /// (`created_at`) at or before the user's latest cut-off second. If the user then holds
+    /// more than [`MAX_LIVE_SESSIONS`] live sessions (at `created_at`), the oldest is revoked
+    /// at `created_at` and its [`Revocation::Session`] (until its `expires_at`) appended.
+    fn create_session(&self, session: Session, generation: u64) -> StoreFuture<'_, SessionCreated>;
     /// The session `id`, revoked or not.
     fn get_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Session>>;
     /// Up to `limit` of the user's sessions that are neither revoked nor past their absolute
@@ -392,8 +471,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Presents refresh token `presented_jti` of session `id`, atomically, judged by
     /// [`judge_rotation`]. On [`Rotation::Rotated`] the family's current `jti` becomes
     /// `new_jti` (the old one becomes `previous`) and `last_used_at` is `now`; on
-    /// [`Rotation::Reused`] the session is marked revoked (the caller also appends a
-    /// [`Revocation::Session`] so every process drops the family's access tokens).
+    /// [`Rotation::Reused`] the session is revoked at `now` and its [`Revocation::Session`]
+    /// (until its `expires_at`) appended in the same transaction, so every process drops the
+    /// family's access tokens.
     fn rotate<'a>(
         &'a self,
         id: &'a str,
@@ -401,21 +481,38 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         new_jti: &'a str,
         policy: RotationPolicy,
     ) -> StoreFuture<'a, Rotation>;
-    /// Revokes one session; `false` if it does not exist or was already revoked.
-    fn revoke_session<'a>(&'a self, id: &'a str, now: NumericDate) -> StoreFuture<'a, bool>;
-    /// Revokes every live session of `user` except `keep`; returns the revoked ids.
-    fn revoke_user_sessions<'a>(
+    /// Revokes one live session at `now` and appends its [`Revocation::Session`] (until its
+    /// `expires_at`), in one transaction; `None`, and nothing written, if it does not exist or
+    /// is not live (revoked, or past its end).
+    fn revoke_session<'a>(
+        &'a self,
+        id: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<Logged>>;
+    /// Ends every session of `user` but `keep`, in one transaction whose cost does not grow
+    /// with their number beyond one update: `cutoff` is the store's clock
+    /// ([`UserStore::now`]); every session live at it but `keep` is revoked at it; the user's
+    /// latest cut-off becomes it (see [`SessionCreated::TooEarly`]); and one
+    /// [`Revocation::user`]`(user, cutoff, lifetime, keep)` is appended, revoking the ended
+    /// sessions' tokens and the user's tokens outside sessions (`lifetime`: the longest a
+    /// token lives). The entry is appended also when there is no such user (tokens may have
+    /// been minted for the name).
+    fn end_user_sessions<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a str>,
-        now: NumericDate,
-    ) -> StoreFuture<'a, Vec<String>>;
+        lifetime: u64,
+    ) -> StoreFuture<'a, Ended>;
     /// Deletes sessions that ended before `before`; returns how many.
     fn purge_sessions(&self, before: NumericDate) -> StoreFuture<'_, u64>;
 }
 
-/// One revocation. `until` is when it stops mattering (the latest `exp` of what it revokes);
-/// after that it is purged.
+/// One revocation: one entry of the revocation log. `until` is when it stops mattering (the
+/// latest `exp` of what it revokes); after that it is purged.
+///
+/// Its canonical text ([`to_entry`](Self::to_entry), [`from_entry`](Self::from_entry)) is
+/// what stores without columns of their own and downstream feeds carry; `docs/revocation-log.md`
+/// specifies it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Revocation {
     /// One token, by `jti`.
@@ -433,40 +530,36 @@ pub enum Revocation {
         until: NumericDate,
     },
     /// Every token of `user` issued at or before `cutoff` (logout everywhere, password change,
-    /// user deletion).
+    /// user deletion), except the tokens of session `except` (the one a password change keeps).
+    /// A token of `user` without `iat` is revoked too.
     User {
         /// The user (`sub`).
         user: String,
-        /// Tokens with `iat <= cutoff` are revoked.
+        /// Tokens with `iat <= cutoff` are revoked (the cut-off second included).
         cutoff: NumericDate,
-        /// When the last token issued before the cutoff expires.
+        /// When the last token issued at or before the cutoff expires.
         until: NumericDate,
+        /// The session whose tokens (`sid == except`) are spared.
+        except: Option<String>,
     },
 }
 
 impl Revocation {
-    /// Every token of `user` issued before the current second (`cutoff = now - 1`), kept
-    /// `lifetime` seconds. The current second is left out so that a login right after the
-    /// revocation is not revoked too (`iat` has whole-second resolution); tokens of this second
-    /// that belong to a session die with the session, revoked alongside.
-    pub fn user_cutoff(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
+    /// Every token of `user` issued at or before `cutoff` (inclusive: `iat` has whole-second
+    /// resolution, so a token of the cut-off second may predate the cut), but those of session
+    /// `except`; kept `lifetime` seconds after the cutoff (`until = cutoff + lifetime`,
+    /// saturating), the longest a token issued by then can live.
+    pub fn user(
+        user: &str,
+        cutoff: NumericDate,
+        lifetime: u64,
+        except: Option<&str>,
+    ) -> Revocation {
         Revocation::User {
             user: user.to_owned(),
-            cutoff: now.saturating_sub(1),
-            until: now.saturating_add(lifetime),
-        }
-    }
-
-    /// Every token of a deleted `user` issued up to and including the current second
-    /// (`cutoff = now`), kept `lifetime` seconds. Unlike [`user_cutoff`](Self::user_cutoff) the
-    /// deletion's own second is included: no token of the deleted account may live on, even if
-    /// a user of the same name is created in that second (whose tokens of that one second are
-    /// refused too: failing closed, for one second at most).
-    pub fn deleted_user(user: &str, now: NumericDate, lifetime: u64) -> Revocation {
-        Revocation::User {
-            user: user.to_owned(),
-            cutoff: now,
-            until: now.saturating_add(lifetime),
+            cutoff,
+            until: cutoff.saturating_add(lifetime),
+            except: except.map(str::to_owned),
         }
     }
 
@@ -478,7 +571,44 @@ impl Revocation {
             | Revocation::User { until, .. } => *until,
         }
     }
+
+    /// The canonical entry text: one compact JSON object, `"kind"` first, then the kind's
+    /// fields in a fixed order; `"except"` only when present. For example
+    /// `{"kind":"user","user":"alice","cutoff":1700000000,"until":1700000900,"except":"s1"}`.
+    pub fn to_entry(&self) -> String {
+        entry::to_entry(self)
+    }
+
+    /// Reads an entry text ([`to_entry`](Self::to_entry)'s format). Refuses, rather than
+    /// guesses at, anything else: a kind this version does not know
+    /// ([`EntryError::UnknownKind`]: a reader must then refuse every token until it can read
+    /// it, never skip it), and a field missing, unknown, repeated or of the wrong type.
+    pub fn from_entry(text: &str) -> Result<Revocation, EntryError> {
+        entry::from_entry(text)
+    }
 }
+
+/// Why [`Revocation::from_entry`] refused an entry text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The entry is of a kind this version does not know (written by a newer version).
+    UnknownKind(String),
+    /// The text is not an entry: not one JSON object, no `"kind"` string, or a field missing,
+    /// unknown, repeated or of the wrong type.
+    Malformed(String),
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::UnknownKind(kind) => write!(f, "unknown revocation kind {kind:?}"),
+            EntryError::Malformed(why) => write!(f, "malformed revocation entry: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
 
 /// The revocation log.
 pub trait RevocationStore: Send + Sync + fmt::Debug {

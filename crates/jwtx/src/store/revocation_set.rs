@@ -30,10 +30,119 @@ struct Inner {
     tokens: Ids,
     /// session id → until.
     sessions: Ids,
-    /// user → (cutoff, until).
-    users: HashMap<String, (NumericDate, NumericDate)>,
+    /// user → their cut-offs.
+    users: HashMap<String, UserCuts>,
+    /// How many cut-offs `users` holds (one or two per user), for [`RevocationSet::len`].
+    user_cuts: usize,
     /// The highest log id applied.
     cursor: u64,
+}
+
+/// The merged [`Revocation::User`] entries of one user, exactly as revoking as all of them
+/// (only `until`s may grow): at most two cut-offs, whatever was applied.
+///
+/// Two entries with different exceptions revoke, together, every token up to the lower
+/// cutoff (a token cannot belong to both spared sessions), and the tokens above it up to the
+/// higher cutoff but those of the higher one's exception. So the entries fold into one cut-off
+/// without exception (`all`) and one with (`but`), whose cutoff is then above `all`'s; an
+/// entry dominated by another (a cutoff no higher and the same or no exception) folds into it.
+/// A cut-off's `until` is the latest of the entries folded into it, so a purge never lets go
+/// of a token one of them still revokes.
+#[derive(Debug, Default)]
+struct UserCuts {
+    /// Every token with `iat <= cutoff`: (cutoff, until).
+    all: Option<(NumericDate, NumericDate)>,
+    /// Every token with `iat <= cutoff` but those of one session; `cutoff` is above `all`'s.
+    but: Option<ButOne>,
+}
+
+#[derive(Debug)]
+struct ButOne {
+    cutoff: NumericDate,
+    until: NumericDate,
+    except: Box<str>,
+}
+
+impl UserCuts {
+    fn len(&self) -> usize {
+        usize::from(self.all.is_some()) + usize::from(self.but.is_some())
+    }
+
+    fn add(&mut self, cutoff: NumericDate, until: NumericDate, except: Option<&str>) {
+        let Some(except) = except else {
+            self.add_all(cutoff, until);
+            return;
+        };
+        match self.but.take() {
+            Some(b) if *b.except == *except => {
+                self.but = Some(ButOne {
+                    cutoff: b.cutoff.max(cutoff),
+                    until: b.until.max(until),
+                    except: b.except,
+                });
+            }
+            Some(b) => {
+                // Up to the lower cutoff nothing is spared; above it, the higher one's
+                // exception is.
+                let new = ButOne {
+                    cutoff,
+                    until,
+                    except: except.into(),
+                };
+                let (low, high) = if b.cutoff <= cutoff {
+                    (b, new)
+                } else {
+                    (new, b)
+                };
+                self.add_all(low.cutoff, low.until.max(high.until));
+                self.but = Some(high);
+            }
+            None => {
+                self.but = Some(ButOne {
+                    cutoff,
+                    until,
+                    except: except.into(),
+                });
+            }
+        }
+        self.fold();
+    }
+
+    fn add_all(&mut self, cutoff: NumericDate, until: NumericDate) {
+        self.all = Some(match self.all {
+            Some((c, u)) => (c.max(cutoff), u.max(until)),
+            None => (cutoff, until),
+        });
+        self.fold();
+    }
+
+    /// Folds `but` into `all` when `all` revokes everything it does.
+    fn fold(&mut self) {
+        if let (Some((cutoff, until)), Some(b)) = (&mut self.all, &self.but)
+            && b.cutoff <= *cutoff
+        {
+            *until = (*until).max(b.until);
+            self.but = None;
+        }
+    }
+
+    fn revokes(&self, iat: NumericDate, sid: Option<&str>) -> bool {
+        self.all.is_some_and(|(cutoff, _)| iat <= cutoff)
+            || self
+                .but
+                .as_ref()
+                .is_some_and(|b| iat <= b.cutoff && sid != Some(&*b.except))
+    }
+
+    /// Forgets the cut-offs whose `until` is before `now`.
+    fn retain_live(&mut self, now: NumericDate) {
+        if self.all.is_some_and(|(_, until)| until < now) {
+            self.all = None;
+        }
+        if self.but.as_ref().is_some_and(|b| b.until < now) {
+            self.but = None;
+        }
+    }
 }
 
 /// What a token is checked by: its `jti`, `sid` (session), `sub` and `iat`.
@@ -55,7 +164,9 @@ impl RevocationSet {
         Self::default()
     }
 
-    /// Applies one revocation (log id `id`, or 0 for one not yet in the log).
+    /// Applies one revocation (log id `id`, or 0 for one not yet in the log). A user's
+    /// [`Revocation::User`] entries are merged into at most two cut-offs that revoke exactly
+    /// what the entries do, so a user's memory stays constant however many are applied.
     pub fn apply(&self, id: u64, revocation: &Revocation) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         match revocation {
@@ -65,9 +176,13 @@ impl RevocationSet {
                 user,
                 cutoff,
                 until,
+                except,
             } => {
-                let e = inner.users.entry(user.clone()).or_insert((*cutoff, *until));
-                *e = (e.0.max(*cutoff), e.1.max(*until));
+                let inner = &mut *inner;
+                let cuts = inner.users.entry(user.clone()).or_default();
+                let before = cuts.len();
+                cuts.add(*cutoff, *until, except.as_deref());
+                inner.user_cuts = inner.user_cuts - before + cuts.len();
             }
         }
         inner.cursor = inner.cursor.max(id);
@@ -81,8 +196,9 @@ impl RevocationSet {
             .cursor
     }
 
-    /// Whether the token is revoked: by `jti`, by session, or by its user's cut-off (a token
-    /// without `iat` counts as issued at 0, so a cut-off covers it).
+    /// Whether the token is revoked: by `jti`, by session, or by a cut-off of its user that
+    /// does not spare its session (a token without `iat` counts as issued at 0, so a cut-off
+    /// covers it).
     pub fn is_revoked(&self, token: TokenRef<'_>) -> bool {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         token.jti.is_some_and(|j| inner.tokens.contains(j))
@@ -90,7 +206,7 @@ impl RevocationSet {
             || inner
                 .users
                 .get(token.sub)
-                .is_some_and(|&(cutoff, _)| token.iat.unwrap_or(0) <= cutoff)
+                .is_some_and(|cuts| cuts.revokes(token.iat.unwrap_or(0), token.sid))
     }
 
     /// Forgets entries whose `until` is before `now`; returns how many.
@@ -99,7 +215,13 @@ impl RevocationSet {
         let before = inner.len();
         inner.tokens.retain_live(now);
         inner.sessions.retain_live(now);
-        inner.users.retain(|_, (_, until)| *until >= now);
+        let mut user_cuts = 0;
+        inner.users.retain(|_, cuts| {
+            cuts.retain_live(now);
+            user_cuts += cuts.len();
+            cuts.len() > 0
+        });
+        inner.user_cuts = user_cuts;
         before - inner.len()
     }
 
@@ -135,7 +257,8 @@ impl RevocationSet {
 /// What [`RevocationSet::size`] reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetSize {
-    /// Tokens, sessions and user cut-offs held.
+    /// Tokens, sessions and user cut-offs held (a user has one or two: see
+    /// [`RevocationSet::apply`]).
     pub entries: usize,
     /// Bytes of the hash tables that hold them.
     pub table_bytes: usize,
@@ -143,7 +266,7 @@ pub struct SetSize {
 
 impl Inner {
     fn len(&self) -> usize {
-        self.tokens.len() + self.sessions.len() + self.users.len()
+        self.tokens.len() + self.sessions.len() + self.user_cuts
     }
 }
 
@@ -391,6 +514,7 @@ mod tests {
                 user: "bob".into(),
                 cutoff: 150,
                 until: 400,
+                except: None,
             },
         );
         assert_eq!(set.cursor(), 3);
@@ -416,11 +540,169 @@ mod tests {
                     user: "u".into(),
                     cutoff,
                     until,
+                    except: None,
                 },
             );
         }
         assert!(set.is_revoked(token("x", None, "u", 100)));
         assert_eq!(set.purge(800), 0);
+    }
+
+    fn cut(set: &RevocationSet, user: &str, cutoff: u64, until: u64, except: Option<&str>) {
+        set.apply(
+            0,
+            &Revocation::User {
+                user: user.into(),
+                cutoff,
+                until,
+                except: except.map(str::to_owned),
+            },
+        );
+    }
+
+    fn user_token<'a>(sub: &'a str, sid: Option<&'a str>, iat: Option<u64>) -> TokenRef<'a> {
+        TokenRef {
+            jti: None,
+            sid,
+            sub,
+            iat,
+        }
+    }
+
+    #[test]
+    fn a_user_cutoff_spares_the_kept_session_only() {
+        let set = RevocationSet::new();
+        cut(&set, "alice", 100, 900, Some("kept"));
+        let revoked = |sid, iat| set.is_revoked(user_token("alice", sid, iat));
+        // The kept session's tokens live on, whenever issued.
+        assert!(!revoked(Some("kept"), Some(100)));
+        assert!(!revoked(Some("kept"), Some(1)));
+        assert!(!revoked(Some("kept"), None));
+        // Every other token issued up to the cut-off second, inclusive, is revoked, and so is
+        // one without `iat` (fail closed) or without a session.
+        assert!(revoked(Some("other"), Some(100)));
+        assert!(revoked(None, Some(100)));
+        assert!(revoked(Some("other"), None));
+        assert!(revoked(Some("KEPT"), Some(50)));
+        // Tokens issued after the cut-off, and other users' tokens, are not.
+        assert!(!revoked(Some("other"), Some(101)));
+        assert!(!revoked(None, Some(101)));
+        assert!(!set.is_revoked(user_token("bob", Some("other"), Some(1))));
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn two_cutoffs_with_different_exceptions() {
+        // A password change keeping s1 at 100, then another keeping s2 at 200.
+        let set = RevocationSet::new();
+        cut(&set, "u", 100, 1_000, Some("s1"));
+        cut(&set, "u", 200, 2_000, Some("s2"));
+        let revoked = |sid, iat| set.is_revoked(user_token("u", Some(sid), Some(iat)));
+        // s1 is spared by the first but not the second: revoked up to 200.
+        assert!(revoked("s1", 100));
+        assert!(revoked("s1", 200));
+        assert!(!revoked("s1", 201));
+        // s2 is spared by the second, but the first revokes it up to 100.
+        assert!(revoked("s2", 100));
+        assert!(!revoked("s2", 101));
+        assert!(!revoked("s2", 200));
+        // Any other session: up to 200.
+        assert!(revoked("s3", 200));
+        assert!(!revoked("s3", 201));
+        assert_eq!(set.len(), 2);
+        // The same two in the other order revoke the same.
+        let other = RevocationSet::new();
+        cut(&other, "u", 200, 2_000, Some("s2"));
+        cut(&other, "u", 100, 1_000, Some("s1"));
+        for sid in ["s1", "s2", "s3"] {
+            for iat in [0, 100, 101, 200, 201] {
+                assert_eq!(
+                    other.is_revoked(user_token("u", Some(sid), Some(iat))),
+                    revoked(sid, iat),
+                    "{sid} {iat}"
+                );
+            }
+        }
+        // Both are kept while either may matter: the one kept longest decides.
+        assert_eq!(set.purge(1_500), 0);
+        assert!(revoked("s2", 100));
+        assert_eq!(set.purge(2_001), 2);
+        assert!(set.is_empty());
+    }
+
+    #[test]
+    fn a_dominated_cutoff_is_folded_into_the_one_that_covers_it() {
+        let set = RevocationSet::new();
+        cut(&set, "u", 100, 5_000, Some("s1"));
+        cut(&set, "u", 300, 400, None);
+        // The cut-off without exception covers the first: one entry, kept as long as either.
+        assert_eq!(set.len(), 1);
+        assert!(set.is_revoked(user_token("u", Some("s1"), Some(300))));
+        assert_eq!(set.purge(4_999), 0);
+        assert!(set.is_revoked(user_token("u", Some("s1"), Some(100))));
+        assert_eq!(set.purge(5_001), 1);
+        // The same exception twice: one entry with the higher cutoff.
+        cut(&set, "v", 100, 700, Some("s"));
+        cut(&set, "v", 50, 900, Some("s"));
+        assert_eq!(set.len(), 1);
+        assert!(set.is_revoked(user_token("v", Some("t"), Some(100))));
+        assert!(!set.is_revoked(user_token("v", Some("s"), Some(100))));
+        assert_eq!(set.purge(800), 0);
+    }
+
+    /// A tiny deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
+        }
+    }
+
+    /// Random sequences of user entries and purges: the merged cut-offs answer exactly as the
+    /// entries themselves would (each dropped at its own `until`), except that a purge may
+    /// keep an entry longer (never shorter); and a user never holds more than two.
+    #[test]
+    fn merged_cutoffs_answer_as_the_entries_would() {
+        let sids = [None, Some("a"), Some("b"), Some("c")];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3_000 {
+            let set = RevocationSet::new();
+            // (cutoff, until, except) of every entry applied and not yet purged.
+            let mut entries: Vec<(u64, u64, Option<&str>)> = Vec::new();
+            let mut purged_at = 0;
+            for _ in 0..rng.below(8) + 1 {
+                if rng.below(5) == 0 {
+                    purged_at = purged_at.max(rng.below(12));
+                    set.purge(purged_at);
+                    entries.retain(|&(_, until, _)| until >= purged_at);
+                } else {
+                    let cutoff = rng.below(6);
+                    let until = cutoff + rng.below(6);
+                    let except = sids[rng.below(4) as usize];
+                    cut(&set, "u", cutoff, until, except);
+                    entries.push((cutoff, until, except));
+                }
+                assert!(set.len() <= 2, "{entries:?}");
+                for sid in sids.iter().copied().chain([Some("d")]) {
+                    for iat in (0..8).map(Some).chain([None]) {
+                        let naive = entries.iter().any(|&(cutoff, _, except)| {
+                            iat.unwrap_or(0) <= cutoff && (except.is_none() || except != sid)
+                        });
+                        let got = set.is_revoked(user_token("u", sid, iat));
+                        // Nothing applied since the last purge may be forgotten early; a purge
+                        // may keep an entry longer than its own `until`.
+                        assert!(got || !naive, "{entries:?}: {sid:?} {iat:?}");
+                        if purged_at == 0 {
+                            assert_eq!(got, naive, "{entries:?}: {sid:?} {iat:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     const ID: &str = "0f3c9a52-7d1e-4b8a-9c2d-e4f5a6b7c8d9";
