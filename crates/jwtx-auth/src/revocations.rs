@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jwtx::store::{Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef};
+use jwtx::store::{
+    Logged, Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef,
+};
 use jwtx::{Clock, NumericDate};
 use tokio::sync::watch;
 
@@ -25,6 +27,8 @@ pub struct Revocations {
     store: Arc<dyn RevocationStore>,
     set: RevocationSet,
     clock: Arc<dyn Clock>,
+    /// Seconds an entry is kept past its `until` ([`Revocations::purge`]).
+    purge_margin: u64,
     /// Set when the log holds an entry this version cannot read (a kind from a newer jwtx, or
     /// a damaged row): the mirror may be missing a revocation, so every check fails closed
     /// until a catch-up reads past it.
@@ -46,15 +50,21 @@ impl std::fmt::Display for LogUnreadable {
 impl std::error::Error for LogUnreadable {}
 
 impl Revocations {
-    /// Loads every live entry of the log.
+    /// Loads every live entry of the log. Entries are purged `purge_margin` seconds after
+    /// their `until`: a session's entry lasts until the session's absolute end, and an access
+    /// token issued by a refresh just before that end outlives it by up to the access-token
+    /// lifetime, which is the margin to give (`u64::MAX` when access tokens never expire:
+    /// nothing is purged).
     pub async fn load(
         store: Arc<dyn RevocationStore>,
         clock: Arc<dyn Clock>,
+        purge_margin: u64,
     ) -> Result<Arc<Self>, StoreError> {
         let r = Arc::new(Revocations {
             store,
             set: RevocationSet::new(),
             clock,
+            purge_margin,
             unreadable: AtomicBool::new(false),
             unreadable_detail: Mutex::new(String::new()),
         });
@@ -69,6 +79,14 @@ impl Revocations {
         // this one may not have been read yet; the follower reads this one again (harmless).
         self.set.apply(0, &revocation);
         Ok(())
+    }
+
+    /// Applies an entry the store appended in the transaction that made it (a session's end,
+    /// a user's cut-off), here at once. Applied without moving the cursor, as
+    /// [`revoke`](Self::revoke) does: the follower reads it again, and entries other processes
+    /// appended before it are not skipped.
+    pub fn applied(&self, logged: &Logged) {
+        self.set.apply(0, &logged.revocation);
     }
 
     /// Whether a verified token is revoked (in-process lookup).
@@ -138,10 +156,12 @@ impl Revocations {
         }
     }
 
-    /// Forgets expired entries, here and in the store.
+    /// Forgets entries whose `until` is more than the purge margin before `now`, here and in
+    /// the store.
     pub async fn purge(&self, now: NumericDate) -> Result<(), StoreError> {
-        self.set.purge(now);
-        self.store.purge_revocations(now).await.map(|_| ())
+        let before = now.saturating_sub(self.purge_margin);
+        self.set.purge(before);
+        self.store.purge_revocations(before).await.map(|_| ())
     }
 
     /// Follows the log until `shutdown` changes: catch up every [`FOLLOW_INTERVAL`], purge
@@ -189,7 +209,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let r = Revocations::load(store, Arc::new(jwtx::SystemClock))
+        let r = Revocations::load(store, Arc::new(jwtx::SystemClock), 900)
             .await
             .unwrap();
         assert_eq!(r.set.len(), n);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtx::store::{
-    PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCursor,
-    SessionStore, StoreError, User, UserStore,
+    Logged, PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session,
+    SessionCreated, SessionCursor, SessionStore, StoreError, User, UserStore,
 };
 use jwtx::{Clock, Codec, Issued, NumericDate};
 use jwtx_axum::{JwtConfig, JwtManager, JwtManagerBuilder, Location};
@@ -165,9 +165,13 @@ impl AuthBuilder {
         let settings = self
             .settings
             .unwrap_or_else(|| AuthSettings::for_refresh_ttl(codec.ttl(&jwtx::TokenType::Refresh)));
+        let purge_margin = codec
+            .ttl(&jwtx::TokenType::Access)
+            .map_or(u64::MAX, |d| d.as_secs());
         let revocations = Revocations::load(
             self.store.clone() as Arc<dyn RevocationStore>,
             self.clock.clone(),
+            purge_margin,
         )
         .await
         .map_err(BuildError::Store)?;
@@ -504,56 +508,93 @@ impl Auth {
         if verdict.needs_rehash {
             self.rehash(&user, req.password).await?;
         }
-        let now = s.clock.now();
-        let sid = jwtx::uuid4();
-        let refresh = self.refresh_token(&user.name, &sid)?;
-        let access = self.access_token(&user, Some(&sid), true)?;
-        let session = Session {
-            id: sid.clone(),
-            user: user.name.clone(),
-            created_at: now,
-            last_used_at: now,
-            expires_at: now.saturating_add(s.settings.session_lifetime),
-            user_agent: req.user_agent.map(|ua| ua.chars().take(256).collect()),
-            ip: Some(ip.to_string()),
-            current_jti: refresh.claims.jti.clone().unwrap_or_default(),
-            previous: None,
-            revoked_at: None,
-        };
-        // Created only if the user still has the credentials the password was verified
-        // against: a password change (or a deletion) that committed meanwhile wins.
-        match s.store.create_session(session, user.generation).await {
-            Ok(None) => {}
-            // The user was past jwtx::store::MAX_LIVE_SESSIONS: the oldest session ended.
-            Ok(Some(oldest)) => {
-                self.log_session_end(&oldest, now).await?;
-                self.event(AuthEvent::SessionEnded {
-                    user: &user.name,
-                    session: &oldest,
-                    reason: SessionEnd::SessionCap,
-                });
-            }
-            Err(StoreError::Conflict { .. }) => {
-                self.event(AuthEvent::LoginFailed {
-                    account: Some(&user.name),
-                    typed: username,
-                    credentials_changed: true,
-                    ip,
-                });
-                return Err(ApiError::BadCredentials);
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let (sid, tokens) = self.start_session(&user, req.user_agent, ip).await?;
         self.event(AuthEvent::LoginSucceeded {
             user: &user.name,
             session: &sid,
             ip,
         });
-        Ok(Tokens {
-            access,
-            refresh: Some(refresh),
-            session: Some(sid),
-        })
+        Ok(tokens)
+    }
+
+    /// Creates the session of a login whose password was verified at `user.generation`, and
+    /// its tokens. Created only if the user still has those credentials: a password change (or
+    /// a deletion) that committed meanwhile wins ([`ApiError::BadCredentials`]). A login in the
+    /// very second of a cut-off of the user (logout everywhere, a password change) waits for
+    /// the next second and signs again, as the cut-off revokes what was issued in its second.
+    async fn start_session(
+        &self,
+        user: &User,
+        user_agent: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<(String, Tokens), ApiError> {
+        let s = &self.0;
+        for _attempt in 0..3 {
+            let now = s.clock.now();
+            let sid = jwtx::uuid4();
+            let refresh = self.refresh_token(&user.name, &sid)?;
+            let access = self.access_token(user, Some(&sid), true)?;
+            let session = Session {
+                id: sid.clone(),
+                user: user.name.clone(),
+                created_at: now,
+                last_used_at: now,
+                expires_at: now.saturating_add(s.settings.session_lifetime),
+                user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+                ip: Some(ip.to_string()),
+                current_jti: refresh.claims.jti.clone().unwrap_or_default(),
+                previous: None,
+                revoked_at: None,
+            };
+            match s.store.create_session(session, user.generation).await {
+                Ok(SessionCreated::Created { ended }) => {
+                    // The user was past jwtx::store::MAX_LIVE_SESSIONS: the oldest ended.
+                    if let Some(logged) = ended {
+                        self.applied(&logged);
+                        if let Revocation::Session { id, .. } = &logged.revocation {
+                            let id: &str = id;
+                            self.event(AuthEvent::SessionEnded {
+                                user: &user.name,
+                                session: id,
+                                reason: SessionEnd::SessionCap,
+                            });
+                        }
+                    }
+                    let tokens = Tokens {
+                        access,
+                        refresh: Some(refresh),
+                        session: Some(sid.clone()),
+                    };
+                    return Ok((sid, tokens));
+                }
+                Ok(SessionCreated::TooEarly { cutoff }) => {
+                    let seconds = cutoff.saturating_add(1).saturating_sub(now).min(2);
+                    tokio::time::sleep(until_second_passes(seconds)).await;
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    self.event(AuthEvent::LoginFailed {
+                        account: Some(&user.name),
+                        typed: &user.name,
+                        credentials_changed: true,
+                        ip,
+                    });
+                    return Err(ApiError::BadCredentials);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // This clock stays behind the store's (a skew of seconds): refuse rather than issue
+        // tokens the cut-off revokes.
+        tracing::error!(user = %user.name, "login: this process's clock is behind the store's cut-off; check the clocks");
+        Err(ApiError::Unavailable)
+    }
+
+    /// Applies an entry the store appended with the write that made it, and reports it.
+    fn applied(&self, logged: &Logged) {
+        self.0.revocations.applied(logged);
+        self.event(AuthEvent::Revoked {
+            revocation: &logged.revocation,
+        });
     }
 
     /// A compare-and-set on the generation the password was verified at: if the password
@@ -637,8 +678,8 @@ impl Auth {
             // The token just replaced (concurrent refreshes): a new access token and no
             // refresh token, so the family keeps one current member.
             Rotation::Grace { .. } => false,
-            Rotation::Reused => {
-                self.log_session_end(sid, now).await?;
+            Rotation::Reused { logged } => {
+                self.applied(&logged);
                 self.event(AuthEvent::SessionEnded {
                     user: &user.name,
                     session: sid,
@@ -661,15 +702,6 @@ impl Auth {
         })
     }
 
-    /// Records a session's end in the revocation log (its tokens stop working everywhere).
-    async fn log_session_end(&self, sid: &str, now: NumericDate) -> Result<(), ApiError> {
-        self.revoke(Revocation::Session {
-            id: sid.to_owned(),
-            until: now.saturating_add(self.0.settings.session_lifetime),
-        })
-        .await
-    }
-
     /// Appends `revocation` to the log, durably, and applies it here at once.
     pub async fn revoke(&self, revocation: Revocation) -> Result<(), ApiError> {
         self.0.revocations.revoke(revocation.clone()).await?;
@@ -683,11 +715,13 @@ impl Auth {
     /// to none.
     pub async fn logout(&self, token: LoggingOut<'_>) -> Result<(), ApiError> {
         let now = self.0.clock.now();
-        match (token.session, token.jti) {
-            (Some(sid), _) => {
-                self.0.store.revoke_session(sid, now).await?;
-                self.log_session_end(sid, now).await?;
-            }
+        let ended = match token.session {
+            Some(sid) => self.0.store.revoke_session(sid, now).await?,
+            None => None,
+        };
+        match (ended, token.jti) {
+            (Some(logged), _) => self.applied(&logged),
+            // No live session of this store: the token itself is revoked.
             (None, Some(jti)) => {
                 let until = token
                     .exp
@@ -718,26 +752,28 @@ impl Auth {
         Ok(ended)
     }
 
-    /// Ends every live session of `user` except `keep`, and revokes their tokens.
+    /// Ends every live session of `user` and revokes every token of theirs issued until now,
+    /// in one store transaction that appends one log entry; returns how many sessions were
+    /// live. The command line's `jwtx revoke --user` does the same through the store.
     async fn end_user_sessions(&self, user: &str, keep: Option<&str>) -> Result<u64, ApiError> {
-        let s = &self.0;
-        let now = s.clock.now();
-        let ids = s.store.revoke_user_sessions(user, keep, now).await?;
-        for id in &ids {
-            self.log_session_end(id, now).await?;
-        }
-        if keep.is_none() {
-            // Tokens outside sessions (minted by `jwtx token mint`) issued before this second,
-            // by the store's clock (the one every instance and the CLI cut by).
-            let cut = s.store.now().await?;
-            self.revoke(Revocation::user_cutoff(
-                user,
-                cut,
-                s.settings.session_lifetime,
-            ))
+        let ended = self
+            .0
+            .store
+            .end_user_sessions(user, keep, self.cut_lifetime())
             .await?;
-        }
-        Ok(ids.len() as u64)
+        self.applied(&ended.logged);
+        Ok(ended.sessions)
+    }
+
+    /// How long a user cut-off is kept: past the end of every token issued before it.
+    fn cut_lifetime(&self) -> u64 {
+        let access = self
+            .0
+            .jwt
+            .codec()
+            .ttl(&jwtx::TokenType::Access)
+            .map_or(u64::MAX, |d| d.as_secs());
+        access.max(self.0.settings.session_lifetime)
     }
 
     /// `POST /password`: checks the limits and the current password (from the store, not the
@@ -792,16 +828,25 @@ impl Auth {
                 ApiError::Unavailable
             }
         })?;
-        let now = s.clock.now();
-        // One transaction: the hash, a new credential generation, and the end of every other
-        // session. A login that verified the old password can no longer create a session.
+        // One transaction: the hash, a new credential generation, the end of every other
+        // session and one cut-off sparing this one. A login that verified the old password can
+        // no longer create a session.
         let change = s
             .store
-            .change_password(&user.name, &hash, user.generation, req.session, now)
+            .change_password(
+                &user.name,
+                &hash,
+                user.generation,
+                req.session,
+                self.cut_lifetime(),
+            )
             .await;
         s.users.forget(&user.name);
-        let ids = match change? {
-            PasswordChange::Changed { ended, .. } => ended,
+        let ended = match change? {
+            PasswordChange::Changed { ended, logged, .. } => {
+                self.applied(&logged);
+                ended
+            }
             // Changed by another request since it was read: this one verified a password
             // that may no longer be current.
             PasswordChange::Stale => {
@@ -811,10 +856,6 @@ impl Auth {
             }
             PasswordChange::NoSuchUser => return Err(ApiError::BadCredentials),
         };
-        for id in &ids {
-            self.log_session_end(id, now).await?;
-        }
-        let ended = ids.len() as u64;
         self.event(AuthEvent::PasswordChange {
             user: &user.name,
             ok: true,
@@ -858,11 +899,28 @@ impl Auth {
         if session.user != user || !jwtx::store::is_live(&session, now) {
             return Err(not_found());
         }
-        self.0.store.revoke_session(id, now).await?;
-        self.log_session_end(id, now).await?;
+        // Ended meanwhile (another request, a logout everywhere): nothing left to revoke.
+        let logged = self
+            .0
+            .store
+            .revoke_session(id, now)
+            .await?
+            .ok_or_else(not_found)?;
+        self.applied(&logged);
         self.event(AuthEvent::SessionRevoked { user, session: id });
         Ok(())
     }
+}
+
+/// How long to sleep for the system clock to pass `seconds` whole-second boundaries: to the
+/// next boundary, plus whole seconds, plus a little.
+fn until_second_passes(seconds: u64) -> Duration {
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let to_boundary = Duration::from_nanos(u64::from(1_000_000_000 - into_second.min(999_999_999)));
+    to_boundary + Duration::from_secs(seconds.saturating_sub(1)) + Duration::from_millis(5)
 }
 
 fn signing_failed(e: jwtx::EncodeError) -> ApiError {

@@ -141,7 +141,7 @@ mod tests {
         assert!(cache.get("dave").await.unwrap().is_some());
 
         // forget: the next read goes to the store at once.
-        store.delete_user("carol").await.unwrap();
+        store.delete_user("carol", 60).await.unwrap();
         cache.forget("carol");
         assert!(cache.get("carol").await.unwrap().is_none());
     }

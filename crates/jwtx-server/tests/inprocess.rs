@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{Request, StatusCode};
 use jwtx::store::memory::MemoryStore;
-use jwtx::store::{RevocationStore, User, UserStore};
+use jwtx::store::{Logged, RevocationStore, User, UserStore};
 use jwtx::{Clock, SystemClock};
 use jwtx_auth::AuthStore;
 use jwtx_auth::passwords::{Argon2Params, PasswordHasher};
@@ -150,7 +150,11 @@ impl jwtx::store::UserStore for Unreachable {
     fn set_roles<'a>(&'a self, _: &'a str, _: &'a [String]) -> jwtx::store::StoreFuture<'a, bool> {
         down()
     }
-    fn delete_user<'a>(&'a self, _: &'a str) -> jwtx::store::StoreFuture<'a, bool> {
+    fn delete_user<'a>(
+        &'a self,
+        _: &'a str,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'a, Option<Logged>> {
         down()
     }
     fn ping(&self) -> jwtx::store::StoreFuture<'_, ()> {
@@ -163,7 +167,7 @@ impl jwtx::store::SessionStore for Unreachable {
         &self,
         _: jwtx::store::Session,
         _: u64,
-    ) -> jwtx::store::StoreFuture<'_, Option<String>> {
+    ) -> jwtx::store::StoreFuture<'_, jwtx::store::SessionCreated> {
         down()
     }
     fn get_session<'a>(
@@ -190,15 +194,19 @@ impl jwtx::store::SessionStore for Unreachable {
     ) -> jwtx::store::StoreFuture<'a, jwtx::store::Rotation> {
         down()
     }
-    fn revoke_session<'a>(&'a self, _: &'a str, _: u64) -> jwtx::store::StoreFuture<'a, bool> {
+    fn revoke_session<'a>(
+        &'a self,
+        _: &'a str,
+        _: u64,
+    ) -> jwtx::store::StoreFuture<'a, Option<Logged>> {
         down()
     }
-    fn revoke_user_sessions<'a>(
+    fn end_user_sessions<'a>(
         &'a self,
         _: &'a str,
         _: Option<&'a str>,
         _: u64,
-    ) -> jwtx::store::StoreFuture<'a, Vec<String>> {
+    ) -> jwtx::store::StoreFuture<'a, jwtx::store::Ended> {
         down()
     }
     fn purge_sessions(&self, _: u64) -> jwtx::store::StoreFuture<'_, u64> {
@@ -349,7 +357,15 @@ async fn a_password_change_for_a_user_deleted_meanwhile_is_the_pipelines_401() {
         call(&state, "GET", "/protected", &token).await.0,
         StatusCode::OK
     );
-    assert!(state.auth.store().delete_user("testuser").await.unwrap());
+    assert!(
+        state
+            .auth
+            .store()
+            .delete_user("testuser", 86_400)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let body =
         serde_json::json!({"current_password": "testpass", "new_password": "a new password"});
@@ -513,9 +529,10 @@ impl UserStore for Gated {
         hash: &'a str,
         expected: u64,
         keep: Option<&'a str>,
-        now: u64,
+        lifetime: u64,
     ) -> Fut<'a, jwtx::store::PasswordChange> {
-        self.inner.change_password(name, hash, expected, keep, now)
+        self.inner
+            .change_password(name, hash, expected, keep, lifetime)
     }
     fn rehash_password<'a>(&'a self, name: &'a str, hash: &'a str, expected: u64) -> Fut<'a, bool> {
         Box::pin(async move {
@@ -529,8 +546,8 @@ impl UserStore for Gated {
     fn set_roles<'a>(&'a self, name: &'a str, roles: &'a [String]) -> Fut<'a, bool> {
         self.inner.set_roles(name, roles)
     }
-    fn delete_user<'a>(&'a self, name: &'a str) -> Fut<'a, bool> {
-        self.inner.delete_user(name)
+    fn delete_user<'a>(&'a self, name: &'a str, lifetime: u64) -> Fut<'a, Option<Logged>> {
+        self.inner.delete_user(name, lifetime)
     }
 }
 
@@ -539,7 +556,7 @@ impl jwtx::store::SessionStore for Gated {
         &self,
         session: jwtx::store::Session,
         generation: u64,
-    ) -> Fut<'_, Option<String>> {
+    ) -> Fut<'_, jwtx::store::SessionCreated> {
         Box::pin(async move {
             self.pass("create_session").await;
             self.inner.create_session(session, generation).await
@@ -566,16 +583,16 @@ impl jwtx::store::SessionStore for Gated {
     ) -> Fut<'a, jwtx::store::Rotation> {
         self.inner.rotate(id, presented, new, policy)
     }
-    fn revoke_session<'a>(&'a self, id: &'a str, now: u64) -> Fut<'a, bool> {
+    fn revoke_session<'a>(&'a self, id: &'a str, now: u64) -> Fut<'a, Option<Logged>> {
         self.inner.revoke_session(id, now)
     }
-    fn revoke_user_sessions<'a>(
+    fn end_user_sessions<'a>(
         &'a self,
         user: &'a str,
         keep: Option<&'a str>,
-        now: u64,
-    ) -> Fut<'a, Vec<String>> {
-        self.inner.revoke_user_sessions(user, keep, now)
+        lifetime: u64,
+    ) -> Fut<'a, jwtx::store::Ended> {
+        self.inner.end_user_sessions(user, keep, lifetime)
     }
     fn purge_sessions(&self, before: u64) -> Fut<'_, u64> {
         self.inner.purge_sessions(before)
@@ -751,7 +768,7 @@ async fn a_login_past_the_session_cap_ends_the_oldest_session() {
             )
             .await
             .unwrap();
-        assert_eq!(ended, None);
+        assert_eq!(ended, jwtx::store::SessionCreated::Created { ended: None });
     }
     let oldest = oldest.unwrap();
     let token = state
@@ -784,4 +801,56 @@ async fn a_login_past_the_session_cap_ends_the_oldest_session() {
         .unwrap()
         .unwrap();
     assert!(stored.revoked_at.is_some());
+}
+
+/// Logout everywhere ends every session in one store transaction with one log entry, whatever
+/// the number of sessions; a login right after it (often in the same second as its cut-off)
+/// still gets tokens that work, and every earlier token is refused.
+#[tokio::test]
+async fn logout_everywhere_is_one_entry_and_a_login_right_after_it_works() {
+    let state = state().await;
+    for round in 0..3 {
+        let mut tokens = Vec::new();
+        for _ in 0..5 {
+            let (status, body) = login(&state, "testuser", "testpass").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            tokens.push(field(&body, "access_token"));
+        }
+        let store = state.auth.store();
+        let before = store.revocations_since(0, 0, 10_000).await.unwrap().len();
+        let (status, body) = post_json(
+            &state,
+            "/logout/all",
+            Some(&tokens[0]),
+            &serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let log = store.revocations_since(0, 0, 10_000).await.unwrap();
+        assert_eq!(log.len(), before + 1, "round {round}: {log:?}");
+        let Some((
+            _,
+            jwtx::store::Revocation::User {
+                cutoff,
+                except: None,
+                ..
+            },
+        )) = log.last()
+        else {
+            panic!("not a user cut-off: {log:?}");
+        };
+        for token in &tokens {
+            let (status, body) = call(&state, "GET", "/protected", token).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        }
+        // At once: the login waits past the cut-off's second rather than issue tokens it
+        // revokes.
+        let (status, body) = login(&state, "testuser", "testpass").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let access = field(&body, "access_token");
+        let iat = state.auth.jwt().decode_token(&access).unwrap().claims().iat;
+        assert!(iat > Some(*cutoff), "iat {iat:?} cut-off {cutoff}");
+        let (status, body) = call(&state, "GET", "/protected", &access).await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+    }
 }

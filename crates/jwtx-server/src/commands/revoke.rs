@@ -6,11 +6,11 @@
 //!   until `--until` (the token's `exp` as Unix seconds, or a duration from now), by default
 //!   for the longest token lifetime configured (`max(access_token_expires,
 //!   refresh_token_expires)`), the longest a token the server issued can live.
-//! * `--user`: every live session of the user is revoked in the store and in the log
-//!   ([`Revocation::Session`], as the server's `POST /logout/all` does), and a
-//!   [`Revocation::User`] cut-off at the store's clock revokes every token of theirs issued
-//!   before the current second, including tokens outside sessions (e.g. from `jwtx token
-//!   mint`). Tokens issued after that work again. An unknown user name is refused (exit 2), so a typo never
+//! * `--user`: every live session of the user ends and one [`Revocation::User`] cut-off at the
+//!   store's clock revokes every token of theirs issued until then (its second included),
+//!   tokens outside sessions too (e.g. from `jwtx token mint`), in one store transaction
+//!   ([`SessionStore::end_user_sessions`], as the server's `POST /logout/all`). Tokens issued
+//!   after that work again. An unknown user name is refused (exit 2), so a typo never
 //!   looks like a successful revocation; the server refuses tokens of names without an
 //!   account anyway.
 //!
@@ -73,12 +73,6 @@ pub(crate) fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError
     }
 }
 
-/// The cut-off revoking every token of `user` issued before this second
-/// ([`Revocation::user_cutoff`], the same rule as the server's `POST /logout/all`).
-pub(crate) fn user_cutoff(config: &Config, user: &str, now: NumericDate) -> Revocation {
-    Revocation::user_cutoff(user, now, config.longest_token_lifetime())
-}
-
 /// Appends one revocation to the log, durably.
 pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Result<u64, CliError> {
     store.revoke(revocation).await.map_err(|e| {
@@ -89,45 +83,24 @@ pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Resul
     })
 }
 
-/// Ends every live session of `user` (in the store and in the log) and appends a cut-off at
-/// the store's current second for every other token of theirs; returns how many sessions
-/// ended.
+/// Ends every live session of `user` and revokes every token of theirs issued until now: one
+/// store transaction, one log entry (the server's `POST /logout/all` makes the same call);
+/// returns how many sessions ended.
 pub(crate) async fn end_user_tokens(
     store: &SqliteStore,
     config: &Config,
     user: &str,
-) -> Result<usize, CliError> {
-    let now = store.now().await.map_err(store_error)?;
-    let ids = store
-        .revoke_user_sessions(user, None, now)
+) -> Result<u64, CliError> {
+    let ended = store
+        .end_user_sessions(user, None, config.longest_token_lifetime())
         .await
-        .map_err(store_error)?;
-    log_ended(store, config, user, &ids, now).await?;
-    Ok(ids.len())
-}
-
-/// Appends the end of sessions `ids` of `user` to the log, then a cut-off at `now` for their
-/// tokens outside sessions.
-pub(crate) async fn log_ended(
-    store: &SqliteStore,
-    config: &Config,
-    user: &str,
-    ids: &[String],
-    now: NumericDate,
-) -> Result<(), CliError> {
-    let until = now.saturating_add(config.longest_token_lifetime());
-    for id in ids {
-        append(
-            store,
-            Revocation::Session {
-                id: id.clone(),
-                until,
-            },
-        )
-        .await?;
-    }
-    append(store, user_cutoff(config, user, now)).await?;
-    Ok(())
+        .map_err(|e| {
+            CliError::store(
+                "the revocation could not be stored, so nothing was revoked",
+                e,
+            )
+        })?;
+    Ok(ended.sessions)
 }
 
 /// Checks a `jti`: non-empty, at most [`MAX_JTI_BYTES`], no whitespace or control characters.

@@ -24,7 +24,7 @@
 
 use std::io::{BufRead, Read, Write};
 
-use jwtx::store::{PasswordChange, Revocation, StoreError, User, UserStore};
+use jwtx::store::{PasswordChange, StoreError, User, UserStore};
 use jwtx::{Clock, NumericDate, SystemClock};
 use jwtx_sqlx::SqliteStore;
 use serde_json::json;
@@ -162,11 +162,17 @@ async fn passwd(
     };
     let password = read_new_password(name, password_stdin).await?;
     let hash = hash(config, password).await?;
-    let now = store.now().await.map_err(store_error)?;
-    // A compare-and-set on the generation read above, ending every session in the same
-    // transaction: a login racing this reset cannot keep a session.
+    // A compare-and-set on the generation read above, ending every session and appending one
+    // cut-off (at the store's clock) in the same transaction: a login racing this reset
+    // cannot keep a session.
     let ended = match store
-        .change_password(name, &hash, user.generation, None, now)
+        .change_password(
+            name,
+            &hash,
+            user.generation,
+            None,
+            config.longest_token_lifetime(),
+        )
         .await
         .map_err(store_error)?
     {
@@ -179,27 +185,23 @@ async fn passwd(
         }
         PasswordChange::NoSuchUser => return Err(no_such_user(name)),
     };
-    super::revoke::log_ended(store, config, name, &ended, now).await?;
-    tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended.len(), source = "cli");
+    tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended, source = "cli");
     Ok(format!(
-        "password of {name} changed; {} session(s) ended and every earlier token revoked",
-        ended.len()
+        "password of {name} changed; {ended} session(s) ended and every earlier token revoked"
     ))
 }
 
 async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<String, CliError> {
-    if !store.delete_user(name).await.map_err(store_error)? {
+    // The user, their sessions and a cut-off in one transaction. The cut-off, at the store's
+    // clock, covers every token issued to them, in the deletion's own second too, so none
+    // comes back if a user of the same name is created.
+    let deleted = store
+        .delete_user(name, config.longest_token_lifetime())
+        .await
+        .map_err(store_error)?;
+    if deleted.is_none() {
         return Err(no_such_user(name));
     }
-    // The user and their sessions are gone. The cut-off, taken after the deletion by the
-    // store's clock, covers every token issued to them, in the deletion's own second too, so
-    // none comes back if a user of the same name is created.
-    let now = store.now().await.map_err(store_error)?;
-    super::revoke::append(
-        store,
-        Revocation::deleted_user(name, now, config.longest_token_lifetime()),
-    )
-    .await?;
     tracing::info!(target: "audit", event = "user_deleted", user = name, source = "cli");
     Ok(format!(
         "deleted user {name}; their sessions are gone and their tokens revoked"
