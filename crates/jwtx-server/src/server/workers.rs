@@ -3,8 +3,9 @@
 //! them to the threads in turn; a connection then stays on its thread for its life.
 //!
 //! No stealing between threads (ARCHITECTURE.md, decision record "Per-thread runtimes"), so
-//! work that blocks a thread must not run on it. None does: Argon2 runs on `passwords.rs`'s own
-//! threads, SQLite on sqlx's, and everything else a request does is memory work.
+//! work that blocks a thread must not run on it. None does: Argon2 runs on the hashing threads
+//! of jwtx-auth's `passwords.rs`, SQLite on sqlx's, and everything else a request does is memory
+//! work.
 //!
 //! Everything shared (the state, the store's pool, the revocation set) is `Send + Sync` and
 //! the same for every thread. The acceptor and the background tasks (revocation follower,
