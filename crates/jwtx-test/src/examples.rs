@@ -59,17 +59,8 @@ impl Example {
                 .and_then(|l| l.local_addr())
                 .map(|a| a.port())
                 .unwrap_or_else(|e| panic!("no free port: {e}"));
-            let mut cmd = Command::new(&bin);
-            cmd.env("PORT", port.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            for (key, value) in env {
-                match value {
-                    Some(v) => cmd.env(key, v),
-                    None => cmd.env_remove(key),
-                };
-            }
+            let mut cmd = command(&bin, env);
+            cmd.env("PORT", port.to_string());
             let child = cmd
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -100,17 +91,7 @@ impl Example {
         example: ExampleRef<'_>,
         env: &[(&str, Option<&str>)],
     ) -> (std::process::ExitStatus, String) {
-        let mut cmd = Command::new(binary(example));
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (key, value) in env {
-            match value {
-                Some(v) => cmd.env(key, v),
-                None => cmd.env_remove(key),
-            };
-        }
-        let child = cmd
+        let child = command(&binary(example), env)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", example.name));
         let mut server = Example { child, port: 0 };
@@ -139,6 +120,21 @@ impl Example {
         }
         err
     }
+}
+
+/// `bin` with `env` (a `None` value removes the variable), no stdin or stdout, stderr piped.
+fn command(bin: &Path, env: &[(&str, Option<&str>)]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd
 }
 
 /// `target/<profile>/examples/<name>`, built with cargo when missing or older than its
