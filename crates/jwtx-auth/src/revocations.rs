@@ -125,10 +125,11 @@ impl Revocations {
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
         let mut applied = 0;
         loop {
-            let now = self.clock.now();
+            // Entries still within the purge margin count as live (see `load`).
+            let live_from = self.clock.now().saturating_sub(self.purge_margin);
             let batch = match self
                 .store
-                .revocations_since(self.set.cursor(), now, BATCH)
+                .revocations_since(self.set.cursor(), live_from, BATCH)
                 .await
             {
                 Ok(batch) => batch,
@@ -223,5 +224,42 @@ mod tests {
                 iat: Some(1),
             }));
         }
+    }
+
+    /// A session's entry outlives its `until` by the margin, in a running process and in one
+    /// that starts later: an access token a refresh issued just before the session's end is
+    /// still refused after it.
+    #[tokio::test]
+    async fn entries_are_kept_the_margin_past_their_until() {
+        let clock = Arc::new(jwtx::FixedClock::new(10_000));
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        store
+            .revoke(Revocation::Session {
+                id: "s1".into(),
+                until: 10_100,
+            })
+            .await
+            .unwrap();
+        let token = TokenRef {
+            jti: None,
+            sid: Some("s1"),
+            sub: "u",
+            iat: Some(9_999),
+        };
+        let running = Revocations::load(store.clone(), clock.clone(), 900)
+            .await
+            .unwrap();
+        clock.set(10_100 + 899);
+        running.purge(clock.now()).await.unwrap();
+        assert!(running.is_revoked(token));
+        let started_later = Revocations::load(store.clone(), clock.clone(), 900)
+            .await
+            .unwrap();
+        assert!(started_later.is_revoked(token));
+        clock.set(10_100 + 901);
+        running.purge(clock.now()).await.unwrap();
+        assert!(!running.is_revoked(token));
+        let after = Revocations::load(store, clock, 900).await.unwrap();
+        assert!(!after.is_revoked(token));
     }
 }
