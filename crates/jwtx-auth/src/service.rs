@@ -741,27 +741,21 @@ impl Auth {
         Ok(())
     }
 
-    /// `POST /logout/all`: ends every session of `user` and revokes every token of theirs
-    /// issued until now; returns how many sessions were live.
+    /// `POST /logout/all`: ends every live session of `user` and revokes every token of theirs
+    /// issued until now, in one store transaction that appends one log entry (the command
+    /// line's `jwtx revoke --user` makes the same store call); returns how many sessions were
+    /// live.
     pub async fn logout_all(&self, user: &str) -> Result<u64, ApiError> {
-        let ended = self.end_user_sessions(user, None).await?;
-        self.event(AuthEvent::LogoutAll {
-            user,
-            sessions: ended,
-        });
-        Ok(ended)
-    }
-
-    /// Ends every live session of `user` and revokes every token of theirs issued until now,
-    /// in one store transaction that appends one log entry; returns how many sessions were
-    /// live. The command line's `jwtx revoke --user` does the same through the store.
-    async fn end_user_sessions(&self, user: &str, keep: Option<&str>) -> Result<u64, ApiError> {
         let ended = self
             .0
             .store
-            .end_user_sessions(user, keep, self.cut_lifetime())
+            .end_user_sessions(user, None, self.cut_lifetime())
             .await?;
         self.applied(&ended.logged);
+        self.event(AuthEvent::LogoutAll {
+            user,
+            sessions: ended.sessions,
+        });
         Ok(ended.sessions)
     }
 
