@@ -28,6 +28,7 @@
 
 mod error;
 pub mod events;
+mod hints;
 mod limiter;
 pub mod passwords;
 mod revocations;
@@ -38,6 +39,7 @@ mod users;
 
 pub use error::ApiError;
 pub use events::{AuthEvent, EventSink, TracingEvents};
+pub use hints::RevocationHints;
 pub use limiter::{LimiterFuture, LoginLimiter, Refusal};
 pub use revocations::{FOLLOW_INTERVAL, LogUnreadable, Revocations};
 pub use routes::{ApiJson, BODY_LIMIT, Msg, field, openapi, router};

@@ -44,6 +44,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "session ends",
         include_str!("../migrations/sqlite/0004_session_ends.sql"),
     ),
+    (
+        5,
+        "secrets",
+        include_str!("../migrations/sqlite/0005_secrets.sql"),
+    ),
 ];
 
 fn sqlite_migrations() -> Vec<Migration> {

@@ -9,8 +9,8 @@ use jwtx::NumericDate;
 use jwtx::store::{
     Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
     PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation, RotationPolicy, Session,
-    SessionCreated, SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, User,
-    UserStore, judge_rotation,
+    SessionCreated, SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret,
+    User, UserStore, judge_rotation,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -692,6 +692,32 @@ impl SqliteStore {
         Ok(record)
     }
 
+    async fn secret_or_insert_impl(
+        &self,
+        name: &str,
+        generated: StoredSecret,
+    ) -> Result<StoredSecret, StoreError> {
+        const OP: &str = "secret_or_insert";
+        // One statement under the write lock: the first process to store a secret wins and
+        // every later caller reads that one.
+        let mut tx = self.begin_write(OP).await?;
+        sqlx::query(
+            "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(generated.expose())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(StoredSecret::new(stored))
+    }
+
     async fn rotate_in_impl(
         &self,
         key: NewSigningKey,
@@ -1258,6 +1284,14 @@ impl KeyStore for SqliteStore {
         max_token_lifetime: u64,
     ) -> StoreFuture<'_, Vec<String>> {
         Box::pin(self.retire_expired_impl(now, max_token_lifetime))
+    }
+
+    fn secret_or_insert<'a>(
+        &'a self,
+        name: &'a str,
+        generated: StoredSecret,
+    ) -> StoreFuture<'a, StoredSecret> {
+        Box::pin(self.secret_or_insert_impl(name, generated))
     }
 }
 

@@ -152,7 +152,7 @@ async fn entries_keep_their_ids_and_the_counter_goes_on() {
         scalar(&db, "SELECT MAX(version) FROM _sqlx_migrations").await,
         Some(jwtx_sqlx::SQLITE_SCHEMA_VERSION)
     );
-    assert_eq!(jwtx_sqlx::SQLITE_SCHEMA_VERSION, 4);
+    assert_eq!(jwtx_sqlx::SQLITE_SCHEMA_VERSION, 5);
     assert_eq!(
         scalar(
             &db,

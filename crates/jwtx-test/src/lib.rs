@@ -34,7 +34,7 @@
 use jwtx::store::{
     KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation, RevocationStore,
     Rotation, RotationPolicy, Session, SessionCreated, SessionCursor, SessionStore, SigningKey,
-    StoreError, User, UserStore,
+    StoreError, StoredSecret, User, UserStore,
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
@@ -1461,5 +1461,47 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     assert!(
         format!("{k3:?}").contains("<redacted>"),
         "a key's Debug must say the private key is redacted"
+    );
+
+    secrets(store).await;
+}
+
+/// [`KeyStore::secret_or_insert`]: the first secret stored under a name is the one every later
+/// caller gets; names are independent; `Debug` never shows one.
+async fn secrets<S: KeyStore + ?Sized>(store: &S) {
+    let name = unique("secret");
+    let first = StoredSecret::new(jwtx::uuid4());
+    let got = ok(
+        "secret_or_insert",
+        store.secret_or_insert(&name, first.clone()).await,
+    );
+    assert_eq!(
+        got, first,
+        "secret_or_insert under a new name must store and return the generated secret"
+    );
+    let again = ok(
+        "secret_or_insert",
+        store
+            .secret_or_insert(&name, StoredSecret::new(jwtx::uuid4()))
+            .await,
+    );
+    assert_eq!(
+        again, first,
+        "secret_or_insert must keep the first secret stored under a name, never replace it"
+    );
+    let other = StoredSecret::new(jwtx::uuid4());
+    let got = ok(
+        "secret_or_insert",
+        store
+            .secret_or_insert(&unique("secret"), other.clone())
+            .await,
+    );
+    assert_eq!(
+        got, other,
+        "secret_or_insert must keep each name's secret apart"
+    );
+    assert!(
+        !format!("{first:?} {store:?}").contains(first.expose()),
+        "Debug of a stored secret or of the store must not show it"
     );
 }

@@ -10,7 +10,7 @@ use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
     Ended, Judgement, KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation,
     RevocationStore, Rotation, RotationPolicy, Session, SessionCreated, SessionCursor,
-    SessionStore, SigningKey, StoreFuture, User, UserStore, judge_rotation,
+    SessionStore, SigningKey, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,6 +63,8 @@ enum Bug {
     RevokesKept,
     /// Cut-offs are taken from a clock other than the store's (`now` is 5 s ahead of them).
     WrongClock,
+    /// secret_or_insert replaces the stored secret with the one it is given.
+    ReplacesSecret,
 }
 
 #[derive(Debug)]
@@ -442,6 +444,20 @@ impl KeyStore for Buggy {
         };
         self.inner.retire_expired(now, max_token_lifetime)
     }
+    fn secret_or_insert<'a>(
+        &'a self,
+        name: &'a str,
+        generated: StoredSecret,
+    ) -> StoreFuture<'a, StoredSecret> {
+        Box::pin(async move {
+            let stored = self.inner.secret_or_insert(name, generated.clone()).await?;
+            Ok(if self.bug == Bug::ReplacesSecret {
+                generated
+            } else {
+                stored
+            })
+        })
+    }
 }
 
 #[tokio::test]
@@ -589,4 +605,10 @@ async fn catches_a_cutoff_off_the_store_clock() {
 async fn catches_a_cutoff_off_a_fixed_store_clock() {
     let inner = MemoryStore::with_clock(Arc::new(jwtx_test::fixtures::clock()));
     jwtx_test::all(&Buggy::on(Bug::WrongClock, inner)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "must keep the first secret stored under a name")]
+async fn catches_replacing_a_stored_secret() {
+    jwtx_test::keys(&Buggy::new(Bug::ReplacesSecret)).await;
 }

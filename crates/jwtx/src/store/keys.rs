@@ -52,6 +52,30 @@ impl fmt::Debug for PrivateKeyPem {
     }
 }
 
+/// A secret the store keeps for every instance (the generated HMAC secret, `"hmac"`; a
+/// deployment's id, `"deployment_id"`). `Debug` never shows it, and the text is wiped when
+/// dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSecret(Zeroizing<String>);
+
+impl StoredSecret {
+    /// Wraps secret text.
+    pub fn new(text: impl Into<String>) -> Self {
+        StoredSecret(Zeroizing::new(text.into()))
+    }
+
+    /// The text, to store it or use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoredSecret(<redacted>)")
+    }
+}
+
 /// Where a stored key is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyStatus {
@@ -244,6 +268,15 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
         now: NumericDate,
         max_token_lifetime: u64,
     ) -> StoreFuture<'_, Vec<String>>;
+
+    /// The secret stored under `name`, or `generated`, stored now under `name` when there is
+    /// none, atomically: of processes that start at once on an empty store, every one gets the
+    /// same secret (the first stored). A stored secret is never replaced.
+    fn secret_or_insert<'a>(
+        &'a self,
+        name: &'a str,
+        generated: StoredSecret,
+    ) -> StoreFuture<'a, StoredSecret>;
 }
 
 /// Sorts keys as [`KeyStore::list_keys`] returns them: newest first, then by `kid`.

@@ -9,8 +9,8 @@ use super::keys::kid_taken;
 use super::{
     Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
     PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
-    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, User, UserStore, is_live,
-    is_retirable, judge_rotation, sort_keys,
+    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User,
+    UserStore, is_live, is_retirable, judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
 use crate::clock::{Clock, SystemClock};
@@ -40,6 +40,7 @@ struct State {
     /// The last credential generation handed out.
     generation: u64,
     keys: Vec<SigningKey>,
+    secrets: HashMap<String, StoredSecret>,
 }
 
 impl State {
@@ -430,5 +431,15 @@ impl KeyStore for MemoryStore {
         }
         kids.sort();
         ready(Ok(kids))
+    }
+
+    fn secret_or_insert<'a>(
+        &'a self,
+        name: &'a str,
+        generated: StoredSecret,
+    ) -> StoreFuture<'a, StoredSecret> {
+        let mut st = self.state();
+        let stored = st.secrets.entry(name.to_owned()).or_insert(generated);
+        ready(Ok(stored.clone()))
     }
 }

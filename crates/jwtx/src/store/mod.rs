@@ -36,7 +36,8 @@ pub mod memory;
 mod revocation_set;
 
 pub use keys::{
-    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, is_retirable, sort_keys,
+    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, is_retirable,
+    sort_keys,
 };
 pub use revocation_set::{RevocationSet, SetSize, TokenRef};
 
