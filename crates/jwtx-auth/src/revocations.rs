@@ -2,10 +2,21 @@
 //! first (durable), then into the in-process [`RevocationSet`]; a follower task applies what
 //! other processes (the admin CLI, other instances) append to the log, so a protected request
 //! costs no store round trip.
+//!
+//! **Bounded staleness.** The mirror is *current as of* the start of the last read that
+//! reached the head of the log (returned fewer entries than it asked for). The follower polls
+//! every [`Follow::poll_interval`], and a [`RevocationHints`] wake-up makes it read at once.
+//! When the mirror is older than [`Follow::max_lag`] (the store is unreachable), no token is
+//! vouched for: [`Revocations::check`] fails and the request answers 503, until a read
+//! reaches the head again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::hints::RevocationHints;
 
 use jwtx::store::{
     Logged, Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef,
@@ -13,8 +24,49 @@ use jwtx::store::{
 use jwtx::{Clock, NumericDate};
 use tokio::sync::watch;
 
-/// How often the follower reads the log (a CLI revocation takes effect within this).
+/// How often the follower reads the log by default (`revocation_poll_interval`).
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How old the mirror may grow before no token is vouched for, by default
+/// (`revocation_max_lag`).
+pub const MAX_LAG: Duration = Duration::from_secs(5);
+
+/// How the follower reads the log, and how stale the mirror may grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Follow {
+    /// Time between two reads of the log (a wake-up hint reads earlier).
+    pub poll_interval: Duration,
+    /// The oldest the mirror may be (since the start of its last read that reached the head
+    /// of the log) for a token to be vouched for; more than twice `poll_interval`.
+    pub max_lag: Duration,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Follow {
+            poll_interval: FOLLOW_INTERVAL,
+            max_lag: MAX_LAG,
+        }
+    }
+}
+
+impl Follow {
+    /// Refuses settings under which a healthy follower would be reported stale: `max_lag`
+    /// must exceed twice `poll_interval` (one read may start just before a poll and take
+    /// about as long), and `poll_interval` must be positive.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.poll_interval.is_zero() {
+            return Err("revocation_poll_interval must be positive".to_owned());
+        }
+        if self.max_lag <= self.poll_interval.saturating_mul(2) {
+            return Err(format!(
+                "revocation_max_lag ({:?}) must exceed twice revocation_poll_interval ({:?})",
+                self.max_lag, self.poll_interval
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Log entries read per query. Measured with `revocation_load --batch` on 1M entries: 10 000 per
 /// query was no faster than 1 000 (3.4–4.4 s against 2.3–3.6 s on a shared 2-core machine); sqlx's
@@ -35,19 +87,44 @@ pub struct Revocations {
     unreadable: AtomicBool,
     /// What could not be read, for `/readyz` and the log.
     unreadable_detail: Mutex<String>,
+    follow: Follow,
+    /// The origin of `current_as_of`.
+    base: Instant,
+    /// Nanoseconds from `base` to the start of the last read that reached the head of the log.
+    current_as_of: AtomicU64,
+    /// Set while the mirror is stale, so the change is logged once each way.
+    stale: AtomicBool,
+    hints: Option<Arc<dyn RevocationHints>>,
 }
 
-/// The revocation log holds an entry this instance cannot read, so no token is vouched for.
-#[derive(Debug)]
-pub struct LogUnreadable;
+/// Why no token can be vouched for: the mirror may lack a revocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unvouched {
+    /// The revocation log holds an entry this version cannot read (a newer kind).
+    Unreadable,
+    /// The mirror is older than the allowed lag (the store cannot be read).
+    Stale {
+        /// How old the mirror is.
+        lag: Duration,
+    },
+}
 
-impl std::fmt::Display for LogUnreadable {
+impl std::fmt::Display for Unvouched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the revocation log holds an entry this version cannot read")
+        match self {
+            Unvouched::Unreadable => {
+                f.write_str("the revocation log holds an entry this version cannot read")
+            }
+            Unvouched::Stale { lag } => write!(
+                f,
+                "the revocation mirror is {} ms old, past the allowed lag",
+                lag.as_millis()
+            ),
+        }
     }
 }
 
-impl std::error::Error for LogUnreadable {}
+impl std::error::Error for Unvouched {}
 
 impl Revocations {
     /// Loads every live entry of the log. Entries are purged `purge_margin` seconds after
@@ -60,6 +137,18 @@ impl Revocations {
         clock: Arc<dyn Clock>,
         purge_margin: u64,
     ) -> Result<Arc<Self>, StoreError> {
+        Self::load_with(store, clock, purge_margin, Follow::default(), None).await
+    }
+
+    /// [`load`](Self::load), following the log as `follow` says and woken by `hints` (which
+    /// are also told of every entry this process appends).
+    pub async fn load_with(
+        store: Arc<dyn RevocationStore>,
+        clock: Arc<dyn Clock>,
+        purge_margin: u64,
+        follow: Follow,
+        hints: Option<Arc<dyn RevocationHints>>,
+    ) -> Result<Arc<Self>, StoreError> {
         let r = Arc::new(Revocations {
             store,
             set: RevocationSet::new(),
@@ -67,9 +156,46 @@ impl Revocations {
             purge_margin,
             unreadable: AtomicBool::new(false),
             unreadable_detail: Mutex::new(String::new()),
+            follow,
+            base: Instant::now(),
+            current_as_of: AtomicU64::new(0),
+            stale: AtomicBool::new(false),
+            hints,
         });
         r.catch_up().await?;
         Ok(r)
+    }
+
+    /// How this mirror follows the log.
+    pub fn follow_settings(&self) -> Follow {
+        self.follow
+    }
+
+    /// How old the mirror is: the time since the start of its last read that reached the
+    /// head of the log.
+    pub fn lag(&self) -> Duration {
+        let as_of = self.base + Duration::from_nanos(self.current_as_of.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(as_of)
+    }
+
+    /// Whether every token can be vouched for now: `Err` while the log holds an entry this
+    /// version cannot read, or while the mirror is older than the allowed lag.
+    pub fn vouching(&self) -> Result<(), Unvouched> {
+        if self.unreadable.load(Ordering::Relaxed) {
+            return Err(Unvouched::Unreadable);
+        }
+        let lag = self.lag();
+        if lag > self.follow.max_lag {
+            if !self.stale.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    lag_ms = lag.as_millis() as u64,
+                    max_lag_ms = self.follow.max_lag.as_millis() as u64,
+                    "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
+                );
+            }
+            return Err(Unvouched::Stale { lag });
+        }
+        Ok(())
     }
 
     /// Revokes durably, then locally. Returns only once the store has it.
@@ -78,6 +204,7 @@ impl Revocations {
         // Applied without moving the cursor: an entry another process appended just before
         // this one may not have been read yet; the follower reads this one again (harmless).
         self.set.apply(0, &revocation);
+        self.announce();
         Ok(())
     }
 
@@ -87,6 +214,14 @@ impl Revocations {
     /// appended before it are not skipped.
     pub fn applied(&self, logged: &Logged) {
         self.set.apply(0, &logged.revocation);
+        self.announce();
+    }
+
+    /// Tells the other instances the log grew, if hints are configured.
+    fn announce(&self) {
+        if let Some(h) = &self.hints {
+            h.announce();
+        }
     }
 
     /// Whether a verified token is revoked (in-process lookup).
@@ -94,12 +229,11 @@ impl Revocations {
         self.set.is_revoked(token)
     }
 
-    /// [`is_revoked`](Self::is_revoked), failing closed while the log holds an entry this
-    /// version cannot read: the mirror may then lack a revocation, so no token is vouched for.
-    pub fn check(&self, token: TokenRef<'_>) -> Result<bool, LogUnreadable> {
-        if self.unreadable.load(Ordering::Relaxed) {
-            return Err(LogUnreadable);
-        }
+    /// [`is_revoked`](Self::is_revoked), failing closed ([`vouching`](Self::vouching)) while
+    /// the log holds an entry this version cannot read or the mirror is older than the allowed
+    /// lag: the mirror may then lack a revocation, so no token is vouched for.
+    pub fn check(&self, token: TokenRef<'_>) -> Result<bool, Unvouched> {
+        self.vouching()?;
         Ok(self.set.is_revoked(token))
     }
 
@@ -125,6 +259,7 @@ impl Revocations {
     pub async fn catch_up(&self) -> Result<usize, StoreError> {
         let mut applied = 0;
         loop {
+            let started = Instant::now();
             // Entries still within the purge margin count as live (see `load`).
             let live_from = self.clock.now().saturating_sub(self.purge_margin);
             let batch = match self
@@ -152,8 +287,20 @@ impl Revocations {
             applied += n;
             if n < BATCH as usize {
                 self.unreadable.store(false, Ordering::Relaxed);
+                self.reached_head(started);
                 return Ok(applied);
             }
+        }
+    }
+
+    /// Records that a read started at `started` reached the head of the log.
+    fn reached_head(&self, started: Instant) {
+        let nanos = u64::try_from(started.saturating_duration_since(self.base).as_nanos())
+            .unwrap_or(u64::MAX);
+        self.current_as_of.fetch_max(nanos, Ordering::Relaxed);
+        if self.stale.load(Ordering::Relaxed) && self.lag() <= self.follow.max_lag {
+            self.stale.store(false, Ordering::Relaxed);
+            tracing::info!("revocation mirror is current again: tokens are vouched for");
         }
     }
 
@@ -165,28 +312,46 @@ impl Revocations {
         self.store.purge_revocations(before).await.map(|_| ())
     }
 
-    /// Follows the log until `shutdown` changes: catch up every [`FOLLOW_INTERVAL`], purge
-    /// once a minute. Store errors are logged and retried.
+    /// Follows the log until `shutdown` changes: catch up every poll interval, and at once
+    /// when a hint arrives; purge about once a minute. Store errors are logged (once until the
+    /// next success) and retried at the next poll.
     pub async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut ticks: u64 = 0;
+        let wakeups = self.hints.as_ref().map(|h| h.wakeups());
+        let hinted = async |w: &Option<Arc<tokio::sync::Notify>>| match w {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        };
+        let purge_every = Duration::from_secs(60);
+        let mut last_purge = Instant::now();
+        let mut failing = false;
         // A fixed period (not a pause after each read), so a slow read on a busy machine
         // does not stretch the time a revocation from another process takes to apply.
-        let mut interval = tokio::time::interval(FOLLOW_INTERVAL);
+        let mut interval = tokio::time::interval(self.follow.poll_interval);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
+                () = hinted(&wakeups) => {}
                 _ = shutdown.changed() => return,
             }
-            if let Err(e) = self.catch_up().await {
-                tracing::warn!(error = %e, "revocation log: catch-up failed; retrying");
+            match self.catch_up().await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("revocation log: reading again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "revocation log: catch-up failed; retrying every poll");
+                }
+                Err(e) => tracing::debug!(error = %e, "revocation log: catch-up failed again"),
             }
-            ticks += 1;
-            if ticks.is_multiple_of(120)
-                && let Err(e) = self.purge(self.clock.now()).await
-            {
-                tracing::warn!(error = %e, "revocation log: purge failed");
+            if last_purge.elapsed() >= purge_every {
+                last_purge = Instant::now();
+                if let Err(e) = self.purge(self.clock.now()).await {
+                    tracing::warn!(error = %e, "revocation log: purge failed");
+                }
             }
         }
     }
@@ -261,5 +426,161 @@ mod tests {
         assert!(!running.is_revoked(token));
         let after = Revocations::load(store, clock, 900).await.unwrap();
         assert!(!after.is_revoked(token));
+    }
+
+    /// A log that can be made unreachable.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: AtomicBool,
+    }
+
+    impl RevocationStore for Flaky {
+        fn revoke(&self, revocation: Revocation) -> jwtx::store::StoreFuture<'_, u64> {
+            self.inner.revoke(revocation)
+        }
+        fn revocations_since(
+            &self,
+            after: u64,
+            now: NumericDate,
+            limit: u32,
+        ) -> jwtx::store::StoreFuture<'_, Vec<(u64, Revocation)>> {
+            if self.down.load(Ordering::Relaxed) {
+                return Box::pin(std::future::ready(Err(StoreError::unavailable("down"))));
+            }
+            self.inner.revocations_since(after, now, limit)
+        }
+        fn purge_revocations(&self, now: NumericDate) -> jwtx::store::StoreFuture<'_, u64> {
+            self.inner.purge_revocations(now)
+        }
+    }
+
+    const ANY: TokenRef<'static> = TokenRef {
+        jti: Some("00000000-0000-4000-8000-000000000001"),
+        sid: None,
+        sub: "u",
+        iat: Some(1),
+    };
+
+    fn token_entry() -> Revocation {
+        Revocation::Token {
+            jti: ANY.jti.unwrap_or_default().to_owned(),
+            until: u64::MAX / 2,
+        }
+    }
+
+    /// While the log cannot be read, tokens are vouched for until the mirror is older than
+    /// the allowed lag, then refused (503) until a read reaches the head again, by itself.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_mirror_fails_closed_and_recovers_by_itself() {
+        let store = Arc::new(Flaky {
+            inner: MemoryStore::new(),
+            down: AtomicBool::new(false),
+        });
+        let follow = Follow {
+            poll_interval: Duration::from_millis(500),
+            max_lag: Duration::from_secs(5),
+        };
+        let r = Revocations::load_with(
+            store.clone(),
+            Arc::new(jwtx::SystemClock),
+            900,
+            follow,
+            None,
+        )
+        .await
+        .unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let follower = tokio::spawn(r.clone().follow(stopped));
+        assert_eq!(r.check(ANY), Ok(false));
+        store.down.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(4_000)).await;
+        assert_eq!(r.check(ANY), Ok(false), "within the lag: still vouched for");
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        match r.check(ANY) {
+            Err(Unvouched::Stale { lag }) => assert!(lag > follow.max_lag, "{lag:?}"),
+            other => panic!("past the lag a token must not be vouched for: {other:?}"),
+        }
+        assert!(r.lag() > follow.max_lag);
+        // Meanwhile another instance revoked the token; the store comes back.
+        store.inner.revoke(token_entry()).await.unwrap();
+        store.down.store(false, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(r.check(ANY), Ok(true), "caught up: vouching again, revoked");
+        assert!(r.lag() <= follow.poll_interval * 2);
+        stop.send(true).unwrap();
+        follower.await.unwrap();
+    }
+
+    /// Hints for tests: counts announcements, wakes on demand.
+    #[derive(Debug, Default)]
+    struct Hints {
+        announced: AtomicU64,
+        wake: Arc<tokio::sync::Notify>,
+    }
+
+    impl RevocationHints for Hints {
+        fn announce(&self) {
+            self.announced.fetch_add(1, Ordering::Relaxed);
+        }
+        fn wakeups(&self) -> Arc<tokio::sync::Notify> {
+            self.wake.clone()
+        }
+    }
+
+    /// A hint makes the follower read at once, long before its next poll; this process's own
+    /// appends are announced.
+    #[tokio::test(start_paused = true)]
+    async fn a_hint_wakes_the_follower_and_appends_are_announced() {
+        let store = Arc::new(MemoryStore::new());
+        let hints = Arc::new(Hints::default());
+        let follow = Follow {
+            poll_interval: Duration::from_secs(60),
+            max_lag: Duration::from_secs(600),
+        };
+        let r = Revocations::load_with(
+            store.clone(),
+            Arc::new(jwtx::SystemClock),
+            900,
+            follow,
+            Some(hints.clone()),
+        )
+        .await
+        .unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let follower = tokio::spawn(r.clone().follow(stopped));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Another instance appends and hints.
+        store.revoke(token_entry()).await.unwrap();
+        hints.wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            r.check(ANY),
+            Ok(true),
+            "read on the hint, not at the next poll"
+        );
+        assert_eq!(hints.announced.load(Ordering::Relaxed), 0);
+        r.revoke(Revocation::Session {
+            id: "s1".into(),
+            until: u64::MAX / 2,
+        })
+        .await
+        .unwrap();
+        assert_eq!(hints.announced.load(Ordering::Relaxed), 1);
+        stop.send(true).unwrap();
+        follower.await.unwrap();
+    }
+
+    #[test]
+    fn max_lag_must_exceed_twice_the_poll_interval() {
+        let f = |poll, lag| Follow {
+            poll_interval: Duration::from_millis(poll),
+            max_lag: Duration::from_millis(lag),
+        };
+        assert!(f(500, 5_000).validate().is_ok());
+        assert!(f(500, 1_001).validate().is_ok());
+        let e = f(500, 1_000).validate().unwrap_err();
+        assert!(e.contains("revocation_max_lag"), "{e}");
+        assert!(f(0, 1_000).validate().is_err());
     }
 }

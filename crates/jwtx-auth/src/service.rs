@@ -17,9 +17,10 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 use crate::events::{AuthEvent, EventSink, Refused, SessionEnd, TracingEvents};
+use crate::hints::RevocationHints;
 use crate::limiter::LoginLimiter;
 use crate::passwords::{PasswordError, PasswordHasher};
-use crate::revocations::Revocations;
+use crate::revocations::{Follow, Revocations};
 use crate::throttle::LoginThrottle;
 use crate::users::UserCache;
 
@@ -61,6 +62,8 @@ pub enum BuildError {
     Manager(jwtx_axum::BuildError),
     /// The password hasher could not be made or warmed up.
     Passwords(PasswordError),
+    /// The follower's settings cannot work ([`Follow::validate`]).
+    Follow(String),
 }
 
 impl fmt::Display for BuildError {
@@ -69,6 +72,7 @@ impl fmt::Display for BuildError {
             BuildError::Store(e) => write!(f, "cannot read the revocation log: {e}"),
             BuildError::Manager(e) => write!(f, "the token settings cannot work: {e}"),
             BuildError::Passwords(e) => write!(f, "password hashing: {e}"),
+            BuildError::Follow(e) => f.write_str(e),
         }
     }
 }
@@ -79,6 +83,7 @@ impl std::error::Error for BuildError {
             BuildError::Store(e) => Some(e),
             BuildError::Manager(e) => Some(e),
             BuildError::Passwords(e) => Some(e),
+            BuildError::Follow(_) => None,
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct AuthBuilder {
     events: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     customize: Option<Customize>,
+    follow: Follow,
+    hints: Option<Arc<dyn RevocationHints>>,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -146,6 +153,20 @@ impl AuthBuilder {
         self
     }
 
+    /// How the revocation log is followed and how stale the mirror may grow before tokens
+    /// answer 503. Default: [`Follow::default`] (500 ms, 5 s).
+    pub fn follow(mut self, follow: Follow) -> Self {
+        self.follow = follow;
+        self
+    }
+
+    /// Wake-up hints shared with the other instances of a deployment (`jwtx-redis`): told of
+    /// every entry this process appends, and waking its follower when another does.
+    pub fn hints(mut self, hints: Arc<dyn RevocationHints>) -> Self {
+        self.hints = Some(hints);
+        self
+    }
+
     /// Adds to the token manager before it is built (an error handler, the verified-token
     /// cache, claims loaders). The revocation check and user loader are the service's.
     pub fn manager(
@@ -168,10 +189,13 @@ impl AuthBuilder {
         let purge_margin = codec
             .ttl(&jwtx::TokenType::Access)
             .map_or(u64::MAX, |d| d.as_secs());
-        let revocations = Revocations::load(
+        self.follow.validate().map_err(BuildError::Follow)?;
+        let revocations = Revocations::load_with(
             self.store.clone() as Arc<dyn RevocationStore>,
             self.clock.clone(),
             purge_margin,
+            self.follow,
+            self.hints,
         )
         .await
         .map_err(BuildError::Store)?;
@@ -347,6 +371,8 @@ impl Auth {
             events: Arc::new(TracingEvents),
             clock: Arc::new(jwtx::SystemClock),
             customize: None,
+            follow: Follow::default(),
+            hints: None,
         }
     }
 

@@ -17,6 +17,10 @@ pub struct Cli {
     /// Data directory (default ./jwtx-data).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store every instance shares: sqlite://PATH (default <data_dir>/jwtx.db) or
+    /// postgres://… (or JWTX_DATABASE_URL; prefer the environment for a URL with a password).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -91,7 +91,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// The longest `keep_alive_timeout` a configuration may set.
 const MAX_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Parses a duration written `90s`, `15m`, `1h` or `30d`.
+/// Parses a duration written `90s`, `15m`, `1h` or `30d` (or `500ms`, for the sub-second
+/// settings).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -99,6 +100,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration; write it like 90s, 15m, 1h or 30d"))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(n));
+    }
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -158,6 +162,12 @@ struct FileConfig {
     keep_alive_timeout: Option<toml::Value>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    // Many instances (docs/configuration.md, "Many instances").
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_key_prefix: Option<String>,
+    revocation_poll_interval: Option<toml::Value>,
+    revocation_max_lag: Option<toml::Value>,
 }
 
 /// A TOML value in the environment's text form: lists comma-separated, the rest as written.
@@ -184,6 +194,8 @@ pub struct Overrides {
     pub algorithm: Option<String>,
     /// `--bind`.
     pub bind: Option<String>,
+    /// `--database-url`.
+    pub database_url: Option<Secret>,
 }
 
 /// The loaded configuration.
@@ -260,6 +272,18 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Time a kept-alive connection may wait for its next request (75s).
     pub keep_alive_timeout: Duration,
+    /// The store: `sqlite://PATH` (default `sqlite://<data_dir>/jwtx.db`) or `postgres://…`
+    /// (shared by every instance). It may hold a password: never shown.
+    pub database_url: Option<Secret>,
+    /// Redis for revocation fan-out and shared login limits (optional; may hold a password).
+    pub redis_url: Option<Secret>,
+    /// Prefix of every Redis key and channel (`jwtx:`), so deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// How often the revocation log is read (500ms; a Redis hint reads at once).
+    pub revocation_poll_interval: Duration,
+    /// The oldest the revocation mirror may be before protected routes answer 503 (5s; more
+    /// than twice the poll interval).
+    pub revocation_max_lag: Duration,
 }
 
 /// The TLS certificate chain and key files.
@@ -482,6 +506,9 @@ impl Config {
         put("refresh_token_expires", fc.refresh_token_expires);
         put("tls_cert", fc.tls_cert.map(|p| p.display().to_string()));
         put("tls_key", fc.tls_key.map(|p| p.display().to_string()));
+        put("database_url", fc.database_url);
+        put("redis_url", fc.redis_url);
+        put("redis_key_prefix", fc.redis_key_prefix);
         let mut file_typed = BTreeMap::new();
         for (key, value) in [
             ("token_location", fc.token_location),
@@ -514,6 +541,8 @@ impl Config {
             ("max_connections", fc.max_connections),
             ("header_read_timeout", fc.header_read_timeout),
             ("keep_alive_timeout", fc.keep_alive_timeout),
+            ("revocation_poll_interval", fc.revocation_poll_interval),
+            ("revocation_max_lag", fc.revocation_max_lag),
         ] {
             put(key, value.map(toml_text));
         }
@@ -530,6 +559,9 @@ impl Config {
         }
         if let Some(b) = &flags.bind {
             flag_values.insert("bind", b.clone());
+        }
+        if let Some(u) = &flags.database_url {
+            flag_values.insert("database_url", u.expose().to_owned());
         }
         let src = Sources {
             flags: flag_values,
@@ -558,6 +590,25 @@ impl Config {
                 Err(p) => Err(err(key, p)),
             }
         };
+        // A duration within `range` (milliseconds allowed), `default` when not set.
+        let ranged =
+            |key: &'static str, default: Duration, range: std::ops::RangeInclusive<Duration>| {
+                let Some(v) = src.get(key) else {
+                    return Ok(default);
+                };
+                match parse_duration(&v) {
+                    Ok(d) if range.contains(&d) => Ok(d),
+                    Ok(_) => Err(err(
+                        key,
+                        format!(
+                            "{v:?} is out of range; use {}ms to {}s",
+                            range.start().as_millis(),
+                            range.end().as_secs()
+                        ),
+                    )),
+                    Err(p) => Err(err(key, p)),
+                }
+            };
         let algorithm = match src.get("algorithm") {
             None => Algorithm::HS256,
             Some(a) => a
@@ -762,6 +813,41 @@ impl Config {
                 None => false,
                 Some(v) => parse_bool("cookie_host_prefix", &v)?,
             },
+            database_url: src
+                .get("database_url")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .map(Secret::new),
+            redis_url: src
+                .get("redis_url")
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .map(Secret::new),
+            redis_key_prefix: match src.get("redis_key_prefix") {
+                None => "jwtx:".to_owned(),
+                Some(p)
+                    if p.len() <= 64 && !p.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    p
+                }
+                Some(_) => {
+                    return Err(err(
+                        "redis_key_prefix",
+                        "must be at most 64 bytes without whitespace or control characters, \
+                         e.g. \"jwtx:\" or \"prod-eu:\"",
+                    ));
+                }
+            },
+            revocation_poll_interval: ranged(
+                "revocation_poll_interval",
+                jwtx_auth::FOLLOW_INTERVAL,
+                Duration::from_millis(10)..=Duration::from_secs(60),
+            )?,
+            revocation_max_lag: ranged(
+                "revocation_max_lag",
+                jwtx_auth::MAX_LAG,
+                Duration::from_millis(30)..=Duration::from_secs(3600),
+            )?,
         }
         .checked()
     }
@@ -776,6 +862,13 @@ impl Config {
 
     /// Checks settings that only make sense together.
     fn checked(self) -> Result<Config, ConfigError> {
+        let follow = jwtx_auth::Follow {
+            poll_interval: self.revocation_poll_interval,
+            max_lag: self.revocation_max_lag,
+        };
+        follow
+            .validate()
+            .map_err(|why| err("revocation_max_lag", why))?;
         if self.cookie_host_prefix {
             let why = if self.cookie_profile != CookieProfile::Jwtx {
                 Some("needs cookie_profile = \"jwtx\"")
@@ -880,6 +973,59 @@ mod tests {
         assert!(parse_duration("15").unwrap_err().contains("no unit"));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    }
+
+    /// The many-instance keys: defaults, the environment, the lag rule, and URLs (which may
+    /// hold passwords) never shown.
+    #[test]
+    fn many_instance_keys() {
+        let load = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::load_with(None, &Overrides::default(), &move |k| {
+                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+        };
+        let c = load(&[]).unwrap();
+        assert_eq!(c.database_url, None);
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.redis_key_prefix, "jwtx:");
+        assert_eq!(c.revocation_poll_interval, Duration::from_millis(500));
+        assert_eq!(c.revocation_max_lag, Duration::from_secs(5));
+        let c = load(&[
+            (
+                "JWTX_DATABASE_URL",
+                "postgres://jwtx:pg-hunter2@db.internal/jwtx",
+            ),
+            ("JWTX_REDIS_URL", "redis://:redis-hunter2@cache:6379/0"),
+            ("JWTX_REDIS_KEY_PREFIX", "prod-eu:"),
+            ("JWTX_REVOCATION_POLL_INTERVAL", "200ms"),
+            ("JWTX_REVOCATION_MAX_LAG", "2s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.as_ref().map(Secret::expose),
+            Some("postgres://jwtx:pg-hunter2@db.internal/jwtx")
+        );
+        assert_eq!(c.redis_key_prefix, "prod-eu:");
+        assert_eq!(c.revocation_poll_interval, Duration::from_millis(200));
+        assert_eq!(c.revocation_max_lag, Duration::from_secs(2));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        let e = load(&[
+            ("JWTX_REVOCATION_POLL_INTERVAL", "1s"),
+            ("JWTX_REVOCATION_MAX_LAG", "2s"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "revocation_max_lag");
+        assert!(e.problem.contains("twice"), "{e}");
+        let e = load(&[("JWTX_REVOCATION_POLL_INTERVAL", "5ms")]).unwrap_err();
+        assert_eq!(e.key, "revocation_poll_interval");
+        let e = load(&[("JWTX_REDIS_KEY_PREFIX", "a b")]).unwrap_err();
+        assert_eq!(e.key, "redis_key_prefix");
     }
 
     #[test]

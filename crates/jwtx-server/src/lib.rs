@@ -31,6 +31,7 @@ fn load_config(cli: &Cli, key: Option<&KeyArgs>) -> Result<Config, CliError> {
         secret_key: key.and_then(|k| k.secret.clone()).map(Secret::new),
         algorithm: key.and_then(|k| k.alg.clone()),
         bind: None,
+        database_url: cli.database_url.clone().map(Secret::new),
     };
     Ok(Config::load(cli.config.as_deref(), &flags)?)
 }
@@ -42,6 +43,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
             let flags = Overrides {
                 data_dir: cli.data_dir.clone(),
                 bind: bind.clone(),
+                database_url: cli.database_url.clone().map(Secret::new),
                 ..Overrides::default()
             };
             let config = Config::load(cli.config.as_deref(), &flags)?;

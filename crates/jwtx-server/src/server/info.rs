@@ -76,30 +76,39 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: the store answers and every token can be vouched for (the revocation
+/// mirror is readable and no older than `revocation_max_lag`).
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`"),
-        (status = 503, description = "The store is unreachable, or the revocation log holds an entry this version cannot read"),
+        (status = 503, description = "The store is unreachable, the revocation mirror is older than revocation_max_lag, or the log holds an entry this version cannot read"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if let Some(detail) = state.auth.revocations().unreadable() {
-        tracing::warn!(%detail, "readiness: the revocation log cannot be read");
-        return (
+    let unavailable = |msg: &str| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "msg": "revocation log unreadable" })),
+            Json(json!({ "status": "unavailable", "msg": msg })),
         )
-            .into_response();
+            .into_response()
+    };
+    let revocations = state.auth.revocations();
+    match revocations.vouching() {
+        Err(jwtx_auth::Unvouched::Unreadable) => {
+            let detail = revocations.unreadable().unwrap_or_default();
+            tracing::warn!(%detail, "readiness: the revocation log cannot be read");
+            return unavailable("revocation log unreadable");
+        }
+        Err(e @ jwtx_auth::Unvouched::Stale { .. }) => {
+            tracing::warn!(error = %e, "readiness: the revocation mirror is stale");
+            return unavailable("revocation mirror stale");
+        }
+        Ok(()) => {}
     }
     match state.auth.store().ping().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "msg": "store unreachable" })),
-            )
-                .into_response()
+            unavailable("store unreachable")
         }
     }
 }

@@ -160,6 +160,8 @@ pub(crate) struct Readings {
     pub verified_cache: jwtx_axum::VerifiedCacheStats,
     /// The password hashing queue: jobs in it now, and refusals by bound (the hasher's).
     pub password_queue: PasswordQueue,
+    /// How old the revocation mirror is (a gauge; past `revocation_max_lag`, 503).
+    pub revocation_lag: std::time::Duration,
 }
 
 /// The password hashing queue at a scrape.
@@ -387,6 +389,14 @@ impl Metrics {
              limit).",
             conn(&self.connections.max),
         );
+        let name = "jwtx_revocation_lag_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Age of the revocation mirror: time since the start of its last read \
+             that reached the head of the log (past revocation_max_lag, protected routes answer \
+             503).\n# TYPE {name} gauge\n{name} {}",
+            readings.revocation_lag.as_secs_f64()
+        );
         let name = "jwtx_http_request_duration_seconds";
         let _ = writeln!(
             out,
@@ -432,6 +442,7 @@ pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::Heade
             refused_per_user: auth.hasher().refused_per_user(),
             refused_overloaded: auth.hasher().refused_overloaded(),
         },
+        revocation_lag: auth.revocations().lag(),
     };
     let mut res = state.metrics.render(readings).into_response();
     res.headers_mut().insert(
@@ -485,6 +496,7 @@ mod tests {
                 refused_per_user: 6,
                 refused_overloaded: 1,
             },
+            revocation_lag: Duration::from_millis(1_250),
         });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",
@@ -499,6 +511,8 @@ mod tests {
             "# TYPE jwtx_revocations_live gauge",
             "jwtx_revocations_live 3",
             "jwtx_revocation_set_table_bytes 84",
+            "# TYPE jwtx_revocation_lag_seconds gauge",
+            "jwtx_revocation_lag_seconds 1.25",
             "jwtx_verified_cache_lookups_total{result=\"hit\"} 7",
             "jwtx_verified_cache_lookups_total{result=\"miss\"} 2",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.001\"} 0",

@@ -116,6 +116,10 @@ pub async fn auth(
         .limiter(throttle)
         .events(Arc::new(MetricsEvents::new(metrics)))
         .clock(clock)
+        .follow(jwtx_auth::Follow {
+            poll_interval: config.revocation_poll_interval,
+            max_lag: config.revocation_max_lag,
+        })
         .manager(move |b| {
             b.verified_cache(verified_cache)
                 .error_handler(move |error, config| {
