@@ -38,9 +38,9 @@
 //!
 //! Exit status 2 for every failure here (bad arguments, a refused generate, the store).
 
-use jwtx::store::{KeyStatus, KeyStore, SigningKey};
+use crate::data::Store;
+use jwtx::store::{KeyStatus, SigningKey};
 use jwtx::{Algorithm, Clock, SystemClock};
-use jwtx_sqlx::SqliteStore;
 use serde_json::json;
 
 use super::user::{store_error, utc, with_store};
@@ -88,7 +88,7 @@ fn check_asymmetric(alg: Algorithm, what: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn list(store: &SqliteStore, config: &Config, json: bool) -> Result<String, CliError> {
+async fn list(store: &Store, config: &Config, json: bool) -> Result<String, CliError> {
     let keys = store.list_keys().await.map_err(store_error)?;
     let lifetime = crate::data::max_token_lifetime(config);
     if json {
@@ -187,11 +187,7 @@ fn unused_note(config: &Config, alg: Algorithm) -> String {
     }
 }
 
-async fn generate(
-    store: &SqliteStore,
-    config: &Config,
-    alg: Algorithm,
-) -> Result<String, CliError> {
+async fn generate(store: &Store, config: &Config, alg: Algorithm) -> Result<String, CliError> {
     // Before generating a key that would be thrown away.
     if let Some(active) = store.active_key().await.map_err(store_error)? {
         return Err(active_exists(&active));
@@ -212,7 +208,7 @@ async fn generate(
 }
 
 async fn rotate(
-    store: &SqliteStore,
+    store: &Store,
     config: &Config,
     alg: Option<Algorithm>,
 ) -> Result<String, CliError> {
@@ -281,6 +277,7 @@ async fn rotate(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use jwtx::store::KeyStore;
     use jwtx::store::memory::MemoryStore;
 
     fn config(alg: &str) -> Config {

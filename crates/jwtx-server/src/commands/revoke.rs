@@ -16,9 +16,9 @@
 //!
 //! Exit status 2 for every failure (bad arguments, unknown user, the store).
 
-use jwtx::store::{Revocation, RevocationStore, SessionStore, UserStore};
+use crate::data::Store;
+use jwtx::store::Revocation;
 use jwtx::{Clock, NumericDate, SystemClock};
-use jwtx_sqlx::SqliteStore;
 
 use super::user::{no_such_user, store_error, utc, with_store};
 use crate::cli::RevokeArgs;
@@ -74,7 +74,7 @@ pub(crate) fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError
 }
 
 /// Appends one revocation to the log, durably.
-pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Result<u64, CliError> {
+pub(crate) async fn append(store: &Store, revocation: Revocation) -> Result<u64, CliError> {
     store.revoke(revocation).await.map_err(|e| {
         CliError::store(
             "the revocation could not be stored, so nothing was revoked",
@@ -87,7 +87,7 @@ pub(crate) async fn append(store: &SqliteStore, revocation: Revocation) -> Resul
 /// store transaction, one log entry (the server's `POST /logout/all` makes the same call);
 /// returns how many sessions ended.
 pub(crate) async fn end_user_tokens(
-    store: &SqliteStore,
+    store: &Store,
     config: &Config,
     user: &str,
 ) -> Result<u64, CliError> {

@@ -24,9 +24,9 @@
 
 use std::io::{BufRead, Read, Write};
 
-use jwtx::store::{PasswordChange, StoreError, User, UserStore};
+use crate::data::Store;
+use jwtx::store::{PasswordChange, StoreError, User};
 use jwtx::{Clock, NumericDate, SystemClock};
-use jwtx_sqlx::SqliteStore;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -76,7 +76,7 @@ pub(crate) fn run(config: &Config, command: &UserCommand) -> Result<String, CliE
 }
 
 async fn add(
-    store: &SqliteStore,
+    store: &Store,
     config: &Config,
     name: &str,
     roles: &[String],
@@ -108,7 +108,7 @@ async fn add(
     ))
 }
 
-async fn list(store: &SqliteStore, json: bool) -> Result<String, CliError> {
+async fn list(store: &Store, json: bool) -> Result<String, CliError> {
     let users = store.list_users().await.map_err(store_error)?;
     if json {
         let out: Vec<_> = users
@@ -140,7 +140,7 @@ async fn list(store: &SqliteStore, json: bool) -> Result<String, CliError> {
     Ok(out.join("\n"))
 }
 
-async fn set_roles(store: &SqliteStore, name: &str, roles: &[String]) -> Result<String, CliError> {
+async fn set_roles(store: &Store, name: &str, roles: &[String]) -> Result<String, CliError> {
     if !store.set_roles(name, roles).await.map_err(store_error)? {
         return Err(no_such_user(name));
     }
@@ -152,7 +152,7 @@ async fn set_roles(store: &SqliteStore, name: &str, roles: &[String]) -> Result<
 }
 
 async fn passwd(
-    store: &SqliteStore,
+    store: &Store,
     config: &Config,
     name: &str,
     password_stdin: bool,
@@ -191,7 +191,7 @@ async fn passwd(
     ))
 }
 
-async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<String, CliError> {
+async fn delete(store: &Store, config: &Config, name: &str) -> Result<String, CliError> {
     // The user, their sessions and a cut-off in one transaction. The cut-off, at the store's
     // clock, covers every token issued to them, in the deletion's own second too, so none
     // comes back if a user of the same name is created.
@@ -214,7 +214,7 @@ async fn delete(store: &SqliteStore, config: &Config, name: &str) -> Result<Stri
 /// store (whatever `f` returned).
 pub(crate) fn with_store<F, Fut>(config: &Config, f: F) -> Result<String, CliError>
 where
-    F: FnOnce(SqliteStore) -> Fut,
+    F: FnOnce(Store) -> Fut,
     Fut: std::future::Future<Output = Result<String, CliError>>,
 {
     crate::logging::init(config.log_format, "warn,audit=info");

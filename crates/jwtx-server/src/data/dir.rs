@@ -22,6 +22,10 @@ pub(crate) enum SecretSource {
     File(PathBuf),
     /// Generated now and written to this file.
     Generated(PathBuf),
+    /// Generated earlier by an instance sharing the store, and read from it.
+    Store,
+    /// Generated now and stored for every instance sharing the store.
+    GeneratedInStore,
 }
 
 impl DataDir {
@@ -91,7 +95,8 @@ impl DataDir {
     }
 
     /// The HMAC secret: the configured one (checked for strength), else the one in
-    /// `secret_key` in the data directory, generated (256 bits, file mode 0600) on first use.
+    /// `secret_key` in the data directory, generated (256 bits, file mode 0600) on first use
+    /// (`data::hmac_secret` chooses between this and a shared store's).
     pub(crate) fn hmac_secret(&self, config: &Config) -> Result<(Secret, SecretSource), CliError> {
         if let Some(s) = &config.secret_key {
             config::check_secret(config.algorithm, s)?;

@@ -5,18 +5,23 @@
 
 mod dir;
 mod signing;
+mod store;
 
 pub(crate) use dir::{DataDir, SecretSource};
 pub(crate) use signing::new_key;
 pub(crate) use signing::{max_token_lifetime, server_keyset};
+pub(crate) use store::Store;
 
 use jwtx_sqlx::SqliteStore;
 
-use crate::config::Config;
+use jwtx::store::StoredSecret;
+
+use crate::config::{Config, Secret};
 use crate::error::CliError;
 
-/// Opens (creating if needed) the data directory and the SQLite store in it.
-pub(crate) async fn open_store(config: &Config) -> Result<(DataDir, SqliteStore), CliError> {
+/// Opens the store `database_url` names: the SQLite store in the data directory (creating
+/// both if needed), with the directory; or a PostgreSQL database, without one.
+pub(crate) async fn open_store(config: &Config) -> Result<(Option<DataDir>, Store), CliError> {
     let data = DataDir::open(&config.data_dir)?;
     let db = data.database();
     let store = SqliteStore::open(&db).await.map_err(|e| {
@@ -25,5 +30,40 @@ pub(crate) async fn open_store(config: &Config) -> Result<(DataDir, SqliteStore)
             db.display()
         ))
     })?;
-    Ok((data, store))
+    let description = format!("SQLite {}", db.display());
+    Ok((Some(data), Store::sqlite(store, description)))
 }
+
+/// The HMAC secret: the configured one (checked for strength); else the data directory's
+/// (generated into it on first use); else, on a shared store, the store's (generated into it
+/// by the first instance to start, so every instance signs with the same one).
+pub(crate) async fn hmac_secret(
+    config: &Config,
+    data: Option<&DataDir>,
+    store: &Store,
+) -> Result<(Secret, SecretSource), CliError> {
+    if let Some(s) = &config.secret_key {
+        crate::config::check_secret(config.algorithm, s)?;
+        return Ok((s.clone(), SecretSource::Configured));
+    }
+    if let Some(dir) = data {
+        return dir.hmac_secret(config);
+    }
+    let generated = jwtx::secret_hex::<32>();
+    let stored = store
+        .secret_or_insert(HMAC_SECRET, StoredSecret::new(generated.as_str()))
+        .await
+        .map_err(|e| CliError::store("cannot read the HMAC secret from the store", e))?;
+    let secret = Secret::new(stored.expose());
+    crate::config::check_secret(config.algorithm, &secret)
+        .map_err(|e| CliError::usage(format!("the store holds a bad HMAC secret: {e}")))?;
+    let source = if stored.expose() == generated.as_str() {
+        SecretSource::GeneratedInStore
+    } else {
+        SecretSource::Store
+    };
+    Ok((secret, source))
+}
+
+/// The name of the generated HMAC secret in a shared store.
+pub(crate) const HMAC_SECRET: &str = "hmac";

@@ -261,10 +261,16 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
 /// summary (never a secret).
 pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), CliError> {
     let (data, store) = crate::data::open_store(config).await?;
-    let db = data.database();
+    if demo && store.is_shared() {
+        store.close().await;
+        return Err(CliError::usage(
+            "--demo is refused on a PostgreSQL database: every instance sharing it would serve \
+             the well-known demo accounts (admin/adminpass); create users with `jwtx user add`",
+        ));
+    }
     let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
     let (keys, key_line) = if config.algorithm.is_symmetric() {
-        let (secret, source) = data.hmac_secret(config)?;
+        let (secret, source) = crate::data::hmac_secret(config, data.as_ref(), &store).await?;
         let key = jwtx::Key::hmac(config.algorithm, secret.expose().as_bytes())
             .map_err(|e| CliError::usage(e.to_string()))?;
         let line = match source {
@@ -275,18 +281,23 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
             crate::data::SecretSource::Generated(p) => {
                 format!("secret generated into {}", p.display())
             }
+            crate::data::SecretSource::Store => "secret from the store".to_owned(),
+            crate::data::SecretSource::GeneratedInStore => {
+                "secret generated into the store".to_owned()
+            }
         };
         (jwtx::KeySet::from(key), line)
     } else {
         // Asymmetric keys live in the store (docs/cli.md, "Signing keys"): the active key signs, passive keys
         // verify; the first key is generated here if there is none. A rotation by `jwtx keys
         // rotate` takes effect at the next start.
-        crate::data::server_keyset(&store, config, clock.now()).await?
+        crate::data::server_keyset(&*store, config, clock.now()).await?
     };
     // The algorithm tokens are signed with: the store's active key may differ from
     // `algorithm` (the summary line says so).
     let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
-    let store: Arc<dyn AuthStore> = Arc::new(store);
+    let store_line = store.description().to_owned();
+    let store: Arc<dyn AuthStore> = store.auth_store();
     let metrics = Arc::new(Metrics::with_token(config.metrics_token.as_ref()));
     let codec = crate::keys::codec(config, keys);
     let threads = PasswordHasher::default_concurrency();
@@ -331,8 +342,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     }
     let locations: Vec<&str> = config.token_location.iter().map(|l| l.as_str()).collect();
     let summary = format!(
-        "  store: SQLite {}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}\n  metrics: {}",
-        db.display(),
+        "  store: {store_line}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}\n  metrics: {}",
         signing_alg,
         locations.join(", "),
         if demo {
