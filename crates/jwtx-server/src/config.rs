@@ -168,6 +168,7 @@ struct FileConfig {
     redis_key_prefix: Option<String>,
     revocation_poll_interval: Option<toml::Value>,
     revocation_max_lag: Option<toml::Value>,
+    key_encryption_key: Option<String>,
 }
 
 /// A TOML value in the environment's text form: lists comma-separated, the rest as written.
@@ -284,6 +285,9 @@ pub struct Config {
     /// The oldest the revocation mirror may be before protected routes answer 503 (5s; more
     /// than twice the poll interval).
     pub revocation_max_lag: Duration,
+    /// Seals the private keys and the generated HMAC secret in the store (envelope
+    /// encryption); from 64 hex digits, or `file:PATH` holding them.
+    pub key_encryption_key: Option<jwtx::store::sealed::KeyEncryptionKey>,
 }
 
 /// The TLS certificate chain and key files.
@@ -509,6 +513,7 @@ impl Config {
         put("database_url", fc.database_url);
         put("redis_url", fc.redis_url);
         put("redis_key_prefix", fc.redis_key_prefix);
+        put("key_encryption_key", fc.key_encryption_key);
         let mut file_typed = BTreeMap::new();
         for (key, value) in [
             ("token_location", fc.token_location),
@@ -848,6 +853,10 @@ impl Config {
                 jwtx_auth::MAX_LAG,
                 Duration::from_millis(30)..=Duration::from_secs(3600),
             )?,
+            key_encryption_key: match src.get("key_encryption_key") {
+                None => None,
+                Some(v) => Some(parse_kek(&v)?),
+            },
         }
         .checked()
     }
@@ -885,6 +894,38 @@ impl Config {
         }
         Ok(self)
     }
+}
+
+/// `key_encryption_key`: 64 hex digits, or `file:PATH` of a file holding them (readable by
+/// its owner only, where the platform says).
+fn parse_kek(v: &str) -> Result<jwtx::store::sealed::KeyEncryptionKey, ConfigError> {
+    const KEY: &str = "key_encryption_key";
+    let text = match v.trim().strip_prefix("file:") {
+        None => Zeroizing::new(v.to_owned()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(KEY, format!("cannot read {path}: {e}")))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)
+                    .map_err(|e| err(KEY, format!("cannot read {path}: {e}")))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(err(
+                        KEY,
+                        format!(
+                            "{path} is open to other users (mode {:o}); run `chmod 600 {path}`",
+                            mode & 0o777
+                        ),
+                    ));
+                }
+            }
+            Zeroizing::new(text)
+        }
+    };
+    jwtx::store::sealed::KeyEncryptionKey::from_hex(&text).map_err(|e| err(KEY, e))
 }
 
 /// The shortest `metrics_token` accepted, in characters.
@@ -1026,6 +1067,42 @@ mod tests {
         assert_eq!(e.key, "revocation_poll_interval");
         let e = load(&[("JWTX_REDIS_KEY_PREFIX", "a b")]).unwrap_err();
         assert_eq!(e.key, "redis_key_prefix");
+    }
+
+    /// `key_encryption_key` from the value or a private file; never shown.
+    #[test]
+    fn key_encryption_key_from_value_or_file() {
+        let hex = "f00d".repeat(16);
+        let env = |k: &str| (k == "JWTX_KEY_ENCRYPTION_KEY").then(|| hex.clone());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        let kek = c.key_encryption_key.as_ref().unwrap();
+        assert!(!format!("{c:?}").contains("f00df00d"));
+        let dir = std::env::temp_dir().join(format!("jwtx-kek-{}", jwtx::uuid4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kek");
+        std::fs::write(&file, format!("{hex}\n")).unwrap();
+        let from_file = |path: &std::path::Path| {
+            let v = format!("file:{}", path.display());
+            Config::load_with(None, &Overrides::default(), &move |k: &str| {
+                (k == "JWTX_KEY_ENCRYPTION_KEY").then(|| v.clone())
+            })
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = from_file(&file).unwrap_err();
+            assert!(e.problem.contains("chmod 600"), "{e}");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let c = from_file(&file).unwrap();
+        assert_eq!(c.key_encryption_key.unwrap().id(), kek.id());
+        let e = from_file(&dir.join("missing")).unwrap_err();
+        assert_eq!(e.key, "key_encryption_key");
+        let bad = |k: &str| (k == "JWTX_KEY_ENCRYPTION_KEY").then(|| "short-secret".to_owned());
+        let e = Config::load_with(None, &Overrides::default(), &bad).unwrap_err();
+        assert!(!e.to_string().contains("short-secret"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

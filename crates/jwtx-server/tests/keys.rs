@@ -335,3 +335,58 @@ fn the_store_key_wins_over_the_configured_algorithm() {
     assert_eq!(header(&access)["alg"], "EdDSA");
     assert_eq!(s.get("/protected", &access).status, 200);
 }
+
+/// With `key_encryption_key`, the store holds private keys only sealed; the server signs and
+/// verifies with them across a restart, and a command given another key-encryption key
+/// refuses, naming the one the keys are sealed under.
+#[test]
+fn private_keys_are_sealed_under_the_key_encryption_key() {
+    let dir = TempDir::new();
+    let d = dir.0.clone();
+    let kek = "0123456789abcdef".repeat(4);
+    let env = [
+        ("JWTX_ALGORITHM", "ES256"),
+        ("JWTX_KEY_ENCRYPTION_KEY", &kek),
+    ];
+    let s = Server::start_in(d.clone(), &env);
+    let (access, _) = s.tokens("testuser", "testpass");
+    assert_eq!(s.get("/protected", &access).status, 200);
+    s.kill();
+
+    // What the database holds: no PEM, only sealed text.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let raw = runtime.block_on(async {
+        let store = jwtx_sqlx::SqliteStore::open(d.join("jwtx.db"))
+            .await
+            .unwrap();
+        let keys = jwtx::store::KeyStore::list_keys(&store).await.unwrap();
+        store.close().await;
+        keys
+    });
+    assert_eq!(raw.len(), 1);
+    let pem = raw[0].private_key.as_ref().unwrap().expose().to_owned();
+    assert!(jwtx::store::sealed::is_sealed(&pem), "stored in the clear");
+    assert!(!pem.contains("PRIVATE KEY"));
+
+    // Restarted with the same key-encryption key: the old token still verifies.
+    let s = Server::start_in(d.clone(), &env);
+    assert_eq!(s.get("/protected", &access).status, 200);
+    drop(s.kill());
+
+    // Another key-encryption key cannot open them, and says why.
+    let other = "fedcba9876543210".repeat(4);
+    let o = jwtx_env(
+        &d,
+        &["keys", "rotate"],
+        &[
+            ("JWTX_ALGORITHM", "ES256"),
+            ("JWTX_KEY_ENCRYPTION_KEY", &other),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(err(&o).contains("key_encryption_key"), "{}", err(&o));
+    no_private_material(&o);
+}

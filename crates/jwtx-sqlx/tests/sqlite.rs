@@ -35,6 +35,15 @@ async fn in_memory_store_conforms() {
     assert_eq!(store.path(), None);
 }
 
+/// Keys sealed under a key-encryption key keep the key-store contract on SQLite.
+#[tokio::test]
+async fn sealed_keys_conform() {
+    use jwtx::store::sealed::{KeyEncryptionKey, SealedKeys};
+    let store = SqliteStore::in_memory().await.unwrap();
+    let kek = KeyEncryptionKey::from_hex(&jwtx::secret_hex::<32>()).unwrap();
+    jwtx_test::keys(&SealedKeys::new(Arc::new(store), kek)).await;
+}
+
 #[tokio::test]
 async fn in_memory_stores_are_separate() {
     let a = SqliteStore::in_memory().await.unwrap();

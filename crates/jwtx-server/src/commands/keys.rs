@@ -38,8 +38,7 @@
 //!
 //! Exit status 2 for every failure here (bad arguments, a refused generate, the store).
 
-use crate::data::Store;
-use jwtx::store::{KeyStatus, SigningKey};
+use jwtx::store::{KeyStatus, KeyStore, SigningKey};
 use jwtx::{Algorithm, Clock, SystemClock};
 use serde_json::json;
 
@@ -58,9 +57,9 @@ pub(crate) fn run(config: &Config, command: &KeysCommand) -> Result<String, CliE
     };
     with_store(config, |store| async move {
         match (command, alg) {
-            (KeysCommand::List { json }, _) => list(&store, config, *json).await,
-            (KeysCommand::Generate { .. }, Some(alg)) => generate(&store, config, alg).await,
-            (KeysCommand::Rotate { .. }, alg) => rotate(&store, config, alg).await,
+            (KeysCommand::List { json }, _) => list(store.keys(), config, *json).await,
+            (KeysCommand::Generate { .. }, Some(alg)) => generate(store.keys(), config, alg).await,
+            (KeysCommand::Rotate { .. }, alg) => rotate(store.keys(), config, alg).await,
             (KeysCommand::Generate { alg }, None) => {
                 Err(CliError::usage(format!("unknown algorithm {alg:?}")))
             }
@@ -88,7 +87,7 @@ fn check_asymmetric(alg: Algorithm, what: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn list(store: &Store, config: &Config, json: bool) -> Result<String, CliError> {
+async fn list(store: &dyn KeyStore, config: &Config, json: bool) -> Result<String, CliError> {
     let keys = store.list_keys().await.map_err(store_error)?;
     let lifetime = crate::data::max_token_lifetime(config);
     if json {
@@ -187,7 +186,11 @@ fn unused_note(config: &Config, alg: Algorithm) -> String {
     }
 }
 
-async fn generate(store: &Store, config: &Config, alg: Algorithm) -> Result<String, CliError> {
+async fn generate(
+    store: &dyn KeyStore,
+    config: &Config,
+    alg: Algorithm,
+) -> Result<String, CliError> {
     // Before generating a key that would be thrown away.
     if let Some(active) = store.active_key().await.map_err(store_error)? {
         return Err(active_exists(&active));
@@ -208,7 +211,7 @@ async fn generate(store: &Store, config: &Config, alg: Algorithm) -> Result<Stri
 }
 
 async fn rotate(
-    store: &Store,
+    store: &dyn KeyStore,
     config: &Config,
     alg: Option<Algorithm>,
 ) -> Result<String, CliError> {
@@ -277,7 +280,6 @@ async fn rotate(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use jwtx::store::KeyStore;
     use jwtx::store::memory::MemoryStore;
 
     fn config(alg: &str) -> Config {

@@ -31,7 +31,15 @@ pub(crate) async fn open_store(config: &Config) -> Result<(Option<DataDir>, Stor
         ))
     })?;
     let description = format!("SQLite {}", db.display());
-    Ok((Some(data), Store::sqlite(store, description)))
+    Ok((Some(data), seal(Store::sqlite(store, description), config)))
+}
+
+/// The store with its keys sealed under `key_encryption_key`, when one is configured.
+fn seal(store: Store, config: &Config) -> Store {
+    match &config.key_encryption_key {
+        Some(kek) => store.sealed(kek.clone()),
+        None => store,
+    }
 }
 
 /// The HMAC secret: the configured one (checked for strength); else the data directory's
@@ -51,6 +59,7 @@ pub(crate) async fn hmac_secret(
     }
     let generated = jwtx::secret_hex::<32>();
     let stored = store
+        .keys()
         .secret_or_insert(HMAC_SECRET, StoredSecret::new(generated.as_str()))
         .await
         .map_err(|e| CliError::store("cannot read the HMAC secret from the store", e))?;

@@ -6,12 +6,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use jwtx::store::KeyStore;
+use jwtx::store::sealed::{KeyEncryptionKey, SealedKeys};
 use jwtx_auth::AuthStore;
 use jwtx_sqlx::SqliteStore;
-
-/// Every store trait the server and the commands use, as one object.
-pub(crate) trait ServerStore: AuthStore + KeyStore {}
-impl<T: AuthStore + KeyStore> ServerStore for T {}
 
 /// The engine behind a [`Store`], kept to close it and to describe it.
 #[derive(Clone, Debug)]
@@ -19,11 +16,13 @@ enum Engine {
     Sqlite(SqliteStore),
 }
 
-/// The opened store: the traits through `Deref`, plus closing and a description that never
-/// shows a password.
+/// The opened store: users, sessions and the revocation log through `Deref`, the signing
+/// keys and stored secrets through [`keys`](Store::keys) (sealed under `key_encryption_key`
+/// when one is configured), closing, and a description that never shows a password.
 #[derive(Clone)]
 pub(crate) struct Store {
-    shared: Arc<dyn ServerStore>,
+    shared: Arc<dyn AuthStore>,
+    keys: Arc<dyn KeyStore>,
     engine: Engine,
     /// For the startup summary and errors: the engine and where, without a password.
     description: String,
@@ -38,7 +37,7 @@ impl fmt::Debug for Store {
 }
 
 impl Deref for Store {
-    type Target = dyn ServerStore;
+    type Target = dyn AuthStore;
 
     fn deref(&self) -> &Self::Target {
         &*self.shared
@@ -50,9 +49,22 @@ impl Store {
     pub(crate) fn sqlite(store: SqliteStore, description: String) -> Store {
         Store {
             shared: Arc::new(store.clone()),
+            keys: Arc::new(store.clone()),
             engine: Engine::Sqlite(store),
             description,
         }
+    }
+
+    /// Seals the private keys and secrets written from now on, and opens them when read,
+    /// under `kek`.
+    pub(crate) fn sealed(mut self, kek: KeyEncryptionKey) -> Store {
+        self.keys = Arc::new(SealedKeys::new(self.keys, kek));
+        self
+    }
+
+    /// The signing keys and stored secrets.
+    pub(crate) fn keys(&self) -> &dyn KeyStore {
+        &*self.keys
     }
 
     /// The store as the auth flows take it.

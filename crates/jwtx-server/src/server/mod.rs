@@ -291,7 +291,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         // Asymmetric keys live in the store (docs/cli.md, "Signing keys"): the active key signs, passive keys
         // verify; the first key is generated here if there is none. A rotation by `jwtx keys
         // rotate` takes effect at the next start.
-        crate::data::server_keyset(&*store, config, clock.now()).await?
+        crate::data::server_keyset(store.keys(), config, clock.now()).await?
     };
     // The algorithm tokens are signed with: the store's active key may differ from
     // `algorithm` (the summary line says so).

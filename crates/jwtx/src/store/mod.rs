@@ -34,6 +34,7 @@ mod entry;
 mod keys;
 pub mod memory;
 mod revocation_set;
+pub mod sealed;
 
 pub use keys::{
     KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, is_retirable,
