@@ -140,6 +140,9 @@ struct FileConfig {
     // Other server keys, in any TOML type (lists, booleans): normalised to the environment's
     // text form (comma-separated lists) and parsed once, below, whatever their source.
     bind: Option<toml::Value>,
+    // The client address behind a load balancer (`server/proxies.rs`).
+    trusted_proxies: Option<toml::Value>,
+    proxy_protocol: Option<toml::Value>,
     cookie_secure: Option<toml::Value>,
     cookie_domain: Option<toml::Value>,
     csrf_protect: Option<toml::Value>,
@@ -220,6 +223,10 @@ pub struct Config {
     pub refresh_token_expires: Duration,
     /// The server's listening address (127.0.0.1:5000).
     pub bind: SocketAddr,
+    /// Load balancers whose `X-Forwarded-For` (and PROXY header) name the client (none).
+    pub trusted_proxies: Vec<crate::server::ProxyNet>,
+    /// Connections from `trusted_proxies` begin with a PROXY header, v1 or v2 (false).
+    pub proxy_protocol: bool,
     /// Where tokens are looked for, in order (`headers,cookies`).
     pub token_location: Vec<Location>,
     /// `Secure` on cookies (true; false only for plain-HTTP development).
@@ -527,6 +534,8 @@ impl Config {
         }
         for (key, value) in [
             ("bind", fc.bind),
+            ("trusted_proxies", fc.trusted_proxies),
+            ("proxy_protocol", fc.proxy_protocol),
             ("cookie_secure", fc.cookie_secure),
             ("cookie_domain", fc.cookie_domain),
             ("csrf_protect", fc.csrf_protect),
@@ -639,6 +648,15 @@ impl Config {
                         format!("{b:?} is not an address; write it like 127.0.0.1:5000"),
                     )
                 })?,
+            },
+            trusted_proxies: match src.get("trusted_proxies") {
+                None => Vec::new(),
+                Some(v) => crate::server::parse_trusted_proxies(&v)
+                    .map_err(|p| err("trusted_proxies", p))?,
+            },
+            proxy_protocol: match src.get("proxy_protocol") {
+                None => false,
+                Some(v) => parse_bool("proxy_protocol", &v)?,
             },
             token_location: src
                 .typed("token_location", parse_locations, toml_locations)?
@@ -878,6 +896,13 @@ impl Config {
         follow
             .validate()
             .map_err(|why| err("revocation_max_lag", why))?;
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            return Err(err(
+                "proxy_protocol",
+                "needs trusted_proxies: the load balancers' addresses, whose connections begin \
+                 with a PROXY header",
+            ));
+        }
         if self.cookie_host_prefix {
             let why = if self.cookie_profile != CookieProfile::Jwtx {
                 Some("needs cookie_profile = \"jwtx\"")
@@ -1399,6 +1424,67 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `trusted_proxies` (addresses and CIDRs, IPv4 and IPv6, a list in TOML or comma-separated
+    /// text) and `proxy_protocol`; a bad entry names the key and the entry.
+    #[test]
+    fn trusted_proxies_and_proxy_protocol() {
+        let load = |key: &'static str, value: &'static str| {
+            Config::load_with(None, &Overrides::default(), &move |k| {
+                (k == key).then(|| value.to_owned())
+            })
+        };
+        let c = Config::load_with(None, &Overrides::default(), &|_| None).unwrap();
+        assert!(c.trusted_proxies.is_empty() && !c.proxy_protocol);
+        let c = load("JWTX_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,,fd00::/8").unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1", "fd00::/8"]);
+        let dir = std::env::temp_dir().join(format!("jwtx-cfg4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jwtx.toml");
+        std::fs::write(
+            &file,
+            "trusted_proxies = [\"192.0.2.0/24\", \"::1\"]\nproxy_protocol = true\n",
+        )
+        .unwrap();
+        let c = Config::load_with(Some(&file), &Overrides::default(), &|_| None).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.proxy_protocol);
+        std::fs::remove_dir_all(dir).unwrap();
+        for (key, value, problem) in [
+            (
+                "JWTX_TRUSTED_PROXIES",
+                "10.0.0.0/8,10.0.0.0/33",
+                "\"10.0.0.0/33\": the prefix /33 is longer than 32 bits",
+            ),
+            (
+                "JWTX_TRUSTED_PROXIES",
+                "127.0.0.1,lb.internal",
+                "\"lb.internal\" is not an IP address or network; write it like 10.0.0.0/8, \
+                 127.0.0.1 or fd00::/8",
+            ),
+            (
+                "JWTX_TRUSTED_PROXIES",
+                "10.1.0.0/8",
+                "\"10.1.0.0/8\" has host bits set; the network is 10.0.0.0/8",
+            ),
+            (
+                "JWTX_PROXY_PROTOCOL",
+                "maybe",
+                "\"maybe\" is not a boolean; write true or false",
+            ),
+            (
+                "JWTX_PROXY_PROTOCOL",
+                "true",
+                "needs trusted_proxies: the load balancers' addresses, whose connections begin \
+                 with a PROXY header",
+            ),
+        ] {
+            let e = load(key, value).unwrap_err();
+            assert_eq!(format!("JWTX_{}", e.key.to_ascii_uppercase()), key, "{e}");
+            assert_eq!(e.problem, problem);
+        }
     }
 
     #[test]

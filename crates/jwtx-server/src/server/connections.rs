@@ -6,11 +6,16 @@
 //! | phase | from | until | bound |
 //! |---|---|---|---|
 //! | `handshake` | accept (TLS only) | the handshake completes | `header_read_timeout` from accept |
-//! | `head` | accept, or the first byte after an idle spell | the request head is complete | `header_read_timeout` (after accept: the handshake and the first head share it) |
+//! | `head` | accept, or the first byte after an idle spell | the request head is complete | `header_read_timeout` (after accept: the PROXY header, the handshake and the first head share it) |
 //! | `busy` | the request head is complete | the response body has been handed to hyper | the request layer's 30 s deadline (`requests.rs`) |
 //! | `idle` | the response | the next request's first byte | `keep_alive_timeout` |
 //!
 //! A connection past its bound is closed (`jwtx_connections_timed_out_total{phase}`).
+//!
+//! **The client address** (`proxies.rs`). With `proxy_protocol`, the PROXY header is read
+//! first, in the connection's first phase; then each request's `ConnectInfo` is the
+//! connection's client, or the `X-Forwarded-For` client when the connection's address is a
+//! trusted proxy (only then is the header parsed).
 //!
 //! **The cap.** At most `max_connections` are open. When a new connection arrives at the cap,
 //! the oldest connection still in its handshake or waiting for a head is closed to make room,
@@ -52,6 +57,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::metrics::Metrics;
+use super::proxies::{self, Proxies, ProxyNet, Replayed};
 use crate::config::Config;
 
 /// How many connections may be open and how long one may stay silent.
@@ -205,6 +211,8 @@ struct Slots {
 #[derive(Debug)]
 pub(crate) struct Registry {
     limits: ConnectionLimits,
+    /// Trusted proxies and the PROXY protocol.
+    proxies: Proxies,
     epoch: Instant,
     slots: Mutex<Slots>,
     /// Notified when a connection closes.
@@ -213,7 +221,11 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(mut limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        mut limits: ConnectionLimits,
+        proxies: Proxies,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         // A cap of 0 would never admit anyone (the configuration refuses it).
         limits.max_connections = limits.max_connections.max(1);
         metrics
@@ -222,6 +234,7 @@ impl Registry {
             .store(limits.max_connections as u64, Ordering::Relaxed);
         Registry {
             limits,
+            proxies,
             epoch: Instant::now(),
             slots: Mutex::default(),
             released: Notify::new(),
@@ -335,24 +348,48 @@ impl Registered {
     }
 }
 
-/// Serves one connection (`tls`: after its handshake) until the client closes it, it runs
-/// out of time, it is shed, or `stop` (in-flight requests finish first).
+/// Serves one connection (with `proxy_protocol`: after its PROXY header; `tls`: after its
+/// handshake) until the client closes it, it runs out of time, it is shed, or `stop`
+/// (in-flight requests finish first).
 pub(crate) async fn serve(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     conn: Registered,
     router: Router,
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(acceptor) = tls else {
-        return drive(stream, peer, &conn, router, stop).await;
-    };
     let limits = conn.registry.limits;
+    // From accept: the PROXY header, the handshake and the first head share one bound.
     let deadline = conn
         .slot
         .deadline(&limits)
         .unwrap_or_else(|| Instant::now() + limits.header_read_timeout);
+    let proxies = &conn.registry.proxies;
+    let (peer, first) = if proxies.proxy_protocol() {
+        let read = tokio::select! {
+            read = proxies::read_proxy_header(&mut stream, peer, proxies) => read,
+            () = tokio::time::sleep_until(deadline) => {
+                conn.timed_out(conn.slot.phase());
+                return tracing::debug!(%peer, "PROXY header timed out");
+            }
+            () = conn.slot.shed.notified() => return,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        match read {
+            Ok(read) => read,
+            Err(e) if e.is_warning() => return tracing::warn!(%peer, "{e}"),
+            Err(e) => return tracing::debug!(%peer, "{e}"),
+        }
+    } else {
+        (peer, Vec::new())
+    };
+    let forwarded = proxies.forwarding(peer.ip());
+    let stream = Replayed::new(first, stream);
+    let client = Client { peer, forwarded };
+    let Some(acceptor) = tls else {
+        return drive(stream, client, &conn, router, stop).await;
+    };
     let stream = tokio::select! {
         handshake = acceptor.accept(stream) => match handshake {
             Ok(stream) => stream,
@@ -367,13 +404,21 @@ pub(crate) async fn serve(
     };
     // The first head's time counts from accept: the handshake and the head share one bound.
     conn.slot.phase.store(Phase::Head as u8, Ordering::Relaxed);
-    drive(stream, peer, &conn, router, stop).await;
+    drive(stream, client, &conn, router, stop).await;
+}
+
+/// A connection's client: its address (the TCP peer, or the PROXY header's source) and, when
+/// that is a trusted proxy, the trusted proxies to read `X-Forwarded-For` with.
+#[derive(Debug)]
+struct Client {
+    peer: SocketAddr,
+    forwarded: Option<Arc<[ProxyNet]>>,
 }
 
 /// HTTP/1.1 on `io` with the connection's timers, shedding and graceful stop.
 async fn drive<S>(
     io: S,
-    peer: SocketAddr,
+    client: Client,
     conn: &Registered,
     router: Router,
     mut stop: watch::Receiver<bool>,
@@ -382,6 +427,7 @@ async fn drive<S>(
 {
     let slot = &conn.slot;
     let limits = conn.registry.limits;
+    let peer = client.peer;
     let io = TokioIo::new(Watched {
         inner: io,
         slot: slot.clone(),
@@ -389,6 +435,7 @@ async fn drive<S>(
     let handler = Handler {
         router: RefCell::new(router),
         peer: ConnectInfo(peer),
+        forwarded: client.forwarded,
         slot: slot.clone(),
     };
     let mut http = pin!(hyper::server::conn::http1::Builder::new().serve_connection(io, handler));
@@ -504,7 +551,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 #[derive(Debug)]
 struct Handler {
     router: RefCell<Router>,
+    /// The connection's client address.
     peer: ConnectInfo<SocketAddr>,
+    /// Set when `peer` is a trusted proxy: each request's client is then read from its
+    /// `X-Forwarded-For` (`proxies.rs`).
+    forwarded: Option<Arc<[ProxyNet]>>,
     slot: Arc<Slot>,
 }
 
@@ -515,7 +566,15 @@ impl hyper::service::Service<http::Request<Incoming>> for Handler {
 
     fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         self.slot.phase.store(Phase::Busy as u8, Ordering::Relaxed);
-        req.extensions_mut().insert(self.peer);
+        let client = match &self.forwarded {
+            None => self.peer,
+            Some(trusted) => ConnectInfo(proxies::forwarded_client(
+                trusted,
+                self.peer.0,
+                req.headers(),
+            )),
+        };
+        req.extensions_mut().insert(client);
         let inner = tower::Service::call(&mut *self.router.borrow_mut(), req);
         Answer {
             inner,
@@ -601,7 +660,11 @@ mod tests {
             max_connections: max,
             ..ConnectionLimits::default()
         };
-        Arc::new(Registry::new(limits, Arc::new(Metrics::default())))
+        Arc::new(Registry::new(
+            limits,
+            Proxies::default(),
+            Arc::new(Metrics::default()),
+        ))
     }
 
     /// At the cap, the oldest connection in its handshake or waiting for a head makes room,

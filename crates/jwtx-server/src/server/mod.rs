@@ -8,6 +8,7 @@ mod connections;
 mod info;
 mod metrics;
 mod openapi;
+mod proxies;
 mod requests;
 mod tls;
 mod workers;
@@ -25,6 +26,7 @@ use jwtx_axum::{JwtLayer, JwtManager};
 
 pub use connections::ConnectionLimits;
 pub use metrics::{Metrics, MetricsEvents};
+pub use proxies::{Proxies, ProxyNet, parse_trusted_proxies};
 
 use crate::config::Config;
 use crate::error::CliError;
@@ -162,13 +164,15 @@ pub fn jwt_config(config: &Config) -> jwtx_axum::JwtConfig {
 /// with `tls` (adding `Strict-Transport-Security` to every response), else plain HTTP. The
 /// connections are shared among `workers` threads, the calling task's among them
 /// (`server/workers.rs`); `limits` caps how many are open and how long each may stay silent
-/// (`server/connections.rs`).
+/// (`server/connections.rs`); `proxies` says which peers may name the client
+/// (`server/proxies.rs`).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     state: AppState,
     workers: std::num::NonZeroUsize,
     limits: ConnectionLimits,
+    proxies: Proxies,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut router = app(state.clone());
@@ -186,8 +190,8 @@ pub async fn serve_on(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The revocation follower and the login limiter's purge.
     let maintenance = tokio::spawn(state.auth.clone().maintain(stop_rx.clone()));
-    let metrics = state.metrics.clone();
-    let serving = workers::serve(listener, router, tls, workers, limits, metrics, stop_rx);
+    let registry = connections::Registry::new(limits, proxies, state.metrics.clone());
+    let serving = workers::serve(listener, router, tls, workers, Arc::new(registry), stop_rx);
     tokio::pin!(serving);
     let result = tokio::select! {
         result = &mut serving => result,
@@ -249,10 +253,28 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
             limits.header_read_timeout.as_secs(),
             limits.keep_alive_timeout.as_secs()
         );
+        let proxies = Proxies::from_config(config);
+        eprintln!("{}", proxies.summary());
         if let Some(lowered) = lowered {
             tracing::warn!("{lowered}");
         }
-        let served = serve_on(listener, tls, state, workers, limits, shutdown_signal()).await;
+        if proxies.trusts_everyone() {
+            tracing::warn!(
+                "trusted_proxies holds a /0 network: every client can choose its own address \
+                 with X-Forwarded-For (login throttling, sessions, audit lines); list only the \
+                 load balancers' addresses"
+            );
+        }
+        let served = serve_on(
+            listener,
+            tls,
+            state,
+            workers,
+            limits,
+            proxies,
+            shutdown_signal(),
+        )
+        .await;
         served.map_err(|e| CliError::runtime(format!("server error: {e}")))
     })
 }

@@ -22,26 +22,24 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::connections::{self, ConnectionLimits, Registered, Registry};
-use super::metrics::Metrics;
+use super::connections::{self, Registered, Registry};
 
 /// Connections waiting for one thread before the acceptor tries the next.
 const QUEUE: usize = 256;
 
 /// Serves `router` on `listener` with `workers` threads (the calling task's runtime is one of
 /// them) until `stop` turns true (or its sender is dropped); in-flight requests finish first.
-/// With `tls`, each connection's thread runs its TLS handshake. `limits` bounds the open
-/// connections and their silences (`server/connections.rs`); `metrics` counts them.
+/// With `tls`, each connection's thread runs its TLS handshake. `registry` bounds the open
+/// connections and their silences, and knows whose PROXY and `X-Forwarded-For` headers name
+/// the client (`server/connections.rs`, `server/proxies.rs`).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     workers: NonZeroUsize,
-    limits: ConnectionLimits,
-    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let registry = Arc::new(Registry::new(limits, metrics));
     let handshakes = tls.map(TlsAcceptor::from);
     let mut queues = Vec::with_capacity(workers.get());
     let mut finished = Vec::with_capacity(workers.get() - 1);
@@ -207,6 +205,9 @@ async fn serve_connections(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::connections::ConnectionLimits;
+    use crate::server::metrics::Metrics;
+    use crate::server::proxies::Proxies;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -258,8 +259,11 @@ mod tests {
             router,
             None,
             workers,
-            ConnectionLimits::default(),
-            Arc::new(Metrics::default()),
+            Arc::new(Registry::new(
+                ConnectionLimits::default(),
+                Proxies::default(),
+                Arc::new(Metrics::default()),
+            )),
             stop,
         ));
 
