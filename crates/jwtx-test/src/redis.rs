@@ -73,7 +73,10 @@ impl PrivateRedis {
     pub fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("jwtx-test-redis-{}", jwtx::uuid4()));
         if let Err(e) = fs::create_dir_all(&dir) {
-            fail(format!("PrivateRedis: cannot create {}: {e}", dir.display()));
+            fail(format!(
+                "PrivateRedis: cannot create {}: {e}",
+                dir.display()
+            ));
         }
         let mut last = String::new();
         for _ in 0..5 {
@@ -304,7 +307,10 @@ fn tcp_address(url: &str) -> Result<SocketAddr, String> {
 fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => {
-            format!("{scheme}://<redacted>@{}", url.get(at + 1..).unwrap_or_default())
+            format!(
+                "{scheme}://<redacted>@{}",
+                url.get(at + 1..).unwrap_or_default()
+            )
         }
         _ => url.to_owned(),
     }
