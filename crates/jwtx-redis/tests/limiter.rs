@@ -399,3 +399,36 @@ async fn starts_while_redis_is_down() {
     l.check("eve", IP).await.unwrap();
     assert!(format!("{l:?}").contains("RedisLimiter"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_is_not_waited_for() {
+    let server = PrivateRedis::start();
+    let redis = RedisTarget::parse(&server.url()).unwrap();
+    let l = RedisLimiter::start(&redis, "jwtx:", ThrottleConfig::default()).unwrap();
+    l.check("frank", IP).await.unwrap();
+    assert!(!l.is_degraded());
+
+    // Redis holds every client's commands for 3 s: alive, but far slower than the deadline.
+    let mut admin = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "3000", "ALL"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    answers_within("check while Redis is slow", ANSWERS, l.check("frank", IP))
+        .await
+        .unwrap();
+    assert!(l.is_degraded());
+    assert!(l.fallbacks() >= 1);
+    eventually(
+        "the limiter found Redis answering again",
+        Duration::from_secs(20),
+        || !l.is_degraded(),
+    )
+    .await;
+    l.check("frank", IP).await.unwrap();
+}
