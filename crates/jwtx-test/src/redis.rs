@@ -39,8 +39,9 @@ pub fn require_machine_redis() -> String {
         fail(format!(
             "the tests need a Redis at {} ({URL_ENV}; default {DEFAULT_URL}), and none answers \
              PING there: {e}.\nStart the machine's Redis with `service redis-server start` (or \
-             `redis-server --daemonize yes`; `apt-get install redis-server` if it is missing), \
-             or set {URL_ENV} to one that runs.",
+             `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" \
+             --appendonly no`; `apt-get install redis-server` if it is missing), or set \
+             {URL_ENV} to one that runs.",
             redact(&url)
         ));
     }
