@@ -378,7 +378,7 @@ fn push(log: &mut VecDeque<Instant>, limit: u32, now: Instant) {
 }
 
 /// The address a client is counted under: IPv4 as is (also when IPv4-mapped), IPv6 by /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -392,7 +392,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The username as a key: case-sensitive, at most [`MAX_USERNAME_KEY_BYTES`].
-pub(crate) fn user_key(user: &str) -> &str {
+pub fn user_key(user: &str) -> &str {
     let mut end = user.len().min(MAX_USERNAME_KEY_BYTES);
     while !user.is_char_boundary(end) {
         end -= 1;
