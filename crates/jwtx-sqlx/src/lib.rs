@@ -60,9 +60,12 @@
 
 mod error;
 mod migrations;
+mod rows;
 mod sqlite;
+mod url;
 
 pub use sqlite::SqliteStore;
+pub use url::{DatabaseKind, DatabaseUrl};
 
 /// The schema version a store is at after [`SqliteStore::open`]: the highest embedded
 /// migration.
@@ -70,3 +73,4 @@ pub const SQLITE_SCHEMA_VERSION: i64 = {
     let m = migrations::SQLITE;
     m[m.len() - 1].0
 };
+
