@@ -17,7 +17,7 @@ const MASK: &str = "***";
 pub enum DatabaseKind {
     /// A SQLite file ([`SqliteStore`](crate::SqliteStore)).
     Sqlite,
-    /// A PostgreSQL database.
+    /// A PostgreSQL database ([`PgStore`](crate::PgStore)).
     Postgres,
 }
 
