@@ -12,13 +12,17 @@ use sqlx::migrate::MigrateError;
 /// SQLite's primary result codes for a damaged file and a file that is not a database.
 const SQLITE_CORRUPT: i32 = 11;
 const SQLITE_NOTADB: i32 = 26;
+/// PostgreSQL's SQLSTATEs for damaged storage.
+const PG_DATA_CORRUPTED: &str = "XX001";
+const PG_INDEX_CORRUPTED: &str = "XX002";
 
 /// Maps a sqlx error from operation `op` to a [`StoreError`].
 ///
 /// Unique and foreign-key violations become [`StoreError::Conflict`] (callers that expect one
-/// replace the text with a better one); values that do not decode, schema rejections and a
-/// damaged file become [`StoreError::Corrupt`]; everything else (busy, I/O, pool timeouts,
-/// a closed store) is [`StoreError::Unavailable`]. The sqlx error is kept as the source, as
+/// replace the text with a better one); values that do not decode, schema rejections and
+/// damaged storage become [`StoreError::Corrupt`]; everything else (busy, I/O, pool timeouts,
+/// a statement timeout, a server shutting down, a closed store) is
+/// [`StoreError::Unavailable`]. The sqlx error is kept as the source, as
 /// [`Redacted`] text: every text passes through [`redact`], and configuration errors keep
 /// their text out of `Display` altogether.
 pub(crate) fn db_error(op: &'static str, e: sqlx::Error) -> StoreError {
@@ -39,17 +43,8 @@ pub(crate) fn db_error(op: &'static str, e: sqlx::Error) -> StoreError {
                 ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
                     StoreError::corrupt(format!("{op}: rejected by the schema: {message}"))
                 }
-                _ => {
-                    let primary = db
-                        .code()
-                        .and_then(|c| c.parse::<i32>().ok())
-                        .map(|c| c & 0xff);
-                    if matches!(primary, Some(SQLITE_CORRUPT | SQLITE_NOTADB)) {
-                        StoreError::corrupt(format!("{op}: {message}"))
-                    } else {
-                        StoreError::unavailable(format!("{op}: {message}"))
-                    }
-                }
+                _ if is_damaged(db.as_ref()) => StoreError::corrupt(format!("{op}: {message}")),
+                _ => StoreError::unavailable(format!("{op}: {message}")),
             }
         }
         sqlx::Error::ColumnDecode { .. }
@@ -74,6 +69,27 @@ pub(crate) fn db_error(op: &'static str, e: sqlx::Error) -> StoreError {
     .with_source(source);
     tracing::debug!(operation = op, error = %err, "store operation failed");
     err
+}
+
+/// Whether the database reports damaged storage: SQLite's SQLITE_CORRUPT or SQLITE_NOTADB
+/// (primary result codes), PostgreSQL's `data_corrupted` or `index_corrupted` (SQLSTATE
+/// XX001, XX002). Codes are read per driver: SQLite's are numbers, PostgreSQL's SQLSTATEs.
+fn is_damaged(db: &(dyn sqlx::error::DatabaseError + 'static)) -> bool {
+    let code = db.code();
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        let primary = code.and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+        matches!(primary, Some(SQLITE_CORRUPT | SQLITE_NOTADB))
+    } else if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        matches!(
+            code.as_deref(),
+            Some(PG_DATA_CORRUPTED | PG_INDEX_CORRUPTED)
+        )
+    } else {
+        false
+    }
 }
 
 /// Maps a migration failure: a schema this version does not know is [`StoreError::Corrupt`].

@@ -1,24 +1,30 @@
 //! The schema migrations, embedded in the binary.
 //!
 //! sqlx's `migrate!` macro needs its `macros` feature, which this workspace leaves off (no
-//! compile-time database access). The SQL files under `migrations/sqlite/` are embedded with
-//! `include_str!` instead, turned into sqlx [`Migration`]s, and applied through sqlx's
-//! [`Migrate`] implementation, so the bookkeeping is sqlx's: the `_sqlx_migrations` table and
-//! SHA-384 checksums of each file (the same ones `migrate!` and `sqlx-cli` would record).
+//! compile-time database access). The SQL files under `migrations/sqlite/` and
+//! `migrations/postgres/` are embedded with `include_str!` instead, turned into sqlx
+//! [`Migration`]s, and applied through sqlx's [`Migrate`] implementation, so the bookkeeping is
+//! sqlx's: the `_sqlx_migrations` table and SHA-384 checksums of each file (the same ones
+//! `migrate!` and `sqlx-cli` would record).
 //!
-//! The loop over them is ours rather than `Migrator::run`: it runs inside the caller's
-//! `BEGIN IMMEDIATE` transaction (so processes opening a new database at once migrate it
-//! once), and `Migrator::run` on a borrowed connection makes the caller's future fail
-//! tokio's `Send` check (sqlx's "implementation of `Acquire` is not general enough").
+//! The loop over them is ours rather than `Migrator::run`: on SQLite it runs inside the
+//! caller's `BEGIN IMMEDIATE` transaction (so processes opening a new database at once migrate
+//! it once), and `Migrator::run` on a borrowed connection makes the caller's future fail
+//! tokio's `Send` check (sqlx's "implementation of `Acquire` is not general enough"). On
+//! PostgreSQL it runs under sqlx's session advisory lock ([`Migrate::lock`],
+//! `pg_advisory_lock` on a key derived from the database's name, the lock `sqlx-cli` takes
+//! too), on one connection the caller opened for it; each migration is applied in a
+//! transaction of its own (PostgreSQL's DDL is transactional).
 //!
-//! To change the schema, add `migrations/sqlite/NNNN_description.sql` and a line to
-//! [`SQLITE`]; never edit a released file (its checksum would no longer match).
+//! To change a schema, add `migrations/<database>/NNNN_description.sql` and a line to
+//! [`SQLITE`] or [`POSTGRES`]; never edit a released file (its checksum would no longer
+//! match).
 
 use std::borrow::Cow;
 
 use jwtx::store::StoreError;
-use sqlx::SqliteConnection;
 use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType};
+use sqlx::{PgConnection, SqliteConnection};
 
 use crate::error::migrate_error;
 
@@ -51,9 +57,16 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     ),
 ];
 
-fn sqlite_migrations() -> Vec<Migration> {
-    SQLITE
-        .iter()
+/// (version, description, SQL) of every PostgreSQL migration, in order. Version 1 is the
+/// whole schema SQLite reached in five.
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+fn migrations(list: &[(i64, &'static str, &'static str)]) -> Vec<Migration> {
+    list.iter()
         .map(|&(version, description, sql)| {
             Migration::new(
                 version,
@@ -70,7 +83,27 @@ fn sqlite_migrations() -> Vec<Migration> {
 /// a write transaction). Refuses a database that has a migration this version does not know,
 /// one whose checksum differs, or one left half-applied: [`StoreError::Corrupt`].
 pub(crate) async fn migrate_sqlite(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let migrations = sqlite_migrations();
+    apply_missing(conn, &migrations(SQLITE)).await
+}
+
+/// Applies the embedded migrations the database lacks, on `conn`, a connection of the
+/// caller's own (not a pool's), holding the session advisory lock meanwhile, so that of
+/// processes starting at once on an empty database one migrates it and the others wait, then
+/// find it migrated. The lock is released afterwards, also when migrating failed (and closing
+/// the connection would release it too). Refuses what [`migrate_sqlite`] refuses.
+pub(crate) async fn migrate_postgres(conn: &mut PgConnection) -> Result<(), StoreError> {
+    conn.lock().await.map_err(migrate_error)?;
+    let migrated = apply_missing(conn, &migrations(POSTGRES)).await;
+    let unlocked = conn.unlock().await.map_err(migrate_error);
+    migrated.and(unlocked)
+}
+
+/// The loop both databases share: sqlx's bookkeeping table, then every embedded migration the
+/// database lacks, in order, after checking those it has.
+async fn apply_missing<C: Migrate + Send>(
+    conn: &mut C,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
     conn.ensure_migrations_table()
         .await
         .map_err(migrate_error)?;
@@ -90,7 +123,7 @@ pub(crate) async fn migrate_sqlite(conn: &mut SqliteConnection) -> Result<(), St
             Some(_) => {}
         }
     }
-    for m in &migrations {
+    for m in migrations {
         if !applied.iter().any(|a| a.version == m.version) {
             conn.apply(m).await.map_err(migrate_error)?;
             tracing::info!(
@@ -107,11 +140,12 @@ pub(crate) async fn migrate_sqlite(conn: &mut SqliteConnection) -> Result<(), St
 mod tests {
     use super::*;
 
-    /// Every file in migrations/sqlite is embedded, with the version and description its name
-    /// gives (as `migrate!` would read it), in order.
-    #[test]
-    fn every_migration_file_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    /// Every file in `migrations/<dir>` is embedded in `list`, with the version and
+    /// description its name gives (as `migrate!` would read it), in order.
+    fn assert_embedded(dir: &str, list: &[(i64, &str, &str)]) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
         let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -127,11 +161,18 @@ mod tests {
             })
             .collect();
         files.sort();
-        let embedded: Vec<(i64, String, String)> = SQLITE
+        let embedded: Vec<(i64, String, String)> = list
             .iter()
             .map(|&(v, d, s)| (v, d.to_owned(), s.to_owned()))
             .collect();
-        assert_eq!(files, embedded);
-        assert!(SQLITE.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(files, embedded, "{}", dir.display());
+        assert!(list.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(!list.is_empty());
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        assert_embedded("sqlite", SQLITE);
+        assert_embedded("postgres", POSTGRES);
     }
 }

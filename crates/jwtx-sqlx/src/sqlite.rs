@@ -7,19 +7,21 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
-    PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation, RotationPolicy, Session,
-    SessionCreated, SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret,
-    User, UserStore, judge_rotation,
+    Ended, Judgement, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange,
+    PrivateKeyPem, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
+    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User,
+    UserStore, judge_rotation,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
 
-use crate::error::{db_error, from_db, from_db_opt, to_db};
+use crate::error::{db_error, from_db, to_db};
 use crate::migrations::migrate_sqlite;
+use crate::rows::{
+    key_from_row, revocation_columns, revocation_from_row, session_from_row, users_from_rows,
+};
 
 /// Connections in a file store's read pool; they read while the writer writes (WAL). Writes
 /// have one connection of their own.
@@ -843,10 +845,6 @@ const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, ex
 const SELECT_ACTIVE_KEY: &str = "SELECT kid, alg, status, private_pem, created_at, \
      demoted_at, retired_at FROM signing_keys WHERE status = 'active'";
 
-const KIND_TOKEN: &str = "token";
-const KIND_SESSION: &str = "session";
-const KIND_USER: &str = "user";
-
 async fn insert_roles(
     tx: &mut Transaction<'static, Sqlite>,
     name: &str,
@@ -961,16 +959,7 @@ async fn append(
     revocation: &Revocation,
     op: &'static str,
 ) -> Result<u64, StoreError> {
-    let (kind, subject, cutoff, except) = match revocation {
-        Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None, None),
-        Revocation::Session { id, .. } => (KIND_SESSION, id, None, None),
-        Revocation::User {
-            user,
-            cutoff,
-            except,
-            ..
-        } => (KIND_USER, user, Some(to_db(*cutoff)), except.as_deref()),
-    };
+    let (kind, subject, cutoff, except) = revocation_columns(revocation);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO revocations (kind, subject, cutoff, until, except_session) \
          VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -984,71 +973,6 @@ async fn append(
     .await
     .map_err(|e| db_error(op, e))?;
     from_db("revocations.id", id)
-}
-
-/// Users from rows of (name, password_hash, created_at, generation, demo, role), grouped by name in row order.
-fn users_from_rows(rows: &[SqliteRow], op: &'static str) -> Result<Vec<User>, StoreError> {
-    let mut users: Vec<User> = Vec::new();
-    for row in rows {
-        let name: String = row.try_get("name").map_err(|e| db_error(op, e))?;
-        let role: Option<String> = row.try_get("role").map_err(|e| db_error(op, e))?;
-        match users.last_mut() {
-            Some(u) if u.name == name => {}
-            _ => {
-                let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
-                let generation: i64 = row.try_get("generation").map_err(|e| db_error(op, e))?;
-                users.push(User {
-                    name,
-                    password_hash: row.try_get("password_hash").map_err(|e| db_error(op, e))?,
-                    roles: Vec::new(),
-                    created_at: from_db("users.created_at", created_at)?,
-                    generation: from_db("users.generation", generation)?,
-                    demo: row.try_get("demo").map_err(|e| db_error(op, e))?,
-                });
-            }
-        }
-        if let (Some(role), Some(u)) = (role, users.last_mut()) {
-            u.roles.push(role);
-        }
-    }
-    Ok(users)
-}
-
-fn session_from_row(row: &SqliteRow, op: &'static str) -> Result<Session, StoreError> {
-    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(|e| db_error(op, e));
-    let get_opt_i64 = |c: &str| {
-        row.try_get::<Option<i64>, _>(c)
-            .map_err(|e| db_error(op, e))
-    };
-    let get_str = |c: &str| row.try_get::<String, _>(c).map_err(|e| db_error(op, e));
-    let get_opt_str = |c: &str| {
-        row.try_get::<Option<String>, _>(c)
-            .map_err(|e| db_error(op, e))
-    };
-    let previous = match (
-        get_opt_str("previous_jti")?,
-        from_db_opt("sessions.previous_at", get_opt_i64("previous_at")?)?,
-    ) {
-        (Some(jti), Some(at)) => Some((jti, at)),
-        (None, None) => None,
-        _ => {
-            return Err(StoreError::corrupt(
-                "sessions.previous_jti and previous_at must be set together",
-            ));
-        }
-    };
-    Ok(Session {
-        id: get_str("id")?,
-        user: get_str("user_name")?,
-        created_at: from_db("sessions.created_at", get_i64("created_at")?)?,
-        last_used_at: from_db("sessions.last_used_at", get_i64("last_used_at")?)?,
-        expires_at: from_db("sessions.expires_at", get_i64("expires_at")?)?,
-        user_agent: get_opt_str("user_agent")?,
-        ip: get_opt_str("ip")?,
-        current_jti: get_str("current_jti")?,
-        previous,
-        revoked_at: from_db_opt("sessions.revoked_at", get_opt_i64("revoked_at")?)?,
-    })
 }
 
 /// Inserts a key record; a taken `kid` is a [`StoreError::Conflict`].
@@ -1077,64 +1001,6 @@ async fn insert_key(
         }),
         Err(e) => Err(db_error(op, e)),
     }
-}
-
-fn key_from_row(row: &SqliteRow, op: &'static str) -> Result<SigningKey, StoreError> {
-    let kid: String = row.try_get("kid").map_err(|e| db_error(op, e))?;
-    let status: String = row.try_get("status").map_err(|e| db_error(op, e))?;
-    let status = KeyStatus::parse(&status).ok_or_else(|| {
-        StoreError::corrupt(format!("signing key {kid}: unknown status {status:?}"))
-    })?;
-    let private_key: Option<String> = row.try_get("private_pem").map_err(|e| db_error(op, e))?;
-    let created_at: i64 = row.try_get("created_at").map_err(|e| db_error(op, e))?;
-    let demoted_at: Option<i64> = row.try_get("demoted_at").map_err(|e| db_error(op, e))?;
-    let retired_at: Option<i64> = row.try_get("retired_at").map_err(|e| db_error(op, e))?;
-    Ok(SigningKey {
-        alg: row.try_get("alg").map_err(|e| db_error(op, e))?,
-        status,
-        private_key: private_key.map(PrivateKeyPem::new),
-        created_at: from_db("signing_keys.created_at", created_at)?,
-        demoted_at: from_db_opt("signing_keys.demoted_at", demoted_at)?,
-        retired_at: from_db_opt("signing_keys.retired_at", retired_at)?,
-        kid,
-    })
-}
-
-fn revocation_from_row(row: &SqliteRow, op: &'static str) -> Result<(u64, Revocation), StoreError> {
-    let id: i64 = row.try_get("id").map_err(|e| db_error(op, e))?;
-    let kind: String = row.try_get("kind").map_err(|e| db_error(op, e))?;
-    let subject: String = row.try_get("subject").map_err(|e| db_error(op, e))?;
-    let cutoff: Option<i64> = row.try_get("cutoff").map_err(|e| db_error(op, e))?;
-    let until: i64 = row.try_get("until").map_err(|e| db_error(op, e))?;
-    let except: Option<String> = row.try_get("except_session").map_err(|e| db_error(op, e))?;
-    let until = from_db("revocations.until", until)?;
-    let revocation = match (kind.as_str(), cutoff, except) {
-        (KIND_TOKEN, None, None) => Revocation::Token {
-            jti: subject,
-            until,
-        },
-        (KIND_SESSION, None, None) => Revocation::Session { id: subject, until },
-        (KIND_USER, Some(cutoff), except) => Revocation::User {
-            user: subject,
-            cutoff: from_db("revocations.cutoff", cutoff)?,
-            until,
-            except,
-        },
-        // A kind a newer version wrote: never skipped, so the reader fails closed.
-        (KIND_TOKEN | KIND_SESSION | KIND_USER, cutoff, except) => {
-            return Err(StoreError::corrupt(format!(
-                "revocation {id}: kind {kind:?} with cutoff {cutoff:?} and except_session \
-                 {except:?}"
-            )));
-        }
-        _ => {
-            return Err(StoreError::corrupt(format!(
-                "revocation {id}: {}",
-                jwtx::store::EntryError::UnknownKind(kind)
-            )));
-        }
-    };
-    Ok((from_db("revocations.id", id)?, revocation))
 }
 
 impl UserStore for SqliteStore {

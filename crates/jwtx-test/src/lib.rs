@@ -8,7 +8,9 @@
 //! It also holds the plumbing the workspace's tests share: [`oracle`], the client for the
 //! Python oracles (PyJWT and flask-jwt-extended in the venv `.ci/python-env` makes) used by
 //! jwtx's interoperability and jwtx-axum's differential tests, and [`http`], the HTTP/1.1
-//! client the tests of real processes (the `jwtx serve` binary, the jwtx-axum examples) use.
+//! client the tests of real processes (the `jwtx serve` binary, the jwtx-axum examples) use;
+//! and [`pg`], PostgreSQL for tests: a fresh database on the machine's server per test, or a
+//! private server a test may stop and start.
 //!
 //! ```no_run
 //! # async fn my_store_conforms() {
@@ -44,6 +46,7 @@ pub mod fixtures;
 pub mod http;
 pub mod oracle;
 pub mod redis;
+pub mod pg;
 
 pub use ends::ends;
 use fixtures::{T0, session, unique, user};
