@@ -282,7 +282,7 @@ pub struct Config {
     pub keep_alive_timeout: Duration,
     /// The store: `sqlite://PATH` (default `sqlite://<data_dir>/jwtx.db`) or `postgres://…`
     /// (shared by every instance). It may hold a password: never shown.
-    pub database_url: Option<Secret>,
+    pub database_url: Option<jwtx_sqlx::DatabaseUrl>,
     /// Redis for revocation fan-out and shared login limits (optional; may hold a password).
     pub redis_url: Option<Secret>,
     /// Prefix of every Redis key and channel (`jwtx:`), so deployments can share one Redis.
@@ -836,11 +836,12 @@ impl Config {
                 None => false,
                 Some(v) => parse_bool("cookie_host_prefix", &v)?,
             },
-            database_url: src
-                .get("database_url")
-                .map(|u| u.trim().to_owned())
-                .filter(|u| !u.is_empty())
-                .map(Secret::new),
+            database_url: match src.get("database_url").filter(|u| !u.trim().is_empty()) {
+                None => None,
+                Some(u) => Some(
+                    jwtx_sqlx::DatabaseUrl::parse(u.trim()).map_err(|e| err("database_url", e))?,
+                ),
+            },
             redis_url: src
                 .get("redis_url")
                 .map(|u| u.trim().to_owned())
@@ -1073,9 +1074,12 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.database_url.as_ref().map(Secret::expose),
+            c.database_url.as_ref().map(jwtx_sqlx::DatabaseUrl::expose),
             Some("postgres://jwtx:pg-hunter2@db.internal/jwtx")
         );
+        let e = load(&[("JWTX_DATABASE_URL", "mysql://u:pg-hunter2@h/db")]).unwrap_err();
+        assert_eq!(e.key, "database_url");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
         assert_eq!(c.redis_key_prefix, "prod-eu:");
         assert_eq!(c.revocation_poll_interval, Duration::from_millis(200));
         assert_eq!(c.revocation_max_lag, Duration::from_secs(2));

@@ -157,7 +157,7 @@ async fn wrong_current_passwords_are_throttled_like_logins() {
         }
         statuses.push(a.status.as_u16());
     }
-    let limit = state.throttle.config().failures_per_user_ip as usize;
+    let limit = state.limits.config().failures_per_user_ip as usize;
     assert_eq!(statuses[..limit], vec![401; limit][..], "{statuses:?}");
     assert_eq!(statuses[limit..], vec![429; 30 - limit][..], "{statuses:?}");
     let throttled = throttled.unwrap();

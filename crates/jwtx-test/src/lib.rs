@@ -45,8 +45,8 @@ pub mod examples;
 pub mod fixtures;
 pub mod http;
 pub mod oracle;
-pub mod redis;
 pub mod pg;
+pub mod redis;
 
 pub use ends::ends;
 use fixtures::{T0, session, unique, user};

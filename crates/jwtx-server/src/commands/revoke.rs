@@ -43,6 +43,7 @@ pub(crate) fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError
             with_store(config, |store| async move {
                 append(
                     &store,
+                    config,
                     Revocation::Token {
                         jti: jti.clone(),
                         until,
@@ -73,14 +74,20 @@ pub(crate) fn run(config: &Config, args: &RevokeArgs) -> Result<String, CliError
     }
 }
 
-/// Appends one revocation to the log, durably.
-pub(crate) async fn append(store: &Store, revocation: Revocation) -> Result<u64, CliError> {
-    store.revoke(revocation).await.map_err(|e| {
+/// Appends one revocation to the log, durably, then tells the deployment's instances.
+pub(crate) async fn append(
+    store: &Store,
+    config: &Config,
+    revocation: Revocation,
+) -> Result<u64, CliError> {
+    let id = store.revoke(revocation).await.map_err(|e| {
         CliError::store(
             "the revocation could not be stored, so nothing was revoked",
             e,
         )
-    })
+    })?;
+    crate::data::announce(config, store).await;
+    Ok(id)
 }
 
 /// Ends every live session of `user` and revokes every token of theirs issued until now: one
@@ -100,6 +107,7 @@ pub(crate) async fn end_user_tokens(
                 e,
             )
         })?;
+    crate::data::announce(config, store).await;
     Ok(ended.sessions)
 }
 

@@ -185,6 +185,7 @@ async fn passwd(
         }
         PasswordChange::NoSuchUser => return Err(no_such_user(name)),
     };
+    crate::data::announce(config, store).await;
     tracing::info!(target: "audit", event = "password_change", result = "success", user = name, sessions_ended = ended, source = "cli");
     Ok(format!(
         "password of {name} changed; {ended} session(s) ended and every earlier token revoked"
@@ -202,6 +203,7 @@ async fn delete(store: &Store, config: &Config, name: &str) -> Result<String, Cl
     if deleted.is_none() {
         return Err(no_such_user(name));
     }
+    crate::data::announce(config, store).await;
     tracing::info!(target: "audit", event = "user_deleted", user = name, source = "cli");
     Ok(format!(
         "deleted user {name}; their sessions are gone and their tokens revoked"

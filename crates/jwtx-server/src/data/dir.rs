@@ -11,6 +11,8 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub(crate) struct DataDir {
     path: PathBuf,
+    /// The SQLite database in it (`jwtx.db` unless `database_url` names another file).
+    db: PathBuf,
 }
 
 /// Where the HMAC secret came from (for the startup summary; never the secret itself).
@@ -35,6 +37,11 @@ impl DataDir {
     /// others may read is made so, with a warning, whatever the umask (and refused if that
     /// fails, for example when another user owns it).
     pub(crate) fn open(path: &Path) -> Result<DataDir, CliError> {
+        DataDir::open_with(path, "jwtx.db".as_ref())
+    }
+
+    /// [`open`](Self::open), with the database file `db_file` in it.
+    pub(crate) fn open_with(path: &Path, db_file: &Path) -> Result<DataDir, CliError> {
         let fail = |e: std::io::Error| {
             CliError::runtime(format!(
                 "cannot create the data directory {}: {e}; set data_dir (--data-dir) to a writable place",
@@ -50,6 +57,7 @@ impl DataDir {
         }
         let dir = DataDir {
             path: path.to_owned(),
+            db: path.join(db_file),
         };
         #[cfg(unix)]
         {
@@ -91,7 +99,7 @@ impl DataDir {
 
     /// The SQLite database file.
     pub(crate) fn database(&self) -> PathBuf {
-        self.path.join("jwtx.db")
+        self.db.clone()
     }
 
     /// The HMAC secret: the configured one (checked for strength), else the one in

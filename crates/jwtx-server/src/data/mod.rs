@@ -3,30 +3,65 @@
 //! the store ([`server_keyset`]). The server and the commands both use this module; neither
 //! reaches into the other.
 
+mod deployment;
 mod dir;
 mod signing;
 mod store;
 
+pub(crate) use deployment::{announce, deployment_id, redis_target};
 pub(crate) use dir::{DataDir, SecretSource};
 pub(crate) use signing::new_key;
 pub(crate) use signing::{max_token_lifetime, server_keyset};
 pub(crate) use store::Store;
 
-use jwtx_sqlx::SqliteStore;
+use jwtx_sqlx::{DatabaseKind, PgOptions, PgStore, SqliteStore};
+
+use std::path::Path;
 
 use jwtx::store::StoredSecret;
 
 use crate::config::{Config, Secret};
 use crate::error::CliError;
 
-/// Opens the store `database_url` names: the SQLite store in the data directory (creating
-/// both if needed), with the directory; or a PostgreSQL database, without one.
+/// Opens the store `database_url` names: a SQLite store (creating it if needed) with its data
+/// directory, `data_dir` or the file's own; or a PostgreSQL database (migrated by the first
+/// instance to start), without one.
 pub(crate) async fn open_store(config: &Config) -> Result<(Option<DataDir>, Store), CliError> {
-    let data = DataDir::open(&config.data_dir)?;
+    let url = config.database_url.as_ref();
+    if let Some(url) = url.filter(|u| u.kind() == DatabaseKind::Postgres) {
+        let store = PgStore::connect(url, PgOptions::default())
+            .await
+            .map_err(|e| {
+                CliError::store(
+                    &format!("cannot open the store {url}; check database_url and that PostgreSQL is running"),
+                    e,
+                )
+            })?;
+        let store = Store::postgres(store, format!("PostgreSQL {url}"));
+        return Ok((None, seal(store, config)));
+    }
+    // `sqlite://PATH`: the data directory is the file's directory (its generated secret
+    // beside it), so naming the default file explicitly changes nothing.
+    let data = match url.and_then(|u| u.sqlite_path()) {
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            let file = path.file_name().ok_or_else(|| {
+                CliError::usage(format!(
+                    "configuration `database_url`: sqlite://{} names no file",
+                    path.display()
+                ))
+            })?;
+            DataDir::open_with(dir, file.as_ref())?
+        }
+        None => DataDir::open(&config.data_dir)?,
+    };
     let db = data.database();
     let store = SqliteStore::open(&db).await.map_err(|e| {
         CliError::runtime(format!(
-            "cannot open the store {}: {e}; check data_dir (--data-dir)",
+            "cannot open the store {}: {e}; check data_dir (--data-dir) or database_url",
             db.display()
         ))
     })?;

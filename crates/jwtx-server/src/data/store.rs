@@ -8,12 +8,13 @@ use std::sync::Arc;
 use jwtx::store::KeyStore;
 use jwtx::store::sealed::{KeyEncryptionKey, SealedKeys};
 use jwtx_auth::AuthStore;
-use jwtx_sqlx::SqliteStore;
+use jwtx_sqlx::{PgStore, SqliteStore};
 
 /// The engine behind a [`Store`], kept to close it and to describe it.
 #[derive(Clone, Debug)]
 enum Engine {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 /// The opened store: users, sessions and the revocation log through `Deref`, the signing
@@ -55,6 +56,16 @@ impl Store {
         }
     }
 
+    /// A PostgreSQL store, shared by every instance given its URL.
+    pub(crate) fn postgres(store: PgStore, description: String) -> Store {
+        Store {
+            shared: Arc::new(store.clone()),
+            keys: Arc::new(store.clone()),
+            engine: Engine::Postgres(store),
+            description,
+        }
+    }
+
     /// Seals the private keys and secrets written from now on, and opens them when read,
     /// under `kek`.
     pub(crate) fn sealed(mut self, kek: KeyEncryptionKey) -> Store {
@@ -76,6 +87,7 @@ impl Store {
     pub(crate) fn is_shared(&self) -> bool {
         match self.engine {
             Engine::Sqlite(_) => false,
+            Engine::Postgres(_) => true,
         }
     }
 
@@ -88,6 +100,7 @@ impl Store {
     pub(crate) async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(s) => s.close().await,
+            Engine::Postgres(s) => s.close().await,
         }
     }
 }

@@ -162,6 +162,11 @@ pub(crate) struct Readings {
     pub password_queue: PasswordQueue,
     /// How old the revocation mirror is (a gauge; past `revocation_max_lag`, 503).
     pub revocation_lag: std::time::Duration,
+    /// With Redis: whether the revocation wake-ups are subscribed now.
+    pub fanout_connected: Option<bool>,
+    /// With Redis: whether login limits are counted there now (not per instance), and how
+    /// many checks the per-instance fallback answered.
+    pub limits_shared: Option<(bool, u64)>,
 }
 
 /// The password hashing queue at a scrape.
@@ -389,6 +394,32 @@ impl Metrics {
              limit).",
             conn(&self.connections.max),
         );
+        if let Some(connected) = readings.fanout_connected {
+            let name = "jwtx_redis_fanout_connected";
+            let _ = writeln!(
+                out,
+                "# HELP {name} 1 while this instance is subscribed to the Redis revocation \
+                 channel (0: revocations still arrive by polling the log).\n# TYPE {name} \
+                 gauge\n{name} {}",
+                u8::from(connected)
+            );
+        }
+        if let Some((shared, fallbacks)) = readings.limits_shared {
+            let name = "jwtx_login_limits_shared";
+            let _ = writeln!(
+                out,
+                "# HELP {name} 1 while login limits are counted in Redis for every instance, 0 \
+                 while this instance counts on its own (Redis down).\n# TYPE {name} gauge\n\
+                 {name} {}",
+                u8::from(shared)
+            );
+            let name = "jwtx_login_limit_fallbacks_total";
+            let _ = writeln!(
+                out,
+                "# HELP {name} Login limit checks answered by this instance alone because Redis \
+                 could not.\n# TYPE {name} counter\n{name} {fallbacks}"
+            );
+        }
         let name = "jwtx_revocation_lag_seconds";
         let _ = writeln!(
             out,
@@ -434,7 +465,7 @@ pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::Heade
     }
     let auth = &state.auth;
     let readings = Readings {
-        rate_limit_hits: state.throttle.hits(),
+        rate_limit_hits: state.limits.hits(),
         revocations: auth.revocations().size(),
         verified_cache: auth.jwt().verified_cache_stats(),
         password_queue: PasswordQueue {
@@ -443,6 +474,8 @@ pub(crate) async fn endpoint(State(state): State<AppState>, headers: http::Heade
             refused_overloaded: auth.hasher().refused_overloaded(),
         },
         revocation_lag: auth.revocations().lag(),
+        fanout_connected: state.hints.as_ref().map(|h| h.is_connected()),
+        limits_shared: state.limits.sharing(),
     };
     let mut res = state.metrics.render(readings).into_response();
     res.headers_mut().insert(
@@ -497,6 +530,8 @@ mod tests {
                 refused_overloaded: 1,
             },
             revocation_lag: Duration::from_millis(1_250),
+            fanout_connected: Some(false),
+            limits_shared: Some((false, 9)),
         });
         for line in [
             "jwtx_logins_total{result=\"failure\"} 2",
@@ -513,6 +548,9 @@ mod tests {
             "jwtx_revocation_set_table_bytes 84",
             "# TYPE jwtx_revocation_lag_seconds gauge",
             "jwtx_revocation_lag_seconds 1.25",
+            "jwtx_redis_fanout_connected 0",
+            "jwtx_login_limits_shared 0",
+            "jwtx_login_limit_fallbacks_total 9",
             "jwtx_verified_cache_lookups_total{result=\"hit\"} 7",
             "jwtx_verified_cache_lookups_total{result=\"miss\"} 2",
             "jwtx_http_request_duration_seconds_bucket{le=\"0.001\"} 0",

@@ -10,6 +10,7 @@ mod metrics;
 mod openapi;
 mod proxies;
 mod requests;
+mod shared;
 mod tls;
 mod workers;
 
@@ -20,7 +21,6 @@ use axum::Router;
 use axum::routing::get;
 use jwtx::{Clock, Codec};
 use jwtx_auth::passwords::PasswordHasher;
-use jwtx_auth::throttle::LoginThrottle;
 use jwtx_auth::{Auth, AuthSettings, AuthStore};
 use jwtx_axum::{JwtLayer, JwtManager};
 
@@ -50,13 +50,17 @@ impl std::ops::Deref for AppState {
     }
 }
 
+pub use shared::LoginLimits;
+
 /// The services behind [`AppState`].
 #[derive(Clone, Debug)]
 pub struct Services {
     /// The auth flows (jwtx-auth): tokens, store, revocations, passwords, limits.
     pub auth: Auth,
-    /// The in-process login limiter the flows use, for its counters.
-    pub throttle: Arc<LoginThrottle>,
+    /// The login limiter the flows use, for its counters.
+    pub limits: LoginLimits,
+    /// Revocation wake-ups through Redis, when `redis_url` is set (for `/metrics`).
+    pub hints: Option<Arc<jwtx_redis::RedisHints>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -101,13 +105,18 @@ pub async fn auth(
     codec: Codec,
     config: &Config,
     hasher: PasswordHasher,
-    throttle: Arc<LoginThrottle>,
+    limiter: Arc<dyn jwtx_auth::LoginLimiter>,
+    hints: Option<Arc<dyn jwtx_auth::RevocationHints>>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn jwtx::Clock>,
 ) -> Result<Auth, jwtx_auth::BuildError> {
     let verified_cache = config.verified_cache;
     let rejections = metrics.clone();
-    Auth::builder(store, codec)
+    let mut builder = Auth::builder(store, codec);
+    if let Some(hints) = hints {
+        builder = builder.hints(hints);
+    }
+    builder
         .config(jwt_config(config))
         .settings(AuthSettings {
             refresh_reuse_grace: config.refresh_reuse_grace.as_secs(),
@@ -115,7 +124,7 @@ pub async fn auth(
             session_lifetime: config.refresh_token_expires.as_secs(),
         })
         .hasher(hasher)
-        .limiter(throttle)
+        .limiter(limiter)
         .events(Arc::new(MetricsEvents::new(metrics)))
         .clock(clock)
         .follow(jwtx_auth::Follow {
@@ -216,7 +225,8 @@ pub fn run(config: &Config, demo: bool) -> Result<(), CliError> {
             config.bind
         )));
     }
-    crate::logging::init(config.log_format, "info");
+    // sqlx logs every PostgreSQL notice (e.g. "relation already exists, skipping") at info.
+    crate::logging::init(config.log_format, "info,sqlx=warn");
     // This thread is the first of the `workers` threads; `serve_on` starts the others.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -319,7 +329,6 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     // `algorithm` (the summary line says so).
     let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
     let store_line = store.description().to_owned();
-    let store: Arc<dyn AuthStore> = store.auth_store();
     let metrics = Arc::new(Metrics::with_token(config.metrics_token.as_ref()));
     let codec = crate::keys::codec(config, keys);
     let threads = PasswordHasher::default_concurrency();
@@ -330,30 +339,28 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
     };
     let hasher = PasswordHasher::with_limits(config.argon2, threads, limits)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let throttle = Arc::new(LoginThrottle::new(jwtx_auth::throttle::ThrottleConfig {
-        failures_per_user_ip: config.login_rate_limit.count,
-        failure_window: config.login_rate_limit.window,
-        attempts_per_ip: config.login_ip_rate_limit.count,
-        attempt_window: config.login_ip_rate_limit.window,
-        ..jwtx_auth::throttle::ThrottleConfig::default()
-    }));
+    let shared = shared::Shared::start(config, &store).await?;
     let auth = auth(
-        store,
+        store.auth_store(),
         codec,
         config,
         hasher,
-        throttle.clone(),
+        shared.limits.limiter(),
+        shared.revocation_hints(),
         metrics.clone(),
         clock,
     )
     .await
     .map_err(|e| match e {
-        jwtx_auth::BuildError::Manager(_) => CliError::usage(e.to_string()),
+        jwtx_auth::BuildError::Manager(_) | jwtx_auth::BuildError::Follow(_) => {
+            CliError::usage(e.to_string())
+        }
         _ => CliError::runtime(e.to_string()),
     })?;
     let state = AppState::new(Services {
         auth,
-        throttle,
+        limits: shared.limits,
+        hints: shared.hints,
         metrics,
     });
     if demo {

@@ -40,6 +40,7 @@ pub async fn bare(
         config,
         hasher,
         throttle.clone(),
+        None,
         metrics.clone(),
         clock,
     )
@@ -47,7 +48,8 @@ pub async fn bare(
     .unwrap();
     AppState::new(Services {
         auth,
-        throttle,
+        limits: server::LoginLimits::Local(throttle),
+        hints: None,
         metrics,
     })
 }
