@@ -52,6 +52,16 @@ impl std::ops::Deref for AppState {
 
 pub use shared::LoginLimits;
 
+/// How an instance works with the others of its deployment: the login limiter its flows ask
+/// (in process, or shared through Redis) and the revocation wake-ups (Redis), if any.
+#[derive(Debug)]
+pub struct Coordination {
+    /// The login limiter.
+    pub limiter: Arc<dyn jwtx_auth::LoginLimiter>,
+    /// Revocation wake-ups shared with the other instances.
+    pub hints: Option<Arc<dyn jwtx_auth::RevocationHints>>,
+}
+
 /// The services behind [`AppState`].
 #[derive(Clone, Debug)]
 pub struct Services {
@@ -105,13 +115,13 @@ pub async fn auth(
     codec: Codec,
     config: &Config,
     hasher: PasswordHasher,
-    limiter: Arc<dyn jwtx_auth::LoginLimiter>,
-    hints: Option<Arc<dyn jwtx_auth::RevocationHints>>,
+    coordination: Coordination,
     metrics: Arc<Metrics>,
     clock: Arc<dyn jwtx::Clock>,
 ) -> Result<Auth, jwtx_auth::BuildError> {
     let verified_cache = config.verified_cache;
     let rejections = metrics.clone();
+    let Coordination { limiter, hints } = coordination;
     let mut builder = Auth::builder(store, codec);
     if let Some(hints) = hints {
         builder = builder.hints(hints);
@@ -345,8 +355,10 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         codec,
         config,
         hasher,
-        shared.limits.limiter(),
-        shared.revocation_hints(),
+        Coordination {
+            limiter: shared.limits.limiter(),
+            hints: shared.revocation_hints(),
+        },
         metrics.clone(),
         clock,
     )

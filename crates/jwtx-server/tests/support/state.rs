@@ -39,8 +39,10 @@ pub async fn bare(
         codec(clock.clone()),
         config,
         hasher,
-        throttle.clone(),
-        None,
+        server::Coordination {
+            limiter: throttle.clone(),
+            hints: None,
+        },
         metrics.clone(),
         clock,
     )
