@@ -44,6 +44,13 @@ impl Server {
         Server::spawn(dir, env, true)
     }
 
+    /// A server without demo users, with `env` (e.g. `JWTX_DATABASE_URL` of a shared
+    /// database: `--demo` is refused there), on a data directory of its own.
+    pub fn start_without_demo(env: &[(&str, &str)]) -> Server {
+        let dir = std::env::temp_dir().join(format!("jwtx-e2e-{}", jwtx::uuid4()));
+        Server::spawn(dir, env, false)
+    }
+
     /// A server without demo users on `dir`, which the caller owns (it is not removed).
     pub fn start_plain(dir: PathBuf) -> Server {
         let mut s = Server::spawn(dir, &[], false);
