@@ -43,7 +43,10 @@ BENCHMARKS_MD = ROOT / "bench" / "BENCHMARKS.md"
 BEGIN = "<!-- bench/run:begin -->"
 END = "<!-- bench/run:end -->"
 
-SCENARIOS = ["protected", "eddsa", "cookie", "refresh", "login", "storm", "revocations", "criterion"]
+SCENARIOS = [
+    "protected", "eddsa", "cookie", "refresh", "login", "storm", "cluster", "revocations",
+    "criterion",
+]
 
 # Flask peer worker settings tried in the pre-trial: (worker class, workers, threads).
 FLASK_CANDIDATES = [("sync", 3, 1), ("sync", 5, 1), ("gthread", 2, 4), ("gthread", 4, 2)]
@@ -1079,6 +1082,238 @@ def sc_storm(ctx):
     ctx.sections.append("\n".join(md))
 
 
+# ---------------------------------------------------------------------------------------------
+# Many instances: PostgreSQL + Redis + HAProxy
+
+
+PG_ADMIN = os.environ.get("JWTX_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("JWTX_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def psql(url, sql):
+    p = run_cmd(["psql", url, "-qtAc", sql], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"psql failed ({sql}): {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+def start_pg_jwtx(ctx, name, db_url, extra_env=None):
+    """A `jwtx serve` on the PostgreSQL database `db_url` (no demo users: they are refused there)."""
+    env = {"JWTX_DATABASE_URL": db_url}
+    env.update(extra_env or {})
+    return start_jwtx(ctx, name, ctx.tmp / f"{name}-unused", env, demo=False)
+
+
+def haproxy_front(ctx, backends):
+    port = free_port()
+    servers = "\n".join(f"    server s{i} 127.0.0.1:{b.port}" for i, b in enumerate(backends))
+    cfg = ctx.tmp / "haproxy.cfg"
+    cfg.write_text(f"""global
+    maxconn 20000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    option forwardfor
+frontend jwtx
+    bind 127.0.0.1:{port}
+    default_backend instances
+backend instances
+    balance roundrobin
+{servers}
+""")
+    lp = ctx.log_path("haproxy")
+    p = spawn(["haproxy", "-db", "-f", cfg], log_path=lp)
+    wait_ready(port, "/healthz", p, 30, lp)
+    return System("haproxy", port, p, lp, "haproxy -db -f haproxy.cfg (roundrobin, keep-alive)")
+
+
+def propagation(ctx, writer, reader, samples):
+    """Seconds from a logout's 200 on `writer` until `reader` refuses the logged-out access
+    token, over `samples` logouts: each polls `reader` on one kept-alive connection."""
+    out = []
+    conn = http.client.HTTPConnection("127.0.0.1", reader.port, timeout=10)
+    try:
+        for _ in range(samples):
+            token = writer.login()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            conn.request("GET", "/protected", headers=auth)
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{reader.name}: a fresh token answered {r.status}")
+            status, _, body = request(writer.port, "POST", "/logout", headers=auth)
+            if status != 200:
+                raise RuntimeError(f"{writer.name}: /logout answered {status}: {body[:200]!r}")
+            t0 = time.perf_counter()
+            while True:
+                conn.request("GET", "/protected", headers=auth)
+                r = conn.getresponse()
+                r.read()
+                if r.status == 401:
+                    break
+                if time.perf_counter() - t0 > 10:
+                    raise RuntimeError(f"{reader.name} still accepted a logged-out token after 10 s")
+            out.append(time.perf_counter() - t0)
+    finally:
+        conn.close()
+    return out
+
+
+def pct(vals, q):
+    v = sorted(vals)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def sc_cluster(ctx):
+    for tool in ("psql", "haproxy"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed (Debian: apt-get install "
+                               f"{'postgresql-client' if tool == 'psql' else tool})")
+    db = f"jwtx_bench_{ctx.stamp.lower()}"
+    db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{db}"
+    prefix = f"jwtx-bench-{ctx.stamp}:"
+    psql(PG_ADMIN, f'CREATE DATABASE "{db}"')
+    try:
+        _sc_cluster(ctx, db_url, prefix)
+    finally:
+        for name in [n for n in ctx.systems if n.startswith("pg-") or n == "haproxy"]:
+            ctx.systems.pop(name).stop()
+        psql(PG_ADMIN, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        p = run_cmd(["sh", "-c", f"redis-cli -u {shlex.quote(REDIS_URL)} --scan --pattern "
+                     f"{shlex.quote(prefix + '*')} | xargs -r redis-cli -u {shlex.quote(REDIS_URL)} del"],
+                    capture_output=True, text=True)
+        if p.returncode != 0:
+            log(f"  (could not delete the Redis keys {prefix}*: {p.stderr.strip()})")
+
+
+def _sc_cluster(ctx, db_url, prefix):
+    a = ctx.args
+    sqlite, flask = need_jwtx_hs(ctx), need_flask(ctx)
+    shared = {"JWTX_REDIS_URL": REDIS_URL, "JWTX_REDIS_KEY_PREFIX": prefix,
+              "JWTX_TRUSTED_PROXIES": "127.0.0.1"}
+    # The first instance creates the schema; the user is created through it (the CLI).
+    first = start_pg_jwtx(ctx, "pg-a", db_url, shared)
+    ctx.systems["pg-a"] = first
+    p = run_cmd([JWTX, "user", "add", "testuser", "--password-stdin"],
+                env=jwtx_env(ctx, JWTX_DATABASE_URL=db_url), input="testpass\n",
+                capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"jwtx user add failed: {p.stderr}")
+    ctx.systems["pg-b"] = start_pg_jwtx(ctx, "pg-b", db_url, shared)
+    ctx.systems["pg-c"] = start_pg_jwtx(ctx, "pg-c", db_url, shared)
+    # Two more without Redis: revocations reach them by polling only.
+    ctx.systems["pg-d"] = start_pg_jwtx(ctx, "pg-d", db_url)
+    ctx.systems["pg-e"] = start_pg_jwtx(ctx, "pg-e", db_url)
+    front = haproxy_front(ctx, [ctx.systems[n] for n in ("pg-a", "pg-b", "pg-c")])
+    ctx.systems["haproxy"] = front
+    a_, b_, c_ = ctx.systems["pg-a"], ctx.systems["pg-b"], ctx.systems["pg-c"]
+
+    log("\n== 8. many instances: PostgreSQL, Redis, HAProxy ==")
+    token = sqlite.login()["access_token"]
+    pg_token = a_.login()["access_token"]
+    hdr = lambda t: (f"Authorization: Bearer {t}",)
+    entries = [
+        Entry("jwtx on SQLite /protected", lambda: {"url": sqlite.url("/protected"),
+                                                    "headers": hdr(token)}, sqlite.proc.pid),
+        Entry("jwtx on PostgreSQL /protected", lambda: {"url": a_.url("/protected"),
+                                                        "headers": hdr(pg_token)}, a_.proc.pid),
+        Entry("HAProxy → 3 jwtx on PostgreSQL /protected",
+              lambda: {"url": front.url("/protected"), "headers": hdr(pg_token)}),
+    ]
+    prot = alternate(ctx, "cluster-protected", entries)
+    n = a.refresh_connections
+
+    def chain(system):
+        def prep():
+            path = ctx.tmp / f"refresh-{system.name}.txt"
+            mint_refresh_tokens(system, n, path)
+            return {"url": system.url("/refresh"), "script": "refresh.lua", "threads": n,
+                    "conns": n, "env": {"BENCH_TOKENS_FILE": str(path)}}
+        return prep
+
+    refresh = alternate(ctx, "cluster-refresh", [
+        Entry("jwtx on PostgreSQL /refresh", chain(a_)),
+        Entry("jwtx on SQLite /refresh", chain(sqlite)),
+        Entry("flask-jwt-extended /refresh", chain(flask)),
+    ])
+    login = alternate(ctx, "cluster-login", [
+        Entry("jwtx on PostgreSQL /login", lambda: {"url": a_.url("/login"), "script": "login.lua"}),
+        Entry("jwtx on SQLite /login", lambda: {"url": sqlite.url("/login"), "script": "login.lua"}),
+    ])
+    samples = 30 if a.quick else 200
+    log(f"  propagation: {samples} logouts each way")
+    with_redis = propagation(ctx, b_, c_, samples)
+    without = propagation(ctx, ctx.systems["pg-d"], ctx.systems["pg-e"], samples)
+    rss = {name: ctx.systems[name].status().get("VmRSS", "?")
+           for name in ("pg-a", "pg-b", "pg-c", "pg-d", "pg-e")}
+    rss["SQLite instance"] = sqlite.status().get("VmRSS", "?")
+
+    pm = lambda label, res: med(res[label], "rps")
+    sq, pg = pm("jwtx on SQLite /protected", prot), pm("jwtx on PostgreSQL /protected", prot)
+    lb = pm("HAProxy → 3 jwtx on PostgreSQL /protected", prot)
+    rpg, rsq = pm("jwtx on PostgreSQL /refresh", refresh), pm("jwtx on SQLite /refresh", refresh)
+    rfl = pm("flask-jwt-extended /refresh", refresh)
+    r50, r99 = pct(with_redis, 0.5) * 1000, pct(with_redis, 0.99) * 1000
+    p50, p99 = pct(without, 0.5) * 1000, pct(without, 0.99) * 1000
+    poll_ms = 500
+    md = [
+        "### 8. Many instances (`cluster`)",
+        "",
+        "One PostgreSQL database (the machine's, a fresh database per run) and one Redis; three "
+        "`jwtx serve` with Redis (`pg-a`, `pg-b`, `pg-c`) behind HAProxy (round robin, keep-alive, "
+        "`option forwardfor`), two more on the same database without Redis (`pg-d`, `pg-e`), and "
+        "the SQLite-backed instance of the other scenarios. Every system runs on this one "
+        "machine, HAProxy and PostgreSQL included.",
+        "",
+        "#### `/protected`",
+        "",
+        summary_table(prot),
+        "",
+        f"- PostgreSQL-backed / SQLite-backed: **{fmt_ratio(ratio(pg, sq))}** (per-round: "
+        f"{fmt_ratio(paired_ratio(prot['jwtx on PostgreSQL /protected'], prot['jwtx on SQLite /protected']))}); "
+        "a protected request touches no store",
+        f"- through HAProxy over three instances / one instance direct: {fmt_ratio(ratio(lb, pg))} "
+        "(the balancer and all three instances share the same two cores)",
+        "",
+        "#### `/refresh` and `/login`",
+        "",
+        summary_table(refresh),
+        "",
+        f"- PostgreSQL / flask-jwt-extended: **{fmt_ratio(ratio(rpg, rfl))}**; "
+        f"PostgreSQL / SQLite: {fmt_ratio(ratio(rpg, rsq))}",
+        "",
+        summary_table(login),
+        "",
+        "#### Revocation propagation",
+        "",
+        f"A logout answered 200 by one instance, then the time until another instance answers "
+        f"401 to its access token, polled on a kept-alive connection; {samples} logouts each.",
+        "",
+        "| path | p50 | p99 | max |",
+        "|---|---:|---:|---:|",
+        f"| `pg-b` → `pg-c`, Redis pub/sub wake-up | {r50:.1f} ms | {r99:.1f} ms | {max(with_redis) * 1000:.1f} ms |",
+        f"| `pg-d` → `pg-e`, polling every {poll_ms} ms | {p50:.1f} ms | {p99:.1f} ms | {max(without) * 1000:.1f} ms |",
+        "",
+        "#### Resident memory per instance (after the runs)",
+        "",
+        "| instance | VmRSS |",
+        "|---|---:|",
+    ] + [f"| {k} | {v / 1024:.1f} MiB |" if isinstance(v, int) else f"| {k} | {v} |"
+         for k, v in rss.items()]
+    ctx.sections.append("\n".join(md) + errors_note(prot) + errors_note(refresh) + errors_note(login))
+    target(ctx, "cluster: propagation p99 with Redis ≤ 50 ms", r99, lambda v: v <= 50,
+           f"{r99:.1f} ms")
+    target(ctx, f"cluster: propagation p99 without Redis ≤ poll interval + 50 ms = "
+           f"{poll_ms + 50} ms", p99, lambda v: v <= poll_ms + 50, f"{p99:.1f} ms")
+    target(ctx, "cluster: /protected on PostgreSQL ≥ 0.95× SQLite", ratio(pg, sq),
+           lambda v: v >= 0.95, fmt_ratio(ratio(pg, sq)))
+    target(ctx, "cluster: /refresh on PostgreSQL ≥ 2× flask-jwt-extended", ratio(rpg, rfl),
+           lambda v: v >= 2, fmt_ratio(ratio(rpg, rfl)))
+
+
 def timed_start(ctx, name, d):
     """Starts jwtx serve on d; returns (system, seconds from spawn to /readyz 200)."""
     port = free_port()
@@ -1454,7 +1689,7 @@ def main():
         for b in (JWTX, AXUM) + ((REVOCATION_LOAD,) if "revocations" in chosen else ()):
             if not b.exists():
                 sys.exit(f"{b} is missing: run without --skip-build")
-        if any(s in chosen for s in ("protected", "cookie", "refresh", "login")):
+        if any(s in chosen for s in ("protected", "cookie", "refresh", "login", "cluster")):
             ensure_venv(ctx)
         ctx.secret = run_cmd([JWTX, "secret", "generate"], capture_output=True,
                              text=True).stdout.strip()
@@ -1462,7 +1697,8 @@ def main():
             sys.exit("jwtx secret generate gave no secret")
         funcs = {"protected": sc_protected, "eddsa": sc_eddsa, "cookie": sc_cookie,
                  "refresh": sc_refresh, "login": sc_login, "storm": sc_storm,
-                 "revocations": sc_revocations, "criterion": sc_criterion}
+                 "cluster": sc_cluster, "revocations": sc_revocations,
+                 "criterion": sc_criterion}
         for name in SCENARIOS:
             if name not in chosen:
                 continue
