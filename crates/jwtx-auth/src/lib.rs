@@ -17,6 +17,9 @@
 //! ```no_run
 //! # async fn app(store: std::sync::Arc<dyn jwtx_auth::AuthStore>, codec: jwtx::Codec) -> Result<(), Box<dyn std::error::Error>> {
 //! let auth = jwtx_auth::Auth::builder(store, codec).build().await?;
+//! // Follows the revocation log (and so keeps tokens vouched for) until the sender changes.
+//! let (_stop, stopping) = tokio::sync::watch::channel(false);
+//! tokio::spawn(auth.clone().maintain(stopping));
 //! let app: axum::Router = axum::Router::new()
 //!     .merge(jwtx_auth::router(auth.clone()))
 //!     .layer(jwtx_axum::JwtLayer::new(auth.jwt().clone()));

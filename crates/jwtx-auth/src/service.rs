@@ -424,7 +424,8 @@ impl Auth {
 
     /// Keeps the process current until `shutdown` changes: follows the revocation log
     /// (`Revocations::follow`) and purges the login limiter once a minute. Spawn it once per
-    /// process.
+    /// process: without it the revocation mirror is never read again, and once it is older
+    /// than [`Follow::max_lag`] every protected request answers 503 (no token is vouched for).
     pub async fn maintain(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let follower = self.0.revocations.clone().follow(shutdown.clone());
         let limiter = self.0.limiter.clone();
