@@ -48,6 +48,11 @@ pub async fn bare(
     )
     .await
     .unwrap();
+    // As `serve_on` does: follow the revocation log, or past `revocation_max_lag` every
+    // protected request would answer 503. The sender lives as long as the test's runtime.
+    let (follow, following) = tokio::sync::watch::channel(false);
+    tokio::spawn(auth.clone().maintain(following));
+    std::mem::forget(follow);
     AppState::new(Services {
         auth,
         limits: server::LoginLimits::Local(throttle),
