@@ -2,29 +2,7 @@
 //! from one machine's SQLite file to a PostgreSQL cluster; or a PostgreSQL database into a
 //! SQLite file, as a backup).
 //!
-//! - **Everything, verbatim**: users (roles, credential generations, the demo flag,
-//!   `tokens_cut_at`), sessions (current and previous jti, `revoked_at`, …), the revocation log
-//!   with its ids (entries of kinds this version cannot read too), signing keys of every status
-//!   (the private PEM text as stored: a key sealed under a key-encryption key stays sealed),
-//!   stored secrets, and the credential-generation counter. Columns are copied as they are
-//!   stored, not read into the store's types and written back.
-//! - **One snapshot, one transaction**: the source is read in one read transaction (SQLite: one
-//!   snapshot of the WAL; PostgreSQL: `REPEATABLE READ READ ONLY`), the target written in one
-//!   transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the tables locked `EXCLUSIVE`, and
-//!   [`LOG_APPEND_LOCK`] taken as every append to the log must). Rows go in batches of 500, so
-//!   memory stays bounded whatever the store holds.
-//! - **Nothing merged or overwritten**: a target that holds any user, role, session, log entry,
-//!   signing key or secret is refused ([`CopyError::NotEmpty`]). Opening the target migrates
-//!   it (creating a SQLite file that does not exist); opening the source migrates it too, as a
-//!   server of this version would. A SQLite source must exist.
-//! - **Ids go on**: the target's log id sequence is set past the highest copied id and past the
-//!   source's own sequence (ids of purged entries are never handed out again), and the
-//!   credential-generation counter past the source's.
-//! - **Checked by counting**: before committing, the rows of every table are counted on both
-//!   sides (the source's in its snapshot); any difference fails the copy
-//!   ([`CopyError::Mismatch`]) and the target's transaction is rolled back.
-//!
-//! Messages name databases as [`DatabaseUrl`]'s `Display` prints them, without a password.
+//! Its documentation says what it copies and guarantees. Messages name databases as [`DatabaseUrl`]'s `Display` prints them, without a password.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -300,8 +278,29 @@ impl std::error::Error for CopyError {
 
 /// Copies every user, role, session, revocation-log entry, signing key and stored secret from
 /// the store at `from` into the empty store at `to`, in one transaction on the target, checked
-/// by counting the rows of every table on both sides before it commits (see the
-/// [module documentation](self)).
+/// by counting the rows of every table on both sides before it commits.
+///
+/// - **Everything, verbatim**: users (roles, credential generations, the demo flag,
+///   `tokens_cut_at`), sessions (current and previous jti, `revoked_at`, …), the revocation log
+///   with its ids (entries of kinds this version cannot read too), signing keys of every status
+///   (the private PEM text as stored: a key sealed under a key-encryption key stays sealed),
+///   stored secrets, and the credential-generation counter. Columns are copied as they are
+///   stored, not read into the store's types and written back.
+/// - **One snapshot, one transaction**: the source is read in one read transaction (SQLite: one
+///   snapshot of the WAL; PostgreSQL: `REPEATABLE READ READ ONLY`), the target written in one
+///   transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the tables locked `EXCLUSIVE`, and
+///   [`LOG_APPEND_LOCK`] taken as every append to the log must). Rows go in batches of 500, so
+///   memory stays bounded whatever the store holds.
+/// - **Nothing merged or overwritten**: a target that holds any user, role, session, log entry,
+///   signing key or secret is refused ([`CopyError::NotEmpty`]). Opening the target migrates
+///   it (creating a SQLite file that does not exist); opening the source migrates it too, as a
+///   server of this version would. A SQLite source must exist.
+/// - **Ids go on**: the target's log id sequence is set past the highest copied id and past the
+///   source's own sequence (ids of purged entries are never handed out again), and the
+///   credential-generation counter past the source's.
+/// - **Checked by counting**: before committing, the rows of every table are counted on both
+///   sides (the source's in its snapshot); any difference fails the copy
+///   ([`CopyError::Mismatch`]) and the target's transaction is rolled back.
 ///
 /// `extra_secrets` are stored on the target under names the source has no secret of (a name
 /// the source has is left as the source has it): e.g. the generated HMAC secret a SQLite
