@@ -2,7 +2,8 @@
 //! from one machine's SQLite file to a PostgreSQL cluster; or a PostgreSQL database into a
 //! SQLite file, as a backup).
 //!
-//! Its documentation says what it copies and guarantees. Messages name databases as [`DatabaseUrl`]'s `Display` prints them, without a password.
+//! Its documentation says what it copies and guarantees. Messages name databases as
+//! [`DatabaseUrl`]'s `Display` prints them, without a password.
 
 use std::fmt;
 use std::path::PathBuf;
