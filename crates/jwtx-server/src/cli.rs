@@ -56,6 +56,26 @@ pub enum Command {
     /// first, rotate. A running server uses a new key from its next start.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The store as a whole: copy it into a fresh database (SQLite to PostgreSQL, or back).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `jwtx store …`: the store as a whole, whichever `database_url` the other commands use.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every user, session, revocation, signing key and stored secret into a fresh,
+    /// empty database, in one transaction checked by counting rows; from a SQLite file, its
+    /// data directory's generated HMAC secret (`secret_key`) too. Stop the servers first.
+    Copy {
+        /// The store to copy: sqlite://PATH (e.g. sqlite://jwtx-data/jwtx.db) or postgres://….
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The fresh database to copy into: postgres://… (give the password in PGPASSWORD) or
+        /// sqlite://PATH. Refused unless empty.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 /// `jwtx keys …`: the server's asymmetric signing keys, in the same store as `jwtx serve`.

@@ -5,8 +5,9 @@
 //!
 //! `jwtx serve` ([`server`]) is the auth server of docs/http-api.md on a SQLite store; the admin
 //! commands (`jwtx user …`, `jwtx revoke`, `jwtx keys …`) act on the same data directory,
-//! also while the server runs. The token commands mint, verify and inspect tokens (`jwtx token …`), check
-//! bare JWS (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).
+//! also while the server runs; `jwtx store copy` moves a whole store into a fresh database.
+//! The token commands mint, verify and inspect tokens (`jwtx token …`), check bare JWS
+//! (`jwtx jws verify`) and generate secrets (`jwtx secret generate`).
 
 // Public: what `main.rs` and the integration tests use. The rest is the binary's own.
 pub mod cli;
@@ -86,6 +87,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::User(command) => commands::user::run(&load_config(cli, None)?, command),
         Command::Revoke(args) => commands::revoke::run(&load_config(cli, None)?, args),
         Command::Keys(command) => commands::keys::run(&load_config(cli, None)?, command),
+        Command::Store(command) => commands::store::run(&load_config(cli, None)?, command),
     }
 }
 

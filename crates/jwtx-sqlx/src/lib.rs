@@ -7,7 +7,9 @@
 //! sharing it); [`PgStore`] in one PostgreSQL database, for any number of instances. Both pass
 //! the same conformance suite (`jwtx_test::all`), judge rotations with the same
 //! [`jwtx::store::judge_rotation`], and map errors alike. [`DatabaseUrl`] names either
-//! (`sqlite://PATH`, `postgres://…`) and prints without its password.
+//! (`sqlite://PATH`, `postgres://…`) and prints without its password. [`copy()`] moves a
+//! whole store into a fresh database of either kind (SQLite to PostgreSQL when one machine is
+//! outgrown), in one transaction checked by counting rows.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), jwtx::store::StoreError> {
@@ -102,6 +104,7 @@
 //! the store: protect the database file (the data directory is created mode 0700) or the
 //! PostgreSQL database (its roles, backups and replicas) accordingly.
 
+mod copy;
 mod error;
 mod migrations;
 pub mod postgres;
@@ -109,6 +112,7 @@ mod rows;
 mod sqlite;
 mod url;
 
+pub use copy::{CopyError, CopyReport, copy};
 pub use postgres::{LOG_APPEND_LOCK, PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use url::{DatabaseKind, DatabaseUrl};

@@ -88,7 +88,7 @@ pub const LOG_APPEND_LOCK: i64 = 0x6a77_7478_6c6f_6731;
 
 /// The advisory lock key [`KeyStore::insert_initial`] and [`KeyStore::rotate_in`] take for
 /// their transaction (the ASCII bytes of `jwtxkeys`).
-const KEYS_LOCK: i64 = 0x6a77_7478_6b65_7973;
+pub(crate) const KEYS_LOCK: i64 = 0x6a77_7478_6b65_7973;
 
 /// The longest one statement may run on a pooled connection, waiting for locks included.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -275,6 +275,11 @@ impl PgStore {
     /// fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The pool (for [`copy`](crate::copy())).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// `operation` as a store future that fails with [`StoreError::Unavailable`] once it has

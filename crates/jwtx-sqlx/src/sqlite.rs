@@ -147,6 +147,16 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
+    /// The read pool (for [`copy`](crate::copy())).
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The write connection's pool (for [`copy`](crate::copy())).
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Readiness: the database answers, its tables can be read, and the write lock can be
     /// taken within the busy timeout. Also what [`UserStore::ping`] runs.
     pub async fn ready(&self) -> Result<(), StoreError> {
