@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -1109,7 +1110,7 @@ def haproxy_front(ctx, backends):
     servers = "\n".join(f"    server s{i} 127.0.0.1:{b.port}" for i, b in enumerate(backends))
     cfg = ctx.tmp / "haproxy.cfg"
     cfg.write_text(f"""global
-    maxconn 20000
+    maxconn 4096
 defaults
     mode http
     timeout connect 2s
@@ -1144,6 +1145,9 @@ def propagation(ctx, writer, reader, samples):
             r.read()
             if r.status != 200:
                 raise RuntimeError(f"{reader.name}: a fresh token answered {r.status}")
+            # A random pause, so logouts fall anywhere in the reader's poll cycle rather than
+            # just after the poll that ended the previous sample.
+            time.sleep(random.uniform(0, 0.5))
             status, _, body = request(writer.port, "POST", "/logout", headers=auth)
             if status != 200:
                 raise RuntimeError(f"{writer.name}: /logout answered {status}: {body[:200]!r}")
