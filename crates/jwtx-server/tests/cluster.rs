@@ -15,7 +15,7 @@ use jwtx_test::pg::TestDatabase;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
 use support::cluster::{
-    Cluster, PASSWORD, block_on, eventually, is_revoked, metric, refresh_req, status_is, try_send,
+    Cluster, PASSWORD, block_on, eventually, is_revoked, refresh_req, status_is, try_send,
 };
 use support::{Server, msg};
 
@@ -46,16 +46,7 @@ fn tokens(server: &Server, user: &str) -> (String, String) {
 
 /// Waits (up to 10 s) until every instance is subscribed to the Redis revocation channel.
 fn wait_fanout(c: &Cluster) {
-    for (i, s) in c.servers.iter().enumerate() {
-        eventually(
-            &format!("instance {i} subscribed to the revocation channel"),
-            Duration::from_secs(10),
-            || match metric(s, "jwtx_redis_fanout_connected") {
-                Some(v) if v == 1.0 => Ok(()),
-                other => Err(format!("jwtx_redis_fanout_connected = {other:?}")),
-            },
-        );
-    }
+    c.metric_everywhere("jwtx_redis_fanout_connected", 1.0, Duration::from_secs(10));
 }
 
 /// Waits (up to `bound`) until `token` is refused as revoked on `server`; returns how long.
@@ -252,9 +243,7 @@ fn failed_logins_over_three_instances_are_throttled_together() {
     c.start(3);
     c.add_user("alice");
     c.add_user("bob");
-    for s in &c.servers {
-        assert_eq!(metric(s, "jwtx_login_limits_shared"), Some(1.0));
-    }
+    c.metric_everywhere("jwtx_login_limits_shared", 1.0, Duration::from_secs(10));
     for s in &c.servers {
         let r = s.login("alice", "wrong password");
         assert_eq!(r.status, 401, "{}", r.text);

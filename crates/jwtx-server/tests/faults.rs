@@ -34,20 +34,6 @@ const SETTINGS: &[(&str, &str)] = &[
 /// The longest a request may take while the store is down before it counts as a hang.
 const NO_HANG: Duration = Duration::from_secs(15);
 
-/// Waits (up to `bound`) until metric `name` is `value` on every instance.
-fn metric_everywhere(c: &Cluster, name: &str, value: f64, bound: Duration) {
-    for (i, s) in c.servers.iter().enumerate() {
-        eventually(
-            &format!("{name} {value} on instance {i}"),
-            bound,
-            || match metric(s, name) {
-                Some(v) if v == value => Ok(()),
-                other => Err(format!("{name} = {other:?}")),
-            },
-        );
-    }
-}
-
 /// Waits (up to `bound`) until `token` is refused as revoked on `server`.
 #[track_caller]
 fn refused_within(server: &Server, token: &str, what: &str, bound: Duration) -> Duration {
@@ -74,13 +60,8 @@ fn without_redis_revocations_still_propagate_and_logins_go_on() {
     for user in ["alice", "bob", "carol", "dave"] {
         c.add_user(user);
     }
-    metric_everywhere(
-        &c,
-        "jwtx_redis_fanout_connected",
-        1.0,
-        Duration::from_secs(10),
-    );
-    metric_everywhere(&c, "jwtx_login_limits_shared", 1.0, Duration::from_secs(10));
+    c.metric_everywhere("jwtx_redis_fanout_connected", 1.0, Duration::from_secs(10));
+    c.metric_everywhere("jwtx_login_limits_shared", 1.0, Duration::from_secs(10));
 
     let sessions: Vec<(String, String)> = c
         .servers
@@ -95,7 +76,7 @@ fn without_redis_revocations_still_propagate_and_logins_go_on() {
         ("jwtx_redis_fanout_connected", 0.0),
         ("jwtx_login_limits_shared", 0.0),
     ] {
-        metric_everywhere(&c, name, value, Duration::from_secs(10));
+        c.metric_everywhere(name, value, Duration::from_secs(10));
     }
 
     // A logout on A reaches B and C by polling the log.
@@ -134,13 +115,8 @@ fn without_redis_revocations_still_propagate_and_logins_go_on() {
     assert_eq!(r.status, 200, "B has not seen A's failures: {}", r.text);
 
     redis.start_again();
-    metric_everywhere(
-        &c,
-        "jwtx_redis_fanout_connected",
-        1.0,
-        Duration::from_secs(20),
-    );
-    metric_everywhere(&c, "jwtx_login_limits_shared", 1.0, Duration::from_secs(10));
+    c.metric_everywhere("jwtx_redis_fanout_connected", 1.0, Duration::from_secs(20));
+    c.metric_everywhere("jwtx_login_limits_shared", 1.0, Duration::from_secs(10));
 
     // Shared again: one failure for carol on each of A, B and C, then 429 on any of them.
     for s in &c.servers {

@@ -113,6 +113,21 @@ impl Cluster {
         jwtx_with(&self.env(), args, stdin)
     }
 
+    /// Waits (up to `bound`) until metric `name` is `value` on every instance.
+    #[track_caller]
+    pub fn metric_everywhere(&self, name: &str, value: f64, bound: Duration) {
+        for (i, s) in self.servers.iter().enumerate() {
+            eventually(
+                &format!("{name} {value} on instance {i}"),
+                bound,
+                || match metric(s, name) {
+                    Some(v) if v == value => Ok(()),
+                    other => Err(format!("{name} = {other:?}")),
+                },
+            );
+        }
+    }
+
     /// `jwtx user add NAME --password-stdin` with [`PASSWORD`].
     pub fn add_user(&self, name: &str) {
         let out = self.jwtx(
