@@ -421,7 +421,7 @@ fn an_unknown_log_entry_makes_every_instance_fail_closed_until_it_is_gone() {
         let r = s.req("GET", "/readyz").send();
         assert_eq!(r.status, 503, "{}", r.text);
         assert_eq!(msg(&r), "revocation log unreadable", "{}", r.text);
-        // Logins are refused nowhere (they need no vouching); their tokens are refused too.
+        // A login still succeeds (it needs no vouching), but its token is refused too.
         let (fresh, _) = tokens(s, "alice");
         assert_eq!(s.get("/protected", &fresh).status, 503);
     }

@@ -260,9 +260,6 @@ fn without_postgres_writes_answer_503_and_tokens_fail_closed_past_the_lag() {
         later > first,
         "the lag grows while the store is down: {first} then {later}"
     );
-    // Even a logout is refused: nothing was written (its token still answers 503 below,
-    // then 200 once the store is back).
-
     pg.start_again();
     for (i, s) in c.servers.iter().enumerate() {
         eventually(
