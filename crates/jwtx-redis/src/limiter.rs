@@ -21,9 +21,10 @@
 //! limiter becomes *degraded* ([`RedisLimiter::is_degraded`], logged once at warn): until
 //! Redis answers again, every call is answered in-process at once (per-instance limits, no
 //! wait on Redis), and [`RedisLimiter::fallbacks`] counts those answers. A background task
-//! probes Redis twice a second meanwhile; when it answers, shared counting resumes (logged at
-//! info). So a login is never refused because Redis is away, and never let through
-//! unlimited.
+//! probes Redis twice a second, logins or not: a probe that fails or misses the deadline
+//! degrades the limiter as a call would (so an idle instance, too, says that Redis is away),
+//! and once degraded, the first probe Redis answers resumes shared counting (logged at info).
+//! So a login is never refused because Redis is away, and never let through unlimited.
 //!
 //! The in-process throttle also sees every event while Redis answers (it is answered by
 //! Redis, but counted here too), so when Redis goes away an instance's fallback limits start
@@ -116,7 +117,7 @@ impl RedisLimiter {
     ///
     /// It does not wait for Redis: until Redis answers, calls are answered in-process. Must
     /// be called within a Tokio runtime ([`Error::NoRuntime`] otherwise): a background task
-    /// probes Redis while it is away; it ends when the limiter is dropped.
+    /// probes Redis twice a second; it ends when the limiter is dropped.
     pub fn start(
         target: &RedisTarget,
         prefix: &str,
@@ -301,8 +302,11 @@ impl Shared {
     }
 }
 
-/// While degraded, asks Redis every [`PROBE_EVERY`] whether it answers (running the script,
-/// so a restarted Redis gets it loaded again); ends when the limiter is gone.
+/// Asks Redis every [`PROBE_EVERY`] whether it answers (running the script, so a restarted
+/// Redis gets it loaded again); ends when the limiter is gone. While degraded, an answer ends
+/// the fallback. While not, a failure starts it: without this probe an instance that no login
+/// reached went on saying the limits were shared (`/metrics` `jwtx_login_limits_shared 1`)
+/// for as long as Redis was down, and its next login still waited on Redis first.
 async fn probe(shared: std::sync::Weak<Shared>) {
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -311,11 +315,15 @@ async fn probe(shared: std::sync::Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        let keys = shared.keys("", IpAddr::from([0, 0, 0, 0]));
+        let answered = shared.run::<i64>(Op::Probe, &keys).await;
         if !shared.degraded.load(Ordering::Relaxed) {
+            if let Err(e) = answered {
+                shared.degrade(&e);
+            }
             continue;
         }
-        let keys = shared.keys("", IpAddr::from([0, 0, 0, 0]));
-        match shared.run::<i64>(Op::Probe, &keys).await {
+        match answered {
             Ok(_) => {
                 if shared.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!(

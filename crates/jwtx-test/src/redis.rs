@@ -1,6 +1,7 @@
 //! Redis for tests: the machine's Redis ([`machine_url`], [`require_machine_redis`]), unique
-//! key prefixes so tests can share it ([`unique_prefix`]), and [`PrivateRedis`], a
-//! `redis-server` of a test's own to kill and start again (fault tests).
+//! key prefixes so tests can share it ([`unique_prefix`]; [`keys`], [`delete_keys`] and
+//! [`KeysCleanup`] list and remove a prefix's keys), and [`PrivateRedis`], a `redis-server` of
+//! a test's own to kill and start again (fault tests).
 //!
 //! Tests never skip for want of Redis: [`require_machine_redis`] fails with how to start one.
 //! Everything here is synchronous and needs only `std` (and `redis-server` on the `PATH` for
@@ -51,6 +52,210 @@ pub fn require_machine_redis() -> String {
 /// A key prefix no other test run uses: `jwtx-test:<random>:`.
 pub fn unique_prefix() -> String {
     format!("jwtx-test:{}:", jwtx::uuid4().replace('-', ""))
+}
+
+/// Every key under `prefix` on the Redis at `url` (`SCAN MATCH prefix*`).
+///
+/// # Panics
+///
+/// If the Redis cannot be reached or answers with an error.
+pub fn keys(url: &str, prefix: &str) -> Vec<String> {
+    let mut conn = match RespConnection::open(url) {
+        Ok(c) => c,
+        Err(e) => fail(format!("Redis keys under {prefix:?}: {e}")),
+    };
+    match conn.scan(prefix) {
+        Ok(keys) => keys,
+        Err(e) => fail(format!("Redis SCAN {prefix}*: {e}")),
+    }
+}
+
+/// Deletes every key under `prefix` on the Redis at `url`; returns how many were deleted.
+/// Errors are returned, not raised, so it can run while a test unwinds ([`KeysCleanup`]).
+pub fn delete_keys(url: &str, prefix: &str) -> Result<usize, String> {
+    let mut conn = RespConnection::open(url)?;
+    let keys = conn.scan(prefix)?;
+    for chunk in keys.chunks(500) {
+        let mut args = vec!["DEL".to_owned()];
+        args.extend(chunk.iter().cloned());
+        conn.command(&args)?;
+    }
+    Ok(keys.len())
+}
+
+/// Deletes every key under a prefix of the Redis at a URL when dropped (also when the test
+/// fails): a test's own [`unique_prefix`] on a shared Redis.
+#[derive(Debug)]
+pub struct KeysCleanup {
+    url: String,
+    prefix: String,
+}
+
+impl KeysCleanup {
+    /// Cleans `prefix` on `url` when dropped.
+    pub fn new(url: &str, prefix: &str) -> KeysCleanup {
+        KeysCleanup {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        }
+    }
+}
+
+impl Drop for KeysCleanup {
+    fn drop(&mut self) {
+        if let Err(e) = delete_keys(&self.url, &self.prefix) {
+            eprintln!(
+                "jwtx-test: could not delete the Redis keys under {:?} at {}: {e}",
+                self.prefix,
+                redact(&self.url)
+            );
+        }
+    }
+}
+
+/// A RESP value, as far as the helpers here need one.
+#[derive(Debug)]
+enum Resp {
+    Simple(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Resp>),
+}
+
+/// One plain-TCP connection speaking RESP2, for test setup and clean-up (no AUTH, no TLS; a
+/// `/DB` in the URL is selected).
+struct RespConnection {
+    conn: std::io::BufReader<TcpStream>,
+}
+
+impl RespConnection {
+    fn open(url: &str) -> Result<RespConnection, String> {
+        let addr = tcp_address(url)?;
+        let timeout = Duration::from_secs(5);
+        let conn = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        conn.set_read_timeout(Some(timeout))
+            .and_then(|()| conn.set_write_timeout(Some(timeout)))
+            .map_err(|e| e.to_string())?;
+        let mut c = RespConnection {
+            conn: std::io::BufReader::new(conn),
+        };
+        let db = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(_, db)| db.split(['?', '#']).next().unwrap_or_default().to_owned())
+            .filter(|db| !db.is_empty());
+        if let Some(db) = db {
+            c.command(&["SELECT".to_owned(), db])?;
+        }
+        Ok(c)
+    }
+
+    /// Sends `args` as one command and reads its reply (an error reply is `Err`).
+    fn command(&mut self, args: &[String]) -> Result<Resp, String> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        self.conn
+            .get_mut()
+            .write_all(&out)
+            .map_err(|e| format!("send {}: {e}", args.first().map_or("", String::as_str)))?;
+        self.read()
+    }
+
+    fn line(&mut self) -> Result<String, String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        match self.conn.read_line(&mut line) {
+            Ok(0) => Err("the connection was closed".to_owned()),
+            Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
+            Err(e) => Err(format!("read a reply: {e}")),
+        }
+    }
+
+    fn read(&mut self) -> Result<Resp, String> {
+        let line = self.line()?;
+        let (kind, rest) = line.split_at(line.len().min(1));
+        let number = || -> Result<i64, String> {
+            rest.parse()
+                .map_err(|_| format!("a malformed reply line {line:?}"))
+        };
+        match kind {
+            "+" => Ok(Resp::Simple(rest.to_owned())),
+            "-" => Err(format!("Redis answered {rest:?}")),
+            ":" => Ok(Resp::Int(number()?)),
+            "$" => {
+                let Ok(n) = usize::try_from(number()?) else {
+                    return Ok(Resp::Bulk(None));
+                };
+                let mut body = vec![0u8; n + 2];
+                self.conn
+                    .read_exact(&mut body)
+                    .map_err(|e| format!("read a reply: {e}"))?;
+                body.truncate(n);
+                Ok(Resp::Bulk(Some(body)))
+            }
+            "*" => {
+                let n = usize::try_from(number()?).unwrap_or(0);
+                (0..n)
+                    .map(|_| self.read())
+                    .collect::<Result<_, _>>()
+                    .map(Resp::Array)
+            }
+            _ => Err(format!("an unknown reply line {line:?}")),
+        }
+    }
+
+    /// Every key under `prefix`.
+    fn scan(&mut self, prefix: &str) -> Result<Vec<String>, String> {
+        let text = |r: &Resp| match r {
+            Resp::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Resp::Simple(s) => Some(s.clone()),
+            Resp::Int(i) => Some(i.to_string()),
+            _ => None,
+        };
+        let mut cursor = "0".to_owned();
+        let mut out = Vec::new();
+        loop {
+            let reply = self.command(&[
+                "SCAN".to_owned(),
+                cursor,
+                "MATCH".to_owned(),
+                format!("{}*", glob_escape(prefix)),
+                "COUNT".to_owned(),
+                "1000".to_owned(),
+            ])?;
+            let Resp::Array(parts) = reply else {
+                return Err(format!("SCAN answered {reply:?}"));
+            };
+            let (Some(next), Some(Resp::Array(batch))) =
+                (parts.first().and_then(text), parts.get(1))
+            else {
+                return Err(format!("SCAN answered {parts:?}"));
+            };
+            out.extend(batch.iter().filter_map(text));
+            if next == "0" {
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `s` with the glob characters of `SCAN MATCH` escaped.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A `redis-server` of a test's own, on a free loopback port, without persistence
@@ -371,6 +576,33 @@ mod tests {
         drop(redis);
         assert!(ping(addr, Duration::from_secs(1)).is_err());
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn keys_under_a_prefix_are_listed_and_deleted() {
+        let redis = PrivateRedis::start();
+        let prefix = unique_prefix();
+        let mut conn = RespConnection::open(&redis.url()).unwrap();
+        for k in ["a", "b:c", "d*"] {
+            conn.command(&["SET".into(), format!("{prefix}{k}"), "1".into()])
+                .unwrap();
+        }
+        conn.command(&["SET".into(), "other".into(), "1".into()])
+            .unwrap();
+        let mut found = keys(&redis.url(), &prefix);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                format!("{prefix}a"),
+                format!("{prefix}b:c"),
+                format!("{prefix}d*")
+            ]
+        );
+        drop(KeysCleanup::new(&redis.url(), &prefix));
+        assert!(keys(&redis.url(), &prefix).is_empty());
+        assert_eq!(keys(&redis.url(), "other"), vec!["other".to_owned()]);
+        assert_eq!(delete_keys(&redis.url(), "jwtx-test:none:").unwrap(), 0);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use serde_json::json;
 
 pub use jwtx_test::http::Response;
 
+pub mod cluster;
 pub mod state;
 
 /// A running server; killed (and its data directory removed) on drop.
