@@ -43,8 +43,9 @@ mod users;
 pub use error::ApiError;
 pub use events::{AuthEvent, EventSink, TracingEvents};
 pub use hints::RevocationHints;
+pub use jwtx::store::Unvouched;
 pub use limiter::{LimiterFuture, LoginLimiter, Refusal};
-pub use revocations::{FOLLOW_INTERVAL, Follow, MAX_LAG, Revocations, Unvouched};
+pub use revocations::{FOLLOW_INTERVAL, Follow, MAX_LAG, Revocations};
 pub use routes::{ApiJson, BODY_LIMIT, Msg, field, openapi, router};
 pub use service::{
     Auth, AuthBuilder, AuthSettings, AuthStore, BuildError, LoggingOut, LoginRequest, MAX_PAGE,

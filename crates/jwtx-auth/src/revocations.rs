@@ -10,8 +10,8 @@
 //! vouched for: [`Revocations::check`] fails and the request answers 503, until a read
 //! reaches the head again.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,10 +19,10 @@ use tokio::time::Instant;
 use crate::hints::RevocationHints;
 
 use jwtx::store::{
-    Logged, Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef,
+    Logged, Revocation, RevocationSet, RevocationStore, SetSize, StoreError, TokenRef, Unvouched,
 };
 use jwtx::{Clock, NumericDate};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// How often the follower reads the log by default (`revocation_poll_interval`).
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
@@ -77,54 +77,19 @@ const BATCH: u32 = 1_000;
 #[derive(Debug)]
 pub struct Revocations {
     store: Arc<dyn RevocationStore>,
+    /// The mirror, behind the core's staleness gate (`follow.max_lag`).
     set: RevocationSet,
     clock: Arc<dyn Clock>,
     /// Seconds an entry is kept past its `until` ([`Revocations::purge`]).
     purge_margin: u64,
-    /// Set when the log holds an entry this version cannot read (a kind from a newer jwtx, or
-    /// a damaged row): the mirror may be missing a revocation, so every check fails closed
-    /// until a catch-up reads past it.
-    unreadable: AtomicBool,
-    /// What could not be read, for `/readyz` and the log.
-    unreadable_detail: Mutex<String>,
     follow: Follow,
-    /// The origin of `current_as_of`.
-    base: Instant,
-    /// Nanoseconds from `base` to the start of the last read that reached the head of the log.
-    current_as_of: AtomicU64,
     /// Set while the mirror is stale, so the change is logged once each way.
     stale: AtomicBool,
     hints: Option<Arc<dyn RevocationHints>>,
+    /// Told when a key entry (a rotation's notice, a retirement) is read or appended, so the
+    /// signing keys are reloaded.
+    key_changes: Arc<Notify>,
 }
-
-/// Why no token can be vouched for: the mirror may lack a revocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unvouched {
-    /// The revocation log holds an entry this version cannot read (a newer kind).
-    Unreadable,
-    /// The mirror is older than the allowed lag (the store cannot be read).
-    Stale {
-        /// How old the mirror is.
-        lag: Duration,
-    },
-}
-
-impl std::fmt::Display for Unvouched {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Unvouched::Unreadable => {
-                f.write_str("the revocation log holds an entry this version cannot read")
-            }
-            Unvouched::Stale { lag } => write!(
-                f,
-                "the revocation mirror is {} ms old, past the allowed lag",
-                lag.as_millis()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Unvouched {}
 
 impl Revocations {
     /// Loads every live entry of the log. Entries are purged `purge_margin` seconds after
@@ -151,16 +116,13 @@ impl Revocations {
     ) -> Result<Arc<Self>, StoreError> {
         let r = Arc::new(Revocations {
             store,
-            set: RevocationSet::new(),
+            set: RevocationSet::with_max_lag(follow.max_lag),
             clock,
             purge_margin,
-            unreadable: AtomicBool::new(false),
-            unreadable_detail: Mutex::new(String::new()),
             follow,
-            base: Instant::now(),
-            current_as_of: AtomicU64::new(0),
             stale: AtomicBool::new(false),
             hints,
+            key_changes: Arc::new(Notify::new()),
         });
         r.catch_up().await?;
         Ok(r)
@@ -174,18 +136,25 @@ impl Revocations {
     /// How old the mirror is: the time since the start of its last read that reached the
     /// head of the log.
     pub fn lag(&self) -> Duration {
-        let as_of = self.base + Duration::from_nanos(self.current_as_of.load(Ordering::Relaxed));
-        Instant::now().saturating_duration_since(as_of)
+        self.set.lag_at(Instant::now().into_std())
+    }
+
+    /// Notified whenever a key entry is read from the log or appended here: the signing keys
+    /// changed (a rotation's notice, a retirement), so whoever holds them reloads.
+    pub fn key_changes(&self) -> Arc<Notify> {
+        self.key_changes.clone()
+    }
+
+    /// The mirror itself (its size, its gate).
+    pub fn set(&self) -> &RevocationSet {
+        &self.set
     }
 
     /// Whether every token can be vouched for now: `Err` while the log holds an entry this
     /// version cannot read, or while the mirror is older than the allowed lag.
     pub fn vouching(&self) -> Result<(), Unvouched> {
-        if self.unreadable.load(Ordering::Relaxed) {
-            return Err(Unvouched::Unreadable);
-        }
-        let lag = self.lag();
-        if lag > self.follow.max_lag {
+        let vouching = self.set.vouching_at(Instant::now().into_std());
+        if let Err(Unvouched::Stale { lag }) = vouching {
             if !self.stale.swap(true, Ordering::Relaxed) {
                 tracing::error!(
                     lag_ms = lag.as_millis() as u64,
@@ -193,9 +162,8 @@ impl Revocations {
                     "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
                 );
             }
-            return Err(Unvouched::Stale { lag });
         }
-        Ok(())
+        vouching
     }
 
     /// Revokes durably, then locally. Returns only once the store has it.
@@ -203,7 +171,7 @@ impl Revocations {
         self.store.revoke(revocation.clone()).await?;
         // Applied without moving the cursor: an entry another process appended just before
         // this one may not have been read yet; the follower reads this one again (harmless).
-        self.set.apply(0, &revocation);
+        self.apply(0, &revocation);
         self.announce();
         Ok(())
     }
@@ -213,8 +181,19 @@ impl Revocations {
     /// [`revoke`](Self::revoke) does: the follower reads it again, and entries other processes
     /// appended before it are not skipped.
     pub fn applied(&self, logged: &Logged) {
-        self.set.apply(0, &logged.revocation);
+        self.apply(0, &logged.revocation);
         self.announce();
+    }
+
+    /// Applies one entry to the mirror; a key entry also tells [`key_changes`](Self::key_changes).
+    fn apply(&self, id: u64, revocation: &Revocation) {
+        self.set.apply(id, revocation);
+        if matches!(
+            revocation,
+            Revocation::Key { .. } | Revocation::KeysChanged { .. }
+        ) {
+            self.key_changes.notify_waiters();
+        }
     }
 
     /// Tells the other instances the log grew, if hints are configured.
@@ -239,12 +218,7 @@ impl Revocations {
 
     /// What in the log could not be read, while that is so (for `/readyz`).
     pub fn unreadable(&self) -> Option<String> {
-        self.unreadable.load(Ordering::Relaxed).then(|| {
-            self.unreadable_detail
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-        })
+        self.set.unreadable()
     }
 
     /// Entries held in the in-process set and the bytes of its tables
@@ -269,24 +243,21 @@ impl Revocations {
             {
                 Ok(batch) => batch,
                 Err(e @ StoreError::Corrupt { .. }) => {
-                    if !self.unreadable.swap(true, Ordering::Relaxed) {
+                    if self.set.unreadable().is_none() {
                         tracing::error!(error = %e, "revocation log: an entry this version cannot read; refusing every token until it can (upgrade this instance)");
                     }
-                    *self
-                        .unreadable_detail
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = e.to_string();
+                    self.set.set_unreadable(Some(e.to_string()));
                     return Err(e);
                 }
                 Err(e) => return Err(e),
             };
             let n = batch.len();
             for (id, r) in &batch {
-                self.set.apply(*id, r);
+                self.apply(*id, r);
             }
             applied += n;
             if n < BATCH as usize {
-                self.unreadable.store(false, Ordering::Relaxed);
+                self.set.set_unreadable(None);
                 self.reached_head(started);
                 return Ok(applied);
             }
@@ -295,9 +266,7 @@ impl Revocations {
 
     /// Records that a read started at `started` reached the head of the log.
     fn reached_head(&self, started: Instant) {
-        let nanos = u64::try_from(started.saturating_duration_since(self.base).as_nanos())
-            .unwrap_or(u64::MAX);
-        self.current_as_of.fetch_max(nanos, Ordering::Relaxed);
+        self.set.reached_head(started.into_std());
         if self.stale.load(Ordering::Relaxed) && self.lag() <= self.follow.max_lag {
             self.stale.store(false, Ordering::Relaxed);
             tracing::info!("revocation mirror is current again: tokens are vouched for");
@@ -383,6 +352,7 @@ mod tests {
         for i in [0, BATCH as usize, n - 1] {
             let jti = format!("00000000-0000-4000-8000-{i:012}");
             assert!(r.is_revoked(TokenRef {
+                kid: None,
                 jti: Some(&jti),
                 sid: None,
                 sub: "u",
@@ -406,6 +376,7 @@ mod tests {
             .await
             .unwrap();
         let token = TokenRef {
+            kid: None,
             jti: None,
             sid: Some("s1"),
             sub: "u",
@@ -456,6 +427,7 @@ mod tests {
     }
 
     const ANY: TokenRef<'static> = TokenRef {
+        kid: None,
         jti: Some("00000000-0000-4000-8000-000000000001"),
         sid: None,
         sub: "u",
@@ -515,7 +487,7 @@ mod tests {
     /// Hints for tests: counts announcements, wakes on demand.
     #[derive(Debug, Default)]
     struct Hints {
-        announced: AtomicU64,
+        announced: std::sync::atomic::AtomicU64,
         wake: Arc<tokio::sync::Notify>,
     }
 

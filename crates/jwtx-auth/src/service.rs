@@ -247,6 +247,7 @@ fn with_lookups(
             // `sid` as the verifying pass read it: no second parse per protected request.
             // An error (a log entry this version cannot read) answers 503: fail closed.
             std::future::ready(revocations.check(jwtx::store::TokenRef {
+                kid: token.header().kid(),
                 jti: token.jti(),
                 sid: token.sid(),
                 sub: token.sub(),

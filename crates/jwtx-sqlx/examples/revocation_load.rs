@@ -181,6 +181,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         mib(status_kib("VmHWM")),
     );
     let probe = TokenRef {
+        kid: None,
         jti: Some("00000000-0000-4000-8000-000000000000"),
         sid: None,
         sub: "nobody",

@@ -15,6 +15,8 @@ use crate::error::{db_error, from_db, from_db_opt};
 pub(crate) const KIND_TOKEN: &str = "token";
 pub(crate) const KIND_SESSION: &str = "session";
 pub(crate) const KIND_USER: &str = "user";
+pub(crate) const KIND_KEY: &str = "key";
+pub(crate) const KIND_KEYS: &str = "keys";
 
 /// A row's columns by name, as the store's types: integers (times, ids), text and flags.
 pub(crate) trait Columns {
@@ -166,7 +168,15 @@ pub(crate) fn revocation_from_row<R: Columns>(
             until,
             except,
         },
-        (KIND_TOKEN | KIND_SESSION | KIND_USER, cutoff, except) => {
+        (KIND_KEY, None, None) => Revocation::Key {
+            kid: subject,
+            until,
+        },
+        (KIND_KEYS, None, None) => Revocation::KeysChanged {
+            kid: subject,
+            until,
+        },
+        (KIND_TOKEN | KIND_SESSION | KIND_USER | KIND_KEY | KIND_KEYS, cutoff, except) => {
             return Err(StoreError::corrupt(format!(
                 "revocation {id}: kind {kind:?} with cutoff {cutoff:?} and except_session \
                  {except:?}"
@@ -191,6 +201,8 @@ pub(crate) fn revocation_columns(
     match revocation {
         Revocation::Token { jti, .. } => (KIND_TOKEN, jti, None, None),
         Revocation::Session { id, .. } => (KIND_SESSION, id, None, None),
+        Revocation::Key { kid, .. } => (KIND_KEY, kid, None, None),
+        Revocation::KeysChanged { kid, .. } => (KIND_KEYS, kid, None, None),
         Revocation::User {
             user,
             cutoff,

@@ -82,6 +82,7 @@ async fn revoked_at<S: SessionStore + ?Sized>(store: &S, id: &str) -> Option<Num
 /// A token of `sub` in session `sid` (if any) issued at `iat`.
 fn token_of<'a>(sub: &'a str, sid: Option<&'a str>, iat: NumericDate) -> TokenRef<'a> {
     TokenRef {
+        kid: None,
         jti: None,
         sid,
         sub,

@@ -109,6 +109,7 @@ struct Probe {
 impl Probe {
     fn as_ref(&self) -> TokenRef<'_> {
         TokenRef {
+            kid: None,
             jti: Some(&self.jti),
             sid: Some(&self.sid),
             sub: &self.sub,

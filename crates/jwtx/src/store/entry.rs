@@ -31,6 +31,14 @@ enum Out<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         except: Option<&'a str>,
     },
+    Key {
+        kid: &'a str,
+        until: NumericDate,
+    },
+    Keys {
+        kid: &'a str,
+        until: NumericDate,
+    },
 }
 
 pub(super) fn to_entry(r: &Revocation) -> String {
@@ -48,6 +56,8 @@ pub(super) fn to_entry(r: &Revocation) -> String {
             until: *until,
             except: except.as_deref(),
         },
+        Revocation::Key { kid, until } => Out::Key { kid, until: *until },
+        Revocation::KeysChanged { kid, until } => Out::Keys { kid, until: *until },
     };
     // Strings and integers only: serializing cannot fail.
     serde_json::to_string(&out).expect("a revocation entry serializes")
@@ -84,6 +94,16 @@ struct UserIn {
     /// Absent when there is no exception; `null` is not another spelling of that.
     #[serde(default, deserialize_with = "present")]
     except: Option<String>,
+}
+
+/// A `key` entry and a `keys` notice have the same fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyIn {
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    kid: String,
+    until: NumericDate,
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -151,6 +171,20 @@ pub(super) fn from_entry(text: &str) -> Result<Revocation, EntryError> {
                 except: e.except,
             }
         }
+        "key" => {
+            let e: KeyIn = serde_json::from_str(text).map_err(malformed)?;
+            Revocation::Key {
+                kid: e.kid,
+                until: e.until,
+            }
+        }
+        "keys" => {
+            let e: KeyIn = serde_json::from_str(text).map_err(malformed)?;
+            Revocation::KeysChanged {
+                kid: e.kid,
+                until: e.until,
+            }
+        }
         _ => return Err(EntryError::UnknownKind(kind)),
     })
 }
@@ -192,6 +226,20 @@ mod tests {
             (
                 user(Some("s-1")),
                 r#"{"kind":"user","user":"alice","cutoff":1700000000,"until":1700000900,"except":"s-1"}"#,
+            ),
+            (
+                Revocation::Key {
+                    kid: "k-1".into(),
+                    until: 9,
+                },
+                r#"{"kind":"key","kid":"k-1","until":9}"#,
+            ),
+            (
+                Revocation::KeysChanged {
+                    kid: "k-2".into(),
+                    until: 10,
+                },
+                r#"{"kind":"keys","kid":"k-2","until":10}"#,
             ),
         ];
         for (r, text) in cases {

@@ -40,7 +40,7 @@ pub use keys::{
     KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, is_retirable,
     sort_keys,
 };
-pub use revocation_set::{RevocationSet, SetSize, TokenRef};
+pub use revocation_set::{RevocationSet, SetSize, TokenRef, Unvouched};
 
 /// The future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -544,6 +544,23 @@ pub enum Revocation {
         /// The session whose tokens (`sid == except`) are spared.
         except: Option<String>,
     },
+    /// Every token signed by the key `kid` (its `kid` header): the key was retired before its
+    /// tokens expired (`jwtx keys retire`, a compromised key).
+    Key {
+        /// The retired key's `kid`.
+        kid: String,
+        /// When the last token the key signed expires.
+        until: NumericDate,
+    },
+    /// Revokes nothing: the signing keys changed (key `kid` was added, or began to sign), so
+    /// every process that signs or verifies with the store's keys reloads them. Carried in the
+    /// log so a key change reaches every instance as fast as a revocation does.
+    KeysChanged {
+        /// The key that was added or activated.
+        kid: String,
+        /// When the notice stops mattering (it is purged after).
+        until: NumericDate,
+    },
 }
 
 impl Revocation {
@@ -570,7 +587,9 @@ impl Revocation {
         match self {
             Revocation::Token { until, .. }
             | Revocation::Session { until, .. }
-            | Revocation::User { until, .. } => *until,
+            | Revocation::User { until, .. }
+            | Revocation::Key { until, .. }
+            | Revocation::KeysChanged { until, .. } => *until,
         }
     }
 

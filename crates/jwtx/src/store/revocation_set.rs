@@ -11,17 +11,74 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
-use std::sync::{PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use super::Revocation;
 use crate::claims::NumericDate;
 
-/// Revoked tokens, sessions and per-user cut-offs, held in memory. Fed from a
-/// [`RevocationStore`](super::RevocationStore) (at start, then by following its log) and
-/// directly by the process's own writes, so a check is a hash lookup.
+/// Revoked tokens, sessions, per-user cut-offs and retired keys, held in memory. Fed from a
+/// [`RevocationStore`](super::RevocationStore) (at start, then by following its log) or from a
+/// server's revocation feed, and directly by the process's own writes, so a check is a hash
+/// lookup.
+///
+/// **The staleness gate.** A set made [`with_max_lag`](Self::with_max_lag) vouches for no
+/// token ([`check`](Self::check) fails with [`Unvouched`]) until its follower reports a read
+/// that reached the head of the log ([`reached_head`](Self::reached_head)), whenever that
+/// read is older than `max_lag`, and while the log holds an entry the follower cannot read
+/// ([`set_unreadable`](Self::set_unreadable)). Servers following their store and downstream
+/// services following a feed share this one rule.
 #[derive(Debug, Default)]
 pub struct RevocationSet {
     inner: RwLock<Inner>,
+    gate: Option<Gate>,
+}
+
+/// Why no token can be vouched for: the set may lack a revocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unvouched {
+    /// The log holds an entry this version cannot read (a newer kind, a damaged row).
+    Unreadable,
+    /// The set is older than the allowed lag (the log cannot be read), or was never current.
+    Stale {
+        /// How old the set is (`Duration::MAX` when no read ever reached the head).
+        lag: Duration,
+    },
+}
+
+impl fmt::Display for Unvouched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unvouched::Unreadable => {
+                f.write_str("the revocation log holds an entry this version cannot read")
+            }
+            Unvouched::Stale { lag } if *lag == Duration::MAX => {
+                f.write_str("the revocation mirror has not yet read the whole log")
+            }
+            Unvouched::Stale { lag } => write!(
+                f,
+                "the revocation mirror is {} ms old, past the allowed lag",
+                lag.as_millis()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unvouched {}
+
+/// The staleness gate's state (see [`RevocationSet`]).
+#[derive(Debug)]
+struct Gate {
+    max_lag: Duration,
+    /// The origin of `current_as_of`.
+    base: Instant,
+    /// Nanoseconds from `base` to the start of the last read that reached the head, plus one;
+    /// 0 while no read has.
+    current_as_of: AtomicU64,
+    unreadable: AtomicBool,
+    /// What could not be read, while `unreadable`.
+    detail: Mutex<String>,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +91,8 @@ struct Inner {
     users: HashMap<String, UserCuts>,
     /// How many cut-offs `users` holds (one or two per user), for [`RevocationSet::len`].
     user_cuts: usize,
+    /// Retired key `kid` → until.
+    keys: HashMap<String, NumericDate>,
     /// The highest log id applied.
     cursor: u64,
 }
@@ -145,9 +204,12 @@ impl UserCuts {
     }
 }
 
-/// What a token is checked by: its `jti`, `sid` (session), `sub` and `iat`.
+/// What a token is checked by: its `jti`, `sid` (session), `sub`, `iat` and the `kid` of the
+/// key that signed it.
 #[derive(Clone, Copy, Debug)]
 pub struct TokenRef<'a> {
+    /// The `kid` header of the token (a retired key's tokens are revoked).
+    pub kid: Option<&'a str>,
     /// The token's `jti`.
     pub jti: Option<&'a str>,
     /// The token's session id (`sid` claim), if it belongs to one.
@@ -159,9 +221,107 @@ pub struct TokenRef<'a> {
 }
 
 impl RevocationSet {
-    /// An empty set.
+    /// An empty set, without a staleness gate: it vouches for every token it holds no
+    /// revocation of (for a set its owner fills completely, or a test).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty set behind the staleness gate: it vouches for no token until a read reached
+    /// the head of the log less than `max_lag` ago ([`reached_head`](Self::reached_head)).
+    pub fn with_max_lag(max_lag: Duration) -> Self {
+        RevocationSet {
+            inner: RwLock::default(),
+            gate: Some(Gate {
+                max_lag,
+                base: Instant::now(),
+                current_as_of: AtomicU64::new(0),
+                unreadable: AtomicBool::new(false),
+                detail: Mutex::new(String::new()),
+            }),
+        }
+    }
+
+    /// The allowed lag, for a gated set.
+    pub fn max_lag(&self) -> Option<Duration> {
+        self.gate.as_ref().map(|g| g.max_lag)
+    }
+
+    /// Records that a read of the log which started at `started` reached its head: the set
+    /// is current as of `started` (later reports never move that back).
+    pub fn reached_head(&self, started: Instant) {
+        if let Some(g) = &self.gate {
+            let nanos = started.saturating_duration_since(g.base).as_nanos();
+            let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
+            g.current_as_of.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the log as holding an entry the follower cannot read (`Some(what)`: no token is
+    /// vouched for), or as read past it (`None`).
+    pub fn set_unreadable(&self, detail: Option<String>) {
+        if let Some(g) = &self.gate {
+            match detail {
+                Some(d) => {
+                    *g.detail.lock().unwrap_or_else(PoisonError::into_inner) = d;
+                    g.unreadable.store(true, Ordering::Relaxed);
+                }
+                None => g.unreadable.store(false, Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// What in the log could not be read, while that is so.
+    pub fn unreadable(&self) -> Option<String> {
+        let g = self.gate.as_ref()?;
+        g.unreadable.load(Ordering::Relaxed).then(|| {
+            g.detail
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+
+    /// How old the set is at `now`: the time since the start of the last read that reached
+    /// the head (`Duration::MAX` if none has; zero for a set without a gate).
+    pub fn lag_at(&self, now: Instant) -> Duration {
+        let Some(g) = &self.gate else {
+            return Duration::ZERO;
+        };
+        match g.current_as_of.load(Ordering::Relaxed) {
+            0 => Duration::MAX,
+            n => now.saturating_duration_since(g.base + Duration::from_nanos(n - 1)),
+        }
+    }
+
+    /// Whether every token can be vouched for at `now` (see [`RevocationSet`]).
+    pub fn vouching_at(&self, now: Instant) -> Result<(), Unvouched> {
+        let Some(g) = &self.gate else {
+            return Ok(());
+        };
+        if g.unreadable.load(Ordering::Relaxed) {
+            return Err(Unvouched::Unreadable);
+        }
+        let lag = self.lag_at(now);
+        if lag > g.max_lag {
+            return Err(Unvouched::Stale { lag });
+        }
+        Ok(())
+    }
+
+    /// [`is_revoked`](Self::is_revoked), failing closed while the gate does not vouch
+    /// ([`vouching_at`](Self::vouching_at) with the current time).
+    pub fn check(&self, token: TokenRef<'_>) -> Result<bool, Unvouched> {
+        if self.gate.is_some() {
+            self.vouching_at(Instant::now())?;
+        }
+        Ok(self.is_revoked(token))
+    }
+
+    /// Forgets every entry and the cursor (a follower resyncing from the start of a log that
+    /// was replaced). The gate's state is kept: the caller reports the next read.
+    pub fn clear(&self) {
+        *self.inner.write().unwrap_or_else(PoisonError::into_inner) = Inner::default();
     }
 
     /// Applies one revocation (log id `id`, or 0 for one not yet in the log). A user's
@@ -184,6 +344,11 @@ impl RevocationSet {
                 cuts.add(*cutoff, *until, except.as_deref());
                 inner.user_cuts = inner.user_cuts - before + cuts.len();
             }
+            Revocation::Key { kid, until } => {
+                let e = inner.keys.entry(kid.clone()).or_insert(*until);
+                *e = (*e).max(*until);
+            }
+            Revocation::KeysChanged { .. } => {}
         }
         inner.cursor = inner.cursor.max(id);
     }
@@ -202,6 +367,7 @@ impl RevocationSet {
     pub fn is_revoked(&self, token: TokenRef<'_>) -> bool {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         token.jti.is_some_and(|j| inner.tokens.contains(j))
+            || token.kid.is_some_and(|k| inner.keys.contains_key(k))
             || token.sid.is_some_and(|s| inner.sessions.contains(s))
             || inner
                 .users
@@ -215,6 +381,7 @@ impl RevocationSet {
         let before = inner.len();
         inner.tokens.retain_live(now);
         inner.sessions.retain_live(now);
+        inner.keys.retain(|_, until| *until >= now);
         let mut user_cuts = 0;
         inner.users.retain(|_, cuts| {
             cuts.retain_live(now);
@@ -266,7 +433,7 @@ pub struct SetSize {
 
 impl Inner {
     fn len(&self) -> usize {
-        self.tokens.len() + self.sessions.len() + self.user_cuts
+        self.tokens.len() + self.sessions.len() + self.user_cuts + self.keys.len()
     }
 }
 
@@ -483,6 +650,7 @@ mod tests {
 
     fn token<'a>(jti: &'a str, sid: Option<&'a str>, sub: &'a str, iat: u64) -> TokenRef<'a> {
         TokenRef {
+            kid: None,
             jti: Some(jti),
             sid,
             sub,
@@ -562,6 +730,7 @@ mod tests {
 
     fn user_token<'a>(sub: &'a str, sid: Option<&'a str>, iat: Option<u64>) -> TokenRef<'a> {
         TokenRef {
+            kid: None,
             jti: None,
             sid,
             sub,
@@ -905,5 +1074,94 @@ mod tests {
         assert_ne!(b.hash_one("abc"), b.hash_one("abd"));
         let key = Uuid::parse(ID).unwrap();
         assert_eq!(b.hash_one(key), b.hash_one(key));
+    }
+
+    fn by_kid(kid: Option<&str>) -> TokenRef<'_> {
+        TokenRef {
+            kid,
+            jti: None,
+            sid: None,
+            sub: "alice",
+            iat: Some(5),
+        }
+    }
+
+    #[test]
+    fn a_retired_key_revokes_its_tokens_and_a_notice_revokes_nothing() {
+        let set = RevocationSet::new();
+        set.apply(
+            3,
+            &Revocation::KeysChanged {
+                kid: "k1".into(),
+                until: 100,
+            },
+        );
+        assert!(!set.is_revoked(by_kid(Some("k1"))));
+        assert_eq!((set.len(), set.cursor()), (0, 3));
+        set.apply(
+            4,
+            &Revocation::Key {
+                kid: "k1".into(),
+                until: 100,
+            },
+        );
+        assert!(set.is_revoked(by_kid(Some("k1"))));
+        assert!(!set.is_revoked(by_kid(Some("k2"))));
+        assert!(!set.is_revoked(by_kid(None)));
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.purge(100), 0);
+        assert_eq!(set.purge(101), 1);
+        assert!(!set.is_revoked(by_kid(Some("k1"))));
+    }
+
+    #[test]
+    fn the_gate_vouches_only_while_a_recent_read_reached_the_head() {
+        let ungated = RevocationSet::new();
+        assert_eq!(ungated.check(by_kid(None)), Ok(false));
+        assert_eq!(ungated.max_lag(), None);
+
+        let lag = Duration::from_secs(5);
+        let set = RevocationSet::with_max_lag(lag);
+        let t0 = Instant::now();
+        // Never current: nothing is vouched for.
+        assert_eq!(
+            set.vouching_at(t0),
+            Err(Unvouched::Stale { lag: Duration::MAX })
+        );
+        assert!(set.check(by_kid(None)).is_err());
+        set.reached_head(t0);
+        assert_eq!(set.vouching_at(t0 + lag), Ok(()));
+        assert_eq!(set.check(by_kid(None)), Ok(false));
+        let late = t0 + lag + Duration::from_millis(1);
+        assert!(matches!(
+            set.vouching_at(late),
+            Err(Unvouched::Stale { .. })
+        ));
+        // An older report does not move the head back.
+        set.reached_head(t0 + Duration::from_secs(1));
+        set.reached_head(t0);
+        assert_eq!(
+            set.lag_at(t0 + Duration::from_secs(3)),
+            Duration::from_secs(2)
+        );
+        // An unreadable entry fails closed whatever the lag, until read past.
+        set.set_unreadable(Some("unknown kind \"x\"".into()));
+        assert_eq!(
+            set.vouching_at(t0 + Duration::from_secs(1)),
+            Err(Unvouched::Unreadable)
+        );
+        assert_eq!(set.unreadable().as_deref(), Some("unknown kind \"x\""));
+        set.set_unreadable(None);
+        assert_eq!(set.unreadable(), None);
+        assert_eq!(set.vouching_at(t0 + Duration::from_secs(1)), Ok(()));
+        // A resync clears the entries, not the gate.
+        revoke_token(&set, ID, 10);
+        set.clear();
+        assert_eq!((set.len(), set.cursor()), (0, 0));
+        assert_eq!(set.vouching_at(t0 + Duration::from_secs(1)), Ok(()));
+        assert_eq!(
+            Unvouched::Stale { lag: Duration::MAX }.to_string(),
+            "the revocation mirror has not yet read the whole log"
+        );
     }
 }
