@@ -1202,6 +1202,12 @@ async fn key_invariants<S: KeyStore + ?Sized>(store: &S, when: &str, expect_acti
     );
     for k in &listed {
         let shaped = match k.status {
+            KeyStatus::Pending => {
+                k.private_key.is_some()
+                    && k.activates_at.is_some()
+                    && k.demoted_at.is_none()
+                    && k.retired_at.is_none()
+            }
             KeyStatus::Active => {
                 k.private_key.is_some() && k.demoted_at.is_none() && k.retired_at.is_none()
             }

@@ -17,6 +17,7 @@ use crate::json;
 use crate::jws::{self, Header};
 use crate::key::Key;
 use crate::keyset::KeySet;
+use crate::live_keys::{KeysGuard, LiveKeys};
 use crate::random::{uuid4, uuid4_pair};
 use crate::validation::Validation;
 
@@ -49,7 +50,7 @@ use crate::validation::Validation;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Codec {
-    keys: KeySet,
+    keys: LiveKeys,
     validation: Validation,
     clock: Arc<dyn Clock>,
     access_ttl: Option<Duration>,
@@ -64,7 +65,7 @@ impl Codec {
     /// A codec for `keys` with the defaults described above.
     pub fn new(keys: impl Into<KeySet>) -> Codec {
         Codec {
-            keys: keys.into(),
+            keys: LiveKeys::new(keys.into()),
             validation: Validation::new(),
             clock: Arc::new(SystemClock),
             access_ttl: Some(Duration::from_secs(15 * 60)),
@@ -74,6 +75,17 @@ impl Codec {
             csrf: true,
             nbf: true,
         }
+    }
+
+    /// Reads its keys from `keys`, which a key rotation replaces while the codec is in use.
+    pub fn with_live_keys(mut self, keys: LiveKeys) -> Codec {
+        self.keys = keys;
+        self
+    }
+
+    /// The replaceable key set this codec signs and verifies with.
+    pub fn live_keys(&self) -> &LiveKeys {
+        &self.keys
     }
 
     /// Sets the validation policy.
@@ -126,9 +138,9 @@ impl Codec {
         self
     }
 
-    /// The key set.
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The current key set (see [`live_keys`](Self::live_keys)).
+    pub fn keys(&self) -> KeysGuard {
+        self.keys.load()
     }
 
     /// The validation policy.
@@ -175,7 +187,7 @@ impl Codec {
     /// application's claims type `C`. Token type and freshness are the caller's to require
     /// ([`Verified::require`], [`Verified::require_fresh`]), as they depend on the route.
     pub fn verify<C: DeserializeOwned + 'static>(&self, token: &str) -> Result<Verified<C>, Error> {
-        self.verify_at(token, &self.keys, self.clock.now(), true)
+        self.verify_at(token, &self.keys.load(), self.clock.now(), true)
     }
 
     /// Like [`verify`](Codec::verify) with another key set, chosen per token (e.g. from the
@@ -308,7 +320,8 @@ impl<'c, C: Serialize> TokenBuilder<'c, C> {
 
     /// Signs the token with the key set's active signer.
     pub fn sign(self) -> Result<Issued, EncodeError> {
-        let key = self.codec.keys.signer().ok_or(EncodeError::NoSigningKey)?;
+        let keys = self.codec.keys.load();
+        let key = keys.signer().ok_or(EncodeError::NoSigningKey)?;
         self.sign_with(key)
     }
 

@@ -61,7 +61,7 @@ pub fn verify_allow_expired<C: DeserializeOwned + 'static>(
     codec: &Codec,
     token: &str,
 ) -> Result<Verified<C>, Error> {
-    codec.verify_at(token, codec.keys(), codec.now(), false)
+    codec.verify_at(token, &codec.keys(), codec.now(), false)
 }
 
 /// [`verify_allow_expired`] with another key set, chosen per token (flask-jwt-extended's

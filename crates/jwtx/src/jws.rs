@@ -479,14 +479,27 @@ mod tests {
         );
         assert_eq!(fast.header.to_map(), slow.header.to_map());
 
-        // A kid-less key in a set of several is never chosen implicitly, fast path or not.
+        // In a set of several, the one kid-less key (a deployment's first HMAC secret, after
+        // a rotation) verifies exactly the tokens without a kid, fast path or not; a token
+        // naming an unknown kid never falls back to it.
         let a = Key::hmac(Algorithm::HS256, &[1; 32]).unwrap();
         let b = Key::hmac(Algorithm::HS256, &[2; 32]).unwrap().with_kid("b");
         let t = sign(&a, br#"{"sub":"a"}"#, None).unwrap();
+        let unknown = sign(
+            &Key::hmac(Algorithm::HS256, &[1; 32]).unwrap().with_kid("c"),
+            br#"{"sub":"a"}"#,
+            None,
+        )
+        .unwrap();
+        let by_b = sign(&b, br#"{"sub":"a"}"#, None).unwrap();
         let set = KeySet::new(vec![a, b]).unwrap();
+        assert!(verify(&t, &set, DEFAULT_MAX_TOKEN_LEN).is_ok());
+        assert!(verify(&by_b, &set, DEFAULT_MAX_TOKEN_LEN).is_ok());
         assert_eq!(
-            verify(&t, &set, DEFAULT_MAX_TOKEN_LEN).unwrap_err(),
-            Error::UnknownKey { kid: None }
+            verify(&unknown, &set, DEFAULT_MAX_TOKEN_LEN).unwrap_err(),
+            Error::UnknownKey {
+                kid: Some("c".into())
+            }
         );
     }
 }

@@ -107,8 +107,8 @@ impl KeySet {
         &self.keys
     }
 
-    /// The key a token's `kid` selects: by `kid`, or the only key when the token has none or
-    /// when that only key has no `kid` itself.
+    /// The key a token's `kid` selects: by `kid`; for a token without one, the only key or
+    /// else the set's one key without a `kid`; the only key, when it has no `kid` itself.
     pub fn select(&self, kid: Option<&str>) -> Option<&Key> {
         match kid {
             // A single key without a kid is the key, whatever kid the token names: that is
@@ -116,17 +116,20 @@ impl KeySet {
             Some(_) if self.keys.len() == 1 && self.keys[0].kid().is_none() => self.keys.first(),
             Some(kid) => self.keys.iter().find(|k| k.kid() == Some(kid)),
             None if self.keys.len() == 1 => self.keys.first(),
-            None => None,
+            // At most one key has no kid (`new` refuses two): the secret a deployment signed
+            // with before its first rotation, whose tokens carry none.
+            None => self.keys.iter().find(|k| k.kid().is_none()),
         }
     }
 
     /// The key whose canonical header (see `Key`) is exactly `header_b64`, if `select` would
     /// choose that key for it.
     pub(crate) fn canonical_match(&self, header_b64: &[u8]) -> Option<&Key> {
-        let single = self.keys.len() == 1;
-        self.keys.iter().find(|k| {
-            (single || k.kid().is_some()) && k.canonical_header().b64.as_bytes() == header_b64
-        })
+        // A key's canonical header names its kid when it has one, so a match is the key
+        // `select` picks for that header's kid (or for none, the key without a kid).
+        self.keys
+            .iter()
+            .find(|k| k.canonical_header().b64.as_bytes() == header_b64)
     }
 
     /// The public JWK set (`{"keys":[…]}`) of the asymmetric keys; symmetric keys are never

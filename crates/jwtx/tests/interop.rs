@@ -1127,7 +1127,7 @@ fn difference_pyjwt_accepts_padded_base64url_jwtx_rejects_it() {
         }
     );
     assert_eq!(
-        jwtx::jws::verify(&padded, codec.keys(), 8192).unwrap_err(),
+        jwtx::jws::verify(&padded, &codec.keys(), 8192).unwrap_err(),
         Error::Base64 {
             segment: Segment::Header
         }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::keys::kid_taken;
+use super::keys::{active_changed, kid_taken, pending_exists, retire, retiring_active};
 use super::{
     Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
     PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
@@ -405,13 +405,81 @@ impl KeyStore for MemoryStore {
             return ready(Err(kid_taken(&key.kid)));
         }
         let mut demoted = None;
-        for k in st.keys.iter_mut().filter(|k| k.status == KeyStatus::Active) {
-            k.status = KeyStatus::Passive;
-            k.demoted_at = Some(now);
-            demoted = Some(k.kid.clone());
+        for k in &mut st.keys {
+            match k.status {
+                KeyStatus::Active => {
+                    k.status = KeyStatus::Passive;
+                    k.demoted_at = Some(now);
+                    demoted = Some(k.kid.clone());
+                }
+                KeyStatus::Pending => retire(k, now),
+                KeyStatus::Passive | KeyStatus::Retired => {}
+            }
         }
-        st.keys.push(SigningKey::active(key));
+        let mut record = SigningKey::active(key);
+        record.activates_at = Some(now);
+        st.keys.push(record);
         ready(Ok(demoted))
+    }
+
+    fn add_pending<'a>(
+        &'a self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        let mut st = self.state();
+        let active = st.keys.iter().find(|k| k.status == KeyStatus::Active);
+        let r = if st.keys.iter().any(|k| k.kid == key.kid) {
+            Err(kid_taken(&key.kid))
+        } else if let Some(p) = st.keys.iter().find(|k| k.status == KeyStatus::Pending) {
+            Err(pending_exists(&p.kid))
+        } else if active.is_none_or(|a| expected_active.is_some_and(|e| e != a.kid)) {
+            Err(active_changed(expected_active))
+        } else {
+            st.keys.push(SigningKey::pending(key, activates_at));
+            Ok(())
+        };
+        ready(r)
+    }
+
+    fn activate_due(&self, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        let mut st = self.state();
+        let due = st
+            .keys
+            .iter()
+            .find(|k| k.status == KeyStatus::Pending && k.activates_at.is_some_and(|a| a <= now))
+            .map(|k| (k.kid.clone(), k.activates_at.unwrap_or(now)));
+        let Some((kid, at)) = due else {
+            return ready(Ok(None));
+        };
+        for k in &mut st.keys {
+            if k.status == KeyStatus::Active {
+                k.status = KeyStatus::Passive;
+                k.demoted_at = Some(at);
+            } else if k.kid == kid {
+                k.status = KeyStatus::Active;
+            }
+        }
+        ready(Ok(Some(kid)))
+    }
+
+    fn retire_key<'a>(
+        &'a self,
+        kid: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<SigningKey>> {
+        let mut st = self.state();
+        let r = match st.keys.iter_mut().find(|k| k.kid == kid) {
+            None => Ok(None),
+            Some(k) if k.status == KeyStatus::Active => Err(retiring_active(kid)),
+            Some(k) => {
+                let before = k.clone();
+                retire(k, now);
+                Ok(Some(before))
+            }
+        };
+        ready(r)
     }
 
     fn retire_expired(
@@ -423,9 +491,7 @@ impl KeyStore for MemoryStore {
         let mut kids = Vec::new();
         for k in &mut st.keys {
             if is_retirable(k, now, max_token_lifetime) {
-                k.status = KeyStatus::Retired;
-                k.retired_at = Some(now);
-                k.private_key = None;
+                retire(k, now);
                 kids.push(k.kid.clone());
             }
         }

@@ -37,8 +37,8 @@ mod revocation_set;
 pub mod sealed;
 
 pub use keys::{
-    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, is_retirable,
-    sort_keys,
+    KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, active_changed,
+    is_retirable, pending_exists, retiring_active, sort_keys,
 };
 pub use revocation_set::{RevocationSet, SetSize, TokenRef, Unvouched};
 

@@ -216,6 +216,37 @@ impl KeyStore for SealedKeys {
         Box::pin(async move { self.inner.rotate_in(self.seal_key(key)?, now).await })
     }
 
+    fn add_pending<'a>(
+        &'a self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.seal_key(key)?;
+            self.inner
+                .add_pending(key, activates_at, expected_active)
+                .await
+        })
+    }
+
+    fn activate_due(&self, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        self.inner.activate_due(now)
+    }
+
+    fn retire_key<'a>(
+        &'a self,
+        kid: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<SigningKey>> {
+        Box::pin(async move {
+            match self.inner.retire_key(kid, now).await? {
+                Some(k) => self.open_key(k).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
     fn retire_expired(
         &self,
         now: NumericDate,
