@@ -192,7 +192,7 @@ impl Revocations {
             revocation,
             Revocation::Key { .. } | Revocation::KeysChanged { .. }
         ) {
-            self.key_changes.notify_waiters();
+            self.key_changes.notify_one();
         }
     }
 

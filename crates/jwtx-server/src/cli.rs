@@ -97,12 +97,23 @@ pub enum KeysCommand {
         #[arg(long, value_name = "ALG")]
         alg: String,
     },
-    /// Make a new active signing key; the previous one becomes passive and keeps verifying
-    /// until every token it signed has expired. Restart `jwtx serve` to sign with the new key.
+    /// Make a new signing key: published in the JWKS at once, signing after
+    /// key_publish_lead; the previous one then turns passive and keeps verifying until every
+    /// token it signed has expired. Running servers pick the change up without a restart.
     Rotate {
         /// The new key's algorithm (default: the active key's, else `algorithm`).
         #[arg(long, value_name = "ALG")]
         alg: Option<String>,
+        /// Sign with the new key at once, skipping key_publish_lead (an emergency: verifiers
+        /// that cached the JWKS meet an unknown kid until they fetch it again).
+        #[arg(long)]
+        now: bool,
+    },
+    /// End a compromised key and every token it signed, in running servers and in downstream
+    /// services following the revocation feed. Retiring the active key rotates at once.
+    Retire {
+        /// The key's kid (`jwtx keys list`).
+        kid: String,
     },
 }
 

@@ -172,6 +172,10 @@ struct FileConfig {
     revocation_poll_interval: Option<toml::Value>,
     revocation_max_lag: Option<toml::Value>,
     key_encryption_key: Option<String>,
+    // Key rotation (docs/configuration.md, "Key rotation").
+    jwks_max_age: Option<toml::Value>,
+    key_publish_lead: Option<toml::Value>,
+    key_rotation_interval: Option<toml::Value>,
 }
 
 /// A TOML value in the environment's text form: lists comma-separated, the rest as written.
@@ -295,6 +299,12 @@ pub struct Config {
     /// Seals the private keys and the generated HMAC secret in the store (envelope
     /// encryption); from 64 hex digits, or `file:PATH` holding them.
     pub key_encryption_key: Option<jwtx::store::sealed::KeyEncryptionKey>,
+    /// `Cache-Control: max-age` of the JWKS (5m).
+    pub jwks_max_age: Duration,
+    /// How long a new key is published before it signs (10m; longer than `jwks_max_age`).
+    pub key_publish_lead: Duration,
+    /// Rotate the signing key this often (off by default); one instance of a cluster acts.
+    pub key_rotation_interval: Option<Duration>,
 }
 
 /// The TLS certificate chain and key files.
@@ -557,6 +567,9 @@ impl Config {
             ("keep_alive_timeout", fc.keep_alive_timeout),
             ("revocation_poll_interval", fc.revocation_poll_interval),
             ("revocation_max_lag", fc.revocation_max_lag),
+            ("jwks_max_age", fc.jwks_max_age),
+            ("key_publish_lead", fc.key_publish_lead),
+            ("key_rotation_interval", fc.key_rotation_interval),
         ] {
             put(key, value.map(toml_text));
         }
@@ -876,6 +889,30 @@ impl Config {
                 None => None,
                 Some(v) => Some(parse_kek(&v)?),
             },
+            jwks_max_age: ranged(
+                "jwks_max_age",
+                Duration::from_secs(300),
+                Duration::ZERO..=Duration::from_secs(86_400),
+            )?,
+            key_publish_lead: ranged(
+                "key_publish_lead",
+                Duration::from_secs(600),
+                Duration::ZERO..=Duration::from_secs(7 * 86_400),
+            )?,
+            key_rotation_interval: match src.get("key_rotation_interval") {
+                None => None,
+                Some(v) if matches!(v.as_str(), "off" | "none" | "0") => None,
+                Some(v) => match parse_duration(&v) {
+                    Ok(d) if d >= Duration::from_secs(60) => Some(d),
+                    Ok(_) => {
+                        return Err(err(
+                            "key_rotation_interval",
+                            "must be at least 1m, or \"off\"",
+                        ));
+                    }
+                    Err(p) => return Err(err("key_rotation_interval", p)),
+                },
+            },
         }
         .checked()
     }
@@ -897,6 +934,17 @@ impl Config {
         follow
             .validate()
             .map_err(|why| err("revocation_max_lag", why))?;
+        // A verifier caching the JWKS for jwks_max_age must see a new key before it signs.
+        if self.key_publish_lead <= self.jwks_max_age {
+            return Err(err(
+                "key_publish_lead",
+                format!(
+                    "({:?}) must exceed jwks_max_age ({:?}), so verifiers that cache the JWKS \
+                     learn of a new key before it signs",
+                    self.key_publish_lead, self.jwks_max_age
+                ),
+            ));
+        }
         if self.proxy_protocol && self.trusted_proxies.is_empty() {
             return Err(err(
                 "proxy_protocol",
@@ -1041,6 +1089,40 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    }
+
+    /// The key-rotation keys: defaults, the environment, and the lead rule.
+    #[test]
+    fn key_rotation_keys() {
+        let load = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::load_with(None, &Overrides::default(), &move |k| {
+                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+        };
+        let c = load(&[]).unwrap();
+        assert_eq!(c.jwks_max_age, Duration::from_secs(300));
+        assert_eq!(c.key_publish_lead, Duration::from_secs(600));
+        assert_eq!(c.key_rotation_interval, None);
+        let c = load(&[
+            ("JWTX_JWKS_MAX_AGE", "0s"),
+            ("JWTX_KEY_PUBLISH_LEAD", "2s"),
+            ("JWTX_KEY_ROTATION_INTERVAL", "1h"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwks_max_age, Duration::ZERO);
+        assert_eq!(c.key_publish_lead, Duration::from_secs(2));
+        assert_eq!(c.key_rotation_interval, Some(Duration::from_secs(3600)));
+        let off = load(&[("JWTX_KEY_ROTATION_INTERVAL", "off")]).unwrap();
+        assert_eq!(off.key_rotation_interval, None);
+        let e = load(&[("JWTX_KEY_PUBLISH_LEAD", "5m")]).unwrap_err();
+        assert_eq!(e.key, "key_publish_lead");
+        assert!(e.to_string().contains("jwks_max_age"), "{e}");
+        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "10s")]).unwrap_err();
+        assert_eq!(e.key, "key_rotation_interval");
     }
 
     /// The many-instance keys: defaults, the environment, the lag rule, and URLs (which may

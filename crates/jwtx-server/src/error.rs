@@ -49,6 +49,11 @@ impl CliError {
         }
     }
 
+    /// Whether this is bad usage (exit 2): for a store write, a conflict.
+    pub fn is_usage(&self) -> bool {
+        self.code == 2
+    }
+
     /// The exit status.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)

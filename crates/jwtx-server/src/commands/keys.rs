@@ -1,48 +1,42 @@
-//! `jwtx keys list | generate --alg ALG | rotate [--alg ALG]`, and the key set `jwtx serve`
-//! builds from the store (docs/cli.md, "Signing keys").
+//! `jwtx keys list | generate --alg ALG | rotate [--alg ALG] [--now] | retire KID`
+//! (docs/cli.md, "Signing keys").
 //!
-//! Asymmetric signing keys live in the store (the `signing_keys` table of the data
-//! directory's database), each with a `kid` (the RFC 7638 thumbprint), an algorithm and a
-//! status:
+//! Signing keys live in the store (the `signing_keys` table), each with a `kid`, an algorithm
+//! and a status:
 //!
+//! * **pending**: published in the JWKS, verifying, signing from its activation time
+//!   (`key_publish_lead` after `keys rotate`, longer than the JWKS `Cache-Control: max-age`,
+//!   so no verifier that caches the JWKS meets an unknown `kid`);
 //! * **active**: the one key new tokens are signed with;
-//! * **passive**: a former active key; it still verifies, and is published in the JWKS, until
-//!   every token it signed has expired: its *verify-until* is the rotation time plus the
+//! * **passive**: a former active key; it verifies, and is published, until every token it
+//!   signed has expired: its *verify-until* is its successor's activation time plus the
 //!   longest token lifetime configured plus the leeway;
-//! * **retired**: past its verify-until; it verifies nothing and its private key is erased
-//!   (the record stays, so `jwtx keys list` can say what became of a `kid`). Passive keys are
-//!   retired when `jwtx serve` starts and when `jwtx keys rotate` runs.
+//! * **retired**: verifies nothing; its private key is erased (the record stays).
 //!
-//! Commands:
+//! Running servers learn of every change through the revocation log (a notice entry, or a
+//! `key` entry for a retirement) and reload their keys at once, with no restart.
 //!
-//! * `keys list [--json]`: kid, algorithm, status, creation time, verify-until; never
-//!   private key material.
-//! * `keys generate --alg ALG`: creates the *first* key, active at once. When a key is
-//!   active already it is refused (exit 2) with a pointer to `keys rotate`: replacing the
-//!   signer is what rotation is for, and a second "generated" key that silently took over,
-//!   or sat unused, would surprise. (`jwtx serve` with an asymmetric `algorithm` also
-//!   generates the first key itself when the store has none.)
-//! * `keys rotate [--alg ALG]`: a new active key (by default of the active key's algorithm,
-//!   else of `algorithm`); the previous active key becomes passive in the same transaction,
-//!   so no token is invalidated.
+//! * `keys list [--json]`: kid, algorithm, status, creation and activation time,
+//!   verify-until; never private key material.
+//! * `keys generate --alg ALG`: creates the *first* asymmetric key, active at once; refused
+//!   (exit 2) when a key is active already (`keys rotate` replaces the signer).
+//! * `keys rotate [--alg ALG] [--now]`: a new key that signs after `key_publish_lead`
+//!   (`--now`: at once, an emergency); the previous key turns passive when it does. HMAC
+//!   deployments rotate their secret the same way: the first rotation stores the secret used
+//!   so far under the empty `kid` (its tokens carry none), and new secrets get a random `kid`.
+//! * `keys retire KID`: ends a compromised key and every token it signed, here and in
+//!   downstream services following the revocation feed; retiring the active key first rotates
+//!   at once.
 //!
-//! Only asymmetric algorithms (ES256, ES384, EdDSA, RS256/384/512, PS256/384/512): HMAC
-//! secrets are not store keys; they come from `secret_key` or the data directory's
-//! `secret_key` file.
-//!
-//! **A running server picks up a rotation at its next start**: until then it keeps signing
-//! with the key it loaded (now passive, which every restarted server still accepts), and it
-//! does not know the new key, so restart every `jwtx serve` on the store soon after a
-//! rotation. A passive key's verify-until counts from the rotation: a server left running
-//! with it for longer than the longest token lifetime signs tokens that outlive it.
-//!
-//! Exit status 2 for every failure here (bad arguments, a refused generate, the store).
+//! Exit status 2 for bad arguments or a refused change, 3 when the store fails.
 
 use jwtx::store::{KeyStatus, KeyStore, SigningKey};
+
+use crate::data::signing;
 use jwtx::{Algorithm, Clock, SystemClock};
 use serde_json::json;
 
-use super::user::{store_error, utc, with_store};
+use super::user::{store_error, utc};
 use crate::cli::KeysCommand;
 use crate::config::Config;
 use crate::error::CliError;
@@ -52,19 +46,54 @@ pub(crate) fn run(config: &Config, command: &KeysCommand) -> Result<String, CliE
     // Check the arguments before touching the data directory.
     let alg = match command {
         KeysCommand::Generate { alg } => Some(parse_alg(alg)?),
-        KeysCommand::Rotate { alg: Some(alg) } => Some(parse_alg(alg)?),
-        KeysCommand::Rotate { alg: None } | KeysCommand::List { .. } => None,
+        KeysCommand::Rotate {
+            alg: Some(alg),
+            now,
+        } => Some(parse_rotation_alg(alg, config, *now)?),
+        KeysCommand::Rotate { alg: None, .. }
+        | KeysCommand::List { .. }
+        | KeysCommand::Retire { .. } => None,
     };
-    with_store(config, |store| async move {
-        match (command, alg) {
+    super::user::with_store_and_dir(config, |store, dir| async move {
+        let out = match (command, alg) {
             (KeysCommand::List { json }, _) => list(store.keys(), config, *json).await,
             (KeysCommand::Generate { .. }, Some(alg)) => generate(store.keys(), config, alg).await,
-            (KeysCommand::Rotate { .. }, alg) => rotate(store.keys(), config, alg).await,
+            (KeysCommand::Rotate { now, .. }, alg) => {
+                rotate(&store, dir.as_ref(), config, alg, *now).await
+            }
+            (KeysCommand::Retire { kid }, _) => retire(&store, config, kid).await,
             (KeysCommand::Generate { alg }, None) => {
                 Err(CliError::usage(format!("unknown algorithm {alg:?}")))
             }
+        };
+        if out.is_ok()
+            && matches!(
+                command,
+                KeysCommand::Rotate { .. } | KeysCommand::Retire { .. }
+            )
+        {
+            // Wakes the instances at once when Redis is configured (they poll the log anyway).
+            crate::data::announce(config, &store).await;
         }
+        out
     })
+}
+
+/// Parses `rotate --alg`: any algorithm of the configured family; switching between HMAC and
+/// asymmetric keys only `--now` (the other family's tokens stop verifying at once).
+fn parse_rotation_alg(name: &str, config: &Config, now: bool) -> Result<Algorithm, CliError> {
+    let alg: Algorithm = name
+        .parse()
+        .map_err(|e: jwtx::UnknownAlgorithm| CliError::usage(format!("--alg: {e}")))?;
+    if alg.is_symmetric() != config.algorithm.is_symmetric() && !now {
+        return Err(CliError::usage(format!(
+            "--alg {alg} switches between HMAC and asymmetric keys (algorithm = {}): tokens of \
+             the other family stop verifying, so this needs --now, and algorithm = \"{alg}\" \
+             on every instance",
+            config.algorithm
+        )));
+    }
+    Ok(alg)
 }
 
 /// Parses `--alg` for a store key: asymmetric algorithms only.
@@ -99,6 +128,7 @@ async fn list(store: &dyn KeyStore, config: &Config, json: bool) -> Result<Strin
                     "alg": k.alg,
                     "status": k.status.as_str(),
                     "created_at": k.created_at,
+                    "activates_at": k.activates_at,
                     "demoted_at": k.demoted_at,
                     "retired_at": k.retired_at,
                     "verify_until": (k.status == KeyStatus::Passive)
@@ -122,6 +152,10 @@ async fn list(store: &dyn KeyStore, config: &Config, json: bool) -> Result<Strin
         .iter()
         .map(|k| {
             let until = match (k.status, k.verify_until(lifetime), k.retired_at) {
+                (KeyStatus::Pending, _, _) => format!(
+                    "- (signs from {})",
+                    utc(k.activates_at.unwrap_or(k.created_at))
+                ),
                 (KeyStatus::Active, _, _) => "- (signing)".to_owned(),
                 (KeyStatus::Passive, Some(until), _) if until < now => {
                     format!(
@@ -134,7 +168,7 @@ async fn list(store: &dyn KeyStore, config: &Config, json: bool) -> Result<Strin
                 _ => "-".to_owned(),
             };
             [
-                k.kid.clone(),
+                signing::shown(&k.kid).to_owned(),
                 k.alg.clone(),
                 k.status.to_string(),
                 utc(k.created_at),
@@ -211,53 +245,55 @@ async fn generate(
 }
 
 async fn rotate(
-    store: &dyn KeyStore,
+    store: &crate::data::Store,
+    dir: Option<&crate::data::DataDir>,
     config: &Config,
     alg: Option<Algorithm>,
+    immediately: bool,
 ) -> Result<String, CliError> {
-    let current = store.active_key().await.map_err(store_error)?;
-    let alg = match (alg, &current) {
-        (Some(alg), _) => alg,
-        (None, Some(active)) => {
-            let alg: Algorithm = active.alg.parse().map_err(|_| {
-                CliError::usage(format!(
-                    "the active key {} has algorithm {:?}, which this jwtx does not know; \
-                     pass --alg",
-                    active.kid, active.alg
-                ))
-            })?;
-            check_asymmetric(alg, "the active key's algorithm")?;
-            alg
-        }
-        (None, None) => {
-            check_asymmetric(config.algorithm, "algorithm").map_err(|_| {
-                CliError::usage(format!(
-                    "there is no active key to take the algorithm from, and algorithm = {} is \
-                     HMAC (its secret comes from secret_key or the data directory, not the \
-                     store); pass --alg, e.g. --alg ES256",
-                    config.algorithm
-                ))
-            })?;
-            config.algorithm
-        }
+    let first_hmac = if config.algorithm.is_symmetric() {
+        Some(crate::data::hmac_secret(config, dir, store).await?.0)
+    } else {
+        None
     };
     let now = SystemClock.now();
-    let key = crate::data::new_key(alg, now).await?;
-    let kid = key.kid.clone();
-    let demoted = store.rotate_in(key, now).await.map_err(store_error)?;
+    let rotated = signing::rotate(
+        store.keys(),
+        store.auth_store().as_ref(),
+        config,
+        first_hmac.as_ref(),
+        alg,
+        immediately,
+        None,
+        now,
+    )
+    .await?;
     let lifetime = crate::data::max_token_lifetime(config);
     let retired = store
+        .keys()
         .retire_expired(now, lifetime)
         .await
         .map_err(store_error)?;
-    tracing::info!(target: "audit", event = "signing_key_rotated", kid = %kid, alg = %alg, demoted = demoted.as_deref().unwrap_or("none"), retired = ?retired, source = "cli");
-    let mut out = format!("new active signing key {kid} ({alg})");
-    match &demoted {
-        Some(old) => out.push_str(&format!(
-            "; {old} is passive and verifies until {}, so no token is invalidated",
-            utc(now.saturating_add(lifetime))
-        )),
-        None => out.push_str(" (there was no active key)"),
+    let previous = rotated.previous.as_deref().map(signing::shown);
+    let mut out = if rotated.activates_at <= now {
+        format!(
+            "new active signing key {} ({}), signing now",
+            rotated.kid, rotated.alg
+        )
+    } else {
+        format!(
+            "new signing key {} ({}), published in the JWKS now, pending until {}; it signs \
+             from then (key_publish_lead)",
+            rotated.kid,
+            rotated.alg,
+            utc(rotated.activates_at)
+        )
+    };
+    if let Some(old) = previous {
+        out.push_str(&format!(
+            "\n{old} then turns passive and verifies until {}, so no token is invalidated",
+            utc(rotated.activates_at.saturating_add(lifetime))
+        ));
     }
     if !retired.is_empty() {
         out.push_str(&format!(
@@ -265,22 +301,42 @@ async fn rotate(
             retired.join(", ")
         ));
     }
-    out.push_str(
-        "\nrestart `jwtx serve` (every instance on this store) to sign with the new key: a \
-         running server keeps the keys it loaded at start",
-    );
-    out.push_str(&unused_note(config, alg));
+    out.push_str("\nrunning `jwtx serve` instances on this store pick the change up at once");
     Ok(out)
 }
 
-/// The key set `jwtx serve` signs and verifies with when `config.algorithm` is asymmetric,
-/// and the startup summary's description of it (never key material).
-///
+async fn retire(
+    store: &crate::data::Store,
+    config: &Config,
+    kid: &str,
+) -> Result<String, CliError> {
+    let now = SystemClock.now();
+    let (record, rotated) =
+        signing::retire(store.keys(), store.auth_store().as_ref(), config, kid, now).await?;
+    let mut out = String::new();
+    if let Some(r) = rotated {
+        out.push_str(&format!(
+            "{} was the active key: new active signing key {} ({}), signing now\n",
+            signing::shown(kid),
+            r.kid,
+            r.alg
+        ));
+    }
+    out.push_str(&format!(
+        "retired signing key {} ({}): every token it signed is refused, by running instances \
+         and by downstream services following the revocation feed",
+        signing::shown(kid),
+        record.alg
+    ));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use jwtx::store::memory::MemoryStore;
+    use jwtx::store::{Revocation, RevocationStore};
 
     fn config(alg: &str) -> Config {
         let flags = crate::config::Overrides {
@@ -302,70 +358,162 @@ mod tests {
         assert!(parse_alg("none").is_err());
     }
 
+    async fn load(store: &MemoryStore, config: &Config, now: u64) -> signing::Loaded {
+        signing::load(store, config, None, now).await.unwrap()
+    }
+
     #[tokio::test]
     async fn the_server_generates_the_first_key_then_keeps_it() {
         let store = MemoryStore::new();
         let config = config("ES256");
-        let (set, line) = crate::data::server_keyset(&store, &config, 1_000)
-            .await
-            .unwrap();
-        let signer = set.signer().unwrap();
+        let loaded = load(&store, &config, 1_000).await;
+        let signer = loaded.set.signer().unwrap();
         assert_eq!(signer.algorithm(), Algorithm::ES256);
-        assert!(line.contains("generated"), "{line}");
-        assert!(!line.contains("PRIVATE"), "{line}");
+        assert!(loaded.line.contains("generated"), "{}", loaded.line);
+        assert!(!loaded.line.contains("PRIVATE"), "{}", loaded.line);
         let kid = signer.kid().unwrap().to_owned();
-        let (again, line) = crate::data::server_keyset(&store, &config, 1_001)
-            .await
-            .unwrap();
-        assert_eq!(again.signer().unwrap().kid(), Some(kid.as_str()));
-        assert!(!line.contains("generated"), "{line}");
+        let again = load(&store, &config, 1_001).await;
+        assert_eq!(again.set.signer().unwrap().kid(), Some(kid.as_str()));
+        assert!(!again.line.contains("generated"), "{}", again.line);
         assert_eq!(store.list_keys().await.unwrap().len(), 1);
     }
 
     #[tokio::test]
-    async fn passive_keys_verify_but_do_not_sign_and_expire() {
+    async fn a_pending_key_verifies_then_signs_and_its_predecessor_expires() {
         let store = MemoryStore::new();
-        let config = config("ES256");
-        let (first, _) = crate::data::server_keyset(&store, &config, 1_000)
-            .await
-            .unwrap();
-        let old_kid = first.signer().unwrap().kid().unwrap().to_owned();
-        let token = crate::keys::codec(&config, first)
+        let mut config = config("ES256");
+        config.key_publish_lead = std::time::Duration::from_secs(600);
+        let first = load(&store, &config, 1_000).await;
+        let old_kid = first.set.signer().unwrap().kid().unwrap().to_owned();
+        let token = crate::keys::codec(&config, first.set)
             .access_token("alice")
             .sign()
             .unwrap()
             .token;
-        store
-            .rotate_in(
-                jwtx::store::NewSigningKey::generate(Algorithm::EdDSA, 2_000).unwrap(),
-                2_000,
-            )
+        let rotated = signing::rotate(&store, &store, &config, None, None, false, None, 2_000)
             .await
             .unwrap();
-        let (set, line) = crate::data::server_keyset(&store, &config, 2_001)
+        assert_eq!(rotated.activates_at, 2_600);
+        assert_eq!(rotated.previous.as_deref(), Some(old_kid.as_str()));
+        // Published and verifying, not signing, during the lead.
+        let during = load(&store, &config, 2_599).await;
+        assert_eq!(during.set.keys().len(), 2);
+        assert_eq!(during.set.signer().unwrap().kid(), Some(old_kid.as_str()));
+        assert_eq!(during.pending, Some((rotated.kid.clone(), 2_600)));
+        assert_eq!(during.set.jwks()["keys"].as_array().unwrap().len(), 2);
+        // A second scheduled rotation is refused while one is pending.
+        let e = signing::rotate(&store, &store, &config, None, None, false, None, 2_001)
             .await
-            .unwrap();
-        assert_eq!(set.keys().len(), 2);
-        assert_eq!(set.signer().unwrap().algorithm(), Algorithm::EdDSA);
-        assert!(line.contains("1 passive"), "{line}");
-        assert!(line.contains("not algorithm = ES256"), "{line}");
-        let old = set.select(Some(&old_kid)).unwrap();
-        assert!(!old.can_sign(), "a passive key is loaded public only");
-        // The token the old key signed still verifies.
-        let verified = crate::keys::codec(&config, set.clone())
+            .unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("pending"), "{e}");
+        // At the activation time the new key signs and the old one turns passive.
+        let after = load(&store, &config, 2_600).await;
+        assert_eq!(
+            after.set.signer().unwrap().kid(),
+            Some(rotated.kid.as_str())
+        );
+        assert!(!after.set.select(Some(&old_kid)).unwrap().can_sign());
+        let verified = crate::keys::codec(&config, after.set)
             .verify::<jwtx::NoClaims>(&token)
             .unwrap();
         assert_eq!(verified.sub(), "alice");
-        // Past its verify-until the passive key is retired at start.
-        let later = 2_000 + crate::data::max_token_lifetime(&config) + 1;
-        let (set, _) = crate::data::server_keyset(&store, &config, later)
-            .await
-            .unwrap();
-        assert_eq!(set.keys().len(), 1);
-        assert!(set.select(Some(&old_kid)).is_none());
         let listed = store.list_keys().await.unwrap();
         let old = listed.iter().find(|k| k.kid == old_kid).unwrap();
-        assert_eq!(old.status, KeyStatus::Retired);
-        assert!(old.private_key.is_none());
+        assert_eq!(
+            (old.status, old.demoted_at),
+            (KeyStatus::Passive, Some(2_600)),
+            "verify-until counts from the activation, not the command"
+        );
+        // Past its verify-until the passive key is retired.
+        let later = 2_600 + crate::data::max_token_lifetime(&config) + 1;
+        let set = load(&store, &config, later).await.set;
+        assert_eq!(set.keys().len(), 1);
+        assert!(set.select(Some(&old_kid)).is_none());
+        // The log carries a notice for the rotation.
+        let log = store.revocations_since(0, 0, 10).await.unwrap();
+        assert!(
+            matches!(&log[..], [(_, Revocation::KeysChanged { kid, .. })] if *kid == rotated.kid)
+        );
+    }
+
+    #[tokio::test]
+    async fn retiring_the_active_key_rotates_at_once_and_logs_its_end() {
+        let store = MemoryStore::new();
+        let config = config("EdDSA");
+        let first = load(&store, &config, 1_000).await;
+        let kid = first.set.signer().unwrap().kid().unwrap().to_owned();
+        let (record, rotated) = signing::retire(&store, &store, &config, &kid, 1_100)
+            .await
+            .unwrap();
+        assert_eq!(record.kid, kid);
+        let rotated = rotated.unwrap();
+        let now = load(&store, &config, 1_101).await;
+        assert_eq!(now.set.keys().len(), 1, "the retired key verifies nothing");
+        assert_eq!(now.set.signer().unwrap().kid(), Some(rotated.kid.as_str()));
+        let log = store.revocations_since(0, 0, 10).await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(_, r)| matches!(r, Revocation::Key { kid: k, .. } if *k == kid)),
+            "{log:?}"
+        );
+        let e = signing::retire(&store, &store, &config, "nope", 1_200)
+            .await
+            .unwrap_err();
+        assert!(e.is_usage(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_hmac_rotation_keeps_the_first_secret_verifying_kid_less_tokens() {
+        let store = MemoryStore::new();
+        let mut config = config("HS256");
+        config.key_publish_lead = std::time::Duration::from_secs(600);
+        let secret = crate::config::Secret::new(jwtx::secret_hex::<32>().as_str());
+        let first = signing::load(&store, &config, Some(&secret), 1_000)
+            .await
+            .unwrap();
+        assert!(first.active.is_none() && first.set.signer().unwrap().kid().is_none());
+        let old = crate::keys::codec(&config, first.set)
+            .access_token("alice")
+            .sign()
+            .unwrap()
+            .token;
+        let rotated = signing::rotate(
+            &store,
+            &store,
+            &config,
+            Some(&secret),
+            None,
+            false,
+            None,
+            2_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(rotated.previous.as_deref(), Some(""));
+        let after = signing::load(&store, &config, Some(&secret), 2_600)
+            .await
+            .unwrap();
+        let signer = after.set.signer().unwrap();
+        assert_eq!(signer.kid(), Some(rotated.kid.as_str()));
+        assert_eq!(signer.algorithm(), Algorithm::HS256);
+        assert_eq!(after.set.jwks()["keys"].as_array().unwrap().len(), 0);
+        let codec = crate::keys::codec(&config, after.set);
+        let new = codec.access_token("bob").sign().unwrap().token;
+        assert_eq!(codec.verify::<jwtx::NoClaims>(&old).unwrap().sub(), "alice");
+        assert_eq!(codec.verify::<jwtx::NoClaims>(&new).unwrap().sub(), "bob");
+        // Retiring the first secret refuses the kid-less tokens through the log.
+        signing::retire(&store, &store, &config, "", 2_700)
+            .await
+            .unwrap();
+        let set = signing::load(&store, &config, Some(&secret), 2_701)
+            .await
+            .unwrap()
+            .set;
+        assert_eq!(set.keys().len(), 1);
+        assert!(
+            crate::keys::codec(&config, set)
+                .verify::<jwtx::NoClaims>(&old)
+                .is_err()
+        );
     }
 }

@@ -219,14 +219,23 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: std::future::Future<Output = Result<String, CliError>>,
 {
+    with_store_and_dir(config, |store, _| f(store))
+}
+
+/// [`with_store`], also handing over the data directory (`None` on PostgreSQL).
+pub(crate) fn with_store_and_dir<F, Fut>(config: &Config, f: F) -> Result<String, CliError>
+where
+    F: FnOnce(Store, Option<crate::data::DataDir>) -> Fut,
+    Fut: std::future::Future<Output = Result<String, CliError>>,
+{
     crate::logging::init(config.log_format, "warn,audit=info");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let (_, store) = crate::data::open_store(config).await?;
-        let result = f(store.clone()).await;
+        let (dir, store) = crate::data::open_store(config).await?;
+        let result = f(store.clone(), dir).await;
         store.close().await;
         result
     })

@@ -1,17 +1,17 @@
 //! Where `jwtx serve` and the admin commands find their data: the data directory ([`DataDir`],
 //! modes and the generated secret), the store in it ([`open_store`]), and the signing keys in
-//! the store ([`server_keyset`]). The server and the commands both use this module; neither
+//! the store ([`signing`]). The server and the commands both use this module; neither
 //! reaches into the other.
 
 mod deployment;
 mod dir;
-mod signing;
+pub(crate) mod signing;
 mod store;
 
 pub(crate) use deployment::{announce, deployment_id, redis_target};
 pub(crate) use dir::{DataDir, SecretSource};
+pub(crate) use signing::max_token_lifetime;
 pub(crate) use signing::new_key;
-pub(crate) use signing::{max_token_lifetime, server_keyset};
 pub(crate) use store::Store;
 
 use jwtx_sqlx::{DatabaseKind, PgOptions, PgStore, SqliteStore};

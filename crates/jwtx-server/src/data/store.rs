@@ -74,6 +74,10 @@ impl Store {
     }
 
     /// The signing keys and stored secrets.
+    pub(crate) fn keys_arc(&self) -> Arc<dyn KeyStore> {
+        self.keys.clone()
+    }
+
     pub(crate) fn keys(&self) -> &dyn KeyStore {
         &*self.keys
     }

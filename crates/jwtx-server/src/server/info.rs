@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jwtx::store::User;
 use jwtx_axum::{CurrentUser, Jwt};
 use serde_json::{Value, json};
@@ -59,13 +59,47 @@ pub(crate) async fn admin(_token: Jwt, current: CurrentUser<Arc<User>>) -> Respo
 
 /// `GET /.well-known/jwks.json`: the public keys (never symmetric or private material).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
-    responses((status = 200, description = "`{\"keys\": [...]}` with Cache-Control: max-age")))]
-pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    let mut res = Json(state.auth.jwt().codec().keys().jwks()).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    responses(
+        (status = 200, description = "`{\"keys\": [...]}` (pending, active and passive public keys) with `Cache-Control: max-age=<jwks_max_age>` and an `ETag`"),
+        (status = 304, description = "`If-None-Match` names the current `ETag`"),
+    ))]
+pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(ring) = &state.keys else {
+        // An application's own state with fixed keys.
+        let mut res = Json(state.auth.jwt().codec().keys().jwks()).into_response();
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        return res;
+    };
+    // Built once per key change (`KeyRing`), revalidated by its ETag.
+    let jwks = ring.jwks();
+    let cache = HeaderValue::from_str(&format!("public, max-age={}", ring.jwks_max_age()))
+        .expect("digits are a header value");
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == jwks.etag
+        });
+    let mut res = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            jwks.body.clone(),
+        )
+            .into_response()
+    };
+    res.headers_mut().insert(header::CACHE_CONTROL, cache);
+    res.headers_mut().insert(header::ETAG, jwks.etag.clone());
     res
 }
 

@@ -43,6 +43,7 @@ use forward_async_write;
 
 mod connections;
 mod info;
+mod keyring;
 mod metrics;
 mod openapi;
 mod proxies;
@@ -56,12 +57,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use jwtx::{Clock, Codec};
+use jwtx::{Clock, Codec, KeySet};
 use jwtx_auth::passwords::PasswordHasher;
 use jwtx_auth::{Auth, AuthSettings, AuthStore};
 use jwtx_axum::{JwtLayer, JwtManager};
 
 pub use connections::ConnectionLimits;
+pub use keyring::KeyRing;
 pub use metrics::{Metrics, MetricsEvents};
 pub use proxies::{Proxies, ProxyNet, parse_trusted_proxies};
 
@@ -110,6 +112,9 @@ pub struct Services {
     pub hints: Option<Arc<jwtx_redis::RedisHints>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The signing keys, reloaded live from the store; `None` when the codec's keys are fixed
+    /// (an application's own state).
+    pub keys: Option<Arc<KeyRing>>,
 }
 
 impl axum::extract::FromRef<AppState> for JwtManager {
@@ -246,6 +251,11 @@ pub async fn serve_on(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The revocation follower and the login limiter's purge.
     let maintenance = tokio::spawn(state.auth.clone().maintain(stop_rx.clone()));
+    // Live key rotation: reloads on the log's key entries, at activations, every minute.
+    let key_upkeep = state.keys.clone().map(|ring| {
+        let changes = state.auth.revocations().key_changes();
+        tokio::spawn(ring.maintain(changes, stop_rx.clone()))
+    });
     let registry = connections::Registry::new(limits, proxies, state.metrics.clone());
     let serving = workers::serve(listener, router, tls, workers, Arc::new(registry), stop_rx);
     tokio::pin!(serving);
@@ -258,6 +268,9 @@ pub async fn serve_on(
     };
     let _ = stop_tx.send(true);
     let _ = maintenance.await;
+    if let Some(upkeep) = key_upkeep {
+        let _ = upkeep.await;
+    }
     result
 }
 
@@ -348,10 +361,8 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         ));
     }
     let clock: Arc<dyn Clock> = Arc::new(jwtx::SystemClock);
-    let (keys, key_line) = if config.algorithm.is_symmetric() {
+    let (first_hmac, secret_line) = if config.algorithm.is_symmetric() {
         let (secret, source) = crate::data::hmac_secret(config, data.as_ref(), &store).await?;
-        let key = jwtx::Key::hmac(config.algorithm, secret.expose().as_bytes())
-            .map_err(|e| CliError::usage(e.to_string()))?;
         let line = match source {
             crate::data::SecretSource::Configured => {
                 "secret from the configuration (secret_key)".to_owned()
@@ -365,19 +376,28 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
                 "secret generated into the store".to_owned()
             }
         };
-        (jwtx::KeySet::from(key), line)
+        (Some(secret), line)
     } else {
-        // Asymmetric keys live in the store (docs/cli.md, "Signing keys"): the active key signs, passive keys
-        // verify; the first key is generated here if there is none. A rotation by `jwtx keys
-        // rotate` takes effect at the next start.
-        crate::data::server_keyset(store.keys(), config, clock.now()).await?
+        (None, String::new())
     };
+    // Keys live in the store (docs/cli.md, "Signing keys"): the active key signs, a pending
+    // key signs from its activation, passive keys verify; the first asymmetric key is
+    // generated here if there is none. Rotations reach the running server (`KeyRing`).
+    let log: Arc<dyn jwtx::store::RevocationStore> = store.auth_store();
+    let (ring, ring_line) =
+        KeyRing::open(store.keys_arc(), log, config, first_hmac, clock.clone()).await?;
+    let key_line = match (secret_line.is_empty(), ring_line.is_empty()) {
+        (_, true) => secret_line,
+        (true, false) => ring_line,
+        (false, false) => format!("{ring_line}; first {secret_line}"),
+    };
+    let keys = ring.live().snapshot();
     // The algorithm tokens are signed with: the store's active key may differ from
     // `algorithm` (the summary line says so).
     let signing_alg = keys.signer().map_or(config.algorithm, jwtx::Key::algorithm);
     let store_line = store.description().to_owned();
     let metrics = Arc::new(Metrics::with_token(config.metrics_token.as_ref()));
-    let codec = crate::keys::codec(config, keys);
+    let codec = crate::keys::codec(config, KeySet::clone(&keys)).with_live_keys(ring.live());
     let threads = PasswordHasher::default_concurrency();
     let automatic = jwtx_auth::passwords::QueueLimits::for_concurrency(threads);
     let limits = jwtx_auth::passwords::QueueLimits {
@@ -411,6 +431,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         limits: shared.limits,
         hints: shared.hints,
         metrics,
+        keys: Some(ring),
     });
     if demo {
         demo_users(&state).await?;

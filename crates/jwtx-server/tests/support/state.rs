@@ -58,6 +58,7 @@ pub async fn bare(
         limits: server::LoginLimits::Local(throttle),
         hints: None,
         metrics,
+        keys: None,
     })
 }
 

@@ -367,7 +367,8 @@ impl RevocationSet {
     pub fn is_revoked(&self, token: TokenRef<'_>) -> bool {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         token.jti.is_some_and(|j| inner.tokens.contains(j))
-            || token.kid.is_some_and(|k| inner.keys.contains_key(k))
+            // A token without a kid is signed by the key stored under the empty kid.
+            || (!inner.keys.is_empty() && inner.keys.contains_key(token.kid.unwrap_or("")))
             || token.sid.is_some_and(|s| inner.sessions.contains(s))
             || inner
                 .users
@@ -1109,6 +1110,16 @@ mod tests {
         assert!(!set.is_revoked(by_kid(Some("k2"))));
         assert!(!set.is_revoked(by_kid(None)));
         assert_eq!(set.len(), 1);
+        // The empty kid is the key of the tokens without one.
+        set.apply(
+            5,
+            &Revocation::Key {
+                kid: String::new(),
+                until: 50,
+            },
+        );
+        assert!(set.is_revoked(by_kid(None)));
+        assert!(set.purge(60) == 1 && !set.is_revoked(by_kid(None)));
         assert_eq!(set.purge(100), 0);
         assert_eq!(set.purge(101), 1);
         assert!(!set.is_revoked(by_kid(Some("k1"))));
