@@ -903,11 +903,11 @@ impl Config {
                 None => None,
                 Some(v) if matches!(v.as_str(), "off" | "none" | "0") => None,
                 Some(v) => match parse_duration(&v) {
-                    Ok(d) if d >= Duration::from_secs(60) => Some(d),
+                    Ok(d) if d >= Duration::from_secs(1) => Some(d),
                     Ok(_) => {
                         return Err(err(
                             "key_rotation_interval",
-                            "must be at least 1m, or \"off\"",
+                            "must be at least 1s, or \"off\"",
                         ));
                     }
                     Err(p) => return Err(err("key_rotation_interval", p)),
@@ -935,6 +935,23 @@ impl Config {
             .validate()
             .map_err(|why| err("revocation_max_lag", why))?;
         // A verifier caching the JWKS for jwks_max_age must see a new key before it signs.
+        if let Some(every) = self.key_rotation_interval {
+            // Each rotation leaves a key verifying for the longest token lifetime: bound how
+            // many a server holds.
+            let held = self.longest_token_lifetime() / every.as_secs().max(1);
+            if every <= self.key_publish_lead || held > 1_000 {
+                return Err(err(
+                    "key_rotation_interval",
+                    format!(
+                        "({every:?}) must exceed key_publish_lead ({:?}) and be at least a \
+                         thousandth of the longest token lifetime ({}s), so at most 1000 keys \
+                         verify at once",
+                        self.key_publish_lead,
+                        self.longest_token_lifetime()
+                    ),
+                ));
+            }
+        }
         if self.key_publish_lead <= self.jwks_max_age {
             return Err(err(
                 "key_publish_lead",
@@ -1110,19 +1127,24 @@ mod tests {
         let c = load(&[
             ("JWTX_JWKS_MAX_AGE", "0s"),
             ("JWTX_KEY_PUBLISH_LEAD", "2s"),
-            ("JWTX_KEY_ROTATION_INTERVAL", "1h"),
+            ("JWTX_KEY_ROTATION_INTERVAL", "1d"),
         ])
         .unwrap();
         assert_eq!(c.jwks_max_age, Duration::ZERO);
         assert_eq!(c.key_publish_lead, Duration::from_secs(2));
-        assert_eq!(c.key_rotation_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(c.key_rotation_interval, Some(Duration::from_secs(86_400)));
         let off = load(&[("JWTX_KEY_ROTATION_INTERVAL", "off")]).unwrap();
         assert_eq!(off.key_rotation_interval, None);
         let e = load(&[("JWTX_KEY_PUBLISH_LEAD", "5m")]).unwrap_err();
         assert_eq!(e.key, "key_publish_lead");
         assert!(e.to_string().contains("jwks_max_age"), "{e}");
-        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "10s")]).unwrap_err();
+        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "0.5s")]).unwrap_err();
         assert_eq!(e.key, "key_rotation_interval");
+        // Not within the lead, and not so often that over 1000 keys would verify at once.
+        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "5m")]).unwrap_err();
+        assert_eq!(e.key, "key_rotation_interval");
+        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "1h")]).unwrap_err();
+        assert!(e.to_string().contains("1000 keys"), "{e}");
     }
 
     /// The many-instance keys: defaults, the environment, the lag rule, and URLs (which may

@@ -439,3 +439,54 @@ fn an_unknown_log_entry_makes_every_instance_fail_closed_until_it_is_gone() {
         );
     }
 }
+
+/// `key_rotation_interval` on three instances (ES256): the schedule rotates (a pending key,
+/// published ahead, then signing), one instance acting per rotation: keys begin to sign at
+/// least an interval apart, never two in one period. Tokens signed by any generation verify
+/// on every instance, and `jwtx keys rotate` from the CLI reaches all three live.
+#[test]
+fn scheduled_rotation_is_acted_on_by_one_instance() {
+    let mut c = cluster(&[
+        ("JWTX_ALGORITHM", "ES256"),
+        ("JWTX_ACCESS_TOKEN_EXPIRES", "2m"),
+        ("JWTX_REFRESH_TOKEN_EXPIRES", "2m"),
+        ("JWTX_JWKS_MAX_AGE", "0s"),
+        ("JWTX_KEY_PUBLISH_LEAD", "1s"),
+        ("JWTX_KEY_ROTATION_INTERVAL", "3s"),
+    ]);
+    c.start(3);
+    c.add_user("alice");
+    let (first, _) = tokens(&c.servers[0], "alice");
+    let keys = |c: &Cluster| -> Vec<Value> {
+        let out = c.jwtx(&["keys", "list", "--json"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    };
+    // At least three scheduled rotations (about 4 s each), bounded at ten times that.
+    eventually("three scheduled rotations", Duration::from_secs(120), || {
+        let n = keys(&c).len();
+        if n >= 4 { Ok(()) } else { Err(format!("{n} keys")) }
+    });
+    let listed = keys(&c);
+    let mut starts: Vec<u64> = listed
+        .iter()
+        .map(|k| k["activates_at"].as_u64().unwrap())
+        .collect();
+    starts.sort_unstable();
+    for w in starts.windows(2) {
+        assert!(
+            w[1] - w[0] >= 3,
+            "two rotations within one interval (more than one instance acted): {listed:#?}"
+        );
+    }
+    assert!(
+        listed.iter().filter(|k| k["status"] == "pending").count() <= 1,
+        "{listed:#?}"
+    );
+    // Every generation's tokens verify everywhere; the first is still within its lifetime.
+    let (latest, _) = tokens(&c.servers[2], "alice");
+    for s in &c.servers {
+        assert_eq!(s.get("/protected", &first).status, 200);
+        assert_eq!(s.get("/protected", &latest).status, 200);
+    }
+}

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-//! Asymmetric signing keys (docs/cli.md, "Signing keys"): `jwtx keys list | generate | rotate` on a temporary
-//! data directory, and `jwtx serve` signing with the store's keys, publishing them in the
-//! JWKS and keeping old tokens valid across a rotation and a restart.
+//! Signing keys (docs/cli.md, "Signing keys"): `jwtx keys list | generate | rotate | retire` on a
+//! temporary data directory, and `jwtx serve` signing with the store's keys, publishing them in
+//! the JWKS, picking a rotation up live, and keeping old tokens valid across it and a restart.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -123,12 +123,9 @@ fn keys_are_generated_listed_and_rotated() {
         "unknown algorithm",
     );
     usage(&jwtx(d, &["keys", "generate"]), "--alg");
-    usage(
-        &jwtx(d, &["keys", "rotate", "--alg", "HS512"]),
-        "secret_key",
-    );
-    // No active key and algorithm = HS256 (the default): rotate needs --alg.
-    usage(&jwtx(d, &["keys", "rotate"]), "--alg");
+    // Switching between HMAC (the default algorithm) and asymmetric keys needs --now.
+    usage(&jwtx(d, &["keys", "rotate", "--alg", "ES256"]), "--now");
+    usage(&jwtx(d, &["keys", "retire", "nope"]), "no signing key");
     assert!(keys_json(d).is_empty());
 
     // generate: the first key, active at once.
@@ -155,10 +152,10 @@ fn keys_are_generated_listed_and_rotated() {
     assert!(e.contains(&first), "{e}");
     assert_eq!(keys_json(d).len(), 1);
 
-    // rotate: by default the active key's algorithm; the old key stays passive.
-    let text = ok(&jwtx(d, &["keys", "rotate"]));
+    // rotate --now: by default the active key's algorithm; the old key stays passive.
+    let text = ok(&jwtx(d, &["keys", "rotate", "--now"]));
     assert!(
-        text.contains("passive") && text.contains("restart"),
+        text.contains("passive") && text.contains("signing now"),
         "{text}"
     );
     let keys = keys_json(d);
@@ -177,7 +174,7 @@ fn keys_are_generated_listed_and_rotated() {
     assert_eq!(until - demoted, 30 * 86_400);
 
     // rotate --alg: another algorithm.
-    ok(&jwtx(d, &["keys", "rotate", "--alg", "EdDSA"]));
+    ok(&jwtx(d, &["keys", "rotate", "--now", "--alg", "EdDSA"]));
     let keys = keys_json(d);
     assert_eq!(keys.len(), 3);
     let third = kids(&keys, "active");
@@ -199,6 +196,34 @@ fn keys_are_generated_listed_and_rotated() {
     assert!(line(&third[0]).contains("EdDSA  active"), "{table}");
     assert!(line(&first).contains("ES256  passive"), "{table}");
     assert!(line(&second).contains("ES256  passive"), "{table}");
+
+    // rotate without --now: a pending key, published ahead by key_publish_lead (10m).
+    let text = ok(&jwtx(d, &["keys", "rotate"]));
+    assert!(text.contains("pending until"), "{text}");
+    let keys = keys_json(d);
+    let pending = kids(&keys, "pending");
+    assert_eq!(pending.len(), 1);
+    let p = keys.iter().find(|k| k["kid"] == pending[0].as_str()).unwrap();
+    assert_eq!(
+        p["activates_at"].as_u64().unwrap(),
+        p["created_at"].as_u64().unwrap() + 600
+    );
+    assert_eq!(kids(&keys, "active"), third, "the active key signs until then");
+    // One rotation pending at a time.
+    usage(&jwtx(d, &["keys", "rotate"]), "pending");
+    let table = ok(&jwtx(d, &["keys", "list"]));
+    assert!(table.contains("pending  - (signs from"), "{table}");
+
+    // retire a passive key: it is retired at once.
+    let text = ok(&jwtx(d, &["keys", "retire", &first]));
+    assert!(text.contains("retired signing key"), "{text}");
+    assert_eq!(
+        keys_json(d)
+            .iter()
+            .find(|k| k["kid"] == first.as_str())
+            .unwrap()["status"],
+        "retired"
+    );
 }
 
 #[test]
@@ -259,15 +284,42 @@ fn the_server_signs_with_store_keys_and_a_rotation_keeps_old_tokens() {
         .unwrap();
     assert_eq!(verified.sub(), "testuser");
 
-    // Rotate while the server runs: it keeps signing with the key it loaded until restarted.
-    let text = ok(&jwtx_env(&d, &["keys", "rotate"], &env));
-    assert!(text.contains(&old_kid), "{text}");
-    let keys = keys_json(&d);
-    let new_kid = kids(&keys, "active").pop().unwrap();
+    // Rotate while the server runs (published now, signing after a 3 s lead): the running
+    // server publishes the new key at once, then signs with it, with no restart.
+    let rotate_env = [
+        ("JWTX_ALGORITHM", "ES256"),
+        ("JWTX_JWKS_MAX_AGE", "1s"),
+        ("JWTX_KEY_PUBLISH_LEAD", "3s"),
+    ];
+    let etag = jwks.header("etag").unwrap().to_owned();
+    let text = ok(&jwtx_env(&d, &["keys", "rotate"], &rotate_env));
+    assert!(text.contains(&old_kid) && text.contains("pending"), "{text}");
+    let new_kid = kids(&keys_json(&d), "pending").pop().unwrap();
     assert_ne!(new_kid, old_kid);
-    assert_eq!(kids(&keys, "passive"), vec![old_kid.clone()]);
+    let (published, _) = support::cluster::eventually(
+        "the running server publishes the pending key",
+        std::time::Duration::from_secs(10),
+        || {
+            let r = s.req("GET", "/.well-known/jwks.json").send();
+            let n = r.json["keys"].as_array().map_or(0, Vec::len);
+            if n == 2 { Ok(r) } else { Err(r.text) }
+        },
+    );
+    assert_ne!(published.header("etag"), Some(etag.as_str()));
     let (still_old, _) = s.tokens("testuser", "testpass");
-    assert_eq!(header(&still_old)["kid"], old_kid.as_str());
+    assert_eq!(header(&still_old)["kid"], old_kid.as_str(), "not before the lead");
+    support::cluster::eventually(
+        "the running server signs with the new key after the lead",
+        std::time::Duration::from_secs(30),
+        || {
+            let (t, _) = s.tokens("testuser", "testpass");
+            if header(&t)["kid"] == new_kid.as_str() { Ok(()) } else { Err(header(&t)["kid"].to_string()) }
+        },
+    );
+    let keys = keys_json(&d);
+    assert_eq!(kids(&keys, "active"), vec![new_kid.clone()]);
+    assert_eq!(kids(&keys, "passive"), vec![old_kid.clone()]);
+    assert_eq!(s.get("/protected", &still_old).status, 200);
 
     // Restart on the same data directory.
     let d = s.kill();
@@ -389,4 +441,92 @@ fn private_keys_are_sealed_under_the_key_encryption_key() {
     assert_eq!(o.status.code(), Some(3), "{}", err(&o));
     assert!(err(&o).contains("key_encryption_key"), "{}", err(&o));
     no_private_material(&o);
+}
+
+/// `jwtx keys retire` on a running deployment: the retired key's tokens are refused at once
+/// (through the revocation log), the server signs with the key that replaced it, and the JWKS
+/// no longer lists it.
+#[test]
+fn retiring_a_key_refuses_its_tokens_on_the_running_server() {
+    let dir = TempDir::new();
+    let env = [("JWTX_ALGORITHM", "EdDSA")];
+    let s = Server::start_in(dir.0.clone(), &env);
+    let (access, refresh) = s.tokens("testuser", "testpass");
+    let old_kid = header(&access)["kid"].as_str().unwrap().to_owned();
+    assert_eq!(s.get("/protected", &access).status, 200);
+
+    let text = ok(&jwtx_env(&dir.0, &["keys", "retire", &old_kid], &env));
+    assert!(text.contains("was the active key"), "{text}");
+    let bound = std::time::Duration::from_secs(10);
+    support::cluster::eventually("the retired key's access token is refused", bound, || {
+        let r = s.get("/protected", &access);
+        if support::cluster::is_revoked(&r) { Ok(()) } else { Err(format!("{} {}", r.status, r.text)) }
+    });
+    let r = s.req("POST", "/refresh").bearer(&refresh).send();
+    assert_eq!(r.status, 401, "{}", r.text);
+    let (fresh, _) = s.tokens("testuser", "testpass");
+    assert_ne!(header(&fresh)["kid"], old_kid.as_str());
+    assert_eq!(s.get("/protected", &fresh).status, 200);
+    let jwks = s.req("GET", "/.well-known/jwks.json").send();
+    assert!(!jwks.text.contains(&old_kid), "{}", jwks.text);
+    assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 1);
+}
+
+/// HS256 (the default) rotates by kid on a running server: nobody is logged out, tokens
+/// without a kid keep verifying, new ones carry the new kid; retiring the first secret (the
+/// empty kid) then refuses the kid-less tokens.
+#[test]
+fn an_hmac_secret_rotates_live_without_logging_anyone_out() {
+    let dir = TempDir::new();
+    let s = Server::start_in(dir.0.clone(), &[]);
+    let (before, _) = s.tokens("testuser", "testpass");
+    assert!(header(&before).get("kid").is_none());
+
+    let text = ok(&jwtx(&dir.0, &["keys", "rotate", "--now"]));
+    assert!(text.contains("HS256") && text.contains("signing now"), "{text}");
+    let keys = keys_json(&dir.0);
+    let new_kid = kids(&keys, "active").pop().unwrap();
+    assert_eq!(kids(&keys, "passive"), vec![String::new()], "the first secret, no kid");
+    let bound = std::time::Duration::from_secs(10);
+    support::cluster::eventually("new tokens carry the new kid", bound, || {
+        let (t, _) = s.tokens("testuser", "testpass");
+        if header(&t)["kid"] == new_kid.as_str() { Ok(()) } else { Err(format!("{:?}", header(&t))) }
+    });
+    assert_eq!(s.get("/protected", &before).status, 200, "nobody is logged out");
+    // The JWKS never carries a symmetric key.
+    let jwks = s.req("GET", "/.well-known/jwks.json").send();
+    assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 0);
+
+    ok(&jwtx(&dir.0, &["keys", "retire", ""]));
+    support::cluster::eventually("the first secret's tokens are refused", bound, || {
+        let r = s.get("/protected", &before);
+        if support::cluster::is_revoked(&r) { Ok(()) } else { Err(format!("{} {}", r.status, r.text)) }
+    });
+    let (after, _) = s.tokens("testuser", "testpass");
+    assert_eq!(s.get("/protected", &after).status, 200);
+}
+
+/// The JWKS is served with `Cache-Control: max-age=<jwks_max_age>` and an `ETag` that
+/// `If-None-Match` revalidates with a 304.
+#[test]
+fn the_jwks_is_cached_and_revalidated() {
+    let s = Server::start(&[("JWTX_ALGORITHM", "ES256"), ("JWTX_JWKS_MAX_AGE", "2m")]);
+    let r = s.req("GET", "/.well-known/jwks.json").send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=120"));
+    let etag = r.header("etag").unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let again = s
+        .req("GET", "/.well-known/jwks.json")
+        .header("if-none-match", &etag)
+        .send();
+    assert_eq!(again.status, 304);
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert!(again.text.is_empty());
+    let other = s
+        .req("GET", "/.well-known/jwks.json")
+        .header("if-none-match", "\"stale\"")
+        .send();
+    assert_eq!(other.status, 200);
+    assert_eq!(other.text, r.text);
 }

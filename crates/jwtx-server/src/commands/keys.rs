@@ -251,7 +251,9 @@ async fn rotate(
     alg: Option<Algorithm>,
     immediately: bool,
 ) -> Result<String, CliError> {
-    let first_hmac = if config.algorithm.is_symmetric() {
+    // The secret used so far is needed only by an HMAC deployment's first rotation.
+    let first = store.keys().active_key().await.map_err(store_error)?.is_none();
+    let first_hmac = if config.algorithm.is_symmetric() && first {
         Some(crate::data::hmac_secret(config, dir, store).await?.0)
     } else {
         None
@@ -275,7 +277,12 @@ async fn rotate(
         .await
         .map_err(store_error)?;
     let previous = rotated.previous.as_deref().map(signing::shown);
-    let mut out = if rotated.activates_at <= now {
+    let mut out = if rotated.activated_first {
+        format!(
+            "new active signing key {} ({}) (there was no active key)",
+            rotated.kid, rotated.alg
+        )
+    } else if rotated.activates_at <= now {
         format!(
             "new active signing key {} ({}), signing now",
             rotated.kid, rotated.alg

@@ -204,6 +204,8 @@ pub(crate) struct Rotated {
     pub(crate) activates_at: NumericDate,
     /// The key that stops signing then.
     pub(crate) previous: Option<String>,
+    /// There was no key: this one is the first (stored by this call, or by a racing one).
+    pub(crate) activated_first: bool,
 }
 
 /// Rotates the signing key at `now`: a new key of `alg` (else the active key's algorithm,
@@ -228,10 +230,19 @@ pub(crate) async fn rotate(
         active = Some(keys.insert_initial(first).await.map_err(store_failed)?);
     }
     let Some(active) = active else {
-        return Err(CliError::usage(
-            "no signing key is active: make the first with `jwtx keys generate --alg ALG` (or \
-             start `jwtx serve` with an asymmetric algorithm)",
-        ));
+        // No key yet (an asymmetric algorithm): the first key, active at once.
+        let alg = alg.unwrap_or(config.algorithm);
+        let key = new_key(alg, now).await?;
+        let kid = key.kid.clone();
+        let stored = keys.insert_initial(key).await.map_err(store_failed)?;
+        notice(log, &stored.kid, now, config).await?;
+        return Ok(Rotated {
+            activated_first: stored.kid == kid,
+            kid: stored.kid,
+            alg: stored.alg,
+            activates_at: now,
+            previous: None,
+        });
     };
     let alg = match alg {
         Some(a) => a,
@@ -263,6 +274,7 @@ pub(crate) async fn rotate(
         alg: alg.as_str().to_owned(),
         activates_at,
         previous,
+        activated_first: false,
     })
 }
 

@@ -142,6 +142,18 @@ impl KeyRing {
         }
     }
 
+    /// How long until a scheduled rotation is due (when one is configured and none pending).
+    fn until_rotation(&self) -> Option<Duration> {
+        let every = self.config.key_rotation_interval?;
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.pending.is_some() {
+            return None;
+        }
+        let since = last.active.as_ref().map_or(0, |(_, since)| *since);
+        let due = since.saturating_add(every.as_secs());
+        Some(Duration::from_secs(due.saturating_sub(self.clock.now())) + Duration::from_millis(50))
+    }
+
     /// Rotates if `key_rotation_interval` has passed since the active key began to sign and
     /// no key is pending. The write is conditional on the active key seen, so of instances
     /// racing, one rotates.
@@ -205,7 +217,11 @@ impl KeyRing {
                     // Past the second it names, so the store agrees it is due.
                     + Duration::from_millis(50)
             });
-            let wait = until_activation.map_or(RELOAD_EVERY, |d| d.min(RELOAD_EVERY));
+            let until_rotation = self.until_rotation();
+            let wait = [until_activation, until_rotation]
+                .into_iter()
+                .flatten()
+                .fold(RELOAD_EVERY, Duration::min);
             let activation = tokio::select! {
                 () = changes.notified() => false,
                 () = tokio::time::sleep(wait) => until_activation.is_some_and(|d| d <= wait),
