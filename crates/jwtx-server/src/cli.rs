@@ -64,7 +64,7 @@ pub enum Command {
 /// `jwtx store …`: the store as a whole, whichever `database_url` the other commands use.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Copy every user, session, revocation, signing key and stored secret into a fresh,
+    /// Copy every user, session, revocation, signing key, stored secret and service into a fresh,
     /// empty database, in one transaction checked by counting rows; from a SQLite file, its
     /// data directory's generated HMAC secret (`secret_key`) too. Stop the servers first.
     Copy {
