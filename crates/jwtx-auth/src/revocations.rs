@@ -178,14 +178,14 @@ impl Revocations {
     /// version cannot read, or while the mirror is older than the allowed lag.
     pub fn vouching(&self) -> Result<(), Unvouched> {
         let vouching = self.set.vouching_at(Instant::now().into_std());
-        if let Err(Unvouched::Stale { lag }) = vouching {
-            if !self.stale.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    lag_ms = lag.as_millis() as u64,
-                    max_lag_ms = self.follow.max_lag.as_millis() as u64,
-                    "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
-                );
-            }
+        if let Err(Unvouched::Stale { lag }) = vouching
+            && !self.stale.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                lag_ms = lag.as_millis() as u64,
+                max_lag_ms = self.follow.max_lag.as_millis() as u64,
+                "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
+            );
         }
         vouching
     }

@@ -420,7 +420,11 @@ impl ServiceStore for MemoryStore {
     ) -> StoreFuture<'a, Option<Service>> {
         // Every stored digest is compared, each in constant time.
         let st = self.state();
-        let found = st.services.values().filter(|s| s.digest == *digest).last();
+        let found =
+            st.services.values().fold(
+                None,
+                |found, s| if s.digest == *digest { Some(s) } else { found },
+            );
         ready(Ok(found.cloned()))
     }
 }
