@@ -12,7 +12,8 @@
 //!   request checks revocation without a store round trip;
 //! - [`events`]: audit events, written by [`TracingEvents`] or a sink of your own;
 //! - [`router`]: the routes (`/login`, `/refresh`, `/logout`, `/logout/all`, `/password`,
-//!   `/sessions`) as one axum `Router`, the same one `jwtx serve` mounts.
+//!   `/sessions`, and the revocation feed `/revocations` for downstream services) as one axum
+//!   `Router`, the same one `jwtx serve` mounts.
 //!
 //! ```no_run
 //! # async fn app(store: std::sync::Arc<dyn jwtx_auth::AuthStore>, codec: jwtx::Codec) -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +32,7 @@
 
 mod error;
 pub mod events;
+mod feed;
 mod hints;
 mod limiter;
 pub mod passwords;
@@ -42,6 +44,9 @@ mod users;
 
 pub use error::ApiError;
 pub use events::{AuthEvent, EventSink, TracingEvents};
+pub use feed::{
+    DEFAULT_HEARTBEAT, FAILURE_WINDOW, MAX_FAILURES, MAX_FEED_PAGE, MAX_HEARTBEAT, MIN_HEARTBEAT,
+};
 pub use hints::RevocationHints;
 pub use jwtx::store::Unvouched;
 pub use limiter::{LimiterFuture, LoginLimiter, Refusal};

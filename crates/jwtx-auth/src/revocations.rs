@@ -89,6 +89,11 @@ pub struct Revocations {
     /// Told when a key entry (a rotation's notice, a retirement) is read or appended, so the
     /// signing keys are reloaded.
     key_changes: Arc<Notify>,
+    /// Bumped whenever an entry is applied (appended here, or read by the follower): the
+    /// revocation feed's streams read the log at once rather than at their next heartbeat.
+    grew: watch::Sender<u64>,
+    /// Set when the follower stops (the process shuts down): the feed's streams end.
+    stopped: watch::Sender<bool>,
 }
 
 impl Revocations {
@@ -123,6 +128,8 @@ impl Revocations {
             stale: AtomicBool::new(false),
             hints,
             key_changes: Arc::new(Notify::new()),
+            grew: watch::Sender::new(0),
+            stopped: watch::Sender::new(false),
         });
         r.catch_up().await?;
         Ok(r)
@@ -145,6 +152,23 @@ impl Revocations {
         self.key_changes.clone()
     }
 
+    /// Changes whenever this process learns the log grew: an entry appended here, or read by
+    /// the follower (which a [`RevocationHints`] wake-up makes read at once). A reader that
+    /// marks the value seen before it reads the log misses no growth.
+    pub fn growth(&self) -> watch::Receiver<u64> {
+        self.grew.subscribe()
+    }
+
+    /// Becomes `true` when [`follow`](Self::follow) stops (its shutdown signal changed).
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopped.subscribe()
+    }
+
+    /// Seconds an entry is kept past its `until` ([`load`](Self::load)).
+    pub fn purge_margin(&self) -> u64 {
+        self.purge_margin
+    }
+
     /// The mirror itself (its size, its gate).
     pub fn set(&self) -> &RevocationSet {
         &self.set
@@ -154,14 +178,14 @@ impl Revocations {
     /// version cannot read, or while the mirror is older than the allowed lag.
     pub fn vouching(&self) -> Result<(), Unvouched> {
         let vouching = self.set.vouching_at(Instant::now().into_std());
-        if let Err(Unvouched::Stale { lag }) = vouching {
-            if !self.stale.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    lag_ms = lag.as_millis() as u64,
-                    max_lag_ms = self.follow.max_lag.as_millis() as u64,
-                    "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
-                );
-            }
+        if let Err(Unvouched::Stale { lag }) = vouching
+            && !self.stale.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                lag_ms = lag.as_millis() as u64,
+                max_lag_ms = self.follow.max_lag.as_millis() as u64,
+                "revocation mirror is stale (the store cannot be read): refusing every token with 503 until it catches up"
+            );
         }
         vouching
     }
@@ -188,6 +212,7 @@ impl Revocations {
     /// Applies one entry to the mirror; a key entry also tells [`key_changes`](Self::key_changes).
     fn apply(&self, id: u64, revocation: &Revocation) {
         self.set.apply(id, revocation);
+        self.grew.send_modify(|n| *n = n.wrapping_add(1));
         if matches!(
             revocation,
             Revocation::Key { .. } | Revocation::KeysChanged { .. }
@@ -283,7 +308,8 @@ impl Revocations {
 
     /// Follows the log until `shutdown` changes: catch up every poll interval, and at once
     /// when a hint arrives; purge about once a minute. Store errors are logged (once until the
-    /// next success) and retried at the next poll.
+    /// next success) and retried at the next poll. When `shutdown` changes,
+    /// [`stopping`](Self::stopping) turns `true`.
     pub async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let wakeups = self.hints.as_ref().map(|h| h.wakeups());
         let hinted = async |w: &Option<Arc<tokio::sync::Notify>>| match w {
@@ -302,7 +328,10 @@ impl Revocations {
             tokio::select! {
                 _ = interval.tick() => {}
                 () = hinted(&wakeups) => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    self.stopped.send_replace(true);
+                    return;
+                }
             }
             match self.catch_up().await {
                 Ok(_) if failing => {

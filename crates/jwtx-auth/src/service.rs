@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwtx::store::{
-    Logged, PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session,
-    SessionCreated, SessionCursor, SessionStore, StoreError, User, UserStore,
+    Logged, PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, ServiceStore,
+    Session, SessionCreated, SessionCursor, SessionStore, StoreError, User, UserStore,
 };
 use jwtx::{Clock, Codec, Issued, NumericDate};
 use jwtx_axum::{JwtConfig, JwtManager, JwtManagerBuilder, Location};
@@ -103,6 +103,7 @@ pub struct AuthBuilder {
     customize: Option<Customize>,
     follow: Follow,
     hints: Option<Arc<dyn RevocationHints>>,
+    services: Option<Arc<dyn ServiceStore>>,
 }
 
 impl fmt::Debug for AuthBuilder {
@@ -164,6 +165,14 @@ impl AuthBuilder {
     /// every entry this process appends, and waking its follower when another does.
     pub fn hints(mut self, hints: Arc<dyn RevocationHints>) -> Self {
         self.hints = Some(hints);
+        self
+    }
+
+    /// The services whose credentials may read the revocation feed (`GET /revocations`):
+    /// usually the same store, as a [`ServiceStore`]. Without it the feed refuses every
+    /// credential (401).
+    pub fn services(mut self, services: Arc<dyn ServiceStore>) -> Self {
+        self.services = Some(services);
         self
     }
 
@@ -230,6 +239,7 @@ impl AuthBuilder {
             settings,
             tokens_in_body,
             tokens_in_cookies,
+            services: self.services,
         })))
     }
 }
@@ -283,6 +293,7 @@ struct Inner {
     settings: AuthSettings,
     tokens_in_body: bool,
     tokens_in_cookies: bool,
+    services: Option<Arc<dyn ServiceStore>>,
 }
 
 /// A login attempt.
@@ -374,6 +385,7 @@ impl Auth {
             customize: None,
             follow: Follow::default(),
             hints: None,
+            services: None,
         }
     }
 
@@ -386,6 +398,12 @@ impl Auth {
     /// The store.
     pub fn store(&self) -> &Arc<dyn AuthStore> {
         &self.0.store
+    }
+
+    /// The service credentials the revocation feed accepts, if configured
+    /// ([`AuthBuilder::services`]).
+    pub fn services(&self) -> Option<&Arc<dyn ServiceStore>> {
+        self.0.services.as_ref()
     }
 
     /// The revocation log and its in-process mirror.

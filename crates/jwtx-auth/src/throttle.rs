@@ -523,6 +523,32 @@ impl LoginThrottle {
         Ok(())
     }
 
+    /// Refuses (not counted) while `key`'s failures from this address are used up, counting
+    /// nothing otherwise: for checks other than logins whose successes must not use the
+    /// address's attempt budget (the revocation feed's credentials). Pair it with
+    /// [`record_failure`](Self::record_failure).
+    pub fn check_failures(&self, key: &str, ip: IpAddr, now: Instant) -> Result<(), RetryAfter> {
+        let ip = client_key(ip);
+        let key = user_key(key);
+        let cfg = &self.config;
+        let mut guard = self.lock(ip);
+        let Some(entry) = guard.ips.get_mut(&ip) else {
+            return Ok(());
+        };
+        let Some(log) = entry.failures.get_mut(key) else {
+            return Ok(());
+        };
+        prune(log, cfg.failure_window, now);
+        match wait(log, cfg.failures_per_user_ip, cfg.failure_window, now) {
+            None => Ok(()),
+            Some(wait) => {
+                entry.last_seen = entry.last_seen.max(now);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Err(RetryAfter::new(wait, ThrottleLimit::UserAddress))
+            }
+        }
+    }
+
     /// Records a failed login (wrong password or unknown user) for this username and address.
     pub fn record_failure(&self, user: &str, ip: IpAddr, now: Instant) {
         let ip = client_key(ip);
@@ -692,6 +718,33 @@ mod tests {
         t.check(user, ip, now)?;
         t.record_failure(user, ip, now);
         Ok(())
+    }
+
+    #[test]
+    fn check_failures_counts_nothing_and_refuses_after_the_limit() {
+        let t = LoginThrottle::new(ThrottleConfig {
+            failures_per_user_ip: 2,
+            attempts_per_ip: 1,
+            ..ThrottleConfig::default()
+        });
+        let t0 = Instant::now();
+        // Checks alone never use the attempt budget (1 here) nor refuse.
+        for i in 0..5 {
+            assert_eq!(t.check_failures("k", IP, at(t0, i)), Ok(()));
+        }
+        assert_eq!(t.tracked_keys(), 0);
+        t.record_failure("k", IP, at(t0, 10));
+        assert_eq!(t.check_failures("k", IP, at(t0, 11)), Ok(()));
+        t.record_failure("k", IP, at(t0, 20));
+        let refused = t.check_failures("k", IP, at(t0, 21)).unwrap_err();
+        assert_eq!(refused.limit(), ThrottleLimit::UserAddress);
+        // The first failure leaves the window 299.989 s later: 300 whole seconds.
+        assert_eq!(refused.as_secs(), 300);
+        // Another address, another key: not refused.
+        assert_eq!(t.check_failures("k", OTHER_IP, at(t0, 21)), Ok(()));
+        assert_eq!(t.check_failures("other", IP, at(t0, 21)), Ok(()));
+        // Once the first failure leaves the window, one more check passes.
+        assert_eq!(t.check_failures("k", IP, at(t0, 300_010)), Ok(()));
     }
 
     #[test]

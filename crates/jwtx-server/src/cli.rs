@@ -59,12 +59,41 @@ pub enum Command {
     /// The store as a whole: copy it into a fresh database (SQLite to PostgreSQL, or back).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Services allowed to read the revocation feed (`GET /revocations`) with a credential.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+/// `jwtx service …`: the credentials downstream services read the revocation feed with, in
+/// the same store as `jwtx serve` (works while it runs).
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Add a service and print its new credential on standard output, alone and only this
+    /// once (the store keeps its SHA-256 digest, never the credential).
+    Add {
+        /// The service's name: 1 to 128 letters, digits, `.`, `_` or `-`.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List the services: name and creation time (never a credential or its digest).
+    List {
+        /// Print a JSON array of {name, created_at} instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a service: its credential is refused from then on, and its open streams end
+    /// within a heartbeat.
+    Remove {
+        /// The service's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// `jwtx store …`: the store as a whole, whichever `database_url` the other commands use.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Copy every user, session, revocation, signing key and stored secret into a fresh,
+    /// Copy every user, session, revocation, signing key, stored secret and service into a fresh,
     /// empty database, in one transaction checked by counting rows; from a SQLite file, its
     /// data directory's generated HMAC secret (`secret_key`) too. Stop the servers first.
     Copy {

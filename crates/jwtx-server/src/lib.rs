@@ -88,6 +88,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Revoke(args) => commands::revoke::run(&load_config(cli, None)?, args),
         Command::Keys(command) => commands::keys::run(&load_config(cli, None)?, command),
         Command::Store(command) => commands::store::run(&load_config(cli, None)?, command),
+        Command::Service(command) => commands::service::run(&load_config(cli, None)?, command),
     }
 }
 

@@ -134,6 +134,16 @@ const TABLES: &[Table] = &[
         key: &["name"],
         identity: false,
     },
+    Table {
+        name: "services",
+        columns: &[
+            ("name", Kind::Text),
+            ("digest", Kind::Text),
+            ("created_at", Kind::Int),
+        ],
+        key: &["name"],
+        identity: false,
+    },
 ];
 
 /// What [`copy()`] copied: the rows of each table (as counted on both sides), the extra secrets
@@ -152,6 +162,8 @@ pub struct CopyReport {
     pub signing_keys: u64,
     /// Stored secrets on the target: the source's, and the extra ones added.
     pub secrets: u64,
+    /// Services allowed to read the revocation feed (their credential digests).
+    pub services: u64,
     /// The names of the `extra_secrets` that were added (the source had none of that name).
     pub added_secrets: Vec<String>,
     /// The highest log id the target's sequence has handed out: its next entry gets a higher
@@ -161,7 +173,7 @@ pub struct CopyReport {
 
 impl CopyReport {
     /// (table, rows) of every table copied, in the order they were copied.
-    pub fn tables(&self) -> [(&'static str, u64); 6] {
+    pub fn tables(&self) -> [(&'static str, u64); 7] {
         [
             ("users", self.users),
             ("user_roles", self.roles),
@@ -169,6 +181,7 @@ impl CopyReport {
             ("revocations", self.revocations),
             ("signing_keys", self.signing_keys),
             ("secrets", self.secrets),
+            ("services", self.services),
         ]
     }
 
@@ -180,6 +193,7 @@ impl CopyReport {
             "revocations" => self.revocations = rows,
             "signing_keys" => self.signing_keys = rows,
             "secrets" => self.secrets = rows,
+            "services" => self.services = rows,
             _ => {}
         }
     }
@@ -277,8 +291,8 @@ impl std::error::Error for CopyError {
     }
 }
 
-/// Copies every user, role, session, revocation-log entry, signing key and stored secret from
-/// the store at `from` into the empty store at `to`, in one transaction on the target, checked
+/// Copies every user, role, session, revocation-log entry, signing key, stored secret and
+/// service credential (its digest) from the store at `from` into the empty store at `to`, in one transaction on the target, checked
 /// by counting the rows of every table on both sides before it commits.
 ///
 /// - **Everything, verbatim**: users (roles, credential generations, the demo flag,
@@ -299,6 +313,10 @@ impl std::error::Error for CopyError {
 /// - **Ids go on**: the target's log id sequence is set past the highest copied id and past the
 ///   source's own sequence (ids of purged entries are never handed out again), and the
 ///   credential-generation counter past the source's.
+/// - **A log of its own**: the target keeps the log epoch its creation made
+///   ([`LogPosition`](jwtx::store::LogPosition)), so services following the revocation feed
+///   start again from 0 when they are pointed at it, rather than trust cursors of another
+///   database.
 /// - **Checked by counting**: before committing, the rows of every table are counted on both
 ///   sides (the source's in its snapshot); any difference fails the copy
 ///   ([`CopyError::Mismatch`]) and the target's transaction is rolled back.
@@ -669,7 +687,7 @@ impl Opened {
                 // writers take theirs after their row locks).
                 tx.execute(
                     "LOCK TABLE users, user_roles, sessions, revocations, signing_keys, \
-                     secrets, counters IN EXCLUSIVE MODE",
+                     secrets, services, counters IN EXCLUSIVE MODE",
                     &[],
                     OP,
                 )

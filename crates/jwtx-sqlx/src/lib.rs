@@ -2,7 +2,8 @@
 //!
 //! SQLite and PostgreSQL stores: SQL implementations of the [`jwtx::store`] traits
 //! ([`UserStore`](jwtx::store::UserStore), [`SessionStore`](jwtx::store::SessionStore),
-//! [`RevocationStore`](jwtx::store::RevocationStore), [`KeyStore`](jwtx::store::KeyStore)).
+//! [`RevocationStore`](jwtx::store::RevocationStore), [`KeyStore`](jwtx::store::KeyStore),
+//! [`ServiceStore`](jwtx::store::ServiceStore)).
 //! [`SqliteStore`] keeps everything in one file, for one machine (the server and the admin CLI
 //! sharing it); [`PgStore`] in one PostgreSQL database, for any number of instances. Both pass
 //! the same conformance suite (`jwtx_test::all`), judge rotations with the same
@@ -94,7 +95,9 @@
 //! migration 4, so entries of a later version's kinds can be stored, and reading one is
 //! [`StoreError::Corrupt`](jwtx::store::StoreError)), `signing_keys(kid, alg, status,
 //! private_pem, created_at, demoted_at, retired_at)`, `counters(name, value)`,
-//! `secrets(name, value)`. Times are integer seconds since the Unix epoch (SQLite INTEGER,
+//! `secrets(name, value)`, `services(name, digest, created_at)` (the SHA-256 of each service
+//! credential, hex), `revocation_log(id, epoch)` (one row: the log's epoch,
+//! [`LogPosition`](jwtx::store::LogPosition)). Times are integer seconds since the Unix epoch (SQLite INTEGER,
 //! PostgreSQL BIGINT); users' roles and sessions are deleted with the user. PostgreSQL's
 //! version 1 is the whole schema SQLite reached in five; its names, ids and kids are
 //! `COLLATE "C"` (ordered byte for byte, as SQLite orders them).

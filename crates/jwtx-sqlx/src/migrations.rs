@@ -55,15 +55,27 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "secrets",
         include_str!("../migrations/sqlite/0005_secrets.sql"),
     ),
+    (
+        7,
+        "services",
+        include_str!("../migrations/sqlite/0007_services.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every PostgreSQL migration, in order. Version 1 is the
 /// whole schema SQLite reached in five.
-pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        3,
+        "services",
+        include_str!("../migrations/postgres/0003_services.sql"),
+    ),
+];
 
 fn migrations(list: &[(i64, &'static str, &'static str)]) -> Vec<Migration> {
     list.iter()

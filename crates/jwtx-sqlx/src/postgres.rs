@@ -54,10 +54,10 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    Ended, Judgement, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange,
-    PrivateKeyPem, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
-    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User,
-    UserStore, judge_rotation,
+    CredentialDigest, Ended, Judgement, KeyStore, LogPosition, Logged, MAX_LIVE_SESSIONS,
+    NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor, SessionStore,
+    SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
@@ -65,7 +65,8 @@ use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
 use crate::error::{db_error, from_db, to_db};
 use crate::migrations::migrate_postgres;
 use crate::rows::{
-    key_from_row, revocation_columns, revocation_from_row, session_from_row, users_from_rows,
+    key_from_row, revocation_columns, revocation_from_row, service_conflict, service_from_row,
+    session_from_row, users_from_rows,
 };
 use crate::url::{DatabaseKind, DatabaseUrl};
 
@@ -762,6 +763,82 @@ impl PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn log_position_impl(&self) -> Result<LogPosition, StoreError> {
+        const OP: &str = "log_position";
+        // The sequence's last value (NULL before its first id; never lowered by a purge) is
+        // not transactional: it may count an id an uncommitted append holds, which only makes
+        // the head higher than any id a reader has seen, as a head must be.
+        let row = sqlx::query(
+            "SELECT epoch, GREATEST( \
+                 COALESCE(pg_sequence_last_value( \
+                     pg_get_serial_sequence('revocations', 'id')::regclass), 0), \
+                 COALESCE((SELECT MAX(id) FROM revocations), 0)) AS head \
+             FROM revocation_log",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let epoch: String = row.try_get("epoch").map_err(|e| db_error(OP, e))?;
+        let head: i64 = row.try_get("head").map_err(|e| db_error(OP, e))?;
+        Ok(LogPosition {
+            epoch,
+            head: from_db("revocations.id", head)?,
+        })
+    }
+
+    // ----- services -----
+
+    async fn add_service_impl(&self, service: Service) -> Result<(), StoreError> {
+        const OP: &str = "add_service";
+        let inserted =
+            sqlx::query("INSERT INTO services (name, digest, created_at) VALUES ($1, $2, $3)")
+                .bind(&service.name)
+                .bind(service.digest.to_hex())
+                .bind(to_db(service.created_at))
+                .execute(&self.pool)
+                .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(service_conflict(
+                &service.name,
+                db.constraint().unwrap_or(db.message()),
+            )),
+            Err(e) => Err(db_error(OP, e)),
+        }
+    }
+
+    async fn list_services_impl(&self) -> Result<Vec<Service>, StoreError> {
+        const OP: &str = "list_services";
+        let rows = sqlx::query("SELECT name, digest, created_at FROM services ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        rows.iter().map(|r| service_from_row(r, OP)).collect()
+    }
+
+    async fn remove_service_impl(&self, name: &str) -> Result<bool, StoreError> {
+        const OP: &str = "remove_service";
+        let done = sqlx::query("DELETE FROM services WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_service_impl(
+        &self,
+        digest: &CredentialDigest,
+    ) -> Result<Option<Service>, StoreError> {
+        const OP: &str = "find_service";
+        let row = sqlx::query("SELECT name, digest, created_at FROM services WHERE digest = $1")
+            .bind(digest.to_hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        row.map(|r| service_from_row(&r, OP)).transpose()
+    }
+
     // ----- signing keys -----
 
     async fn list_keys_impl(&self) -> Result<Vec<SigningKey>, StoreError> {
@@ -1248,6 +1325,31 @@ impl RevocationStore for PgStore {
 
     fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
         self.guarded("purge_revocations", self.purge_revocations_impl(now))
+    }
+
+    fn log_position(&self) -> StoreFuture<'_, LogPosition> {
+        self.guarded("log_position", self.log_position_impl())
+    }
+}
+
+impl ServiceStore for PgStore {
+    fn add_service(&self, service: Service) -> StoreFuture<'_, ()> {
+        self.guarded("add_service", self.add_service_impl(service))
+    }
+
+    fn list_services(&self) -> StoreFuture<'_, Vec<Service>> {
+        self.guarded("list_services", self.list_services_impl())
+    }
+
+    fn remove_service<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        self.guarded("remove_service", self.remove_service_impl(name))
+    }
+
+    fn find_service<'a>(
+        &'a self,
+        digest: &'a CredentialDigest,
+    ) -> StoreFuture<'a, Option<Service>> {
+        self.guarded("find_service", self.find_service_impl(digest))
     }
 }
 

@@ -3,7 +3,8 @@
 //! unknown revocation kind are [`StoreError::Corrupt`].
 
 use jwtx::store::{
-    EntryError, KeyStatus, PrivateKeyPem, Revocation, Session, SigningKey, StoreError, User,
+    CredentialDigest, EntryError, KeyStatus, PrivateKeyPem, Revocation, Service, Session,
+    SigningKey, StoreError, User,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -215,4 +216,34 @@ pub(crate) fn revocation_columns(
             except.as_deref(),
         ),
     }
+}
+
+/// A service from a row of (name, digest, created_at); a digest not in its stored form (64
+/// lowercase hex digits) is [`StoreError::Corrupt`].
+pub(crate) fn service_from_row<R: Columns>(
+    row: &R,
+    op: &'static str,
+) -> Result<Service, StoreError> {
+    let name = row.text("name", op)?;
+    let digest = CredentialDigest::from_hex(&row.text("digest", op)?).ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "{op}: the credential digest of service {name:?} is damaged"
+        ))
+    })?;
+    Ok(Service {
+        name,
+        digest,
+        created_at: from_db("services.created_at", row.int("created_at", op)?)?,
+    })
+}
+
+/// The conflict of an `INSERT INTO services` that broke a unique constraint: the name's, or
+/// the digest's (`message` is the database's, naming the column or constraint).
+pub(crate) fn service_conflict(name: &str, message: &str) -> StoreError {
+    let what = if message.contains("digest") {
+        "a service has this credential already".to_owned()
+    } else {
+        format!("service {name:?} exists")
+    };
+    StoreError::Conflict { what }
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    Ended, Judgement, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange,
-    PrivateKeyPem, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
-    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User,
-    UserStore, judge_rotation,
+    CredentialDigest, Ended, Judgement, KeyStore, LogPosition, Logged, MAX_LIVE_SESSIONS,
+    NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor, SessionStore,
+    SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -20,7 +20,8 @@ use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
 use crate::error::{db_error, from_db, to_db};
 use crate::migrations::migrate_sqlite;
 use crate::rows::{
-    key_from_row, revocation_columns, revocation_from_row, session_from_row, users_from_rows,
+    key_from_row, revocation_columns, revocation_from_row, service_conflict, service_from_row,
+    session_from_row, users_from_rows,
 };
 
 /// Connections in a file store's read pool; they read while the writer writes (WAL). Writes
@@ -661,6 +662,81 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn log_position_impl(&self) -> Result<LogPosition, StoreError> {
+        const OP: &str = "log_position";
+        // One read transaction: the epoch and the counter of one snapshot. The counter is
+        // AUTOINCREMENT's (never lowered by a purge), or the highest id if a database had none.
+        let mut tx = self.pool.begin().await.map_err(|e| db_error(OP, e))?;
+        let epoch: String = sqlx::query_scalar("SELECT epoch FROM revocation_log WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        let head: i64 = sqlx::query_scalar(
+            "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0), \
+             COALESCE((SELECT MAX(id) FROM revocations), 0))",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        tx.rollback().await.map_err(|e| db_error(OP, e))?;
+        Ok(LogPosition {
+            epoch,
+            head: from_db("revocations.id", head)?,
+        })
+    }
+
+    // ----- services -----
+
+    async fn add_service_impl(&self, service: Service) -> Result<(), StoreError> {
+        const OP: &str = "add_service";
+        let inserted =
+            sqlx::query("INSERT INTO services (name, digest, created_at) VALUES (?, ?, ?)")
+                .bind(&service.name)
+                .bind(service.digest.to_hex())
+                .bind(to_db(service.created_at))
+                .execute(&self.writer)
+                .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(service_conflict(&service.name, db.message()))
+            }
+            Err(e) => Err(db_error(OP, e)),
+        }
+    }
+
+    async fn list_services_impl(&self) -> Result<Vec<Service>, StoreError> {
+        const OP: &str = "list_services";
+        let rows = sqlx::query("SELECT name, digest, created_at FROM services ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        rows.iter().map(|r| service_from_row(r, OP)).collect()
+    }
+
+    async fn remove_service_impl(&self, name: &str) -> Result<bool, StoreError> {
+        const OP: &str = "remove_service";
+        let done = sqlx::query("DELETE FROM services WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_service_impl(
+        &self,
+        digest: &CredentialDigest,
+    ) -> Result<Option<Service>, StoreError> {
+        const OP: &str = "find_service";
+        let row = sqlx::query("SELECT name, digest, created_at FROM services WHERE digest = ?")
+            .bind(digest.to_hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        row.map(|r| service_from_row(&r, OP)).transpose()
+    }
+
     // ----- signing keys -----
 
     async fn list_keys_impl(&self) -> Result<Vec<SigningKey>, StoreError> {
@@ -1134,6 +1210,31 @@ impl RevocationStore for SqliteStore {
 
     fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64> {
         Box::pin(self.purge_revocations_impl(now))
+    }
+
+    fn log_position(&self) -> StoreFuture<'_, LogPosition> {
+        Box::pin(self.log_position_impl())
+    }
+}
+
+impl ServiceStore for SqliteStore {
+    fn add_service(&self, service: Service) -> StoreFuture<'_, ()> {
+        Box::pin(self.add_service_impl(service))
+    }
+
+    fn list_services(&self) -> StoreFuture<'_, Vec<Service>> {
+        Box::pin(self.list_services_impl())
+    }
+
+    fn remove_service<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.remove_service_impl(name))
+    }
+
+    fn find_service<'a>(
+        &'a self,
+        digest: &'a CredentialDigest,
+    ) -> StoreFuture<'a, Option<Service>> {
+        Box::pin(self.find_service_impl(digest))
     }
 }
 

@@ -9,8 +9,8 @@
 use jwtx::Algorithm;
 use jwtx::store::{
     KeyStatus, KeyStore, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Session, SessionCreated, SessionStore, SigningKey, StoredSecret, User,
-    UserStore,
+    RotationPolicy, Service, ServiceCredential, ServiceStore, Session, SessionCreated,
+    SessionStore, SigningKey, StoredSecret, User, UserStore,
 };
 use jwtx_sqlx::{CopyError, CopyReport, DatabaseUrl, PgOptions, PgStore, SqliteStore, copy};
 use jwtx_test::fixtures::{T0, TempDir, session, unique, user};
@@ -30,13 +30,14 @@ struct Snapshot {
     sessions: Vec<Option<Session>>,
     log: Vec<(u64, Revocation)>,
     keys: Vec<SigningKey>,
+    services: Vec<Service>,
     /// alice's next login, if it starts at her cut-off: refused (tokens_cut_at).
     too_early: SessionCreated,
 }
 
 async fn snapshot<S>(store: &S, session_ids: &[String], alice_cut: u64) -> Snapshot
 where
-    S: UserStore + SessionStore + RevocationStore + KeyStore,
+    S: UserStore + SessionStore + RevocationStore + KeyStore + ServiceStore,
 {
     let users = store.list_users().await.unwrap();
     for u in &users {
@@ -55,6 +56,7 @@ where
         sessions,
         log: store.revocations_since(0, 0, 1_000_000).await.unwrap(),
         keys: store.list_keys().await.unwrap(),
+        services: store.list_services().await.unwrap(),
         too_early,
     }
 }
@@ -186,6 +188,16 @@ async fn fill(store: &SqliteStore) -> (Vec<String>, u64) {
         .secret_or_insert("deployment_id", StoredSecret::new(jwtx::uuid4()))
         .await
         .unwrap();
+    for (name, at) in [("billing", T0), ("search ✓", T0 + 1)] {
+        store
+            .add_service(Service {
+                name: name.to_owned(),
+                digest: ServiceCredential::generate().digest(),
+                created_at: at,
+            })
+            .await
+            .unwrap();
+    }
     (ids, alice_cut)
 }
 
@@ -228,7 +240,9 @@ async fn sqlite_to_postgres_and_back_reads_the_same() {
             ..
         }
     )));
+    assert_eq!(before.services.len(), 2);
     let max_user_generation = before.users.iter().map(|u| u.generation).max().unwrap();
+    let source_epoch = source.log_position().await.unwrap().epoch;
     source.close().await;
     let high_water = sqlite_high_water(&dir.db()).await;
     let max_id = before.log.iter().map(|(id, _)| *id).max().unwrap();
@@ -250,6 +264,7 @@ async fn sqlite_to_postgres_and_back_reads_the_same() {
             revocations: u64::try_from(before.log.len()).unwrap(),
             signing_keys: 3,
             secrets: 3,
+            services: 2,
             added_secrets: vec!["extra".to_owned()],
             last_revocation_id: high_water,
         }
@@ -260,6 +275,10 @@ async fn sqlite_to_postgres_and_back_reads_the_same() {
         .await
         .unwrap();
     assert_eq!(snapshot(&target, &ids, alice_cut).await, before);
+    // The log goes on at the source's head, under an epoch of the target's own.
+    let position = target.log_position().await.unwrap();
+    assert_eq!(position.head, high_water);
+    assert_ne!(position.epoch, source_epoch);
     // The source's secret stays; the extra one is added.
     for (name, want) in [("hmac", "the-source-hmac"), ("extra", "added")] {
         let got = target

@@ -132,10 +132,13 @@ async fn entries_keep_their_ids_and_the_counter_goes_on() {
             ),
         ]
     );
-    // Ids 4 and 5 were handed out and purged: never again.
+    // Ids 4 and 5 were handed out and purged: the head is still 5, and they never come again.
+    assert_eq!(store.log_position().await.unwrap().head, 5);
     let kept = Revocation::user("carol", 200, 60, Some("s9"));
     let next = store.revoke(kept.clone()).await.unwrap();
     assert_eq!(next, 6);
+    // The head is the highest id ever handed out, not the highest kept.
+    assert_eq!(store.log_position().await.unwrap().head, 6);
     assert_eq!(
         store.revocations_since(5, 0, 100).await.unwrap(),
         vec![(6, kept)]
@@ -152,7 +155,7 @@ async fn entries_keep_their_ids_and_the_counter_goes_on() {
         scalar(&db, "SELECT MAX(version) FROM _sqlx_migrations").await,
         Some(jwtx_sqlx::SQLITE_SCHEMA_VERSION)
     );
-    assert_eq!(jwtx_sqlx::SQLITE_SCHEMA_VERSION, 5);
+    assert_eq!(jwtx_sqlx::SQLITE_SCHEMA_VERSION, 7);
     assert_eq!(
         scalar(
             &db,

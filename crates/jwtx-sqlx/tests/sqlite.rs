@@ -529,3 +529,49 @@ async fn acknowledged_writes_survive_sigkill() {
     assert!(store.get_user("killed-mid-run").await.unwrap().is_some());
     store.close().await;
 }
+
+/// The log's epoch is the file's: kept across reopening (and so by a copy of the file, a
+/// backup), another for another file; the head survives a purge and a reopening. Services are
+/// durable, and a credential's digest finds its service after reopening.
+#[tokio::test]
+async fn the_log_position_and_the_services_belong_to_the_file() {
+    use jwtx::store::{Service, ServiceCredential, ServiceStore};
+    let dir = temp_dir();
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let first = store.log_position().await.unwrap();
+    assert_eq!(first.head, 0);
+    assert_eq!(first.epoch.len(), 32, "{first:?}");
+    let id = store
+        .revoke(Revocation::Token {
+            jti: unique("jti"),
+            until: T0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.purge_revocations(T0 + 1).await.unwrap(), 1);
+    let credential = ServiceCredential::generate();
+    let service = Service {
+        name: "billing".into(),
+        digest: credential.digest(),
+        created_at: T0,
+    };
+    store.add_service(service.clone()).await.unwrap();
+    store.close().await;
+
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let again = store.log_position().await.unwrap();
+    assert_eq!(
+        (again.epoch.as_str(), again.head),
+        (first.epoch.as_str(), id)
+    );
+    assert_eq!(
+        store.find_service(&credential.digest()).await.unwrap(),
+        Some(service)
+    );
+    store.close().await;
+
+    let other = temp_dir();
+    let elsewhere = SqliteStore::open(other.db()).await.unwrap();
+    assert_ne!(elsewhere.log_position().await.unwrap().epoch, first.epoch);
+    elsewhere.close().await;
+}

@@ -2,7 +2,7 @@
 //!
 //! Test support for jwtx (not published): the **store conformance suite** that every
 //! implementation of the [`jwtx::store`] traits runs ([`users`], [`sessions`], [`ends`],
-//! [`revocations`], [`keys`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
+//! [`revocations`], [`keys`], [`services`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
 //! names, ready-made users and sessions).
 //!
 //! It also holds the plumbing the workspace's tests share: [`oracle`], the client for the
@@ -34,9 +34,10 @@
 //! *concurrent* on one database may see each other's purges and fail on those lower bounds.
 
 use jwtx::store::{
-    KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation, RevocationStore,
-    Rotation, RotationPolicy, Session, SessionCreated, SessionCursor, SessionStore, SigningKey,
-    StoreError, StoredSecret, User, UserStore,
+    CredentialDigest, KeyStatus, KeyStore, LogPosition, Logged, NewSigningKey, PasswordChange,
+    Revocation, RevocationStore, Rotation, RotationPolicy, Service, ServiceCredential,
+    ServiceStore, Session, SessionCreated, SessionCursor, SessionStore, SigningKey, StoreError,
+    StoredSecret, User, UserStore,
 };
 use jwtx::{Algorithm, MAX_NUMERIC_DATE, NumericDate};
 
@@ -77,16 +78,17 @@ fn ok<T>(what: &str, r: Result<T, StoreError>) -> T {
 }
 
 /// Runs every part of the suite ([`users`], [`sessions`], [`ends`], [`revocations`],
-/// [`keys`]) on one store.
+/// [`keys`], [`services`]) on one store.
 pub async fn all<S>(store: &S)
 where
-    S: UserStore + SessionStore + RevocationStore + KeyStore + ?Sized,
+    S: UserStore + SessionStore + RevocationStore + KeyStore + ServiceStore + ?Sized,
 {
     users(store).await;
     sessions(store).await;
     ends(store).await;
     revocations(store).await;
     keys(store).await;
+    services(store).await;
 }
 
 /// The [`UserStore`] contract: create, get, list (by name), duplicate names, password hash
@@ -933,6 +935,7 @@ async fn purging<S: SessionStore + ?Sized>(store: &S, owner: &User) {
 /// `revocations_since` (log order, `after`, `limit`, leaving out expired entries), purging,
 /// and that every [`Revocation`] variant round-trips exactly.
 pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
+    let start = position(store).await;
     let now = T0;
     let live = T0 + 3600;
     let entries = vec![
@@ -1099,6 +1102,10 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
     };
     let doomed_id = ok("revoke", store.revoke(doomed.clone()).await);
     assert!(doomed_id > at_cut_id, "log ids must increase");
+    assert!(
+        position(store).await.head >= doomed_id,
+        "log_position's head must be at least every id handed out"
+    );
     let got = ok(
         "revocations_since",
         store.revocations_since(doomed_id - 1, 0, 1).await,
@@ -1133,6 +1140,10 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
         got.contains(&(at_cut_id, at_cut)),
         "purge_revocations must keep entries whose until is at or after now (until == now)"
     );
+    assert!(
+        position(store).await.head >= doomed_id,
+        "log_position's head must be at least every id handed out, purged ones too"
+    );
     let next = ok(
         "revoke",
         store
@@ -1146,6 +1157,144 @@ pub async fn revocations<S: RevocationStore + ?Sized>(store: &S) {
         next > doomed_id,
         "log ids must keep increasing after a purge, even past purged ids ({next} <= {doomed_id})"
     );
+    let end = position(store).await;
+    assert!(
+        end.head >= next && end.head >= start.head,
+        "log_position's head must be the highest id ever handed out, purged ones too: {} after \
+         {next} was appended",
+        end.head
+    );
+    assert_eq!(
+        end.epoch, start.epoch,
+        "log_position's epoch must not change while the store is the same"
+    );
+}
+
+/// The log's position, checked for the form of its epoch.
+async fn position<S: RevocationStore + ?Sized>(store: &S) -> LogPosition {
+    let p = ok("log_position", store.log_position().await);
+    assert!(
+        (1..=64).contains(&p.epoch.len()) && p.epoch.bytes().all(|b| b.is_ascii_graphic()),
+        "log_position's epoch must be 1 to 64 visible ASCII characters, got {:?}",
+        p.epoch
+    );
+    p
+}
+
+/// The [`ServiceStore`] contract: add, list (by name), find by digest, remove; a taken name or
+/// digest is a Conflict that changes nothing; `Debug` never shows a digest.
+pub async fn services<S: ServiceStore + ?Sized>(store: &S) {
+    let (a_key, b_key) = (ServiceCredential::generate(), ServiceCredential::generate());
+    let a = Service {
+        name: unique("svc-a"),
+        digest: a_key.digest(),
+        created_at: T0,
+    };
+    let b = Service {
+        name: unique("svc-b ✓"),
+        digest: b_key.digest(),
+        created_at: T0 + 1,
+    };
+    ok("add_service", store.add_service(b.clone()).await);
+    ok("add_service", store.add_service(a.clone()).await);
+    let ours = |all: Vec<Service>| -> Vec<Service> {
+        all.into_iter()
+            .filter(|s| s.name == a.name || s.name == b.name)
+            .collect()
+    };
+    let listed = ok("list_services", store.list_services().await);
+    assert!(
+        listed.windows(2).all(|w| w[0].name < w[1].name),
+        "list_services must list by name"
+    );
+    assert_eq!(
+        ours(listed.clone()),
+        vec![a.clone(), b.clone()],
+        "list_services must return every service exactly as added"
+    );
+    let shown = format!("{listed:?}");
+    for d in [&a.digest, &b.digest] {
+        assert!(
+            !shown.contains(&d.to_hex()),
+            "Debug of a service must not show its digest"
+        );
+    }
+    assert_eq!(
+        ok("find_service", store.find_service(&a.digest).await),
+        Some(a.clone()),
+        "find_service must find a service by its credential's digest"
+    );
+    assert_eq!(
+        ok(
+            "find_service",
+            store
+                .find_service(&CredentialDigest::of(&unique("unknown")))
+                .await
+        ),
+        None,
+        "find_service of an unknown digest must be None"
+    );
+
+    // A taken name, or a taken digest, is a Conflict, and changes nothing.
+    let impostor = Service {
+        name: a.name.clone(),
+        digest: ServiceCredential::generate().digest(),
+        created_at: T0 + 2,
+    };
+    match store.add_service(impostor.clone()).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "add_service of a taken name must be a Conflict, got {other:?}"
+        )),
+    }
+    let twin = Service {
+        name: unique("svc-twin"),
+        digest: a.digest.clone(),
+        created_at: T0 + 3,
+    };
+    match store.add_service(twin.clone()).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!(
+            "add_service of a taken digest must be a Conflict, got {other:?}"
+        )),
+    }
+    assert_eq!(
+        ok("find_service", store.find_service(&impostor.digest).await),
+        None,
+        "a refused add_service must store nothing"
+    );
+    assert_eq!(
+        ok("find_service", store.find_service(&a.digest).await),
+        Some(a.clone()),
+        "a refused add_service must leave the stored service as it was"
+    );
+    assert!(
+        !ok("list_services", store.list_services().await)
+            .iter()
+            .any(|s| s.name == twin.name),
+        "a refused add_service must store nothing"
+    );
+
+    // Removal: the service's credential finds nothing from then on; the others stay.
+    assert!(
+        ok("remove_service", store.remove_service(&a.name).await),
+        "remove_service of a stored service must say it existed"
+    );
+    assert!(
+        !ok("remove_service", store.remove_service(&a.name).await),
+        "remove_service of a removed service must say it did not exist"
+    );
+    assert_eq!(
+        ok("find_service", store.find_service(&a.digest).await),
+        None,
+        "a removed service's credential must find nothing"
+    );
+    assert_eq!(
+        ours(ok("list_services", store.list_services().await)),
+        vec![b.clone()],
+        "remove_service must remove that service only"
+    );
+    ok("remove_service", store.remove_service(&b.name).await);
 }
 
 /// The token lifetime (seconds, leeway included) the key suite retires keys with.

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use jwtx::NumericDate;
 use jwtx::store::memory::MemoryStore;
 use jwtx::store::{
-    Ended, Judgement, KeyStatus, KeyStore, Logged, NewSigningKey, PasswordChange, Revocation,
-    RevocationStore, Rotation, RotationPolicy, Session, SessionCreated, SessionCursor,
-    SessionStore, SigningKey, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
+    CredentialDigest, Ended, Judgement, KeyStatus, KeyStore, LogPosition, Logged, NewSigningKey,
+    PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Service, ServiceStore,
+    Session, SessionCreated, SessionCursor, SessionStore, SigningKey, StoreFuture, StoredSecret,
+    User, UserStore, judge_rotation,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +66,12 @@ enum Bug {
     WrongClock,
     /// secret_or_insert replaces the stored secret with the one it is given.
     ReplacesSecret,
+    /// log_position's head is the highest id still stored, so it falls back after a purge.
+    HeadFallsOnPurge,
+    /// add_service replaces a service of the same name instead of a Conflict.
+    OverwritesService,
+    /// remove_service says it removed, but the credential still finds the service.
+    KeepsRemovedService,
 }
 
 #[derive(Debug)]
@@ -380,6 +387,45 @@ impl RevocationStore for Buggy {
         };
         self.inner.purge_revocations(now)
     }
+    fn log_position(&self) -> StoreFuture<'_, LogPosition> {
+        Box::pin(async move {
+            let mut p = self.inner.log_position().await?;
+            if self.bug == Bug::HeadFallsOnPurge {
+                let kept = self.inner.revocations_since(0, 0, u32::MAX).await?;
+                p.head = kept.last().map_or(0, |(id, _)| *id);
+            }
+            Ok(p)
+        })
+    }
+}
+
+impl ServiceStore for Buggy {
+    fn add_service(&self, service: Service) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            if self.bug == Bug::OverwritesService {
+                self.inner.remove_service(&service.name).await?;
+            }
+            self.inner.add_service(service).await
+        })
+    }
+    fn list_services(&self) -> StoreFuture<'_, Vec<Service>> {
+        self.inner.list_services()
+    }
+    fn remove_service<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        if self.bug == Bug::KeepsRemovedService {
+            return Box::pin(async move {
+                let found = self.inner.list_services().await?;
+                Ok(found.iter().any(|s| s.name == name))
+            });
+        }
+        self.inner.remove_service(name)
+    }
+    fn find_service<'a>(
+        &'a self,
+        digest: &'a CredentialDigest,
+    ) -> StoreFuture<'a, Option<Service>> {
+        self.inner.find_service(digest)
+    }
 }
 
 impl Buggy {
@@ -611,4 +657,30 @@ async fn catches_a_cutoff_off_a_fixed_store_clock() {
 #[should_panic(expected = "must keep the first secret stored under a name")]
 async fn catches_replacing_a_stored_secret() {
     jwtx_test::keys(&Buggy::new(Bug::ReplacesSecret)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "head must be at least every id handed out")]
+async fn catches_a_head_that_falls_back_after_a_purge() {
+    jwtx_test::revocations(&Buggy::new(Bug::HeadFallsOnPurge)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "add_service of a taken name must be a Conflict")]
+async fn catches_overwriting_a_service() {
+    jwtx_test::services(&Buggy::new(Bug::OverwritesService)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "remove_service of a removed service must say it did not exist")]
+async fn catches_a_removed_service_that_stays() {
+    jwtx_test::services(&Buggy::new(Bug::KeepsRemovedService)).await;
+}
+
+/// The reference store passes the parts the bugs above break.
+#[tokio::test]
+async fn the_reference_store_passes_the_new_parts() {
+    let store = Buggy::new(Bug::ReplacesSecret);
+    jwtx_test::revocations(&store).await;
+    jwtx_test::services(&store).await;
 }

@@ -53,6 +53,43 @@ pub(crate) struct Sessions {
     next_cursor: Option<String>,
 }
 
+/// One entry of the revocation feed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FeedEntry {
+    /// The entry's log id.
+    seq: u64,
+    /// The canonical entry (docs/revocation-log.md): `kind` (`token`, `session`, `user`,
+    /// `key`, `keys`) and the kind's fields, in a fixed order.
+    #[schema(value_type = Object)]
+    entry: serde_json::Value,
+}
+
+/// `GET /revocations` as JSON.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RevocationPage {
+    /// Identifies this log; another epoch than before means: clear and resync from 0.
+    epoch: String,
+    /// At most `limit` entries after `after`, in log order, not expired.
+    entries: Vec<FeedEntry>,
+    /// The `after` of the next request: the last `seq` returned, else `after`.
+    next: u64,
+    /// The page was full: ask again at once. `false`: the page reached the head of the log.
+    more: bool,
+}
+
+/// `GET /revocations` with an `after` beyond the head of the log.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BeyondHead {
+    msg: String,
+    /// This log's epoch.
+    epoch: String,
+    /// The highest log id ever handed out.
+    head: u64,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(
@@ -63,14 +100,15 @@ pub(crate) struct Sessions {
         super::auth::change_password,
         super::sessions::list,
         super::sessions::revoke,
+        super::feed::revocations,
     ),
-    components(schemas(Msg, Tokens, Sessions, SessionInfo)),
+    components(schemas(Msg, Tokens, Sessions, SessionInfo, RevocationPage, FeedEntry, BeyondHead)),
     modifiers(&Security)
 )]
 struct AuthApi;
 
-/// Adds the security schemes the routes name: `bearer` (an `Authorization` header) and
-/// `cookie` (the access token cookie).
+/// Adds the security schemes the routes name: `bearer` (an `Authorization` header), `cookie`
+/// (the access token cookie) and `service` (a service credential for the revocation feed).
 struct Security;
 
 impl Modify for Security {
@@ -82,6 +120,15 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "service",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("jwtxsvc_ service credential")
                     .build(),
             ),
         );

@@ -4,6 +4,7 @@ pub(crate) mod jws;
 pub(crate) mod keys;
 pub(crate) mod revoke;
 pub(crate) mod secret;
+pub(crate) mod service;
 pub(crate) mod store;
 pub(crate) mod token;
 pub(crate) mod user;

@@ -88,6 +88,7 @@ fn copy(config: &Config, from: &str, to: &str) -> Result<String, CliError> {
         revocations = report.revocations,
         signing_keys = report.signing_keys,
         secrets = report.secrets,
+        services = report.services,
         hmac_from_data_dir = report.added_secrets.iter().any(|n| n == HMAC_SECRET),
         source = "cli"
     );
@@ -164,13 +165,14 @@ fn summary(
     had_file: bool,
 ) -> String {
     let mut out = format!(
-        "copied {} ({}), {}, {}, {}, {} from {} to {}",
+        "copied {} ({}), {}, {}, {}, {}, {} from {} to {}",
         count(report.users, "user", "users"),
         count(report.roles, "role", "roles"),
         count(report.sessions, "session", "sessions"),
         count(report.revocations, "revocation", "revocations"),
         count(report.signing_keys, "signing key", "signing keys"),
         count(report.secrets, "secret", "secrets"),
+        count(report.services, "service", "services"),
         describe(from),
         describe(to),
     );

@@ -5,8 +5,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use jwtx::store::KeyStore;
 use jwtx::store::sealed::{KeyEncryptionKey, SealedKeys};
+use jwtx::store::{KeyStore, ServiceStore};
 use jwtx_auth::AuthStore;
 use jwtx_sqlx::{PgStore, SqliteStore};
 
@@ -24,6 +24,7 @@ enum Engine {
 pub(crate) struct Store {
     shared: Arc<dyn AuthStore>,
     keys: Arc<dyn KeyStore>,
+    services: Arc<dyn ServiceStore>,
     engine: Engine,
     /// For the startup summary and errors: the engine and where, without a password.
     description: String,
@@ -51,6 +52,7 @@ impl Store {
         Store {
             shared: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
+            services: Arc::new(store.clone()),
             engine: Engine::Sqlite(store),
             description,
         }
@@ -61,6 +63,7 @@ impl Store {
         Store {
             shared: Arc::new(store.clone()),
             keys: Arc::new(store.clone()),
+            services: Arc::new(store.clone()),
             engine: Engine::Postgres(store),
             description,
         }
@@ -80,6 +83,11 @@ impl Store {
 
     pub(crate) fn keys(&self) -> &dyn KeyStore {
         &*self.keys
+    }
+
+    /// The services allowed to read the revocation feed (`jwtx service …`).
+    pub(crate) fn services(&self) -> Arc<dyn ServiceStore> {
+        self.services.clone()
     }
 
     /// The store as the auth flows take it.

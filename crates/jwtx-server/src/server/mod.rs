@@ -99,6 +99,9 @@ pub struct Coordination {
     pub limiter: Arc<dyn jwtx_auth::LoginLimiter>,
     /// Revocation wake-ups shared with the other instances.
     pub hints: Option<Arc<dyn jwtx_auth::RevocationHints>>,
+    /// The services whose credentials read the revocation feed (`GET /revocations`); without
+    /// them the feed refuses every credential.
+    pub services: Option<Arc<dyn jwtx::store::ServiceStore>>,
 }
 
 /// The services behind [`AppState`].
@@ -163,10 +166,17 @@ pub async fn auth(
 ) -> Result<Auth, jwtx_auth::BuildError> {
     let verified_cache = config.verified_cache;
     let rejections = metrics.clone();
-    let Coordination { limiter, hints } = coordination;
+    let Coordination {
+        limiter,
+        hints,
+        services,
+    } = coordination;
     let mut builder = Auth::builder(store, codec);
     if let Some(hints) = hints {
         builder = builder.hints(hints);
+    }
+    if let Some(services) = services {
+        builder = builder.services(services);
     }
     builder
         .config(jwt_config(config))
@@ -415,6 +425,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         Coordination {
             limiter: shared.limits.limiter(),
             hints: shared.revocation_hints(),
+            services: Some(store.services()),
         },
         metrics.clone(),
         clock,

@@ -42,6 +42,7 @@ pub async fn bare(
         server::Coordination {
             limiter: throttle.clone(),
             hints: None,
+            services: None,
         },
         metrics.clone(),
         clock,

@@ -7,15 +7,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::keys::{active_changed, kid_taken, pending_exists, retire, retiring_active};
 use super::{
-    Ended, Judgement, KeyStatus, KeyStore, Logged, MAX_LIVE_SESSIONS, NewSigningKey,
-    PasswordChange, Revocation, RevocationStore, Rotation, RotationPolicy, Session, SessionCreated,
-    SessionCursor, SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User,
-    UserStore, is_live, is_retirable, judge_rotation, sort_keys,
+    CredentialDigest, Ended, Judgement, KeyStatus, KeyStore, LogPosition, Logged,
+    MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, Revocation, RevocationStore, Rotation,
+    RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor, SessionStore,
+    SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore, is_live, is_retirable,
+    judge_rotation, sort_keys,
 };
 use crate::claims::NumericDate;
 use crate::clock::{Clock, SystemClock};
 
-/// Users, sessions, revocations and signing keys in one process's memory.
+/// Users, sessions, revocations, signing keys and service credentials in one process's
+/// memory. Its log's epoch is random, made when the store is.
 #[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -41,6 +43,9 @@ struct State {
     generation: u64,
     keys: Vec<SigningKey>,
     secrets: HashMap<String, StoredSecret>,
+    services: BTreeMap<String, Service>,
+    /// The log's epoch ([`LogPosition::epoch`]).
+    epoch: String,
 }
 
 impl State {
@@ -100,7 +105,10 @@ impl MemoryStore {
     /// An empty store whose [`UserStore::now`] is `clock` (tests on a fixed clock).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         MemoryStore {
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                epoch: crate::random::uuid4(),
+                ..State::default()
+            }),
             clock,
         }
     }
@@ -369,6 +377,55 @@ impl RevocationStore for MemoryStore {
         let n = st.revocations.len();
         st.revocations.retain(|_, r| r.until() >= now);
         ready(Ok((n - st.revocations.len()) as u64))
+    }
+
+    fn log_position(&self) -> StoreFuture<'_, LogPosition> {
+        let st = self.state();
+        ready(Ok(LogPosition {
+            epoch: st.epoch.clone(),
+            head: st.next_revocation,
+        }))
+    }
+}
+
+impl ServiceStore for MemoryStore {
+    fn add_service(&self, service: Service) -> StoreFuture<'_, ()> {
+        let mut st = self.state();
+        let r = if st.services.contains_key(&service.name) {
+            Err(StoreError::Conflict {
+                what: format!("service {:?} exists", service.name),
+            })
+        } else if st.services.values().any(|s| s.digest == service.digest) {
+            Err(StoreError::Conflict {
+                what: "a service has this credential".to_owned(),
+            })
+        } else {
+            st.services.insert(service.name.clone(), service);
+            Ok(())
+        };
+        ready(r)
+    }
+
+    fn list_services(&self) -> StoreFuture<'_, Vec<Service>> {
+        ready(Ok(self.state().services.values().cloned().collect()))
+    }
+
+    fn remove_service<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        ready(Ok(self.state().services.remove(name).is_some()))
+    }
+
+    fn find_service<'a>(
+        &'a self,
+        digest: &'a CredentialDigest,
+    ) -> StoreFuture<'a, Option<Service>> {
+        // Every stored digest is compared, each in constant time.
+        let st = self.state();
+        let found =
+            st.services.values().fold(
+                None,
+                |found, s| if s.digest == *digest { Some(s) } else { found },
+            );
+        ready(Ok(found.cloned()))
     }
 }
 

@@ -1,5 +1,6 @@
-//! Store traits: users, sessions (refresh-token families), revocations and asymmetric signing
-//! keys ([`KeyStore`]), with in-memory implementations ([`memory`]). `jwtx-sqlx` implements
+//! Store traits: users, sessions (refresh-token families), revocations, asymmetric signing
+//! keys ([`KeyStore`]) and the credentials of services that read the revocation feed
+//! ([`ServiceStore`]), with in-memory implementations ([`memory`]). `jwtx-sqlx` implements
 //! them on SQLite and PostgreSQL.
 //!
 //! The traits are object-safe and runtime-agnostic: every method returns a boxed `Send`
@@ -35,12 +36,17 @@ mod keys;
 pub mod memory;
 mod revocation_set;
 pub mod sealed;
+mod services;
 
 pub use keys::{
     KeyStatus, KeyStore, NewSigningKey, PrivateKeyPem, SigningKey, StoredSecret, active_changed,
     is_retirable, pending_exists, retiring_active, sort_keys,
 };
 pub use revocation_set::{RevocationSet, SetSize, TokenRef, Unvouched};
+pub use services::{
+    CREDENTIAL_LEN, CREDENTIAL_PREFIX, CredentialDigest, Service, ServiceCredential, ServiceStore,
+    is_well_formed as is_well_formed_credential,
+};
 
 /// The future every store method returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -645,4 +651,28 @@ pub trait RevocationStore: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'_, Vec<(u64, Revocation)>>;
     /// Deletes entries whose `until` is before `now`; returns how many.
     fn purge_revocations(&self, now: NumericDate) -> StoreFuture<'_, u64>;
+    /// Where the log stands ([`LogPosition`]): its epoch and its head. What a downstream
+    /// reader of the log (the revocation feed) needs to tell a cursor of this log from one of
+    /// another, or of this log before a restore.
+    ///
+    /// The default answers [`StoreError::Unavailable`]: a store that keeps no position cannot
+    /// be followed from outside (the feed answers 503), rather than be followed wrongly.
+    fn log_position(&self) -> StoreFuture<'_, LogPosition> {
+        Box::pin(std::future::ready(Err(StoreError::unavailable(
+            "this store keeps no revocation log position (epoch and head)",
+        ))))
+    }
+}
+
+/// Where a revocation log stands ([`RevocationStore::log_position`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogPosition {
+    /// Identifies this log: made once when the store is created and kept by the store (a
+    /// backup restored keeps it); another database has another. Opaque, 1 to 64 visible
+    /// ASCII characters. A reader that sees another epoch than before starts again from 0.
+    pub epoch: String,
+    /// The highest log id ever handed out (0 if none), purged entries included: every later
+    /// entry gets a higher id. A cursor above it belongs to another log, or to this one
+    /// before it was restored from a backup.
+    pub head: u64,
 }
