@@ -55,15 +55,27 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "secrets",
         include_str!("../migrations/sqlite/0005_secrets.sql"),
     ),
+    (
+        6,
+        "pending keys",
+        include_str!("../migrations/sqlite/0006_pending_keys.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every PostgreSQL migration, in order. Version 1 is the
-/// whole schema SQLite reached in five.
-pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+/// whole schema SQLite reached in five; version 2 is SQLite's 6.
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "pending keys",
+        include_str!("../migrations/postgres/0002_pending_keys.sql"),
+    ),
+];
 
 fn migrations(list: &[(i64, &'static str, &'static str)]) -> Vec<Migration> {
     list.iter()
