@@ -122,6 +122,7 @@ const TABLES: &[Table] = &[
             ("status", Kind::Text),
             ("private_pem", Kind::OptText),
             ("created_at", Kind::Int),
+            ("activates_at", Kind::OptInt),
             ("demoted_at", Kind::OptInt),
             ("retired_at", Kind::OptInt),
         ],

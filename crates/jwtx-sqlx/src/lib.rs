@@ -46,9 +46,13 @@
 //!   whatever their number, at the database's clock (`unixepoch()` inside the transaction).
 //!   Appends are serialized by the write lock, so log ids are committed in order.
 //! - **Atomic key rotation**: [`rotate_in`](jwtx::store::KeyStore::rotate_in) demotes the
-//!   active signing key and inserts the new one in one `BEGIN IMMEDIATE` transaction, and
-//!   [`insert_initial`](jwtx::store::KeyStore::insert_initial) checks and inserts under the
-//!   same lock; a partial unique index allows at most one active key whatever happens.
+//!   active signing key (and retires a pending one) and inserts the new one in one
+//!   `BEGIN IMMEDIATE` transaction; [`insert_initial`](jwtx::store::KeyStore::insert_initial),
+//!   [`add_pending`](jwtx::store::KeyStore::add_pending),
+//!   [`activate_due`](jwtx::store::KeyStore::activate_due) and
+//!   [`retire_key`](jwtx::store::KeyStore::retire_key) check and write under the same lock, so
+//!   of processes scheduling or promoting a key at once one does; partial unique indexes allow
+//!   at most one active and one pending key whatever happens.
 //!
 //! ## Guarantees: PostgreSQL
 //!
@@ -65,9 +69,12 @@
 //! - **Log order** by [`LOG_APPEND_LOCK`]: every append takes that transaction-scoped advisory
 //!   lock just before its INSERT, so ids are committed in the order they are handed out and a
 //!   follower reading `revocations_since(cursor)` never skips an entry.
-//! - **Starting at once**: migrations run under an advisory lock, once;
-//!   [`insert_initial`](jwtx::store::KeyStore::insert_initial) and
-//!   [`rotate_in`](jwtx::store::KeyStore::rotate_in) under another;
+//! - **Starting at once**: migrations run under an advisory lock, once; every change of the
+//!   active or pending signing key ([`insert_initial`](jwtx::store::KeyStore::insert_initial),
+//!   [`rotate_in`](jwtx::store::KeyStore::rotate_in),
+//!   [`add_pending`](jwtx::store::KeyStore::add_pending),
+//!   [`activate_due`](jwtx::store::KeyStore::activate_due),
+//!   [`retire_key`](jwtx::store::KeyStore::retire_key)) under another;
 //!   [`secret_or_insert`](jwtx::store::KeyStore::secret_or_insert) keeps the first secret
 //!   stored.
 //! - **Never hanging**: `statement_timeout` (5 s) on every connection, an acquire timeout and a
@@ -77,7 +84,8 @@
 //! ## Errors
 //!
 //! Errors are [`StoreError`](jwtx::store::StoreError)s: `Conflict` for a taken user name,
-//! session id or key `kid` (and a session for a user that does not exist), `Corrupt` for
+//! session id or key `kid` (and a session for a user that does not exist; a pending key while
+//! one is pending or when the active key is not the expected one; retiring the active key), `Corrupt` for
 //! stored data or a schema this version cannot use (a value that does not decode, a log entry
 //! of an unknown kind, a migration this version does not know or that differs), `Unavailable`
 //! for everything else (locked past the busy timeout, connection problems, timeouts, I/O, a
@@ -94,12 +102,15 @@
 //! subject, cutoff, until, except_session)` (the log; `kind` is unconstrained, since SQLite's
 //! migration 4, so entries of a later version's kinds can be stored, and reading one is
 //! [`StoreError::Corrupt`](jwtx::store::StoreError)), `signing_keys(kid, alg, status,
-//! private_pem, created_at, demoted_at, retired_at)`, `counters(name, value)`,
-//! `secrets(name, value)`, `services(name, digest, created_at)` (the SHA-256 of each service
-//! credential, hex), `revocation_log(id, epoch)` (one row: the log's epoch,
-//! [`LogPosition`](jwtx::store::LogPosition)). Times are integer seconds since the Unix epoch (SQLite INTEGER,
-//! PostgreSQL BIGINT); users' roles and sessions are deleted with the user. PostgreSQL's
-//! version 1 is the whole schema SQLite reached in five; its names, ids and kids are
+//! private_pem, created_at, demoted_at, retired_at, activates_at)` (status `pending`, `active`,
+//! `passive` or `retired`, CHECKed per status; HMAC keys too, their secret in hex; the empty
+//! kid is a deployment's first HMAC secret), `counters(name, value)`, `secrets(name, value)`,
+//! `services(name, digest, created_at)` (the SHA-256 of each service credential, hex),
+//! `revocation_log(id, epoch)` (one row: the log's epoch,
+//! [`LogPosition`](jwtx::store::LogPosition)). Times are integer seconds since the Unix epoch
+//! (SQLite INTEGER, PostgreSQL BIGINT); users' roles and sessions are deleted with the user.
+//! PostgreSQL's version 1 is the whole schema SQLite reached in five, its version 2 SQLite's 6
+//! (pending keys) and its version 3 SQLite's 7 (services); its names, ids and kids are
 //! `COLLATE "C"` (ordered byte for byte, as SQLite orders them).
 //!
 //! The private keys (PKCS#8 PEM) and the secrets of `secret_or_insert` (the generated HMAC
@@ -109,6 +120,7 @@
 
 mod copy;
 mod error;
+mod keys;
 mod migrations;
 pub mod postgres;
 mod rows;

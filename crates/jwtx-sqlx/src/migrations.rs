@@ -56,6 +56,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_secrets.sql"),
     ),
     (
+        6,
+        "pending keys",
+        include_str!("../migrations/sqlite/0006_pending_keys.sql"),
+    ),
+    (
         7,
         "services",
         include_str!("../migrations/sqlite/0007_services.sql"),
@@ -63,12 +68,17 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
 ];
 
 /// (version, description, SQL) of every PostgreSQL migration, in order. Version 1 is the
-/// whole schema SQLite reached in five.
+/// whole schema SQLite reached in five; version 2 is SQLite's 6, version 3 SQLite's 7.
 pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (
         1,
         "init",
         include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "pending keys",
+        include_str!("../migrations/postgres/0002_pending_keys.sql"),
     ),
     (
         3,

@@ -25,11 +25,16 @@
 //!   appends take their ids one transaction at a time, each after the previous one's commit,
 //!   so ids become visible in increasing order. The lock is held only from the INSERT to the
 //!   commit.
-//! - **Keys and secrets**: [`insert_initial`](KeyStore::insert_initial) and
-//!   [`rotate_in`](KeyStore::rotate_in) run under a transaction-scoped advisory lock of their
-//!   own (7671728550795639155, the ASCII bytes of `jwtxkeys`), so processes starting or
-//!   rotating at once change the active key one after another (the partial unique index allows
-//!   one active key whatever happens); [`secret_or_insert`](KeyStore::secret_or_insert)
+//! - **Keys and secrets**: [`insert_initial`](KeyStore::insert_initial),
+//!   [`rotate_in`](KeyStore::rotate_in), [`add_pending`](KeyStore::add_pending),
+//!   [`activate_due`](KeyStore::activate_due) and [`retire_key`](KeyStore::retire_key) run
+//!   under a transaction-scoped advisory lock of their own (7671728550795639155, the ASCII
+//!   bytes of `jwtxkeys`), so processes starting, rotating, scheduling or promoting at once
+//!   change the keys one after another: of schedulers expecting one active key, one adds its
+//!   pending key; of instances promoting a due key, one does (partial unique indexes allow one
+//!   active and one pending key whatever happens). `activate_due` reads first without the lock,
+//!   so a poll that finds nothing due opens no transaction; `retire_key` also locks the key's
+//!   row, for a `retire_expired` under way. [`secret_or_insert`](KeyStore::secret_or_insert)
 //!   inserts with `ON CONFLICT DO NOTHING` and reads back what was stored.
 //! - **Timeouts**: every pooled connection has `statement_timeout` 5 s (waiting for a lock
 //!   included) and `idle_in_transaction_session_timeout` 15 s (a client stuck inside a
@@ -54,15 +59,17 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    CredentialDigest, Ended, Judgement, KeyStore, LogPosition, Logged, MAX_LIVE_SESSIONS,
-    NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor, SessionStore,
-    SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
+    CredentialDigest, Ended, Judgement, KeyStatus, KeyStore, LogPosition, Logged,
+    MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore,
+    Rotation, RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor,
+    SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore,
+    judge_rotation, retiring_active,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
 
 use crate::error::{db_error, from_db, to_db};
+use crate::keys::{PendingChecks, key_columns, kid_taken};
 use crate::migrations::migrate_postgres;
 use crate::rows::{
     key_from_row, revocation_columns, revocation_from_row, service_conflict, service_from_row,
@@ -87,8 +94,9 @@ use crate::url::{DatabaseKind, DatabaseUrl};
 /// lock the same way, in the same database (advisory locks are per database).
 pub const LOG_APPEND_LOCK: i64 = 0x6a77_7478_6c6f_6731;
 
-/// The advisory lock key [`KeyStore::insert_initial`] and [`KeyStore::rotate_in`] take for
-/// their transaction (the ASCII bytes of `jwtxkeys`).
+/// The advisory lock key every change of the active or pending key takes for its transaction
+/// ([`KeyStore::insert_initial`], [`KeyStore::rotate_in`], [`KeyStore::add_pending`],
+/// [`KeyStore::activate_due`], [`KeyStore::retire_key`]; the ASCII bytes of `jwtxkeys`).
 pub(crate) const KEYS_LOCK: i64 = 0x6a77_7478_6b65_7973;
 
 /// The longest one statement may run on a pooled connection, waiting for locks included.
@@ -843,10 +851,11 @@ impl PgStore {
 
     async fn list_keys_impl(&self) -> Result<Vec<SigningKey>, StoreError> {
         const OP: &str = "list_keys";
-        let rows = sqlx::query(
-            "SELECT kid, alg, status, private_pem, created_at, demoted_at, retired_at \
-             FROM signing_keys ORDER BY created_at DESC, kid",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys ORDER BY created_at DESC, kid"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error(OP, e))?;
@@ -918,9 +927,18 @@ impl PgStore {
         const OP: &str = "rotate_in";
         // One transaction under the keys lock: readers see the old active key or the new one,
         // never none or both; concurrent rotations form one chain; a refused insert rolls the
-        // demotion back.
+        // demotion (and the pending key's retirement) back.
         let mut tx = self.begin(OP).await?;
         advisory_xact_lock(&mut tx, KEYS_LOCK, OP).await?;
+        // A pending key never signed: it is retired, demoted at once.
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', private_pem = NULL, demoted_at = $1, \
+             retired_at = $1 WHERE status = 'pending'",
+        )
+        .bind(to_db(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
         let demoted: Vec<String> = sqlx::query_scalar(
             "UPDATE signing_keys SET status = 'passive', demoted_at = $1 \
              WHERE status = 'active' RETURNING kid",
@@ -929,13 +947,133 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| db_error(OP, e))?;
-        if let Err(e) = insert_key(&mut tx, &SigningKey::active(key), OP).await {
+        let mut record = SigningKey::active(key);
+        record.activates_at = Some(now);
+        if let Err(e) = insert_key(&mut tx, &record, OP).await {
             tx.rollback().await.map_err(|e| db_error(OP, e))?;
             return Err(e);
         }
         tx.commit().await.map_err(|e| db_error(OP, e))?;
         // The partial unique index allows at most one active key.
         Ok(demoted.into_iter().next())
+    }
+
+    async fn add_pending_impl(
+        &self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "add_pending";
+        // The checks and the insert under the keys lock: of schedulers racing on one database
+        // (across instances), one adds its key and the others find it pending.
+        let mut tx = self.begin(OP).await?;
+        advisory_xact_lock(&mut tx, KEYS_LOCK, OP).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kid, status FROM signing_keys \
+             WHERE kid = $1 OR status IN ('pending', 'active')",
+        )
+        .bind(&key.kid)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let mut checks = PendingChecks::default();
+        for (kid, status) in rows {
+            checks.note(&key.kid, kid, &status);
+        }
+        if let Some(refusal) = checks.refusal(&key.kid, expected_active) {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Err(refusal);
+        }
+        insert_key(&mut tx, &SigningKey::pending(key, activates_at), OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn activate_due_impl(&self, now: NumericDate) -> Result<Option<String>, StoreError> {
+        const OP: &str = "activate_due";
+        // A read first, without the lock: a poll that finds nothing due opens no transaction.
+        // What it finds is checked again under the lock (another instance may have promoted
+        // it).
+        let due: Option<(String, i64)> = sqlx::query_as(SELECT_DUE)
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        if due.is_none() {
+            return Ok(None);
+        }
+        let mut tx = self.begin(OP).await?;
+        advisory_xact_lock(&mut tx, KEYS_LOCK, OP).await?;
+        let due: Option<(String, i64)> = sqlx::query_as(SELECT_DUE)
+            .bind(to_db(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        let Some((kid, at)) = due else {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Ok(None);
+        };
+        // The active key stops signing when its successor starts. Demoted first: the partial
+        // unique index allows one active key after every statement.
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'passive', demoted_at = $1 WHERE status = 'active'",
+        )
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        sqlx::query("UPDATE signing_keys SET status = 'active' WHERE kid = $1")
+            .bind(&kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(Some(kid))
+    }
+
+    async fn retire_key_impl(
+        &self,
+        kid: &str,
+        now: NumericDate,
+    ) -> Result<Option<SigningKey>, StoreError> {
+        const OP: &str = "retire_key";
+        // Under the keys lock the key cannot become active in between (activate_due takes it
+        // too); the row lock waits for a retire_expired under way, so the status read is the
+        // latest committed.
+        let mut tx = self.begin(OP).await?;
+        advisory_xact_lock(&mut tx, KEYS_LOCK, OP).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys WHERE kid = $1 FOR UPDATE"
+        ))
+        .bind(kid)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let before = match row.map(|r| key_from_row(&r, OP)).transpose()? {
+            Some(k) if matches!(k.status, KeyStatus::Pending | KeyStatus::Passive) => k,
+            other => {
+                tx.rollback().await.map_err(|e| db_error(OP, e))?;
+                return match other {
+                    Some(k) if k.status == KeyStatus::Active => Err(retiring_active(kid)),
+                    // No such key, or retired already: nothing changes.
+                    other => Ok(other),
+                };
+            }
+        };
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'retired', private_pem = NULL, \
+             demoted_at = COALESCE(demoted_at, $1), retired_at = $1 WHERE kid = $2",
+        )
+        .bind(to_db(now))
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(Some(before))
     }
 
     async fn retire_expired_impl(
@@ -970,8 +1108,15 @@ const SELECT_SESSION_FOR_UPDATE: &str = "SELECT id, user_name, created_at, last_
      expires_at, user_agent, ip, current_jti, previous_jti, previous_at, revoked_at \
      FROM sessions WHERE id = $1 FOR UPDATE";
 
-const SELECT_ACTIVE_KEY: &str = "SELECT kid, alg, status, private_pem, created_at, \
-     demoted_at, retired_at FROM signing_keys WHERE status = 'active'";
+const SELECT_ACTIVE_KEY: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM signing_keys WHERE status = 'active'"
+);
+
+/// The pending key, if its `activates_at` (bound) has come.
+const SELECT_DUE: &str = "SELECT kid, activates_at FROM signing_keys \
+     WHERE status = 'pending' AND activates_at <= $1";
 
 /// What [`lock_user`] read of the locked row.
 struct LockedUser {
@@ -1153,32 +1298,32 @@ async fn insert_key(
     key: &SigningKey,
     op: &'static str,
 ) -> Result<(), StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, demoted_at, \
-         retired_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO signing_keys (",
+        key_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
     .bind(&key.kid)
     .bind(&key.alg)
     .bind(key.status.as_str())
     .bind(key.private_key.as_ref().map(PrivateKeyPem::expose))
     .bind(to_db(key.created_at))
+    .bind(key.activates_at.map(to_db))
     .bind(key.demoted_at.map(to_db))
     .bind(key.retired_at.map(to_db))
     .execute(&mut *conn)
     .await;
     match inserted {
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Err(if db.constraint() == Some("signing_keys_one_active") {
-                StoreError::Conflict {
-                    what: "another signing key is active".into(),
-                }
-            } else {
-                StoreError::Conflict {
-                    what: format!("a signing key with kid {:?} exists", key.kid),
-                }
-            })
-        }
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(match db.constraint() {
+            Some("signing_keys_one_active") => StoreError::Conflict {
+                what: "another signing key is active".into(),
+            },
+            Some("signing_keys_one_pending") => StoreError::Conflict {
+                what: "another signing key is pending".into(),
+            },
+            _ => kid_taken(&key.kid),
+        }),
         Err(e) => Err(db_error(op, e)),
     }
 }
@@ -1368,6 +1513,30 @@ impl KeyStore for PgStore {
 
     fn rotate_in(&self, key: NewSigningKey, now: NumericDate) -> StoreFuture<'_, Option<String>> {
         self.guarded("rotate_in", self.rotate_in_impl(key, now))
+    }
+
+    fn add_pending<'a>(
+        &'a self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        self.guarded(
+            "add_pending",
+            self.add_pending_impl(key, activates_at, expected_active),
+        )
+    }
+
+    fn activate_due(&self, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        self.guarded("activate_due", self.activate_due_impl(now))
+    }
+
+    fn retire_key<'a>(
+        &'a self,
+        kid: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<SigningKey>> {
+        self.guarded("retire_key", self.retire_key_impl(kid, now))
     }
 
     fn retire_expired(

@@ -138,6 +138,10 @@ pub(crate) fn key_from_row<R: Columns>(
         status,
         private_key: row.opt_text("private_pem", op)?.map(PrivateKeyPem::new),
         created_at: from_db("signing_keys.created_at", row.int("created_at", op)?)?,
+        activates_at: from_db_opt(
+            "signing_keys.activates_at",
+            row.opt_int("activates_at", op)?,
+        )?,
         demoted_at: from_db_opt("signing_keys.demoted_at", row.opt_int("demoted_at", op)?)?,
         retired_at: from_db_opt("signing_keys.retired_at", row.opt_int("retired_at", op)?)?,
         kid,

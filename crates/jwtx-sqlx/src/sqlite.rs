@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use jwtx::NumericDate;
 use jwtx::store::{
-    CredentialDigest, Ended, Judgement, KeyStore, LogPosition, Logged, MAX_LIVE_SESSIONS,
-    NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore, Rotation,
-    RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor, SessionStore,
-    SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore, judge_rotation,
+    CredentialDigest, Ended, Judgement, KeyStatus, KeyStore, LogPosition, Logged,
+    MAX_LIVE_SESSIONS, NewSigningKey, PasswordChange, PrivateKeyPem, Revocation, RevocationStore,
+    Rotation, RotationPolicy, Service, ServiceStore, Session, SessionCreated, SessionCursor,
+    SessionStore, SigningKey, StoreError, StoreFuture, StoredSecret, User, UserStore,
+    judge_rotation, retiring_active,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
 
 use crate::error::{db_error, from_db, to_db};
+use crate::keys::{PendingChecks, key_columns, kid_taken};
 use crate::migrations::migrate_sqlite;
 use crate::rows::{
     key_from_row, revocation_columns, revocation_from_row, service_conflict, service_from_row,
@@ -741,10 +743,11 @@ impl SqliteStore {
 
     async fn list_keys_impl(&self) -> Result<Vec<SigningKey>, StoreError> {
         const OP: &str = "list_keys";
-        let rows = sqlx::query(
-            "SELECT kid, alg, status, private_pem, created_at, demoted_at, retired_at \
-             FROM signing_keys ORDER BY created_at DESC, kid",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys ORDER BY created_at DESC, kid"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error(OP, e))?;
@@ -813,8 +816,15 @@ impl SqliteStore {
     ) -> Result<Option<String>, StoreError> {
         const OP: &str = "rotate_in";
         // One transaction holding the write lock: readers see the old active key or the new
-        // one, never none or both; a refused insert rolls the demotion back.
+        // one, never none or both; a refused insert rolls the demotion (and the pending key's
+        // retirement) back.
         let mut tx = self.begin_write(OP).await?;
+        // A pending key never signed: it is retired, demoted at once.
+        sqlx::query(RETIRE_PENDING)
+            .bind(to_db(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
         let demoted = sqlx::query(
             "UPDATE signing_keys SET status = 'passive', demoted_at = ? \
              WHERE status = 'active' RETURNING kid",
@@ -828,7 +838,9 @@ impl SqliteStore {
             .map(|r| r.try_get::<String, _>("kid"))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| db_error(OP, e))?;
-        if let Err(e) = insert_key(&mut tx, &SigningKey::active(key), OP).await {
+        let mut record = SigningKey::active(key);
+        record.activates_at = Some(now);
+        if let Err(e) = insert_key(&mut tx, &record, OP).await {
             // Undo the demotion (dropping the transaction would too).
             tx.rollback().await.map_err(|e| db_error(OP, e))?;
             return Err(e);
@@ -836,6 +848,118 @@ impl SqliteStore {
         tx.commit().await.map_err(|e| db_error(OP, e))?;
         // The partial unique index allows at most one active key.
         Ok(demoted.into_iter().next())
+    }
+
+    async fn add_pending_impl(
+        &self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "add_pending";
+        // The checks and the insert under the write lock: of schedulers racing on one store
+        // (across processes too), one adds its key and the others find it pending.
+        let mut tx = self.begin_write(OP).await?;
+        let rows = sqlx::query(
+            "SELECT kid, status FROM signing_keys WHERE kid = ? OR status IN ('pending', 'active')",
+        )
+        .bind(&key.kid)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let mut checks = PendingChecks::default();
+        for row in &rows {
+            let kid: String = row.try_get("kid").map_err(|e| db_error(OP, e))?;
+            let status: String = row.try_get("status").map_err(|e| db_error(OP, e))?;
+            checks.note(&key.kid, kid, &status);
+        }
+        if let Some(refusal) = checks.refusal(&key.kid, expected_active) {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Err(refusal);
+        }
+        insert_key(&mut tx, &SigningKey::pending(key, activates_at), OP).await?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn activate_due_impl(&self, now: NumericDate) -> Result<Option<String>, StoreError> {
+        const OP: &str = "activate_due";
+        // A read first, without the write lock: a poll that finds nothing due writes nothing.
+        // What it finds is checked again under the lock (another process may have promoted it).
+        let due: Option<String> = sqlx::query_scalar(SELECT_DUE)
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        if due.is_none() {
+            return Ok(None);
+        }
+        let mut tx = self.begin_write(OP).await?;
+        let row = sqlx::query(SELECT_DUE)
+            .bind(to_db(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(|e| db_error(OP, e))?;
+            return Ok(None);
+        };
+        let kid: String = row.try_get("kid").map_err(|e| db_error(OP, e))?;
+        let at: i64 = row.try_get("activates_at").map_err(|e| db_error(OP, e))?;
+        // The active key stops signing when its successor starts. Demoted first: the partial
+        // unique index allows one active key after every statement.
+        sqlx::query(
+            "UPDATE signing_keys SET status = 'passive', demoted_at = ? WHERE status = 'active'",
+        )
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        sqlx::query("UPDATE signing_keys SET status = 'active' WHERE kid = ?")
+            .bind(&kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(Some(kid))
+    }
+
+    async fn retire_key_impl(
+        &self,
+        kid: &str,
+        now: NumericDate,
+    ) -> Result<Option<SigningKey>, StoreError> {
+        const OP: &str = "retire_key";
+        // Read and retired under the write lock: the key cannot become active in between.
+        let mut tx = self.begin_write(OP).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM signing_keys WHERE kid = ?"
+        ))
+        .bind(kid)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+        let before = match row.map(|r| key_from_row(&r, OP)).transpose()? {
+            Some(k) if matches!(k.status, KeyStatus::Pending | KeyStatus::Passive) => k,
+            other => {
+                tx.rollback().await.map_err(|e| db_error(OP, e))?;
+                return match other {
+                    Some(k) if k.status == KeyStatus::Active => Err(retiring_active(kid)),
+                    // No such key, or retired already: nothing changes.
+                    other => Ok(other),
+                };
+            }
+        };
+        sqlx::query(RETIRE_KEY)
+            .bind(to_db(now))
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error(OP, e))?;
+        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        Ok(Some(before))
     }
 
     async fn retire_expired_impl(
@@ -928,8 +1052,24 @@ const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, ex
      user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
      WHERE id = ?";
 
-const SELECT_ACTIVE_KEY: &str = "SELECT kid, alg, status, private_pem, created_at, \
-     demoted_at, retired_at FROM signing_keys WHERE status = 'active'";
+/// The pending key, if its `activates_at` (bound) has come.
+const SELECT_DUE: &str = "SELECT kid, activates_at FROM signing_keys \
+     WHERE status = 'pending' AND activates_at <= ?";
+
+/// Retires the pending key, if any, at the time bound: it never signed, so it was demoted then
+/// too.
+const RETIRE_PENDING: &str = "UPDATE signing_keys SET status = 'retired', private_pem = NULL, \
+     demoted_at = ?1, retired_at = ?1 WHERE status = 'pending'";
+
+/// Retires key `?2` at `?1`, keeping the demoted_at a passive key has.
+const RETIRE_KEY: &str = "UPDATE signing_keys SET status = 'retired', private_pem = NULL, \
+     demoted_at = COALESCE(demoted_at, ?1), retired_at = ?1 WHERE kid = ?2";
+
+const SELECT_ACTIVE_KEY: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM signing_keys WHERE status = 'active'"
+);
 
 async fn insert_roles(
     tx: &mut Transaction<'static, Sqlite>,
@@ -1067,24 +1207,26 @@ async fn insert_key(
     key: &SigningKey,
     op: &'static str,
 ) -> Result<(), StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, demoted_at, \
-         retired_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO signing_keys (",
+        key_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&key.kid)
     .bind(&key.alg)
     .bind(key.status.as_str())
     .bind(key.private_key.as_ref().map(PrivateKeyPem::expose))
     .bind(to_db(key.created_at))
+    .bind(key.activates_at.map(to_db))
     .bind(key.demoted_at.map(to_db))
     .bind(key.retired_at.map(to_db))
     .execute(&mut **tx)
     .await;
     match inserted {
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StoreError::Conflict {
-            what: format!("a signing key with kid {:?} exists", key.kid),
-        }),
+        // The callers hold the write lock and checked the one active and one pending key, so
+        // a unique violation is the primary key.
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(kid_taken(&key.kid)),
         Err(e) => Err(db_error(op, e)),
     }
 }
@@ -1253,6 +1395,27 @@ impl KeyStore for SqliteStore {
 
     fn rotate_in(&self, key: NewSigningKey, now: NumericDate) -> StoreFuture<'_, Option<String>> {
         Box::pin(self.rotate_in_impl(key, now))
+    }
+
+    fn add_pending<'a>(
+        &'a self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.add_pending_impl(key, activates_at, expected_active))
+    }
+
+    fn activate_due(&self, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        Box::pin(self.activate_due_impl(now))
+    }
+
+    fn retire_key<'a>(
+        &'a self,
+        kid: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<SigningKey>> {
+        Box::pin(self.retire_key_impl(kid, now))
     }
 
     fn retire_expired(

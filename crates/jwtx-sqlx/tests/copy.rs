@@ -165,18 +165,20 @@ async fn fill(store: &SqliteStore) -> (Vec<String>, u64) {
         .unwrap();
     assert_eq!(store.purge_revocations(now).await.unwrap(), 1);
 
-    // Keys: retired, passive, active.
+    // Keys: retired, passive (the first HMAC secret, under the empty kid), active, pending.
     store
         .insert_initial(key(Algorithm::ES256, T0))
         .await
         .unwrap();
-    store
-        .rotate_in(key(Algorithm::EdDSA, T0 + 10), T0 + 10)
-        .await
-        .unwrap();
+    let first_hmac = NewSigningKey::first_hmac(Algorithm::HS256, &[0x5a; 32], T0 + 10);
+    store.rotate_in(first_hmac, T0 + 10).await.unwrap();
     assert_eq!(store.retire_expired(T0 + 100, 50).await.unwrap().len(), 1);
     store
         .rotate_in(key(Algorithm::ES256, T0 + 200), T0 + 200)
+        .await
+        .unwrap();
+    store
+        .add_pending(key(Algorithm::EdDSA, T0 + 300), T0 + 400, None)
         .await
         .unwrap();
 
@@ -223,9 +225,13 @@ async fn sqlite_to_postgres_and_back_reads_the_same() {
     let (ids, alice_cut) = fill(&source).await;
     let before = snapshot(&source, &ids, alice_cut).await;
     assert!(matches!(before.too_early, SessionCreated::TooEarly { .. }));
-    assert_eq!(before.keys.len(), 3);
+    assert_eq!(before.keys.len(), 4);
     let statuses: Vec<_> = before.keys.iter().map(|k| k.status).collect();
     assert!(statuses.contains(&KeyStatus::Retired) && statuses.contains(&KeyStatus::Passive));
+    let pending = before.keys.iter().find(|k| k.status == KeyStatus::Pending);
+    assert_eq!(pending.and_then(|k| k.activates_at), Some(T0 + 400));
+    let hmac = before.keys.iter().find(|k| k.kid.is_empty()).unwrap();
+    assert_eq!(hmac.key().unwrap().kid(), None);
     let kinds: Vec<_> = before.log.iter().map(|(_, r)| r.clone()).collect();
     assert!(
         kinds
@@ -262,7 +268,7 @@ async fn sqlite_to_postgres_and_back_reads_the_same() {
             roles: 3,
             sessions: 5,
             revocations: u64::try_from(before.log.len()).unwrap(),
-            signing_keys: 3,
+            signing_keys: 4,
             secrets: 3,
             services: 2,
             added_secrets: vec!["extra".to_owned()],

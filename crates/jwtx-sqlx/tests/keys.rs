@@ -1,6 +1,6 @@
-//! SqliteStore's signing keys beyond the conformance suite: concurrent rotations and first
-//! starts across stores on one file, durability, the upgrade from schema version 1, and what
-//! the schema refuses.
+//! SqliteStore's signing keys beyond the conformance suite: concurrent rotations, pending keys
+//! and first starts across stores on one file, durability, the upgrade from schema version 1,
+//! and what the schema refuses.
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
@@ -82,6 +82,22 @@ async fn concurrent_rotations_across_two_stores_leave_one_active_key() {
     assert_eq!(b.active_key().await.unwrap().as_ref(), Some(active[0]));
 }
 
+/// Two stores on one file stand for two processes (servers scheduling the next key, and
+/// promoting it when due): of add_pending racing with the same expectation one wins, of
+/// activate_due racing one promotes, and retire_key racing activate_due ends one way or the
+/// other, never with no active key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_keys_race_to_one_outcome_across_two_stores() {
+    let dir = temp_dir();
+    let a = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
+    let b = Arc::new(SqliteStore::open(dir.db()).await.unwrap());
+    a.insert_initial(new_key(T0)).await.unwrap();
+    let stores: [Arc<dyn KeyStore>; 2] = [a.clone(), b.clone()];
+    jwtx_test::key_races(&stores, 4).await;
+    a.close().await;
+    b.close().await;
+}
+
 /// Servers starting at once on an empty store agree on one generated key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_first_starts_agree_on_one_key() {
@@ -147,10 +163,11 @@ async fn a_version_1_database_gains_the_signing_keys_table() {
         u.generation = store.get_user(&u.name).await.unwrap().unwrap().generation;
         store.close().await;
     }
-    // Back to version 1: as a jwtx from before this migration left it.
+    // Back to version 1: as a jwtx from before this migration left it (the table's later
+    // migration, 6, goes with it).
     raw_exec(
         &dir.db(),
-        "DROP TABLE signing_keys; DELETE FROM _sqlx_migrations WHERE version = 2",
+        "DROP TABLE signing_keys; DELETE FROM _sqlx_migrations WHERE version IN (2, 6)",
     )
     .await
     .unwrap();

@@ -1,21 +1,27 @@
 //! Migration 0004 on a database made by the 0003 schema with entries in it: every revocation
 //! keeps its id, the AUTOINCREMENT counter goes on past purged ids, users get no cut-off, and
-//! the log then takes kinds of later versions (which this version refuses to read).
+//! the log then takes kinds of later versions (which this version refuses to read). Migration
+//! 0006 on a database made by the 0005 schema with keys of every status: every key kept, with
+//! `activates_at` = `created_at`, and the schema then holds pending keys (one at most), in
+//! their shape only.
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use std::borrow::Cow;
 use std::path::Path;
 
-use jwtx::store::{Revocation, RevocationStore, StoreError, UserStore};
+use jwtx::Algorithm;
+use jwtx::store::{
+    KeyStatus, KeyStore, NewSigningKey, Revocation, RevocationStore, StoreError, UserStore,
+};
 use jwtx_sqlx::SqliteStore;
 use jwtx_test::fixtures::TempDir;
 use sqlx::migrate::{Migrate, Migration, MigrationType};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, SqliteConnection};
 
-/// The migrations a 0003 database had, applied as the store applies them (same checksums).
-const UP_TO_0003: &[(i64, &str, &str)] = &[
+/// The migrations a 0005 database had, applied as the store applies them (same checksums).
+const UP_TO_0005: &[(i64, &str, &str)] = &[
     (
         1,
         "init",
@@ -31,6 +37,16 @@ const UP_TO_0003: &[(i64, &str, &str)] = &[
         "credential generations",
         include_str!("../migrations/sqlite/0003_credential_generations.sql"),
     ),
+    (
+        4,
+        "session ends",
+        include_str!("../migrations/sqlite/0004_session_ends.sql"),
+    ),
+    (
+        5,
+        "secrets",
+        include_str!("../migrations/sqlite/0005_secrets.sql"),
+    ),
 ];
 
 async fn connect(db: &Path) -> SqliteConnection {
@@ -44,9 +60,14 @@ async fn connect(db: &Path) -> SqliteConnection {
 
 /// A database at schema 0003, then `sql` run on it.
 async fn at_0003(db: &Path, sql: &str) {
+    at_version(db, 3, sql).await;
+}
+
+/// A database at schema `upto` (at most 5), then `sql` run on it.
+async fn at_version(db: &Path, upto: i64, sql: &str) {
     let mut conn = connect(db).await;
     conn.ensure_migrations_table().await.unwrap();
-    for &(version, description, text) in UP_TO_0003 {
+    for &(version, description, text) in UP_TO_0005.iter().filter(|m| m.0 <= upto) {
         let m = Migration::new(
             version,
             Cow::Borrowed(description),
@@ -258,4 +279,141 @@ async fn later_kinds_are_stored_and_refused_on_reading() {
     ] {
         assert!(exec(&db, bad).await.is_err(), "{bad}");
     }
+}
+
+/// Keys stored by the 0005 schema (active, passive, retired; an HMAC secret under the empty
+/// kid) are kept by 0006, each beginning to sign at its `created_at`; the index and CHECKs are
+/// on the new table, and the old one is gone.
+#[tokio::test]
+async fn keys_of_every_status_are_kept_and_begin_at_their_creation() {
+    let dir = TempDir::new("jwtx-migration-test");
+    let db = dir.db();
+    at_version(
+        &db,
+        5,
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, demoted_at, \
+             retired_at) VALUES \
+             ('', 'HS256', 'retired', NULL, 100, 200, 300), \
+             ('p', 'EdDSA', 'passive', 'pem-p', 200, 400, NULL), \
+             ('a', 'ES256', 'active', 'pem-a', 400, NULL, NULL);",
+    )
+    .await;
+    let store = SqliteStore::open(&db).await.unwrap();
+    let keys = store.list_keys().await.unwrap();
+    let got: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.kid.as_str(),
+                k.status,
+                k.private_key.as_ref().map(|p| p.expose().to_owned()),
+                k.created_at,
+                k.activates_at,
+                k.demoted_at,
+                k.retired_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "a",
+                KeyStatus::Active,
+                Some("pem-a".into()),
+                400,
+                Some(400),
+                None,
+                None
+            ),
+            (
+                "p",
+                KeyStatus::Passive,
+                Some("pem-p".into()),
+                200,
+                Some(200),
+                Some(400),
+                None
+            ),
+            (
+                "",
+                KeyStatus::Retired,
+                None,
+                100,
+                Some(100),
+                Some(200),
+                Some(300)
+            ),
+        ]
+    );
+    // The store carries on: a pending key after the active one.
+    let next = NewSigningKey::generate(Algorithm::EdDSA, 500).unwrap();
+    store
+        .add_pending(next.clone(), 600, Some("a"))
+        .await
+        .unwrap();
+    assert_eq!(store.activate_due(600).await.unwrap(), Some(next.kid));
+    store.close().await;
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'signing_keys_0005%'"
+        )
+        .await,
+        Some(0),
+        "the old table is gone"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = \
+             'signing_keys' AND name IN ('signing_keys_one_active', 'signing_keys_one_pending')"
+        )
+        .await,
+        Some(2),
+        "both partial unique indexes are on the new table"
+    );
+}
+
+/// After 0006 the schema refuses what no status allows: a second pending key, a pending key
+/// without activates_at or private key, a demoted or retired one, an unknown status; a pending
+/// key with the empty kid is a key like another.
+#[tokio::test]
+async fn the_schema_holds_one_pending_key_in_its_shape() {
+    let dir = TempDir::new("jwtx-migration-test");
+    let db = dir.db();
+    SqliteStore::open(&db).await.unwrap().close().await;
+    exec(
+        &db,
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, activates_at) \
+         VALUES ('', 'HS256', 'pending', 'ab', 1, 2)",
+    )
+    .await
+    .unwrap();
+    for bad in [
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, activates_at) \
+         VALUES ('second', 'EdDSA', 'pending', 'pem', 1, 2)",
+        "UPDATE signing_keys SET activates_at = NULL",
+        "UPDATE signing_keys SET private_pem = NULL",
+        "UPDATE signing_keys SET demoted_at = 3",
+        "UPDATE signing_keys SET retired_at = 3",
+        "UPDATE signing_keys SET status = 'queued'",
+        "UPDATE signing_keys SET status = 'retired', retired_at = 3",
+    ] {
+        assert!(exec(&db, bad).await.is_err(), "{bad}");
+    }
+    exec(
+        &db,
+        "UPDATE signing_keys SET status = 'retired', private_pem = NULL, demoted_at = 3, \
+         retired_at = 3",
+    )
+    .await
+    .unwrap();
+    exec(
+        &db,
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, activates_at) \
+         VALUES ('second', 'EdDSA', 'pending', 'pem', 1, 2)",
+    )
+    .await
+    .unwrap();
 }

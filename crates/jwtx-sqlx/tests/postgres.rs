@@ -1,7 +1,8 @@
 //! PgStore against the machine's PostgreSQL (127.0.0.1:5432, or `JWTX_TEST_POSTGRES_URL`;
 //! see `jwtx_test::pg`): the conformance suite, first connections at once, concurrent
-//! rotation across stores, the revocation log's commit order, and what the store answers when
-//! the database goes away or hangs. Every test works in a fresh database of its own.
+//! rotation and pending keys across stores, the upgrade from schema version 1, the revocation
+//! log's commit order, and what the store answers when the database goes away or hangs. Every
+//! test works in a fresh database of its own.
 
 #![allow(clippy::unwrap_used, clippy::panic, missing_docs)]
 
@@ -336,6 +337,103 @@ async fn simultaneous_starts_agree_on_one_key_and_one_secret() {
     for s in &stores {
         s.close().await;
     }
+    db.drop_now().await;
+}
+
+/// Pending keys across three instances (pools): of add_pending racing with the same expectation
+/// one wins, of activate_due racing one promotes, and retire_key racing activate_due ends one
+/// way or the other, never with no active key or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_keys_race_to_one_outcome_across_stores() {
+    let db = TestDatabase::create().await;
+    let mut stores: Vec<Arc<dyn KeyStore>> = Vec::new();
+    let mut pg = Vec::new();
+    for _ in 0..3 {
+        let store = Arc::new(connect(db.url()).await);
+        pg.push(Arc::clone(&store));
+        stores.push(store);
+    }
+    stores[0]
+        .insert_initial(NewSigningKey::generate(Algorithm::EdDSA, T0).unwrap())
+        .await
+        .unwrap();
+    jwtx_test::key_races(&stores, 4).await;
+    for s in &pg {
+        s.close().await;
+    }
+    db.drop_now().await;
+}
+
+/// A database at schema version 1 with keys of every status (an HMAC secret under the empty
+/// kid among them) is migrated to version 2 on connect: every key kept, beginning to sign at
+/// its created_at; the constraints of version 1 replaced by ones that know pending keys (one
+/// at most, in its shape).
+#[tokio::test]
+async fn a_version_1_database_keeps_its_keys_and_gains_pending_keys() {
+    use sqlx::migrate::{Migrate, Migration, MigrationType};
+    let db = TestDatabase::create().await;
+    let mut conn = raw(db.url()).await;
+    conn.ensure_migrations_table().await.unwrap();
+    conn.apply(&Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/postgres/0001_init.sql").into(),
+        false,
+    ))
+    .await
+    .unwrap();
+    conn.execute(
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, demoted_at, \
+             retired_at) VALUES \
+             ('', 'HS256', 'retired', NULL, 100, 200, 300), \
+             ('p', 'EdDSA', 'passive', 'pem-p', 200, 400, NULL), \
+             ('a', 'ES256', 'active', 'pem-a', 400, NULL, NULL)",
+    )
+    .await
+    .unwrap();
+    let store = connect(db.url()).await;
+    let got: Vec<_> = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.status, k.created_at, k.activates_at, k.demoted_at))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), KeyStatus::Active, 400, Some(400), None),
+            ("p".into(), KeyStatus::Passive, 200, Some(200), Some(400)),
+            ("".into(), KeyStatus::Retired, 100, Some(100), Some(200)),
+        ]
+    );
+    let next = NewSigningKey::generate(Algorithm::EdDSA, 500).unwrap();
+    store
+        .add_pending(next.clone(), 600, Some("a"))
+        .await
+        .unwrap();
+    for bad in [
+        "INSERT INTO signing_keys (kid, alg, status, private_pem, created_at, activates_at) \
+         VALUES ('second', 'EdDSA', 'pending', 'pem', 1, 2)",
+        "UPDATE signing_keys SET activates_at = NULL WHERE status = 'pending'",
+        "UPDATE signing_keys SET demoted_at = 3 WHERE status = 'pending'",
+        "UPDATE signing_keys SET status = 'queued' WHERE status = 'pending'",
+        "UPDATE signing_keys SET private_pem = NULL WHERE status = 'pending'",
+    ] {
+        assert!(conn.execute(bad).await.is_err(), "{bad}");
+    }
+    assert_eq!(store.activate_due(600).await.unwrap(), Some(next.kid));
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint WHERE conrelid = 'signing_keys'::regclass \
+         AND contype = 'c' ORDER BY conname",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(names, ["signing_keys_shape", "signing_keys_status"]);
+    store.close().await;
+    conn.close().await.unwrap();
     db.drop_now().await;
 }
 

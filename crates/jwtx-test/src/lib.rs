@@ -2,8 +2,9 @@
 //!
 //! Test support for jwtx (not published): the **store conformance suite** that every
 //! implementation of the [`jwtx::store`] traits runs ([`users`], [`sessions`], [`ends`],
-//! [`revocations`], [`keys`], [`services`]; [`all`] runs them all), and [`fixtures`] (a fixed clock, unique
-//! names, ready-made users and sessions).
+//! [`revocations`], [`keys`], [`services`]; [`all`] runs them all), [`key_races`] (concurrent
+//! key changes, for stores shared by processes), and [`fixtures`] (a fixed clock, unique names,
+//! ready-made users and sessions).
 //!
 //! It also holds the plumbing the workspace's tests share: [`oracle`], the client for the
 //! Python oracles (PyJWT and flask-jwt-extended in the venv `.ci/python-env` makes) used by
@@ -45,12 +46,14 @@ mod ends;
 pub mod examples;
 pub mod fixtures;
 pub mod http;
+mod key_races;
 pub mod oracle;
 pub mod pg;
 pub mod redis;
 
 pub use ends::ends;
 use fixtures::{T0, session, unique, user};
+pub use key_races::key_races;
 
 /// A page size that takes every session the suite makes for one user.
 const ALL: u32 = 10_000;
@@ -1300,6 +1303,23 @@ pub async fn services<S: ServiceStore + ?Sized>(store: &S) {
 /// The token lifetime (seconds, leeway included) the key suite retires keys with.
 const KEY_LIFETIME: u64 = 3_600;
 
+/// The record `rotate_in(key, now)` stores: active, signing from `now`.
+fn rotated(key: &NewSigningKey, now: NumericDate) -> SigningKey {
+    SigningKey {
+        activates_at: Some(now),
+        ..SigningKey::active(key.clone())
+    }
+}
+
+/// `key` as a refusal must leave it: expects `Err(Conflict)` for `what`.
+#[track_caller]
+fn conflict<T: std::fmt::Debug>(what: &str, r: Result<T, StoreError>) {
+    match r {
+        Err(StoreError::Conflict { .. }) => {}
+        other => fail(format!("{what} must be Err(Conflict), got {other:?}")),
+    }
+}
+
 /// A new key of `alg` created at `created_at`.
 fn new_key(alg: Algorithm, created_at: NumericDate) -> NewSigningKey {
     match NewSigningKey::generate(alg, created_at) {
@@ -1316,7 +1336,7 @@ async fn stored_key<S: KeyStore + ?Sized>(store: &S, kid: &str) -> Option<Signin
 }
 
 /// What holds for every listing: newest first, `kid`s unique, exactly one active key (when
-/// `expect_active`), and each status with its times and private key.
+/// `expect_active`), at most one pending key, and each status with its times and private key.
 async fn key_invariants<S: KeyStore + ?Sized>(store: &S, when: &str, expect_active: bool) {
     let listed = ok("list_keys", store.list_keys().await);
     assert!(
@@ -1349,6 +1369,14 @@ async fn key_invariants<S: KeyStore + ?Sized>(store: &S, when: &str, expect_acti
         active.first().copied(),
         "active_key must return the key list_keys shows active, {when}"
     );
+    let pending: Vec<&SigningKey> = listed
+        .iter()
+        .filter(|k| k.status == KeyStatus::Pending)
+        .collect();
+    assert!(
+        pending.len() <= 1,
+        "at most one key may be pending {when}, got {pending:?}"
+    );
     for k in &listed {
         let shaped = match k.status {
             KeyStatus::Pending => {
@@ -1369,8 +1397,9 @@ async fn key_invariants<S: KeyStore + ?Sized>(store: &S, when: &str, expect_acti
         };
         assert!(
             shaped,
-            "an active key has its private key and no demoted_at/retired_at, a passive one \
-             its private key and demoted_at, a retired one no private key and both times; \
+            "a pending key has its private key and activates_at and no demoted_at/retired_at, \
+             an active key its private key and no demoted_at/retired_at, a passive one its \
+             private key and demoted_at, a retired one no private key and both times; \
              {when}: {k:?}"
         );
     }
@@ -1391,11 +1420,27 @@ fn assert_active(active: Option<&SigningKey>, kid: &str, when: &str) {
 /// active and keeps the previous one passive (with its private key, so no token is
 /// invalidated) in one operation, and refuses a taken `kid` without changing anything;
 /// `retire_expired` retires exactly the passive keys past their verify-until (and erases
-/// their private key); keys round-trip exactly; `Debug` never shows a private key.
+/// their private key); pending keys (`add_pending`, `activate_due`, `rotate_in` retiring one)
+/// and `retire_key`; HMAC keys, the empty kid among them; keys round-trip exactly; `Debug`
+/// never shows a private key.
 pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     // The store may hold earlier runs' keys; this run checks what its own operations do.
     key_invariants(store, "before the run", false).await;
     let active0 = ok("active_key", store.active_key().await);
+
+    // add_pending needs an active key to follow.
+    if active0.is_none() {
+        let p = new_key(Algorithm::EdDSA, T0);
+        conflict(
+            "add_pending on a store without an active key",
+            store.add_pending(p.clone(), T0 + 1, None).await,
+        );
+        assert_eq!(
+            stored_key(store, &p.kid).await,
+            None,
+            "a refused add_pending must not store the key"
+        );
+    }
 
     // insert_initial: stores the key only if no key is active.
     let k1 = new_key(Algorithm::EdDSA, T0);
@@ -1446,8 +1491,9 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     );
     assert_eq!(
         ok("active_key", store.active_key().await),
-        Some(SigningKey::active(k2.clone())),
-        "after rotate_in the new key must be active, exactly as given"
+        Some(rotated(&k2, T0 + 10)),
+        "after rotate_in the new key must be active, exactly as given, signing from now \
+         (activates_at)"
     );
     let first_passive = SigningKey {
         status: KeyStatus::Passive,
@@ -1476,7 +1522,7 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
         }
         assert_eq!(
             ok("active_key", store.active_key().await),
-            Some(SigningKey::active(k2.clone())),
+            Some(rotated(&k2, T0 + 10)),
             "a refused rotate_in must not change the active key"
         );
         assert_eq!(
@@ -1498,7 +1544,7 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     let k2_passive = SigningKey {
         status: KeyStatus::Passive,
         demoted_at: Some(T0 + 20),
-        ..SigningKey::active(k2.clone())
+        ..rotated(&k2, T0 + 10)
     };
     assert_eq!(
         stored_key(store, &k2.kid).await.as_ref(),
@@ -1568,7 +1614,7 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     );
     assert_eq!(
         ok("active_key", store.active_key().await),
-        Some(SigningKey::active(k3.clone())),
+        Some(rotated(&k3, T0 + 20)),
         "retire_expired must not touch the active key"
     );
     assert!(
@@ -1606,10 +1652,13 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
         "after a refused rotate_in",
     );
 
+    let scheduled = pending_keys(store).await;
+    let hmac = hmac_keys(store).await;
+
     // Debug never shows a private key: not a key's, not the listing's, not the store's.
     let listed = ok("list_keys", store.list_keys().await);
-    let debug = format!("{listed:?} {store:?} {k1:?} {k2:?} {k3:?}");
-    for k in [&k1, &k2, &k3] {
+    let debug = format!("{listed:?} {store:?} {k1:?} {k2:?} {k3:?} {scheduled:?} {hmac:?}");
+    for k in [&k1, &k2, &k3].into_iter().chain(&scheduled).chain(&hmac) {
         let pem = k.private_key.expose();
         let body = pem.lines().find(|l| !l.starts_with("-----")).unwrap_or(pem);
         assert!(
@@ -1623,6 +1672,385 @@ pub async fn keys<S: KeyStore + ?Sized>(store: &S) {
     );
 
     secrets(store).await;
+}
+
+/// HMAC keys: stored, made pending and promoted as asymmetric ones are, the secret as hex; the
+/// deployment's first secret, under the empty `kid` (its tokens carry none), round-trips and
+/// its kid stays taken. Leaves one active key and none pending. Returns the keys it made.
+async fn hmac_keys<S: KeyStore + ?Sized>(store: &S) -> Vec<NewSigningKey> {
+    let base = T0 + 6_000;
+    let signer = active_kid(store, "before the HMAC keys").await;
+    let secret = format!("{}{}", jwtx::uuid4(), jwtx::uuid4());
+    let first = NewSigningKey::first_hmac(Algorithm::HS256, secret.as_bytes(), base);
+    let stored_now = match stored_key(store, "").await {
+        None => {
+            assert_eq!(
+                ok("rotate_in", store.rotate_in(first.clone(), base).await),
+                Some(signer),
+                "rotate_in of the first HMAC secret (the empty kid) must demote the active key"
+            );
+            assert_eq!(
+                stored_key(store, "").await,
+                Some(rotated(&first, base)),
+                "a key with the empty kid must be stored and read back exactly"
+            );
+            match ok("active_key", store.active_key().await).map(|k| k.key()) {
+                Some(Ok(key)) => assert_eq!(
+                    (key.kid(), key.algorithm()),
+                    (None, Algorithm::HS256),
+                    "the first HMAC secret's key must carry no kid"
+                ),
+                other => fail(format!(
+                    "the active first HMAC secret must parse as an HS256 key, got {other:?}"
+                )),
+            }
+            true
+        }
+        // An earlier run on this store stored one.
+        Some(k) => {
+            assert!(
+                k.alg.starts_with("HS"),
+                "the key with the empty kid is an HMAC key: {k:?}"
+            );
+            false
+        }
+    };
+    let again = NewSigningKey::first_hmac(Algorithm::HS256, &[7; 32], base + 1);
+    conflict(
+        "rotate_in with the empty kid taken",
+        store.rotate_in(again.clone(), base + 1).await,
+    );
+    conflict(
+        "add_pending with the empty kid taken",
+        store.add_pending(again, base + 1, None).await,
+    );
+
+    // A generated HMAC key (random kid), pending, then signing.
+    let h = new_key(Algorithm::HS384, base + 2);
+    ok(
+        "add_pending",
+        store.add_pending(h.clone(), base + 10, None).await,
+    );
+    assert_eq!(
+        stored_key(store, &h.kid).await,
+        Some(SigningKey::pending(h.clone(), base + 10)),
+        "a pending HMAC key must be stored and read back exactly"
+    );
+    assert_eq!(
+        ok("activate_due", store.activate_due(base + 10).await),
+        Some(h.kid.clone()),
+        "activate_due must promote a pending HMAC key"
+    );
+    match ok("active_key", store.active_key().await).map(|k| k.key()) {
+        Some(Ok(key)) => assert_eq!(
+            (key.kid(), key.algorithm()),
+            (Some(h.kid.as_str()), Algorithm::HS384),
+            "an HMAC key must parse back with its kid"
+        ),
+        other => fail(format!(
+            "the active HMAC key must parse as an HS384 key, got {other:?}"
+        )),
+    }
+    if stored_now {
+        assert_eq!(
+            stored_key(store, "").await,
+            Some(SigningKey {
+                status: KeyStatus::Passive,
+                demoted_at: Some(base + 10),
+                ..rotated(&first, base)
+            }),
+            "the first HMAC secret must stay, passive, verifying kid-less tokens"
+        );
+    }
+    key_invariants(store, "after the HMAC keys", true).await;
+    vec![first, h]
+}
+
+/// The listing, to compare before and after an operation that must change nothing.
+async fn listing<S: KeyStore + ?Sized>(store: &S) -> Vec<SigningKey> {
+    ok("list_keys", store.list_keys().await)
+}
+
+/// The active key's `kid`; the suite fails if there is none.
+async fn active_kid<S: KeyStore + ?Sized>(store: &S, when: &str) -> String {
+    match ok("active_key", store.active_key().await) {
+        Some(k) => k.kid,
+        None => fail(format!("a key must be active {when}")),
+    }
+}
+
+/// Pending keys: `add_pending` refuses (changing nothing) a taken kid, a second pending key,
+/// and an active key other than the expected one; a pending key is listed with its
+/// `activates_at` and verifies without signing; `activate_due` promotes it exactly when its
+/// time has come, once, demoting the active key at that time; `rotate_in` retires a pending
+/// key; `retire_key` retires pending and passive keys (erasing their private key) but never
+/// the active one. Leaves one active key and none pending. Returns the keys it made.
+async fn pending_keys<S: KeyStore + ?Sized>(store: &S) -> Vec<NewSigningKey> {
+    let base = T0 + 5_000;
+    let signer = active_kid(store, "before add_pending").await;
+    let before = listing(store).await;
+
+    // Refusals change nothing.
+    let p1 = new_key(Algorithm::ES256, base);
+    conflict(
+        "add_pending expecting another active key than the active one",
+        store
+            .add_pending(p1.clone(), base + 100, Some("no-such-kid"))
+            .await,
+    );
+    let mut taken = new_key(Algorithm::EdDSA, base);
+    taken.kid.clone_from(&signer);
+    conflict(
+        "add_pending with the active key's kid",
+        store.add_pending(taken, base + 100, Some(&signer)).await,
+    );
+    assert_eq!(
+        listing(store).await,
+        before,
+        "a refused add_pending must change nothing"
+    );
+
+    // Stored as pending; the active key still signs.
+    ok(
+        "add_pending",
+        store
+            .add_pending(p1.clone(), base + 100, Some(&signer))
+            .await,
+    );
+    let p1_pending = SigningKey::pending(p1.clone(), base + 100);
+    assert_eq!(
+        stored_key(store, &p1.kid).await.as_ref(),
+        Some(&p1_pending),
+        "add_pending must list the key as pending, exactly as given, with its activates_at"
+    );
+    assert_active(
+        ok("active_key", store.active_key().await).as_ref(),
+        &signer,
+        "after add_pending (the pending key must not sign before its time)",
+    );
+    key_invariants(store, "after add_pending", true).await;
+
+    // A second pending key, or a taken kid, is refused whatever is expected.
+    let p2 = new_key(Algorithm::EdDSA, base + 1);
+    let after_add = listing(store).await;
+    for expected in [Some(signer.as_str()), None] {
+        conflict(
+            "add_pending while a key is pending",
+            store.add_pending(p2.clone(), base + 200, expected).await,
+        );
+    }
+    conflict(
+        "add_pending with the pending key's kid",
+        store.add_pending(p1.clone(), base + 200, None).await,
+    );
+    assert_eq!(
+        listing(store).await,
+        after_add,
+        "a refused add_pending must change nothing"
+    );
+
+    // activate_due: nothing before the time; at it, the pending key signs and the active one
+    // is demoted at that time; once.
+    assert_eq!(
+        ok("activate_due", store.activate_due(base + 99).await),
+        None,
+        "activate_due before the pending key's activates_at must promote nothing"
+    );
+    assert_eq!(
+        listing(store).await,
+        after_add,
+        "activate_due before the pending key's activates_at must change nothing"
+    );
+    assert_eq!(
+        ok("activate_due", store.activate_due(base + 100).await),
+        Some(p1.kid.clone()),
+        "activate_due at the pending key's activates_at must promote it"
+    );
+    let p1_active = SigningKey {
+        status: KeyStatus::Active,
+        ..p1_pending.clone()
+    };
+    assert_eq!(
+        ok("active_key", store.active_key().await),
+        Some(p1_active.clone()),
+        "activate_due must make the pending key active, keeping its activates_at"
+    );
+    let demoted = stored_key(store, &signer).await;
+    assert_eq!(
+        demoted.as_ref().map(|k| (k.status, k.demoted_at)),
+        Some((KeyStatus::Passive, Some(base + 100))),
+        "activate_due must make the active key passive with demoted_at = the pending key's \
+         activates_at"
+    );
+    key_invariants(store, "after activate_due", true).await;
+    let promoted = listing(store).await;
+    for now in [base + 100, base + 10_000] {
+        assert_eq!(
+            ok("activate_due", store.activate_due(now).await),
+            None,
+            "activate_due with no key pending must promote nothing (it is idempotent)"
+        );
+    }
+    assert_eq!(
+        listing(store).await,
+        promoted,
+        "activate_due with no key pending must change nothing"
+    );
+
+    // Called late, it demotes the active key at the pending key's time, not at its own now.
+    ok(
+        "add_pending",
+        store
+            .add_pending(p2.clone(), base + 200, Some(&p1.kid))
+            .await,
+    );
+    assert_eq!(
+        ok("activate_due", store.activate_due(base + 900).await),
+        Some(p2.kid.clone()),
+        "activate_due after the pending key's activates_at must promote it"
+    );
+    let p1_passive = SigningKey {
+        status: KeyStatus::Passive,
+        demoted_at: Some(base + 200),
+        ..p1_active.clone()
+    };
+    assert_eq!(
+        stored_key(store, &p1.kid).await.as_ref(),
+        Some(&p1_passive),
+        "activate_due must demote the active key at the pending key's activates_at, not now"
+    );
+    let p2_active = SigningKey {
+        status: KeyStatus::Active,
+        ..SigningKey::pending(p2.clone(), base + 200)
+    };
+    assert_eq!(
+        ok("active_key", store.active_key().await),
+        Some(p2_active.clone()),
+        "activate_due must make the pending key active"
+    );
+    key_invariants(store, "after a late activate_due", true).await;
+
+    // rotate_in retires a pending key (it never signed).
+    let p3 = new_key(Algorithm::ES256, base + 2);
+    ok(
+        "add_pending",
+        store.add_pending(p3.clone(), base + 400, None).await,
+    );
+    let k4 = new_key(Algorithm::EdDSA, base + 3);
+    assert_eq!(
+        ok("rotate_in", store.rotate_in(k4.clone(), base + 350).await),
+        Some(p2.kid.clone()),
+        "rotate_in with a key pending must demote the active key"
+    );
+    assert_eq!(
+        stored_key(store, &p3.kid).await,
+        Some(SigningKey {
+            status: KeyStatus::Retired,
+            private_key: None,
+            demoted_at: Some(base + 350),
+            retired_at: Some(base + 350),
+            ..SigningKey::pending(p3.clone(), base + 400)
+        }),
+        "rotate_in must retire the pending key: demoted_at = retired_at = now, private key \
+         erased"
+    );
+    assert_eq!(
+        ok("active_key", store.active_key().await),
+        Some(rotated(&k4, base + 350)),
+        "rotate_in with a key pending must make the new key active"
+    );
+    assert_eq!(
+        ok("activate_due", store.activate_due(base + 500).await),
+        None,
+        "a pending key retired by rotate_in must never be promoted"
+    );
+    key_invariants(store, "after rotate_in retired the pending key", true).await;
+
+    // retire_key: a pending key is retired demoted at once; a passive one keeps its
+    // demoted_at; the active key is refused; an unknown kid is None; a retired key is
+    // returned and stays as it is.
+    let p4 = new_key(Algorithm::ES256, base + 4);
+    ok(
+        "add_pending",
+        store
+            .add_pending(p4.clone(), base + 600, Some(&k4.kid))
+            .await,
+    );
+    let p4_pending = SigningKey::pending(p4.clone(), base + 600);
+    assert_eq!(
+        ok("retire_key", store.retire_key(&p4.kid, base + 450).await),
+        Some(p4_pending.clone()),
+        "retire_key must return the pending key as it was"
+    );
+    assert_eq!(
+        stored_key(store, &p4.kid).await,
+        Some(SigningKey {
+            status: KeyStatus::Retired,
+            private_key: None,
+            demoted_at: Some(base + 450),
+            retired_at: Some(base + 450),
+            ..p4_pending
+        }),
+        "retire_key of a pending key must retire it with demoted_at = retired_at = now and \
+         erase its private key"
+    );
+    let p2_passive = SigningKey {
+        status: KeyStatus::Passive,
+        demoted_at: Some(base + 350),
+        ..p2_active
+    };
+    assert_eq!(
+        ok("retire_key", store.retire_key(&p2.kid, base + 460).await),
+        Some(p2_passive.clone()),
+        "retire_key must return the passive key as it was"
+    );
+    let p2_retired = SigningKey {
+        status: KeyStatus::Retired,
+        private_key: None,
+        retired_at: Some(base + 460),
+        ..p2_passive
+    };
+    assert_eq!(
+        stored_key(store, &p2.kid).await.as_ref(),
+        Some(&p2_retired),
+        "retire_key of a passive key must retire it at now, keeping its demoted_at, and erase \
+         its private key"
+    );
+    let settled = listing(store).await;
+    conflict(
+        "retire_key of the active key",
+        store.retire_key(&k4.kid, base + 470).await,
+    );
+    assert_eq!(
+        ok(
+            "retire_key",
+            store.retire_key(&unique("no-such-kid"), base + 470).await
+        ),
+        None,
+        "retire_key of an unknown kid must return None"
+    );
+    assert_eq!(
+        ok("retire_key", store.retire_key(&p2.kid, base + 480).await),
+        Some(p2_retired.clone()),
+        "retire_key of a retired key must return it as it is"
+    );
+    assert_eq!(
+        listing(store).await,
+        settled,
+        "retire_key of the active key, of an unknown kid or of a retired key must change \
+         nothing"
+    );
+    conflict(
+        "add_pending with a retired key's kid",
+        store.add_pending(p4.clone(), base + 700, None).await,
+    );
+    assert_eq!(
+        listing(store).await,
+        settled,
+        "a refused add_pending must change nothing"
+    );
+    key_invariants(store, "after retire_key", true).await;
+    vec![p1, p2, p3, p4, k4]
 }
 
 /// [`KeyStore::secret_or_insert`]: the first secret stored under a name is the one every later

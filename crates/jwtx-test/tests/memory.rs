@@ -31,3 +31,17 @@ async fn memory_store_on_a_fixed_clock_conforms() {
     jwtx_test::all(&store).await;
     jwtx_test::ends(&store).await;
 }
+
+/// The key races on the reference store: one add_pending wins, one activate_due promotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_key_races() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    jwtx::store::KeyStore::insert_initial(
+        &*store,
+        jwtx::store::NewSigningKey::generate(jwtx::Algorithm::EdDSA, jwtx_test::fixtures::T0)
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    jwtx_test::key_races(&[store], 3).await;
+}

@@ -72,6 +72,22 @@ enum Bug {
     OverwritesService,
     /// remove_service says it removed, but the credential still finds the service.
     KeepsRemovedService,
+    /// add_pending ignores the active key it is told to expect.
+    IgnoresExpectedActive,
+    /// activate_due promotes a pending key a second before its activates_at.
+    ActivatesEarly,
+    /// activate_due demotes the active key at `now` rather than at the pending key's time.
+    DemotesAtNow,
+    /// rotate_in leaves the pending key pending.
+    RotateKeepsPending,
+    /// retire_key of the active key answers None instead of a Conflict.
+    RetiresActiveSilently,
+    /// retire_key keeps the private key of the key it retires.
+    RetiredKeepsPrivateKey,
+    /// retire_key of a retired key moves its retired_at.
+    RetiresAgain,
+    /// list_keys leaves out the key with the empty kid.
+    HidesEmptyKid,
 }
 
 #[derive(Debug)]
@@ -84,6 +100,9 @@ struct Buggy {
     unlogged: Mutex<HashSet<u64>>,
     /// Keys rotate_in demoted.
     demoted: Mutex<Vec<String>>,
+    /// Records list_keys shows instead of the stored ones (by kid; the last one wins): what
+    /// the key bugs would have stored.
+    shown: Mutex<Vec<SigningKey>>,
 }
 
 impl Buggy {
@@ -98,6 +117,7 @@ impl Buggy {
             hidden: Mutex::default(),
             unlogged: Mutex::default(),
             demoted: Mutex::default(),
+            shown: Mutex::default(),
         }
     }
 
@@ -434,7 +454,27 @@ impl Buggy {
         self.demoted.lock().unwrap()
     }
 
+    /// Shows `record` in place of the stored key of its kid.
+    fn show(&self, record: SigningKey) {
+        self.shown.lock().unwrap().push(record);
+    }
+
+    async fn stored(&self, kid: &str) -> Option<SigningKey> {
+        let keys = self.inner.list_keys().await.unwrap();
+        keys.into_iter().find(|k| k.kid == kid)
+    }
+
     fn distort(&self, mut keys: Vec<SigningKey>) -> Vec<SigningKey> {
+        for shown in self.shown.lock().unwrap().iter() {
+            for k in &mut keys {
+                if k.kid == shown.kid {
+                    *k = shown.clone();
+                }
+            }
+        }
+        if self.bug == Bug::HidesEmptyKid {
+            keys.retain(|k| !k.kid.is_empty());
+        }
         let demoted = self.demoted().clone();
         match self.bug {
             Bug::TwoActiveKeys => {
@@ -471,11 +511,78 @@ impl KeyStore for Buggy {
                     return Ok(None);
                 }
             }
+            let listed = self.inner.list_keys().await?;
+            let pending = listed.into_iter().find(|k| k.status == KeyStatus::Pending);
             let demoted = self.inner.rotate_in(key, now).await?;
+            if let Some(p) = pending.filter(|_| self.bug == Bug::RotateKeepsPending) {
+                self.show(p);
+            }
             if let Some(kid) = &demoted {
                 self.demoted().push(kid.clone());
             }
             Ok(demoted)
+        })
+    }
+    fn add_pending<'a>(
+        &'a self,
+        key: NewSigningKey,
+        activates_at: NumericDate,
+        expected_active: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        let expected_active = if self.bug == Bug::IgnoresExpectedActive {
+            None
+        } else {
+            expected_active
+        };
+        self.inner.add_pending(key, activates_at, expected_active)
+    }
+    fn activate_due(&self, now: NumericDate) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let active = self.inner.active_key().await?;
+            let due = if self.bug == Bug::ActivatesEarly {
+                now + 1
+            } else {
+                now
+            };
+            let promoted = self.inner.activate_due(due).await?;
+            if let (Some(_), Some(a), Bug::DemotesAtNow) = (&promoted, active, self.bug) {
+                let demoted = self.stored(&a.kid).await.unwrap();
+                self.show(SigningKey {
+                    demoted_at: Some(now),
+                    ..demoted
+                });
+            }
+            Ok(promoted)
+        })
+    }
+    fn retire_key<'a>(
+        &'a self,
+        kid: &'a str,
+        now: NumericDate,
+    ) -> StoreFuture<'a, Option<SigningKey>> {
+        Box::pin(async move {
+            let active = self.inner.active_key().await?;
+            if self.bug == Bug::RetiresActiveSilently && active.is_some_and(|a| a.kid == kid) {
+                return Ok(None);
+            }
+            let before = self.inner.retire_key(kid, now).await?;
+            match (&before, self.bug) {
+                (Some(k), Bug::RetiredKeepsPrivateKey) if k.status != KeyStatus::Retired => {
+                    let retired = self.stored(kid).await.unwrap();
+                    self.show(SigningKey {
+                        private_key: k.private_key.clone(),
+                        ..retired
+                    });
+                }
+                (Some(k), Bug::RetiresAgain) if k.status == KeyStatus::Retired => {
+                    self.show(SigningKey {
+                        retired_at: Some(now),
+                        ..k.clone()
+                    });
+                }
+                _ => {}
+            }
+            Ok(before)
         })
     }
     fn retire_expired(
@@ -683,4 +790,52 @@ async fn the_reference_store_passes_the_new_parts() {
     let store = Buggy::new(Bug::ReplacesSecret);
     jwtx_test::revocations(&store).await;
     jwtx_test::services(&store).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "add_pending expecting another active key than the active one must be")]
+async fn catches_ignoring_the_expected_active_key() {
+    jwtx_test::keys(&Buggy::new(Bug::IgnoresExpectedActive)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "activate_due before the pending key's activates_at must promote")]
+async fn catches_activating_early() {
+    jwtx_test::keys(&Buggy::new(Bug::ActivatesEarly)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "demote the active key at the pending key's activates_at, not now")]
+async fn catches_demoting_at_now() {
+    jwtx_test::keys(&Buggy::new(Bug::DemotesAtNow)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "rotate_in must retire the pending key")]
+async fn catches_a_rotation_that_keeps_the_pending_key() {
+    jwtx_test::keys(&Buggy::new(Bug::RotateKeepsPending)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "retire_key of the active key must be Err(Conflict)")]
+async fn catches_retiring_the_active_key_silently() {
+    jwtx_test::keys(&Buggy::new(Bug::RetiresActiveSilently)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "erase its private key")]
+async fn catches_a_retired_key_keeping_its_private_key() {
+    jwtx_test::keys(&Buggy::new(Bug::RetiredKeepsPrivateKey)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "or of a retired key must change nothing")]
+async fn catches_retiring_a_retired_key_again() {
+    jwtx_test::keys(&Buggy::new(Bug::RetiresAgain)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "a key with the empty kid must be stored and read back exactly")]
+async fn catches_losing_the_empty_kid() {
+    jwtx_test::keys(&Buggy::new(Bug::HidesEmptyKid)).await;
 }

@@ -530,6 +530,8 @@ impl KeyStore for MemoryStore {
         let r = match st.keys.iter_mut().find(|k| k.kid == kid) {
             None => Ok(None),
             Some(k) if k.status == KeyStatus::Active => Err(retiring_active(kid)),
+            // Retired already: returned unchanged (its retired_at stays when it was retired).
+            Some(k) if k.status == KeyStatus::Retired => Ok(Some(k.clone())),
             Some(k) => {
                 let before = k.clone();
                 retire(k, now);
