@@ -459,14 +459,30 @@ fn scheduled_rotation_is_acted_on_by_one_instance() {
     let (first, _) = tokens(&c.servers[0], "alice");
     let keys = |c: &Cluster| -> Vec<Value> {
         let out = c.jwtx(&["keys", "list", "--json"], None);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     };
     // At least three scheduled rotations (about 4 s each), bounded at ten times that.
-    eventually("three scheduled rotations", Duration::from_secs(120), || {
-        let n = keys(&c).len();
-        if n >= 4 { Ok(()) } else { Err(format!("{n} keys")) }
-    });
+    eventually(
+        "three scheduled rotations",
+        Duration::from_secs(120),
+        || {
+            let n = keys(&c).len();
+            if n >= 4 {
+                Ok(())
+            } else {
+                Err(format!("{n} keys"))
+            }
+        },
+    );
     let listed = keys(&c);
     let mut starts: Vec<u64> = listed
         .iter()

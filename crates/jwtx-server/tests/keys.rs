@@ -203,12 +203,19 @@ fn keys_are_generated_listed_and_rotated() {
     let keys = keys_json(d);
     let pending = kids(&keys, "pending");
     assert_eq!(pending.len(), 1);
-    let p = keys.iter().find(|k| k["kid"] == pending[0].as_str()).unwrap();
+    let p = keys
+        .iter()
+        .find(|k| k["kid"] == pending[0].as_str())
+        .unwrap();
     assert_eq!(
         p["activates_at"].as_u64().unwrap(),
         p["created_at"].as_u64().unwrap() + 600
     );
-    assert_eq!(kids(&keys, "active"), third, "the active key signs until then");
+    assert_eq!(
+        kids(&keys, "active"),
+        third,
+        "the active key signs until then"
+    );
     // One rotation pending at a time.
     usage(&jwtx(d, &["keys", "rotate"]), "pending");
     let table = ok(&jwtx(d, &["keys", "list"]));
@@ -293,7 +300,10 @@ fn the_server_signs_with_store_keys_and_a_rotation_keeps_old_tokens() {
     ];
     let etag = jwks.header("etag").unwrap().to_owned();
     let text = ok(&jwtx_env(&d, &["keys", "rotate"], &rotate_env));
-    assert!(text.contains(&old_kid) && text.contains("pending"), "{text}");
+    assert!(
+        text.contains(&old_kid) && text.contains("pending"),
+        "{text}"
+    );
     let new_kid = kids(&keys_json(&d), "pending").pop().unwrap();
     assert_ne!(new_kid, old_kid);
     let (published, _) = support::cluster::eventually(
@@ -307,13 +317,21 @@ fn the_server_signs_with_store_keys_and_a_rotation_keeps_old_tokens() {
     );
     assert_ne!(published.header("etag"), Some(etag.as_str()));
     let (still_old, _) = s.tokens("testuser", "testpass");
-    assert_eq!(header(&still_old)["kid"], old_kid.as_str(), "not before the lead");
+    assert_eq!(
+        header(&still_old)["kid"],
+        old_kid.as_str(),
+        "not before the lead"
+    );
     support::cluster::eventually(
         "the running server signs with the new key after the lead",
         std::time::Duration::from_secs(30),
         || {
             let (t, _) = s.tokens("testuser", "testpass");
-            if header(&t)["kid"] == new_kid.as_str() { Ok(()) } else { Err(header(&t)["kid"].to_string()) }
+            if header(&t)["kid"] == new_kid.as_str() {
+                Ok(())
+            } else {
+                Err(header(&t)["kid"].to_string())
+            }
         },
     );
     let keys = keys_json(&d);
@@ -460,7 +478,11 @@ fn retiring_a_key_refuses_its_tokens_on_the_running_server() {
     let bound = std::time::Duration::from_secs(10);
     support::cluster::eventually("the retired key's access token is refused", bound, || {
         let r = s.get("/protected", &access);
-        if support::cluster::is_revoked(&r) { Ok(()) } else { Err(format!("{} {}", r.status, r.text)) }
+        if support::cluster::is_revoked(&r) {
+            Ok(())
+        } else {
+            Err(format!("{} {}", r.status, r.text))
+        }
     });
     let r = s.req("POST", "/refresh").bearer(&refresh).send();
     assert_eq!(r.status, 401, "{}", r.text);
@@ -483,16 +505,31 @@ fn an_hmac_secret_rotates_live_without_logging_anyone_out() {
     assert!(header(&before).get("kid").is_none());
 
     let text = ok(&jwtx(&dir.0, &["keys", "rotate", "--now"]));
-    assert!(text.contains("HS256") && text.contains("signing now"), "{text}");
+    assert!(
+        text.contains("HS256") && text.contains("signing now"),
+        "{text}"
+    );
     let keys = keys_json(&dir.0);
     let new_kid = kids(&keys, "active").pop().unwrap();
-    assert_eq!(kids(&keys, "passive"), vec![String::new()], "the first secret, no kid");
+    assert_eq!(
+        kids(&keys, "passive"),
+        vec![String::new()],
+        "the first secret, no kid"
+    );
     let bound = std::time::Duration::from_secs(10);
     support::cluster::eventually("new tokens carry the new kid", bound, || {
         let (t, _) = s.tokens("testuser", "testpass");
-        if header(&t)["kid"] == new_kid.as_str() { Ok(()) } else { Err(format!("{:?}", header(&t))) }
+        if header(&t)["kid"] == new_kid.as_str() {
+            Ok(())
+        } else {
+            Err(format!("{:?}", header(&t)))
+        }
     });
-    assert_eq!(s.get("/protected", &before).status, 200, "nobody is logged out");
+    assert_eq!(
+        s.get("/protected", &before).status,
+        200,
+        "nobody is logged out"
+    );
     // The JWKS never carries a symmetric key.
     let jwks = s.req("GET", "/.well-known/jwks.json").send();
     assert_eq!(jwks.json["keys"].as_array().unwrap().len(), 0);
@@ -500,7 +537,11 @@ fn an_hmac_secret_rotates_live_without_logging_anyone_out() {
     ok(&jwtx(&dir.0, &["keys", "retire", ""]));
     support::cluster::eventually("the first secret's tokens are refused", bound, || {
         let r = s.get("/protected", &before);
-        if support::cluster::is_revoked(&r) { Ok(()) } else { Err(format!("{} {}", r.status, r.text)) }
+        if support::cluster::is_revoked(&r) {
+            Ok(())
+        } else {
+            Err(format!("{} {}", r.status, r.text))
+        }
     });
     let (after, _) = s.tokens("testuser", "testpass");
     assert_eq!(s.get("/protected", &after).status, 200);

@@ -252,7 +252,12 @@ async fn rotate(
     immediately: bool,
 ) -> Result<String, CliError> {
     // The secret used so far is needed only by an HMAC deployment's first rotation.
-    let first = store.keys().active_key().await.map_err(store_error)?.is_none();
+    let first = store
+        .keys()
+        .active_key()
+        .await
+        .map_err(store_error)?
+        .is_none();
     let first_hmac = if config.algorithm.is_symmetric() && first {
         Some(crate::data::hmac_secret(config, dir, store).await?.0)
     } else {
@@ -264,9 +269,11 @@ async fn rotate(
         store.auth_store().as_ref(),
         config,
         first_hmac.as_ref(),
-        alg,
-        immediately,
-        None,
+        signing::Rotation {
+            alg,
+            immediately,
+            expected_active: None,
+        },
         now,
     )
     .await?;
@@ -397,7 +404,7 @@ mod tests {
             .sign()
             .unwrap()
             .token;
-        let rotated = signing::rotate(&store, &store, &config, None, None, false, None, 2_000)
+        let rotated = signing::rotate(&store, &store, &config, None, Default::default(), 2_000)
             .await
             .unwrap();
         assert_eq!(rotated.activates_at, 2_600);
@@ -409,7 +416,7 @@ mod tests {
         assert_eq!(during.pending, Some((rotated.kid.clone(), 2_600)));
         assert_eq!(during.set.jwks()["keys"].as_array().unwrap().len(), 2);
         // A second scheduled rotation is refused while one is pending.
-        let e = signing::rotate(&store, &store, &config, None, None, false, None, 2_001)
+        let e = signing::rotate(&store, &store, &config, None, Default::default(), 2_001)
             .await
             .unwrap_err();
         assert!(e.is_usage() && e.to_string().contains("pending"), "{e}");
@@ -489,9 +496,7 @@ mod tests {
             &store,
             &config,
             Some(&secret),
-            None,
-            false,
-            None,
+            signing::Rotation::default(),
             2_000,
         )
         .await

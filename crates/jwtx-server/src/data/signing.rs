@@ -193,6 +193,15 @@ fn public_only(key: &Key) -> Result<Key, jwtx::KeyError> {
     })
 }
 
+/// How to rotate: the new key's algorithm (default: the active key's), at once or after
+/// `key_publish_lead`, and on condition that the active key is still `expected_active`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rotation<'a> {
+    pub(crate) alg: Option<Algorithm>,
+    pub(crate) immediately: bool,
+    pub(crate) expected_active: Option<&'a str>,
+}
+
 /// What a rotation did.
 #[derive(Debug)]
 pub(crate) struct Rotated {
@@ -218,11 +227,14 @@ pub(crate) async fn rotate(
     log: &dyn RevocationStore,
     config: &Config,
     first_hmac: Option<&Secret>,
-    alg: Option<Algorithm>,
-    immediately: bool,
-    expected_active: Option<&str>,
+    how: Rotation<'_>,
     now: NumericDate,
 ) -> Result<Rotated, CliError> {
+    let Rotation {
+        alg,
+        immediately,
+        expected_active,
+    } = how;
     let mut active = keys.active_key().await.map_err(store_failed)?;
     if active.is_none() && config.algorithm.is_symmetric() {
         let secret = first_hmac.ok_or_else(|| CliError::usage("no HMAC secret to rotate from"))?;
@@ -322,7 +334,12 @@ pub(crate) async fn retire(
     };
     let rotated = if found.status == KeyStatus::Active {
         let alg = found.alg.parse().ok();
-        Some(rotate(keys, log, config, None, alg, true, None, now).await?)
+        let how = Rotation {
+            alg,
+            immediately: true,
+            expected_active: None,
+        };
+        Some(rotate(keys, log, config, None, how, now).await?)
     } else {
         None
     };

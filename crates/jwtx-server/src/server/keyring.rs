@@ -180,9 +180,10 @@ impl KeyRing {
             self.log.as_ref(),
             &self.config,
             self.first_hmac.as_ref(),
-            None,
-            false,
-            expected,
+            signing::Rotation {
+                expected_active: expected,
+                ..signing::Rotation::default()
+            },
             now,
         )
         .await
