@@ -35,7 +35,10 @@ async fn admin(jwt: Jwt<Roles>) -> (StatusCode, Json<Value>) {
     if jwt.custom().roles.iter().any(|r| r == "admin") {
         (StatusCode::OK, Json(json!({ "admin": true })))
     } else {
-        (StatusCode::FORBIDDEN, Json(json!({ "msg": "Admins only!" })))
+        (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "msg": "Admins only!" })),
+        )
     }
 }
 
@@ -43,7 +46,9 @@ async fn admin(jwt: Jwt<Roles>) -> (StatusCode, Json<Value>) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |name| env::var(name).ok().filter(|v: &String| !v.is_empty());
     let Some(jwks_url) = var("JWKS_URL") else {
-        eprintln!("downstream: set JWKS_URL to the issuer's JWKS (https://…/.well-known/jwks.json)");
+        eprintln!(
+            "downstream: set JWKS_URL to the issuer's JWKS (https://…/.well-known/jwks.json)"
+        );
         std::process::exit(2);
     };
 

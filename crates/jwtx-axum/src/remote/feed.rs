@@ -121,7 +121,8 @@ impl RevocationFeedBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| RemoteError::Runtime)?;
         let set = Arc::new(RevocationSet::with_max_lag(self.max_lag));
         let keys_wake = Arc::new(OnceLock::new());
-        let heartbeat = (self.max_lag / 3).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let heartbeat =
+            (self.max_lag / 3).clamp(Duration::from_millis(100), Duration::from_secs(30));
         tracing::info!(url = %endpoint.url, mode = ?self.mode, max_lag_ms = self.max_lag.as_millis() as u64, "following the issuer's revocation feed");
         let url = endpoint.url.clone();
         let follower = Follower {
@@ -314,7 +315,10 @@ struct Page<'a> {
     epoch: String,
     #[serde(borrow)]
     entries: Vec<Numbered<'a>>,
-    #[allow(dead_code, reason = "read to check the shape; the cursor is the last seq")]
+    #[allow(
+        dead_code,
+        reason = "read to check the shape; the cursor is the last seq"
+    )]
     next: u64,
     more: bool,
 }
@@ -362,7 +366,10 @@ impl Follower {
         loop {
             let result = match self.mode {
                 FeedMode::Stream => self.stream().await,
-                FeedMode::Poll => self.catch_up().await.map(|()| Outcome::Polled { more: false }),
+                FeedMode::Poll => self
+                    .catch_up()
+                    .await
+                    .map(|()| Outcome::Polled { more: false }),
             };
             let pause = match result {
                 Ok(Outcome::Resynced | Outcome::Polled { more: true }) => Duration::ZERO,
@@ -494,7 +501,9 @@ impl Follower {
         if self.cursor == 0 {
             return Err(FeedError::Protocol("409 for after=0".into()));
         }
-        let epoch = serde_json::from_slice::<Msg>(body).ok().and_then(|m| m.epoch);
+        let epoch = serde_json::from_slice::<Msg>(body)
+            .ok()
+            .and_then(|m| m.epoch);
         self.resync("the issuer's log is behind this follower's cursor (409)");
         self.epoch = epoch;
         Ok(Outcome::Resynced)
@@ -608,7 +617,12 @@ impl Follower {
         if res.status != StatusCode::OK || !is_stream {
             // A status, or a server that answers pages only: read the body, bounded.
             let (status, headers) = (res.status, res.headers.clone());
-            let body = read_bounded(res, self.client.options.max_body, self.client.options.timeout).await?;
+            let body = read_bounded(
+                res,
+                self.client.options.max_body,
+                self.client.options.timeout,
+            )
+            .await?;
             return match status {
                 StatusCode::OK if content_type.starts_with("application/json") => {
                     self.apply_page(&body, opened)
@@ -686,7 +700,9 @@ async fn read_bounded(
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             Err(FeedError::Fetch(FetchError::TooLarge(max)))
         }
-        Ok(Err(e)) => Err(FeedError::Fetch(FetchError::Io(format!("reading the body: {e}")))),
+        Ok(Err(e)) => Err(FeedError::Fetch(FetchError::Io(format!(
+            "reading the body: {e}"
+        )))),
         Ok(Ok(b)) => Ok(b.to_bytes()),
     }
 }

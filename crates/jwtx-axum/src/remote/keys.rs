@@ -448,8 +448,7 @@ impl Shared {
 
 fn same_kids(a: &KeySet, b: &KeySet) -> bool {
     a.keys().len() == b.keys().len()
-        && a
-            .keys()
+        && a.keys()
             .iter()
             .zip(b.keys())
             .all(|(x, y)| x.kid() == y.kid())
@@ -531,10 +530,7 @@ mod tests {
             h(&[("cache-control", "Max-Age=60"), ("age", "20")]),
             Some(Duration::from_secs(40))
         );
-        assert_eq!(
-            h(&[("cache-control", "no-store")]),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(h(&[("cache-control", "no-store")]), Some(Duration::ZERO));
         assert_eq!(h(&[("cache-control", "public")]), None);
         assert_eq!(h(&[]), None);
     }

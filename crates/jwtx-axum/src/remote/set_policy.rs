@@ -193,7 +193,10 @@ mod tests {
                 vec![jwk(Algorithm::EdDSA, "a"), jwk(Algorithm::ES256, "a")],
                 "two keys",
             ),
-            (vec![jwk(Algorithm::EdDSA, "a"), no_alg.clone()], "no \"alg\""),
+            (
+                vec![jwk(Algorithm::EdDSA, "a"), no_alg.clone()],
+                "no \"alg\"",
+            ),
             (vec![], "no key"),
         ] {
             let err = read(OPEN, keys).unwrap_err();
@@ -204,7 +207,9 @@ mod tests {
             max_keys: 16,
         };
         assert!(read(pinned, vec![no_alg]).is_ok());
-        let many = (0..17).map(|i| jwk(Algorithm::EdDSA, &i.to_string())).collect();
+        let many = (0..17)
+            .map(|i| jwk(Algorithm::EdDSA, &i.to_string()))
+            .collect();
         assert!(read(OPEN, many).unwrap_err().0.contains("over the bound"));
         assert!(OPEN.read(b"[]").is_err());
     }

@@ -159,15 +159,9 @@ mod tests {
 
     #[test]
     fn bounds_lines_and_events() {
-        assert_eq!(
-            events(&[&[b'x'; 100]], 64),
-            Err(SseError::TooLarge(64))
-        );
+        assert_eq!(events(&[&[b'x'; 100]], 64), Err(SseError::TooLarge(64)));
         let many = "data: 0123456789\n".repeat(10);
-        assert_eq!(
-            events(&[many.as_bytes()], 64),
-            Err(SseError::TooLarge(64))
-        );
+        assert_eq!(events(&[many.as_bytes()], 64), Err(SseError::TooLarge(64)));
         assert_eq!(events(&[b"data: \xff\n\n"], 64), Err(SseError::NotUtf8));
     }
 }

@@ -360,12 +360,9 @@ impl Client {
         target: &str,
         headers: &[(HeaderName, HeaderValue)],
     ) -> Result<Streaming, FetchError> {
-        tokio::time::timeout(
-            self.options.timeout,
-            self.open_inner(ep, target, headers),
-        )
-        .await
-        .map_err(|_| FetchError::Timeout("the request"))?
+        tokio::time::timeout(self.options.timeout, self.open_inner(ep, target, headers))
+            .await
+            .map_err(|_| FetchError::Timeout("the request"))?
     }
 
     async fn open_inner(

@@ -21,7 +21,10 @@ async fn the_downstream_example_verifies_and_follows_revocations() {
     let jwks_url = issuer.url("/jwks");
     let feed_url = issuer.url("/revocations");
     let iss = "https://auth.example";
-    let admin = token(&a, json!({"iss": iss, "aud": ["orders", "billing"], "roles": ["admin", "user"], "sid": "s-admin"}));
+    let admin = token(
+        &a,
+        json!({"iss": iss, "aud": ["orders", "billing"], "roles": ["admin", "user"], "sid": "s-admin"}),
+    );
     let user = token(&a, json!({"iss": iss, "aud": "billing", "sid": "s-user"}));
     let other_aud = token(&a, json!({"iss": iss, "aud": "orders"}));
     let issuer2 = issuer.clone();
@@ -60,7 +63,10 @@ async fn the_downstream_example_verifies_and_follows_revocations() {
         let r = c.get("/admin").bearer(&admin).send();
         assert_eq!((r.status, r.text.as_str()), (200, "{\"admin\":true}"));
         let r = c.get("/admin").bearer(&user).send();
-        assert_eq!((r.status, r.text.as_str()), (403, "{\"msg\":\"Admins only!\"}"));
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (403, "{\"msg\":\"Admins only!\"}")
+        );
 
         let r = c.get("/whoami").send();
         assert_eq!(
@@ -89,16 +95,23 @@ async fn the_downstream_example_verifies_and_follows_revocations() {
             (401, "{\"msg\":\"Token has been revoked\"}\n")
         );
         let err = server.stop();
-        assert!(err.contains("keys from") && err.contains("revocations from"), "{err}");
-        assert!(!err.contains(CREDENTIAL), "the credential reached the log: {err}");
+        assert!(
+            err.contains("keys from") && err.contains("revocations from"),
+            "{err}"
+        );
+        assert!(
+            !err.contains(CREDENTIAL),
+            "the credential reached the log: {err}"
+        );
     })
     .await
     .unwrap();
 
     // Without JWKS_URL it refuses to start, saying why.
-    let (status, err) = tokio::task::spawn_blocking(|| Example::exit_of(EXAMPLE, &[("JWKS_URL", None)]))
-        .await
-        .unwrap();
+    let (status, err) =
+        tokio::task::spawn_blocking(|| Example::exit_of(EXAMPLE, &[("JWKS_URL", None)]))
+            .await
+            .unwrap();
     assert!(!status.success());
     assert!(err.contains("JWKS_URL"), "{err}");
 }

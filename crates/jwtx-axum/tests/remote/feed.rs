@@ -148,14 +148,20 @@ async fn unknown_kind(mode: FeedMode) {
     let unknown = issuer.append(json!({"kind": "device", "id": "d1", "until": FAR}));
     issuer.append(json!({"kind": "session", "id": "s1", "until": FAR}));
     // Fail closed: every token 503, while the entry is there.
-    assert_eq!(until(&app, &s2, 503, WITHIN).await, (503, UNAVAILABLE.into()));
+    assert_eq!(
+        until(&app, &s2, 503, WITHIN).await,
+        (503, UNAVAILABLE.into())
+    );
     tokio::time::sleep(MAX_LAG * 2).await;
     assert_eq!(call(&app, &s2).await, (503, UNAVAILABLE.into()));
     assert_eq!(call(&app, &s1).await.0, 503);
     // Never skipped: the follower keeps asking from before it.
     assert_eq!(feed.set().cursor(), unknown - 1);
     let last_after = issuer.feed_requests.lock().unwrap().last().unwrap().0;
-    assert!(last_after < unknown, "asked after {last_after}, past the unknown entry {unknown}");
+    assert!(
+        last_after < unknown,
+        "asked after {last_after}, past the unknown entry {unknown}"
+    );
     // Once the entry is gone (purged, or the follower upgraded), it reads on.
     issuer.remove(unknown);
     assert_eq!(until(&app, &s2, 200, WITHIN).await, (200, "alice".into()));
@@ -181,7 +187,11 @@ async fn the_feed_down_beyond_max_lag_fails_closed_then_recovers() {
         // Only the feed goes down (503, streams end); keys stay reachable.
         issuer.feed_down.store(true, Ordering::SeqCst);
         issuer.grew.notify_waiters();
-        assert_eq!(until(&app, &t, 503, WITHIN).await, (503, UNAVAILABLE.into()), "{mode:?}");
+        assert_eq!(
+            until(&app, &t, 503, WITHIN).await,
+            (503, UNAVAILABLE.into()),
+            "{mode:?}"
+        );
         // A revocation made while it was down is applied on recovery, without a restart.
         issuer.append(json!({"kind": "session", "id": "s9", "until": FAR}));
         let other = with(&a, json!({"sid": "s10"}));
@@ -202,14 +212,22 @@ async fn a_refused_credential_never_vouches_and_is_never_printed() {
         .unwrap();
     assert!(!feed.ready(Duration::from_secs(2)).await);
     let app = app(manager(keys, Some(feed.clone())));
-    assert_eq!(call(&app, &with(&a, json!({}))).await, (503, UNAVAILABLE.into()));
-    let debug = format!("{feed:?} {:?}", RevocationFeed::builder("https://x.example/r", wrong));
+    assert_eq!(
+        call(&app, &with(&a, json!({}))).await,
+        (503, UNAVAILABLE.into())
+    );
+    let debug = format!(
+        "{feed:?} {:?}",
+        RevocationFeed::builder("https://x.example/r", wrong)
+    );
     assert!(!debug.contains("wrong-credential"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
     // Bad credentials are refused at build.
     for bad in ["", "has space", "tab\there"] {
         assert!(
-            RevocationFeed::builder(issuer.url("/revocations"), bad).start().is_err(),
+            RevocationFeed::builder(issuer.url("/revocations"), bad)
+                .start()
+                .is_err(),
             "{bad:?}"
         );
     }

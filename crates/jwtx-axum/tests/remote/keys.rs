@@ -74,7 +74,10 @@ async fn unknown_kid_fetches_are_spaced_by_the_cooldown() {
     // Every fetch is at least a cooldown after the one before.
     let times = issuer.jwks_times.lock().unwrap().clone();
     for w in times[1..].windows(2) {
-        assert!(w[1] - w[0] >= cooldown - Duration::from_millis(5), "{times:?}");
+        assert!(
+            w[1] - w[0] >= cooldown - Duration::from_millis(5),
+            "{times:?}"
+        );
     }
 }
 
@@ -91,7 +94,10 @@ async fn a_new_key_under_a_new_kid_is_picked_up_by_the_unknown_kid_fetch() {
     let b = key("b");
     issuer.set_jwks(jwks(&[&a, &b]));
     // The request with the new kid waits for the fetch and verifies against the new set.
-    assert_eq!(call(&app, &token(&b, json!({}))).await, (200, "alice".into()));
+    assert_eq!(
+        call(&app, &token(&b, json!({}))).await,
+        (200, "alice".into())
+    );
     assert_eq!(issuer.fetches(), 2);
     let mut kids = keys.kids();
     kids.sort();
@@ -107,7 +113,10 @@ async fn a_new_key_under_a_new_kid_is_picked_up_by_the_unknown_kid_fetch() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = call(&app, &token(&c, json!({}))).await;
     }
-    assert_eq!(call(&app, &token(&a, json!({}))).await, (422, UNKNOWN_KID.into()));
+    assert_eq!(
+        call(&app, &token(&a, json!({}))).await,
+        (422, UNKNOWN_KID.into())
+    );
 }
 
 #[tokio::test]
@@ -126,7 +135,12 @@ async fn cache_control_is_honoured_and_the_set_refreshed_before_it_expires() {
     let start = Instant::now();
     let mut requests = 0;
     while start.elapsed() < Duration::from_secs(8) {
-        assert_eq!(call(&app, &t).await, (200, "alice".into()), "after {:?}", start.elapsed());
+        assert_eq!(
+            call(&app, &t).await,
+            (200, "alice".into()),
+            "after {:?}",
+            start.elapsed()
+        );
         requests += 1;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -263,10 +277,14 @@ async fn transport_rules() {
     ] {
         let err = RemoteKeys::builder(url).start().unwrap_err();
         assert!(matches!(err, RemoteError::Url { .. }), "{url}: {err}");
-        let err = RevocationFeed::builder(url, CREDENTIAL).start().unwrap_err();
+        let err = RevocationFeed::builder(url, CREDENTIAL)
+            .start()
+            .unwrap_err();
         assert!(matches!(err, RemoteError::Url { .. }), "{url}: {err}");
     }
-    let err = RemoteKeys::builder("http://issuer.example/jwks").start().unwrap_err();
+    let err = RemoteKeys::builder("http://issuer.example/jwks")
+        .start()
+        .unwrap_err();
     assert!(err.to_string().contains("use https://"), "{err}");
     assert!(
         RemoteKeys::builder("https://issuer.example/jwks")
@@ -289,10 +307,16 @@ async fn transport_rules() {
     assert!(!redirected.ready(Duration::from_secs(2)).await);
     assert_eq!(issuer.fetches(), 0, "the redirect was followed");
     let app_r = app(manager(redirected, None));
-    assert_eq!(call(&app_r, &token(&a, json!({}))).await, (503, UNAVAILABLE.into()));
+    assert_eq!(
+        call(&app_r, &token(&a, json!({}))).await,
+        (503, UNAVAILABLE.into())
+    );
 
     // A body over the bound is a failed fetch; the same body under a larger bound is not.
-    let big = RemoteKeys::builder(issuer.url("/big")).http(quick()).start().unwrap();
+    let big = RemoteKeys::builder(issuer.url("/big"))
+        .http(quick())
+        .start()
+        .unwrap();
     assert!(!big.ready(Duration::from_secs(2)).await);
     let roomy = RemoteKeys::builder(issuer.url("/big"))
         .http(quick().max_body(256 * 1024))

@@ -64,7 +64,10 @@ pub fn keys_builder(issuer: &Issuer) -> RemoteKeysBuilder {
 /// Starts remote keys and waits for the first set.
 pub async fn ready(builder: RemoteKeysBuilder) -> RemoteKeys {
     let keys = builder.start().unwrap();
-    assert!(keys.ready(Duration::from_secs(20)).await, "no key set fetched");
+    assert!(
+        keys.ready(Duration::from_secs(20)).await,
+        "no key set fetched"
+    );
     keys
 }
 
@@ -85,7 +88,9 @@ pub async fn call(app: &Router, token: &str) -> (u16, String) {
         .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status().as_u16();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
@@ -123,14 +128,22 @@ async fn issuer_and_audience_per_service() {
     let app = app(JwtManager::downstream(keys, validation).build());
     let iss = "https://auth.example";
     for (claims, status, body) in [
-        (json!({"iss": iss, "aud": ["orders", "billing"]}), 200, "alice"),
+        (
+            json!({"iss": iss, "aud": ["orders", "billing"]}),
+            200,
+            "alice",
+        ),
         (json!({"iss": iss, "aud": "billing"}), 200, "alice"),
         (
             json!({"iss": iss, "aud": ["orders", "shipping"]}),
             422,
             "{\"msg\":\"Audience doesn't match\"}\n",
         ),
-        (json!({"iss": iss}), 422, "{\"msg\":\"Token is missing the \\\"aud\\\" claim\"}\n"),
+        (
+            json!({"iss": iss}),
+            422,
+            "{\"msg\":\"Token is missing the \\\"aud\\\" claim\"}\n",
+        ),
         (
             json!({"iss": "https://evil.example", "aud": ["billing"]}),
             422,

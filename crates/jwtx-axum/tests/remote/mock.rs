@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
@@ -94,9 +94,7 @@ impl Issuer {
             .route("/jwks", get(jwks))
             .route(
                 "/redirect",
-                get(|| async {
-                    (StatusCode::FOUND, [(header::LOCATION, "/jwks")], "")
-                }),
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/jwks")], "") }),
             )
             .route("/big", get(big))
             .route("/jku", get(jku))
@@ -302,7 +300,9 @@ fn sse(issuer: Arc<Issuer>, after: u64, heartbeat: Duration) -> Response {
             let grew = issuer.grew.notified();
             if issuer.feed_down.load(Ordering::SeqCst) {
                 let _ = tx
-                    .send(Bytes::from("event: error\ndata: {\"msg\":\"store unavailable\"}\n\n"))
+                    .send(Bytes::from(
+                        "event: error\ndata: {\"msg\":\"store unavailable\"}\n\n",
+                    ))
                     .await;
                 return;
             }
