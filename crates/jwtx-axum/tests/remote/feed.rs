@@ -251,3 +251,32 @@ async fn skip_revocation_check_routes_skip_the_feed() {
     tokio::time::sleep(MAX_LAG * 2).await;
     assert_eq!(call(&app, &t).await, (200, "alice".into()));
 }
+
+#[tokio::test]
+async fn a_keys_notice_in_the_feed_refreshes_the_key_set() {
+    let (issuer, a) = issuer_with_a().await;
+    // No scheduled refresh during the test: only the notice can cause a fetch.
+    let keys = ready(
+        keys_builder(&issuer).refresh_bounds(Duration::from_secs(3600), Duration::from_secs(3600)),
+    )
+    .await;
+    let feed = RevocationFeed::builder(issuer.url("/revocations"), CREDENTIAL)
+        .max_lag(MAX_LAG)
+        .start()
+        .unwrap();
+    let _m = manager(keys.clone(), Some(feed.clone()));
+    assert!(feed.ready(WITHIN).await);
+    assert_eq!(issuer.fetches(), 1);
+    let b = key("b");
+    issuer.set_jwks(jwks(&[&a, &b]));
+    issuer.append(json!({"kind": "keys", "kid": "b", "until": FAR}));
+    let deadline = std::time::Instant::now() + WITHIN;
+    while keys.kids().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notice did not refresh the keys"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(issuer.fetches(), 2);
+}

@@ -73,9 +73,10 @@ async fn unknown_kid_fetches_are_spaced_by_the_cooldown() {
     );
     // Every fetch is at least a cooldown after the one before.
     let times = issuer.jwks_times.lock().unwrap().clone();
+    // Arrival times: a connect's jitter either way, well under the cooldown.
     for w in times[1..].windows(2) {
         assert!(
-            w[1] - w[0] >= cooldown - Duration::from_millis(5),
+            w[1] - w[0] >= cooldown - Duration::from_millis(100),
             "{times:?}"
         );
     }
@@ -122,7 +123,7 @@ async fn a_new_key_under_a_new_kid_is_picked_up_by_the_unknown_kid_fetch() {
 #[tokio::test]
 async fn cache_control_is_honoured_and_the_set_refreshed_before_it_expires() {
     let (issuer, a) = issuer_with_a().await;
-    issuer.jwks.lock().unwrap().cache_control = Some("public, max-age=3".into());
+    issuer.jwks.lock().unwrap().cache_control = Some("public, max-age=5".into());
     // No staleness allowed: a set used past its age would answer 503.
     let keys = ready(
         keys_builder(&issuer)
@@ -134,7 +135,7 @@ async fn cache_control_is_honoured_and_the_set_refreshed_before_it_expires() {
     let t = token(&a, json!({}));
     let start = Instant::now();
     let mut requests = 0;
-    while start.elapsed() < Duration::from_secs(8) {
+    while start.elapsed() < Duration::from_secs(11) {
         assert_eq!(
             call(&app, &t).await,
             (200, "alice".into()),
@@ -145,17 +146,17 @@ async fn cache_control_is_honoured_and_the_set_refreshed_before_it_expires() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let times = issuer.jwks_times.lock().unwrap().clone();
-    // max-age=3 refreshes at 80% (2.4 s): about 4 fetches in 8 s, not one per request.
+    // max-age=5 refreshes at 80% (4 s): 3 fetches in 11 s, not one per request.
     assert!(
-        (3..=6).contains(&times.len()),
+        (2..=5).contains(&times.len()),
         "{} fetches for {requests} requests",
         times.len()
     );
     for w in times.windows(2) {
         let gap = w[1] - w[0];
         assert!(
-            gap < Duration::from_secs(3) && gap >= Duration::from_secs(2),
-            "refetched {gap:?} after the previous fetch; max-age is 3 s: {times:?}"
+            gap < Duration::from_secs(5) && gap >= Duration::from_millis(3500),
+            "refetched {gap:?} after the previous fetch; max-age is 5 s: {times:?}"
         );
     }
 }

@@ -7,6 +7,7 @@ mod example;
 mod feed;
 mod keys;
 mod mock;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
