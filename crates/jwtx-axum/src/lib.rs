@@ -19,7 +19,7 @@
 //! | `*_loader` error callbacks | [`JwtManagerBuilder::error_handler`] |
 //! | implicit refresh `after_request` | [`JwtLayer::implicit_refresh`] |
 //! | (none: every request verifies) | [`JwtManagerBuilder::verified_cache`]: a token seen before skips the signature check |
-//! | `decode_key_loader` fetching an issuer's JWKS | [`JwtManager::downstream`] with `remote::RemoteKeys`, and `remote::RevocationFeed` (feature `remote`) |
+//! | `decode_key_loader` fetching an issuer's JWKS | `JwtManager::downstream` with `remote::RemoteKeys`, and `remote::RevocationFeed` (feature `remote`) |
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
@@ -52,9 +52,11 @@
 //! ## Downstream services
 //!
 //! With the `remote` feature, a service that verifies tokens another jwtx service issues
-//! follows that issuer's JWKS and revocation feed in the background ([`remote`]):
+//! follows that issuer's JWKS and revocation feed in the background (module `remote`):
 //!
 //! ```ignore
+//! use jwtx_axum::remote::{RemoteKeys, RevocationFeed};
+//!
 //! let keys = RemoteKeys::builder("https://auth.example/.well-known/jwks.json").start()?;
 //! let feed = RevocationFeed::builder("https://auth.example/revocations", &credential).start()?;
 //! let jwt = JwtManager::downstream(keys, Validation::new().issuer("https://auth.example").audience("orders"))
