@@ -19,6 +19,7 @@
 //! | `*_loader` error callbacks | [`JwtManagerBuilder::error_handler`] |
 //! | implicit refresh `after_request` | [`JwtLayer::implicit_refresh`] |
 //! | (none: every request verifies) | [`JwtManagerBuilder::verified_cache`]: a token seen before skips the signature check |
+//! | `decode_key_loader` fetching an issuer's JWKS | `JwtManager::downstream` with `remote::RemoteKeys`, and `remote::RevocationFeed` (feature `remote`) |
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
@@ -48,6 +49,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Downstream services
+//!
+//! With the `remote` feature, a service that verifies tokens another jwtx service issues
+//! follows that issuer's JWKS and revocation feed in the background (module `remote`):
+//!
+//! ```ignore
+//! use jwtx_axum::remote::{RemoteKeys, RevocationFeed};
+//!
+//! let keys = RemoteKeys::builder("https://auth.example/.well-known/jwks.json").start()?;
+//! let feed = RevocationFeed::builder("https://auth.example/revocations", &credential).start()?;
+//! let jwt = JwtManager::downstream(keys, Validation::new().issuer("https://auth.example").audience("orders"))
+//!     .revocation_feed(feed)
+//!     .build();
+//! ```
+//!
 //! Errors answer with flask-jwt-extended's statuses and `{"msg": …}` bodies byte for byte
 //! (plus `WWW-Authenticate: Bearer` on 401), or in RFC 6750 style ([`ErrorStyle`]).
 
@@ -59,6 +75,8 @@ mod extract;
 mod layer;
 mod locate;
 mod manager;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod token;
 mod verified_cache;
 mod verify;

@@ -52,8 +52,14 @@ pub(crate) struct Inner {
     pub(crate) codec: Codec,
     pub(crate) config: Arc<JwtConfig>,
     pub(crate) callbacks: Callbacks,
-    /// Recently verified tokens (`None`: off, or a decode-key loader is set).
+    /// Recently verified tokens (`None`: off, or a decode-key loader or remote keys are set).
     verified: Option<VerifiedCache>,
+    /// The issuer's key set, when this service verifies another's tokens.
+    #[cfg(feature = "remote")]
+    pub(crate) remote_keys: Option<crate::remote::RemoteKeys>,
+    /// The issuer's revocation feed, checked before the revocation callback.
+    #[cfg(feature = "remote")]
+    pub(crate) feed: Option<crate::remote::RevocationFeed>,
     /// A route's extractor needs what the builder was not given (`CurrentUser` without a
     /// user loader, or with another user type): logged once, answered 500 every time.
     pub(crate) misconfigured_logged: Once,
@@ -97,6 +103,10 @@ pub struct JwtManagerBuilder {
     config: JwtConfig,
     callbacks: Callbacks,
     verified_cache: usize,
+    #[cfg(feature = "remote")]
+    remote_keys: Option<crate::remote::RemoteKeys>,
+    #[cfg(feature = "remote")]
+    feed: Option<crate::remote::RevocationFeed>,
 }
 
 impl fmt::Debug for JwtManagerBuilder {
@@ -178,6 +188,32 @@ impl JwtManagerBuilder {
         self
     }
 
+    /// Verifies with the issuer's key set, kept current in the background (the codec's own
+    /// keys are then not used for verification; its validation policy and clock are). A
+    /// token whose `kid` the set lacks may wait for one fetch (see [`RemoteKeys`]); while the
+    /// set is missing or stale past its bound, tokens are answered 503. Not with
+    /// [`decode_keys`](Self::decode_keys); the cache of verified tokens is off, since the
+    /// keys change.
+    ///
+    /// [`RemoteKeys`]: crate::remote::RemoteKeys
+    #[cfg(feature = "remote")]
+    pub fn remote_keys(mut self, keys: crate::remote::RemoteKeys) -> Self {
+        self.remote_keys = Some(keys);
+        self
+    }
+
+    /// Checks every token against the issuer's revocation feed (before
+    /// [`revocation_check`](Self::revocation_check), if one is set too): a revoked token is
+    /// answered 401 `Token has been revoked`, and while the feed's set cannot vouch (older
+    /// than its `max_lag`, an unreadable entry) every token is answered 503. Routes with
+    /// [`skip_revocation_check`](crate::JwtRoute::skip_revocation_check) skip it. With
+    /// [`remote_keys`](Self::remote_keys), a `key`/`keys` entry makes the key set refresh.
+    #[cfg(feature = "remote")]
+    pub fn revocation_feed(mut self, feed: crate::remote::RevocationFeed) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
     /// `token_verification_loader`: false answers 400 `User claims verification failed`.
     pub fn token_verification(
         mut self,
@@ -238,8 +274,25 @@ impl JwtManagerBuilder {
                 "JwtConfig::header_name is not a valid HTTP header name: no request can carry it"
             );
         }
+        #[cfg(feature = "remote")]
+        let remote = self.remote_keys.is_some();
+        #[cfg(not(feature = "remote"))]
+        let remote = false;
+        #[cfg(feature = "remote")]
+        if remote && self.callbacks.decode_keys.is_some() {
+            return Err(BuildError {
+                owner: "JwtManagerBuilder",
+                field: "remote_keys",
+                problem: "and decode_keys are both set: choose one source of keys".into(),
+            });
+        }
+        #[cfg(feature = "remote")]
+        if let (Some(keys), Some(feed)) = (&self.remote_keys, &self.feed) {
+            feed.wake_on_key_entries(keys.wake_handle());
+        }
         let verified = match self.callbacks.decode_keys {
             Some(_) => None,
+            None if remote => None,
             None => VerifiedCache::new(self.verified_cache),
         };
         Ok(JwtManager(Arc::new(Inner {
@@ -247,6 +300,10 @@ impl JwtManagerBuilder {
             config: Arc::new(self.config),
             callbacks: self.callbacks,
             verified,
+            #[cfg(feature = "remote")]
+            remote_keys: self.remote_keys,
+            #[cfg(feature = "remote")]
+            feed: self.feed,
             misconfigured_logged: Once::new(),
         })))
     }
@@ -272,6 +329,8 @@ impl JwtManagerBuilder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BuildError {
+    /// `JwtConfig`, or `JwtManagerBuilder` for a conflict between builder calls.
+    owner: &'static str,
     field: &'static str,
     problem: String,
 }
@@ -279,12 +338,14 @@ pub struct BuildError {
 impl BuildError {
     fn new(field: &'static str, problem: impl Into<String>) -> Self {
         BuildError {
+            owner: "JwtConfig",
             field,
             problem: problem.into(),
         }
     }
 
-    /// The [`JwtConfig`] field at fault (`token_location`, `header_name`, …).
+    /// The [`JwtConfig`] field at fault (`token_location`, `header_name`, …), or the
+    /// [`JwtManagerBuilder`] call.
     pub fn field(&self) -> &'static str {
         self.field
     }
@@ -292,7 +353,7 @@ impl BuildError {
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JwtConfig::{} {}", self.field, self.problem)
+        write!(f, "{}::{} {}", self.owner, self.field, self.problem)
     }
 }
 
@@ -395,7 +456,35 @@ impl JwtManager {
             config: JwtConfig::default(),
             callbacks: Callbacks::default(),
             verified_cache: 0,
+            #[cfg(feature = "remote")]
+            remote_keys: None,
+            #[cfg(feature = "remote")]
+            feed: None,
         }
+    }
+
+    /// A manager for a downstream service, which verifies the tokens of an issuer with its
+    /// key set under `validation` (require the issuer and this service's audience there) and
+    /// signs none: [`builder`](Self::builder) with a codec that holds no signing key, and
+    /// [`remote_keys`](JwtManagerBuilder::remote_keys).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use jwtx::Validation;
+    /// use jwtx_axum::{JwtManager, remote::RemoteKeys};
+    ///
+    /// let keys = RemoteKeys::builder("https://auth.example/.well-known/jwks.json").start()?;
+    /// let jwt = JwtManager::downstream(keys, Validation::new().issuer("https://auth.example").audience("orders"))
+    ///     .build();
+    /// # let _ = jwt; Ok(()) }
+    /// ```
+    #[cfg(feature = "remote")]
+    pub fn downstream(
+        keys: crate::remote::RemoteKeys,
+        validation: jwtx::Validation,
+    ) -> JwtManagerBuilder {
+        JwtManager::builder(Codec::new(verify_only_key()).with_validation(validation))
+            .remote_keys(keys)
     }
 
     /// The codec.
@@ -436,7 +525,25 @@ impl JwtManager {
     /// `decode_token(encoded)`: signature and claim checks, without revocation, type,
     /// freshness or user lookup.
     pub fn decode_token(&self, token: &str) -> Result<Verified<Map<String, Value>>, JwtError> {
+        self.remote_keys_usable()?;
         self.verify_raw(token).map_err(Into::into)
+    }
+
+    /// With remote keys: `Err` (503) while the set is missing or stale past its bound.
+    #[cfg(feature = "remote")]
+    pub(crate) fn remote_keys_usable(&self) -> Result<(), JwtError> {
+        match &self.0.remote_keys {
+            Some(keys) => keys.usable().map_err(|e| JwtError::Unavailable {
+                detail: e.to_string(),
+                source: Some(Arc::new(e)),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    #[cfg(not(feature = "remote"))]
+    pub(crate) fn remote_keys_usable(&self) -> Result<(), JwtError> {
+        Ok(())
     }
 
     /// `decode_token(encoded, allow_expired=True)`: as [`decode_token`](Self::decode_token),
@@ -445,6 +552,7 @@ impl JwtManager {
         &self,
         token: &str,
     ) -> Result<Verified<Map<String, Value>>, JwtError> {
+        self.remote_keys_usable()?;
         self.verify_allow_expired(token).map_err(Into::into)
     }
 
@@ -485,9 +593,22 @@ impl JwtManager {
         }
     }
 
-    /// The keys the decode-key loader picks from the token's UNVERIFIED header and payload;
-    /// `None`: no loader, or the loader defers to the codec's keys.
+    /// The keys the decode-key loader picks from the token's UNVERIFIED header and payload,
+    /// or the remote set's current snapshot; `None`: the codec's keys.
     fn loaded_keys(&self, token: &str) -> Result<Option<KeySet>, jwtx::Error> {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.0.remote_keys {
+            // No set yet: as a kid the set lacks (the pipeline fetches, then answers 503).
+            return match remote.snapshot() {
+                Some(keys) => Ok(Some(keys)),
+                None => Err(jwtx::Error::UnknownKey {
+                    kid: dangerous::unverified_header(token, self.0.codec.validation().max_len())?
+                        .get("kid")
+                        .and_then(Value::as_str)
+                        .map(|k| k.chars().take(64).collect()),
+                }),
+            };
+        }
         let Some(loader) = &self.0.callbacks.decode_keys else {
             return Ok(None);
         };
@@ -791,5 +912,23 @@ impl<'m> ManagedToken<'m> {
             Some(key) => builder.sign_with(&key),
             None => builder.sign(),
         }
+    }
+}
+
+/// A public-only Ed25519 key for a downstream codec: it verifies nothing that reaches it (the
+/// remote set is used) and cannot sign, so such a manager issues no token.
+#[cfg(feature = "remote")]
+fn verify_only_key() -> KeySet {
+    let public = Key::generate(jwtx::Algorithm::EdDSA)
+        .ok()
+        .and_then(|k| k.public_jwk())
+        .and_then(|p| serde_json::to_string(&p).ok())
+        .and_then(|json| KeySet::from_jwks_json(&json).ok());
+    match public {
+        Some(set) => set,
+        // Generating an Ed25519 key fails only if the system CSPRNG does, which aws-lc-rs
+        // treats as fatal itself; this keeps the function total.
+        #[allow(clippy::panic)]
+        None => panic!("cannot make a verify-only Ed25519 key"),
     }
 }

@@ -141,6 +141,8 @@ pub(crate) async fn check(
         Some(res) => res,
         None => {
             let res = find_and_verify(parts, manager, locations, refresh_lookup);
+            #[cfg(feature = "remote")]
+            let res = remote_keys_step(parts, manager, locations, refresh_lookup, res).await;
             let entry = (refresh_lookup, route_locations.clone(), res.clone());
             match parts.extensions.get_mut::<Cache>() {
                 Some(c) => c.0.push(entry),
@@ -160,6 +162,27 @@ pub(crate) async fn check(
     token.verified.require(req.kind)?;
     if req.fresh {
         token.verified.require_fresh(manager.0.codec.now())?;
+    }
+    #[cfg(feature = "remote")]
+    if !skip_revocation && let Some(feed) = &manager.0.feed {
+        let t = &token;
+        let r = jwtx::store::TokenRef {
+            kid: t.header().kid(),
+            jti: t.jti(),
+            sid: t.sid(),
+            sub: t.sub(),
+            iat: t.claims().iat,
+        };
+        match feed.check(r) {
+            Ok(false) => {}
+            Ok(true) => return Err(JwtError::Revoked),
+            Err(why) => {
+                return Err(JwtError::Unavailable {
+                    detail: format!("revocation feed: {why}"),
+                    source: Some(Arc::new(why)),
+                });
+            }
+        }
     }
     let cb = &manager.0.callbacks;
     if let Some(revocation) = cb.revocation.as_ref().filter(|_| !skip_revocation) {
@@ -203,6 +226,37 @@ pub(crate) async fn check(
         *slot.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
     }
     Ok(Some(token))
+}
+
+/// With remote keys: a token whose `kid` the issuer's set lacks (or any token before the
+/// first set) waits for one fetch, shared and rate-limited (`RemoteKeys`), and is verified
+/// again; then, whatever the token, a set missing or stale past its bound answers 503.
+/// Failures to find a token (401, 422 for a bad header) stand as they are.
+#[cfg(feature = "remote")]
+async fn remote_keys_step(
+    parts: &Parts,
+    manager: &JwtManager,
+    locations: &[Location],
+    refresh: bool,
+    res: Result<Arc<TokenData>, JwtError>,
+) -> Result<Arc<TokenData>, JwtError> {
+    let Some(keys) = &manager.0.remote_keys else {
+        return res;
+    };
+    let res = match res {
+        Err(JwtError::Token(jwtx::Error::UnknownKey { .. })) => {
+            keys.fetch_for_unknown_kid().await;
+            find_and_verify(parts, manager, locations, refresh)
+        }
+        other => other,
+    };
+    match res {
+        Ok(_) | Err(JwtError::Token(_)) => {
+            manager.remote_keys_usable()?;
+            res
+        }
+        other => other,
+    }
 }
 
 /// Steps 1–6: find, verify, compare the CSRF value.
