@@ -219,7 +219,11 @@ fn keys_are_generated_listed_and_rotated() {
     // One rotation pending at a time.
     usage(&jwtx(d, &["keys", "rotate"]), "pending");
     let table = ok(&jwtx(d, &["keys", "list"]));
-    assert!(table.contains("pending  - (signs from"), "{table}");
+    let line = table.lines().find(|l| l.starts_with(&pending[0])).unwrap();
+    assert!(
+        line.contains(" pending ") && line.contains("- (signs from"),
+        "{table}"
+    );
 
     // retire a passive key: it is retired at once.
     let text = ok(&jwtx(d, &["keys", "retire", &first]));
@@ -477,15 +481,9 @@ fn retiring_a_key_refuses_its_tokens_on_the_running_server() {
     assert!(text.contains("was the active key"), "{text}");
     let bound = std::time::Duration::from_secs(10);
     support::cluster::eventually("the retired key's access token is refused", bound, || {
-        let r = s.get("/protected", &access);
-        if support::cluster::is_revoked(&r) {
-            Ok(())
-        } else {
-            Err(format!("{} {}", r.status, r.text))
-        }
+        refused_as_retired(&s.get("/protected", &access))
     });
-    let r = s.req("POST", "/refresh").bearer(&refresh).send();
-    assert_eq!(r.status, 401, "{}", r.text);
+    refused_as_retired(&s.req("POST", "/refresh").bearer(&refresh).send()).unwrap();
     let (fresh, _) = s.tokens("testuser", "testpass");
     assert_ne!(header(&fresh)["kid"], old_kid.as_str());
     assert_eq!(s.get("/protected", &fresh).status, 200);
@@ -519,7 +517,7 @@ fn an_hmac_secret_rotates_live_without_logging_anyone_out() {
     let bound = std::time::Duration::from_secs(10);
     support::cluster::eventually("new tokens carry the new kid", bound, || {
         let (t, _) = s.tokens("testuser", "testpass");
-        if header(&t)["kid"] == new_kid.as_str() {
+        if header(&t).get("kid") == Some(&Value::from(new_kid.as_str())) {
             Ok(())
         } else {
             Err(format!("{:?}", header(&t)))
@@ -536,12 +534,7 @@ fn an_hmac_secret_rotates_live_without_logging_anyone_out() {
 
     ok(&jwtx(&dir.0, &["keys", "retire", ""]));
     support::cluster::eventually("the first secret's tokens are refused", bound, || {
-        let r = s.get("/protected", &before);
-        if support::cluster::is_revoked(&r) {
-            Ok(())
-        } else {
-            Err(format!("{} {}", r.status, r.text))
-        }
+        refused_as_retired(&s.get("/protected", &before))
     });
     let (after, _) = s.tokens("testuser", "testpass");
     assert_eq!(s.get("/protected", &after).status, 200);
@@ -570,4 +563,16 @@ fn the_jwks_is_cached_and_revalidated() {
         .send();
     assert_eq!(other.status, 200);
     assert_eq!(other.text, r.text);
+}
+
+/// `Ok` when `r` refuses a token of a retired key: revoked by its `key` entry (401), or, once
+/// the key left the server's set, signed by no key it holds (422, flask-jwt-extended's answer
+/// to an unknown key).
+fn refused_as_retired(r: &support::Response) -> Result<(), String> {
+    let unknown = r.status == 422 && support::msg(r) == "No key matches the token's key ID";
+    if support::cluster::is_revoked(r) || unknown {
+        Ok(())
+    } else {
+        Err(format!("{} {}", r.status, r.text))
+    }
 }
