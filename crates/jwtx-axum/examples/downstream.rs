@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(jwt);
     let port = var("PORT").unwrap_or_else(|| "5001".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    eprintln!("downstream: listening on http://127.0.0.1:{port}");
+    eprintln!("downstream: listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
 }
