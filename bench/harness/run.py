@@ -38,6 +38,7 @@ RELEASE = TARGET / "release"
 JWTX = RELEASE / "jwtx"
 AXUM = RELEASE / "jwtx-bench-peer-axum"
 REVOCATION_LOAD = RELEASE / "examples" / "revocation_load"
+DOWNSTREAM = RELEASE / "examples" / "downstream"
 VENV = TARGET / "bench-pyenv"
 OUT_ROOT = TARGET / "bench-run"
 BENCHMARKS_MD = ROOT / "bench" / "BENCHMARKS.md"
@@ -45,8 +46,8 @@ BEGIN = "<!-- bench/run:begin -->"
 END = "<!-- bench/run:end -->"
 
 SCENARIOS = [
-    "protected", "eddsa", "cookie", "refresh", "login", "storm", "cluster", "revocations",
-    "criterion",
+    "protected", "eddsa", "cookie", "refresh", "login", "storm", "cluster", "downstream",
+    "revocations", "criterion",
 ]
 
 # Flask peer worker settings tried in the pre-trial: (worker class, workers, threads).
@@ -586,6 +587,8 @@ def build(ctx):
     steps = [
         ["cargo", "build", "--release", "--locked", "-p", "jwtx-server", "-p", "jwtx-bench-peer-axum"],
         ["cargo", "build", "--release", "--locked", "-p", "jwtx-sqlx", "--example", "revocation_load"],
+        ["cargo", "build", "--release", "--locked", "-p", "jwtx-axum", "--features", "remote",
+         "--example", "downstream"],
     ]
     for cmd in steps:
         log("$ " + " ".join(cmd))
@@ -1171,6 +1174,108 @@ def pct(vals, q):
     return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
 
 
+def sc_downstream(ctx):
+    """The `downstream` example (jwtx-axum, `remote`) behind a `jwtx serve` gateway (ES256):
+    its `/whoami` against its own `/healthz`, and `/whoami`'s p99 while the gateway rotates
+    its key every second against without."""
+    a = ctx.args
+    data = ctx.tmp / "gateway"
+    gw_env = {"JWTX_ALGORITHM": "ES256", "JWTX_JWKS_MAX_AGE": "1s", "JWTX_KEY_PUBLISH_LEAD": "2s"}
+    gw = start_jwtx(ctx, "gateway-es256", str(data), gw_env)
+    ctx.systems["gateway-es256"] = gw
+    p = run_cmd([JWTX, "--data-dir", str(data), "service", "add", "bench"],
+                env=jwtx_env(ctx, **gw_env), capture_output=True, text=True)
+    credential = p.stdout.strip()
+    if p.returncode != 0 or not credential.startswith("jwtxsvc_"):
+        raise RuntimeError(f"jwtx service add failed: {p.stderr.strip()}")
+    port = free_port()
+    env = dict(os.environ, JWKS_URL=gw.url("/.well-known/jwks.json"),
+               REVOCATIONS_URL=gw.url("/revocations"), REVOCATIONS_TOKEN=credential,
+               PORT=str(port), RUST_LOG="warn")
+    lp = ctx.log_path("downstream")
+    proc = spawn([str(DOWNSTREAM)], env=env, log_path=lp)
+    wait_ready(port, "/healthz", proc, 30, lp)
+    ds = System("downstream", port, proc, lp,
+                "JWKS_URL=… REVOCATIONS_URL=… REVOCATIONS_TOKEN=… PORT=$PORT "
+                "target/release/examples/downstream")
+    ctx.systems["downstream"] = ds
+    tok = gw.login("admin", "adminpass")["access_token"]
+    auth = [f"Authorization: Bearer {tok}"]
+    deadline = time.time() + 30
+    while True:
+        status, _, body = request(port, "GET", "/whoami", headers=dict([auth[0].split(": ", 1)]))
+        if status == 200:
+            break
+        if time.time() > deadline:
+            raise RuntimeError(f"downstream /whoami answered {status}: {body[:200]!r}")
+        time.sleep(0.1)
+    entries = [
+        Entry("downstream /whoami (ES256 token)",
+              lambda: {"url": ds.url("/whoami"), "headers": auth}, pid=proc.pid),
+        Entry("downstream /healthz", lambda: {"url": ds.url("/healthz")}, pid=proc.pid),
+    ]
+    log("\n== downstream: the example service behind a jwtx gateway ==")
+    res = alternate(ctx, "downstream", entries)
+    w = med(res["downstream /whoami (ES256 token)"], "rps")
+    h = med(res["downstream /healthz"], "rps")
+    r = ratio(w, h)
+    target(ctx, "downstream `/whoami` ≥ 0.85× its own `/healthz`", r, lambda x: x >= 0.85,
+           fmt_ratio(r))
+
+    # /whoami's tail with and without rotations at the gateway: `keys rotate --now` every
+    # second during the rotating runs (each a new key in the JWKS and a `keys` notice on the
+    # feed, which makes the service refetch the JWKS while it serves).
+    quiet, rotating, rotations = [], [], 0
+    url = ds.url("/whoami")
+    for rnd in range(a.rounds):
+        for mode in (("quiet", "rotating") if rnd % 2 == 0 else ("rotating", "quiet")):
+            wp, cmd = start_wrk(url, a.duration, a.threads, a.connections, headers=auth)
+            if mode == "rotating":
+                end = time.time() + a.duration - 0.5
+                while time.time() < end:
+                    q = run_cmd([JWTX, "--data-dir", str(data), "keys", "rotate", "--now"],
+                                env=jwtx_env(ctx, **gw_env), capture_output=True, text=True)
+                    if q.returncode != 0:
+                        raise RuntimeError(f"jwtx keys rotate --now failed: {q.stderr.strip()}")
+                    rotations += 1
+                    time.sleep(1.0)
+            out = finish_wrk(wp, cmd)
+            (quiet if mode == "quiet" else rotating).append(out)
+            log(f"  round {rnd + 1}/{a.rounds} /whoami {mode:<9} {out['rps']:>10,.0f} req/s  "
+                f"p99 {fmt_us(out['lat_p99_us'])}  errors {out['errors']}")
+    ctx.results["downstream-rotation"] = {"quiet": quiet, "rotating": rotating}
+    qp, rp = med(quiet, "lat_p99_us"), med(rotating, "lat_p99_us")
+    md = [
+        "### Downstream service (issue 20)",
+        "",
+        "A `jwtx serve` gateway (ES256, SQLite) and jwtx-axum's `downstream` example following its "
+        "JWKS and revocation feed (event stream), both release builds on this machine, wrk on "
+        "the example. `/whoami` verifies an ES256 access token (the cache of verified tokens "
+        "answers a repeated token while the key set that verified it is current), checks the "
+        "feed's revocation set and answers the roles; `/healthz` is the same service with no "
+        "token.",
+        "",
+        summary_table(res),
+        "",
+        f"- `/whoami` / `/healthz`: {fmt_ratio(r)} (target ≥ 0.85×)",
+        "",
+        f"`/whoami` during rotations: the gateway ran `jwtx keys rotate --now` about once a second "
+        f"during each rotating run ({rotations} rotations in all), each a new key in the JWKS and "
+        "a `keys` notice on the feed that makes the service refetch its key set (so the cached "
+        "verifications start over).",
+        "",
+        summary_table({"/whoami, no rotation": quiet, "/whoami, rotating every second": rotating}),
+        "",
+        f"- p99 rotating / quiet: {fmt_ratio(ratio(rp, qp))}",
+    ]
+    errs = sum(x["errors"] for x in quiet + rotating)
+    if errs:
+        md.append(f"- **{errs} errors** during the rotation runs")
+    ctx.sections.append("\n".join(md) + errors_note(res))
+    for name in ("downstream", "gateway-es256"):
+        ctx.systems.pop(name).stop()
+
+
 def sc_cluster(ctx):
     for tool in ("psql", "haproxy"):
         if shutil.which(tool) is None:
@@ -1690,7 +1795,8 @@ def main():
     try:
         if not args.skip_build:
             build(ctx)
-        for b in (JWTX, AXUM) + ((REVOCATION_LOAD,) if "revocations" in chosen else ()):
+        for b in ((JWTX, AXUM) + ((REVOCATION_LOAD,) if "revocations" in chosen else ())
+                  + ((DOWNSTREAM,) if "downstream" in chosen else ())):
             if not b.exists():
                 sys.exit(f"{b} is missing: run without --skip-build")
         if any(s in chosen for s in ("protected", "cookie", "refresh", "login", "cluster")):
@@ -1701,7 +1807,8 @@ def main():
             sys.exit("jwtx secret generate gave no secret")
         funcs = {"protected": sc_protected, "eddsa": sc_eddsa, "cookie": sc_cookie,
                  "refresh": sc_refresh, "login": sc_login, "storm": sc_storm,
-                 "cluster": sc_cluster, "revocations": sc_revocations,
+                 "cluster": sc_cluster, "downstream": sc_downstream,
+                 "revocations": sc_revocations,
                  "criterion": sc_criterion}
         for name in SCENARIOS:
             if name not in chosen:

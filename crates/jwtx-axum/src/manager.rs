@@ -192,8 +192,8 @@ impl JwtManagerBuilder {
     /// keys are then not used for verification; its validation policy and clock are). A
     /// token whose `kid` the set lacks may wait for one fetch (see [`RemoteKeys`]); while the
     /// set is missing or stale past its bound, tokens are answered 503. Not with
-    /// [`decode_keys`](Self::decode_keys); the cache of verified tokens is off, since the
-    /// keys change.
+    /// [`decode_keys`](Self::decode_keys). The cache of verified tokens reuses a verification
+    /// only while the set that made it is the current one.
     ///
     /// [`RemoteKeys`]: crate::remote::RemoteKeys
     #[cfg(feature = "remote")]
@@ -292,7 +292,6 @@ impl JwtManagerBuilder {
         }
         let verified = match self.callbacks.decode_keys {
             Some(_) => None,
-            None if remote => None,
             None => VerifiedCache::new(self.verified_cache),
         };
         Ok(JwtManager(Arc::new(Inner {
@@ -485,6 +484,8 @@ impl JwtManager {
     ) -> JwtManagerBuilder {
         JwtManager::builder(Codec::new(verify_only_key()).with_validation(validation))
             .remote_keys(keys)
+            // A client's repeated requests with one token cost a lookup (as in `jwtx serve`).
+            .verified_cache(1024)
     }
 
     /// The codec.
@@ -631,11 +632,16 @@ impl JwtManager {
             return self.verify_raw(token).map(Arc::new);
         };
         let codec = &self.0.codec;
-        if let Some(v) = cache.get(token, codec.validation(), codec.now()) {
+        // A remote issuer's set may drop a key: reuse only what the current set verified.
+        #[cfg(feature = "remote")]
+        let keys = self.0.remote_keys.as_ref().and_then(|r| r.snapshot());
+        #[cfg(not(feature = "remote"))]
+        let keys: Option<KeySet> = None;
+        if let Some(v) = cache.get(token, codec.validation(), codec.now(), keys.as_ref()) {
             return Ok(v);
         }
         let verified = Arc::new(self.verify_raw(token)?);
-        cache.insert(token, verified.clone());
+        cache.insert(token, verified.clone(), keys);
         Ok(verified)
     }
 

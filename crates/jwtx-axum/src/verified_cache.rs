@@ -5,9 +5,13 @@
 //! Why a hit is as good as a verification:
 //! - the key is the whole token, compared in constant time (a token is a credential: an
 //!   early-exit comparison would tell a prober how much of a cached one it has guessed);
-//! - only successes are kept, and what decided them (the codec's keys and validation policy)
-//!   cannot change under the manager; a manager with a decode-key loader, whose keys can,
-//!   does not use the cache;
+//! - only successes are kept, and what decided them cannot change unnoticed: the validation
+//!   policy is the manager's; a verification made with a key set that can be replaced (a
+//!   remote issuer's) is kept with that set and reused only while it is still the current
+//!   one; a manager with a decode-key loader, whose keys are chosen per token, does not use
+//!   the cache. (A codec's `LiveKeys`, replaced by a server's key rotation, drop a key only
+//!   once every token it signed has expired, or with a revocation-log entry that refuses its
+//!   tokens, which is checked per request;)
 //! - the time rules (`iat`, `nbf`, `exp` with the leeway) are asked again on every use; an
 //!   entry that fails them is dropped and the token verified afresh, which reports the error;
 //! - revocation, type, freshness, CSRF and the user loader run per request, after this.
@@ -20,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use jwtx::{NoClaims, Validation, Verified};
+use jwtx::{KeySet, NoClaims, Validation, Verified};
 
 /// Shared verification outcomes, by token.
 pub(crate) struct VerifiedCache {
@@ -42,6 +46,8 @@ struct Shard {
 struct Entry {
     token: Box<str>,
     verified: Arc<Verified<NoClaims>>,
+    /// The replaceable key set that verified it, if any.
+    keys: Option<KeySet>,
 }
 
 /// Hits and misses since the start, over all shards.
@@ -78,17 +84,27 @@ impl VerifiedCache {
         })
     }
 
-    /// The verification kept for exactly `token`, if it still passes the time rules at `now`.
+    /// The verification kept for exactly `token`, if it still passes the time rules at `now`
+    /// and was made with `keys` (the current replaceable key set, if any).
     pub(crate) fn get(
         &self,
         token: &str,
         validation: &Validation,
         now: jwtx::NumericDate,
+        keys: Option<&KeySet>,
     ) -> Option<Arc<Verified<NoClaims>>> {
         let slot = self.slot(token)?;
         let mut shard = self.shard();
+        let same_keys = |e: &Entry| match (&e.keys, keys) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.is_same(b),
+            _ => false,
+        };
         let (found, stale) = match &shard.slots[slot] {
-            Some(e) if verify_slices_are_equal(e.token.as_bytes(), token.as_bytes()).is_ok() => {
+            Some(e)
+                if verify_slices_are_equal(e.token.as_bytes(), token.as_bytes()).is_ok()
+                    && same_keys(e) =>
+            {
                 if validation.still_valid_at(e.verified.claims(), now) {
                     (Some(e.verified.clone()), None)
                 } else {
@@ -109,13 +125,19 @@ impl VerifiedCache {
     }
 
     /// Keeps a successful verification of `token`, in place of whatever held its slot.
-    pub(crate) fn insert(&self, token: &str, verified: Arc<Verified<NoClaims>>) {
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        verified: Arc<Verified<NoClaims>>,
+        keys: Option<KeySet>,
+    ) {
         let Some(slot) = self.slot(token) else {
             return;
         };
         let entry = Entry {
             token: token.into(),
             verified,
+            keys,
         };
         let old = self.shard().slots[slot].replace(entry);
         // The evicted entry is freed after the lock is released.
@@ -184,24 +206,55 @@ mod tests {
         let cache = VerifiedCache::new(64).unwrap();
         let t = token(&c, "alice");
         let v = Arc::new(c.verify::<NoClaims>(&t).unwrap());
-        assert!(cache.get(&t, c.validation(), NOW).is_none());
-        cache.insert(&t, v);
-        let hit = cache.get(&t, c.validation(), NOW).unwrap();
+        assert!(cache.get(&t, c.validation(), NOW, None).is_none());
+        cache.insert(&t, v, None);
+        let hit = cache.get(&t, c.validation(), NOW, None).unwrap();
         assert_eq!(hit.sub(), "alice");
 
         // The same slot (same last eight bytes), another token: no hit.
         let mut other = t.clone();
         other.replace_range(..1, if t.starts_with('e') { "f" } else { "e" });
-        assert!(cache.get(&other, c.validation(), NOW).is_none());
+        assert!(cache.get(&other, c.validation(), NOW, None).is_none());
         // A prefix or an extension of the token: no hit either.
-        assert!(cache.get(&t[..t.len() - 1], c.validation(), NOW).is_none());
-        assert!(cache.get(&format!("{t}A"), c.validation(), NOW).is_none());
+        assert!(
+            cache
+                .get(&t[..t.len() - 1], c.validation(), NOW, None)
+                .is_none()
+        );
+        assert!(
+            cache
+                .get(&format!("{t}A"), c.validation(), NOW, None)
+                .is_none()
+        );
 
         // Expired (exp = NOW + 60): refused from the cache, and the entry is gone.
-        assert!(cache.get(&t, c.validation(), NOW + 59).is_some());
-        assert!(cache.get(&t, c.validation(), NOW + 60).is_none());
-        assert!(cache.get(&t, c.validation(), NOW + 59).is_none());
+        assert!(cache.get(&t, c.validation(), NOW + 59, None).is_some());
+        assert!(cache.get(&t, c.validation(), NOW + 60, None).is_none());
+        assert!(cache.get(&t, c.validation(), NOW + 59, None).is_none());
         assert_eq!(cache.stats(), VerifiedCacheStats { hits: 2, misses: 6 });
+    }
+
+    #[test]
+    fn a_hit_needs_the_key_set_that_verified_it() {
+        let clock = Arc::new(FixedClock::new(NOW));
+        let c = codec(clock);
+        let cache = VerifiedCache::new(64).unwrap();
+        let t = token(&c, "alice");
+        let v = Arc::new(c.verify::<NoClaims>(&t).unwrap());
+        let set = KeySet::clone(&c.keys());
+        let replaced = KeySet::new(vec![
+            Key::hmac(Algorithm::HS256, b"verified-cache test secret 32 by").unwrap(),
+        ])
+        .unwrap();
+        cache.insert(&t, v, Some(set.clone()));
+        assert!(cache.get(&t, c.validation(), NOW, Some(&set)).is_some());
+        // An equal set that is not this one (a refetch), or none: verify afresh.
+        assert!(
+            cache
+                .get(&t, c.validation(), NOW, Some(&replaced))
+                .is_none()
+        );
+        assert!(cache.get(&t, c.validation(), NOW, None).is_none());
     }
 
     #[test]
@@ -212,7 +265,7 @@ mod tests {
         let slots = cache.shards.len() * (cache.mask + 1);
         for i in 0..200 {
             let t = token(&c, &format!("user{i}"));
-            cache.insert(&t, Arc::new(c.verify::<NoClaims>(&t).unwrap()));
+            cache.insert(&t, Arc::new(c.verify::<NoClaims>(&t).unwrap()), None);
         }
         let held: usize = cache
             .shards

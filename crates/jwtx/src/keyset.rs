@@ -97,6 +97,12 @@ impl KeySet {
         KeySet::new(keys)
     }
 
+    /// Whether `other` is this very set (a clone of it), not merely an equal one: what a cache
+    /// of verifications made with a set that may be replaced checks before reusing one.
+    pub fn is_same(&self, other: &KeySet) -> bool {
+        Arc::ptr_eq(&self.keys, &other.keys)
+    }
+
     /// The active signer, if any key can sign.
     pub fn signer(&self) -> Option<&Key> {
         self.signer.map(|i| &self.keys[i])
