@@ -275,11 +275,7 @@ impl JwtManagerBuilder {
             );
         }
         #[cfg(feature = "remote")]
-        let remote = self.remote_keys.is_some();
-        #[cfg(not(feature = "remote"))]
-        let remote = false;
-        #[cfg(feature = "remote")]
-        if remote && self.callbacks.decode_keys.is_some() {
+        if self.remote_keys.is_some() && self.callbacks.decode_keys.is_some() {
             return Err(BuildError {
                 owner: "JwtManagerBuilder",
                 field: "remote_keys",

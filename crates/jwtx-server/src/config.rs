@@ -1108,18 +1108,21 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
     }
 
+    /// A configuration from the environment `vars` alone.
+    fn load_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::load_with(None, &Overrides::default(), &move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
     /// The key-rotation keys: defaults, the environment, and the lead rule.
     #[test]
     fn key_rotation_keys() {
-        let load = |vars: &[(&str, &str)]| {
-            let vars: Vec<(String, String)> = vars
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            Config::load_with(None, &Overrides::default(), &move |k| {
-                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-            })
-        };
+        let load = load_env;
         let c = load(&[]).unwrap();
         assert_eq!(c.jwks_max_age, Duration::from_secs(300));
         assert_eq!(c.key_publish_lead, Duration::from_secs(600));
@@ -1151,15 +1154,7 @@ mod tests {
     /// hold passwords) never shown.
     #[test]
     fn many_instance_keys() {
-        let load = |vars: &[(&str, &str)]| {
-            let vars: Vec<(String, String)> = vars
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            Config::load_with(None, &Overrides::default(), &move |k| {
-                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-            })
-        };
+        let load = load_env;
         let c = load(&[]).unwrap();
         assert_eq!(c.database_url, None);
         assert_eq!(c.redis_url, None);

@@ -13,35 +13,10 @@ use support::Server;
 mod support;
 
 use support::TempDir;
+use support::output::{err, ok, out, usage};
 
 fn jwtx(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
     support::jwtx_in(dir, args, stdin)
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", err(o));
-    out(o)
-}
-
-/// Asserts exit status 2 with `needle` in the message; returns stderr.
-#[track_caller]
-fn usage(o: &Output, needle: &str) -> String {
-    let e = err(o);
-    assert_eq!(o.status.code(), Some(2), "stdout: {} stderr: {e}", out(o));
-    assert!(
-        e.to_lowercase().contains(&needle.to_lowercase()),
-        "{needle:?} not in: {e}"
-    );
-    e
 }
 
 fn list_json(dir: &Path) -> Vec<Value> {

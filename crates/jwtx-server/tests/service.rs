@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::output::{err, ok, out};
 use support::{Server, TempDir};
 
 mod support;
@@ -19,31 +20,10 @@ fn jwtx(dir: &Path, args: &[&str]) -> Output {
     support::jwtx_in(dir, args, None)
 }
 
-fn out(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", err(o));
-    out(o)
-}
-
-/// Asserts exit status 2 with `needle` in the message.
+/// Asserts exit status 2 with `needle` in the message and nothing on standard output.
 #[track_caller]
 fn usage(o: &Output, needle: &str) {
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "stdout: {} stderr: {}",
-        out(o),
-        err(o)
-    );
-    assert!(err(o).contains(needle), "{needle:?} not in: {}", err(o));
+    support::output::usage(o, needle);
     assert!(out(o).is_empty(), "{}", out(o));
 }
 

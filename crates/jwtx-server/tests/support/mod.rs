@@ -250,3 +250,38 @@ pub fn jwtx_in(dir: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> st
     }
     child.wait_with_output().unwrap()
 }
+
+/// What an admin command printed: its standard output and error, and the checks the CLI tests
+/// share.
+pub mod output {
+    use std::process::Output;
+
+    /// Standard output.
+    pub fn out(o: &Output) -> String {
+        String::from_utf8(o.stdout.clone()).unwrap()
+    }
+
+    /// Standard error.
+    pub fn err(o: &Output) -> String {
+        String::from_utf8(o.stderr.clone()).unwrap()
+    }
+
+    /// Asserts exit status 0; returns standard output.
+    #[track_caller]
+    pub fn ok(o: &Output) -> String {
+        assert_eq!(o.status.code(), Some(0), "stderr: {}", err(o));
+        out(o)
+    }
+
+    /// Asserts exit status 2 with `needle` (any case) in the message; returns stderr.
+    #[track_caller]
+    pub fn usage(o: &Output, needle: &str) -> String {
+        let e = err(o);
+        assert_eq!(o.status.code(), Some(2), "stdout: {} stderr: {e}", out(o));
+        assert!(
+            e.to_lowercase().contains(&needle.to_lowercase()),
+            "{needle:?} not in: {e}"
+        );
+        e
+    }
+}
