@@ -1146,7 +1146,7 @@ mod tests {
         // Not within the lead, and not so often that over 1000 keys would verify at once.
         let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "5m")]).unwrap_err();
         assert_eq!(e.key, "key_rotation_interval");
-        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "1h")]).unwrap_err();
+        let e = load(&[("JWTX_KEY_ROTATION_INTERVAL", "30m")]).unwrap_err();
         assert!(e.to_string().contains("1000 keys"), "{e}");
     }
 
