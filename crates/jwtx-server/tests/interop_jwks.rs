@@ -11,7 +11,10 @@
 //! key, of the key `jwtx keys rotate` brings in after its lead, and of the key
 //! `jwtx keys rotate --now` brings in at once all verify in all three; after
 //! `jwtx keys retire FIRST` the first key leaves the JWKS and all three refuse its tokens once
-//! their cache expires (jwtx itself refuses them through the revocation log).
+//! their cache expires (jwtx itself refuses them through the revocation log). A fourth,
+//! PyJWKClient with its default 30 s cooldown between refetches, shows what the lead is for:
+//! it holds the pending key by the time that key signs, but meets the `--now` key only once its
+//! cache expires.
 //!
 //! The verifiers are pinned: PyJWT, Flask and flask-jwt-extended in `.ci/python-env`
 //! (`target/pyenv`), jose in tests/interop/package-lock.json (`npm ci` into
