@@ -627,17 +627,23 @@ impl JwtManager {
         let Some(cache) = &self.0.verified else {
             return self.verify_raw(token).map(Arc::new);
         };
-        let codec = &self.0.codec;
+        let (validation, now) = (self.0.codec.validation(), self.0.codec.now());
         // A remote issuer's set may drop a key: reuse only what the current set verified.
         #[cfg(feature = "remote")]
-        let keys = self.0.remote_keys.as_ref().and_then(|r| r.snapshot());
-        #[cfg(not(feature = "remote"))]
-        let keys: Option<KeySet> = None;
-        if let Some(v) = cache.get(token, codec.validation(), codec.now(), keys.as_ref()) {
+        if let Some(remote) = &self.0.remote_keys {
+            if let Some(v) = remote.with_snapshot(|keys| cache.get(token, validation, now, keys)) {
+                return Ok(v);
+            }
+            let keys = remote.snapshot();
+            let verified = Arc::new(self.verify_raw(token)?);
+            cache.insert(token, verified.clone(), keys);
+            return Ok(verified);
+        }
+        if let Some(v) = cache.get(token, validation, now, None) {
             return Ok(v);
         }
         let verified = Arc::new(self.verify_raw(token)?);
-        cache.insert(token, verified.clone(), keys);
+        cache.insert(token, verified.clone(), None);
         Ok(verified)
     }
 

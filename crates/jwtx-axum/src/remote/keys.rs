@@ -315,6 +315,12 @@ impl RemoteKeys {
         }
     }
 
+    /// `f` of the keys to verify with now, borrowed: no reference count is written (a cache
+    /// line every core would share), as a lookup per request wants.
+    pub(crate) fn with_snapshot<R>(&self, f: impl FnOnce(Option<&KeySet>) -> R) -> R {
+        f(self.0.shared.current.load().keys.as_ref())
+    }
+
     /// The keys to verify with now (`None` before the first fetch).
     pub(crate) fn snapshot(&self) -> Option<KeySet> {
         self.0.shared.current.load().keys.clone()
