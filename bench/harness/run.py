@@ -1257,7 +1257,9 @@ def sc_downstream(ctx):
         "",
         summary_table(res),
         "",
-        f"- `/whoami` / `/healthz`: {fmt_ratio(r)} (target ≥ 0.85×)",
+        f"- `/whoami` / `/healthz`: {fmt_ratio(r)} (target ≥ 0.85×); the median of the "
+        f"per-round ratios (each pair back to back): "
+        f"{fmt_ratio(paired_ratio(res['downstream /whoami (ES256 token)'], res['downstream /healthz']))}",
         "",
         f"`/whoami` during rotations: the gateway ran `jwtx keys rotate --now` about once a second "
         f"during each rotating run ({rotations} rotations in all), each a new key in the JWKS and "
