@@ -54,6 +54,9 @@ pub struct KeyRing {
     jwks: ArcSwap<Jwks>,
     /// The last load: the pending key's activation, and the active key.
     last: Mutex<Last>,
+    /// When this ring was opened: an HMAC deployment's first secret (not in the store, its
+    /// age unknown) counts as active since then for `key_rotation_interval`.
+    opened: NumericDate,
 }
 
 #[derive(Debug, Default)]
@@ -79,10 +82,11 @@ impl KeyRing {
             log,
             config: config.clone(),
             first_hmac,
-            clock,
+            clock: clock.clone(),
             live: LiveKeys::new(loaded.set.clone()),
             jwks: ArcSwap::from_pointee(Jwks::of(&loaded.set)),
             last: Mutex::new(Last::default()),
+            opened: clock.now(),
         };
         ring.remember(&loaded);
         Ok((Arc::new(ring), line))
@@ -149,7 +153,10 @@ impl KeyRing {
         if last.pending.is_some() {
             return None;
         }
-        let since = last.active.as_ref().map_or(0, |(_, since)| *since);
+        let since = last
+            .active
+            .as_ref()
+            .map_or(self.opened, |(_, since)| *since);
         let due = since.saturating_add(every.as_secs());
         Some(Duration::from_secs(due.saturating_sub(self.clock.now())) + Duration::from_millis(50))
     }
@@ -166,11 +173,9 @@ impl KeyRing {
             (last.active.clone(), last.pending.is_some())
         };
         let now = self.clock.now();
-        let due = match &active {
-            Some((_, since)) => since.saturating_add(interval.as_secs()) <= now,
-            // An HMAC deployment before its first rotation: rotate on the first check.
-            None => self.config.algorithm.is_symmetric(),
-        };
+        // An HMAC deployment before its first rotation: its secret counts from the start.
+        let since = active.as_ref().map_or(self.opened, |(_, since)| *since);
+        let due = since.saturating_add(interval.as_secs()) <= now;
         if pending || !due {
             return Ok(());
         }
