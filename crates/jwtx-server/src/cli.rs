@@ -141,7 +141,9 @@ pub enum KeysCommand {
     /// End a compromised key and every token it signed, in running servers and in downstream
     /// services following the revocation feed. Retiring the active key rotates at once.
     Retire {
-        /// The key's kid (`jwtx keys list`).
+        /// The key's kid (`jwtx keys list`). A kid is base64url and may begin with `-`: it is
+        /// taken as the kid, not as a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -318,4 +320,21 @@ pub enum JwsCommand {
         #[arg(value_name = "TOKEN")]
         token: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A kid is base64url: one beginning with `-` is still the kid, not a flag.
+    #[test]
+    fn keys_retire_takes_a_kid_beginning_with_a_hyphen() {
+        let cli = Cli::try_parse_from(["jwtx", "keys", "retire", "-9zQx"]).unwrap();
+        match cli.command {
+            Command::Keys(KeysCommand::Retire { kid }) => assert_eq!(kid, "-9zQx"),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }
