@@ -55,6 +55,7 @@ mod clock;
 mod codec;
 pub mod dangerous;
 mod error;
+mod hex;
 mod json;
 mod jwk;
 pub mod jws;

@@ -44,12 +44,8 @@ pub(crate) fn uuid4_pair() -> (String, String) {
 
 /// A new random secret of `N` bytes, hex-encoded (what `jwtx secret generate` prints).
 pub fn secret_hex<const N: usize>() -> Zeroizing<String> {
-    let b = bytes::<N>();
     let mut s = Zeroizing::new(String::with_capacity(N * 2));
-    for byte in b.iter() {
-        s.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-    }
+    crate::hex::encode_into(&*bytes::<N>(), &mut s);
     s
 }
 

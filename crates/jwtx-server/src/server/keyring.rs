@@ -146,18 +146,25 @@ impl KeyRing {
         }
     }
 
-    /// How long until a scheduled rotation is due (when one is configured and none pending).
-    fn until_rotation(&self) -> Option<Duration> {
+    /// When the next scheduled rotation is due and the active key it expects: `None` when
+    /// none is configured or a key is pending. An HMAC deployment's first secret (not in the
+    /// store, its age unknown) counts from the ring's opening.
+    fn rotation_due(&self) -> Option<(NumericDate, Option<String>)> {
         let every = self.config.key_rotation_interval?;
         let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if last.pending.is_some() {
             return None;
         }
-        let since = last
-            .active
-            .as_ref()
-            .map_or(self.opened, |(_, since)| *since);
-        let due = since.saturating_add(every.as_secs());
+        let (since, expected) = match &last.active {
+            Some((kid, since)) => (*since, Some(kid.clone())),
+            None => (self.opened, None),
+        };
+        Some((since.saturating_add(every.as_secs()), expected))
+    }
+
+    /// How long until a scheduled rotation is due.
+    fn until_rotation(&self) -> Option<Duration> {
+        let (due, _) = self.rotation_due()?;
         Some(Duration::from_secs(due.saturating_sub(self.clock.now())) + Duration::from_millis(50))
     }
 
@@ -165,21 +172,11 @@ impl KeyRing {
     /// no key is pending. The write is conditional on the active key seen, so of instances
     /// racing, one rotates.
     async fn rotate_if_due(&self) -> Result<(), CliError> {
-        let Some(interval) = self.config.key_rotation_interval else {
-            return Ok(());
-        };
-        let (active, pending) = {
-            let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-            (last.active.clone(), last.pending.is_some())
-        };
         let now = self.clock.now();
-        // An HMAC deployment before its first rotation: its secret counts from the start.
-        let since = active.as_ref().map_or(self.opened, |(_, since)| *since);
-        let due = since.saturating_add(interval.as_secs()) <= now;
-        if pending || !due {
+        let Some((_, expected)) = self.rotation_due().filter(|(due, _)| *due <= now) else {
             return Ok(());
-        }
-        let expected = active.as_ref().map(|(kid, _)| kid.as_str());
+        };
+        let expected = expected.as_deref();
         match signing::rotate(
             self.keys.as_ref(),
             self.log.as_ref(),

@@ -171,7 +171,7 @@ impl NewSigningKey {
         NewSigningKey {
             kid: String::new(),
             alg: alg.as_str().to_owned(),
-            private_key: PrivateKeyPem::from(Zeroizing::new(hex(secret))),
+            private_key: PrivateKeyPem::from(Zeroizing::new(crate::hex::encode(secret))),
             created_at: now,
         }
     }
@@ -269,7 +269,7 @@ fn parse_key(kid: &str, alg: &str, pem: &PrivateKeyPem) -> Result<Key, KeyError>
         alg: alg.chars().take(32).collect(),
     })?;
     if alg.is_symmetric() {
-        let secret = unhex(pem.expose()).ok_or_else(|| KeyError::Invalid {
+        let secret = crate::hex::decode(pem.expose()).ok_or_else(|| KeyError::Invalid {
             reason: format!("stored HMAC key {kid:?} is not hex"),
         })?;
         let key = Key::hmac(alg, &secret)?;
@@ -291,22 +291,6 @@ fn parse_key(kid: &str, alg: &str, pem: &PrivateKeyPem) -> Result<Key, KeyError>
     } else {
         key.with_kid(kid)
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16);
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
-    for pair in text.as_bytes().chunks(2) {
-        out.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
-    }
-    Some(out)
 }
 
 /// Whether a passive key may be retired at `now`: every token it signed (living at most

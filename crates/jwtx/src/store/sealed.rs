@@ -58,12 +58,10 @@ impl KeyEncryptionKey {
             );
         }
         let mut key = Zeroizing::new([0u8; 32]);
-        for (i, byte) in key.iter_mut().enumerate() {
-            let pair = &text[2 * i..2 * i + 2];
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| "not hexadecimal".to_owned())?;
-        }
+        let bytes = crate::hex::decode(text).ok_or_else(|| "not hexadecimal".to_owned())?;
+        key.copy_from_slice(&bytes);
         let d = digest::digest(&digest::SHA256, key.as_ref());
-        let id = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let id = crate::hex::encode(&d.as_ref()[..8]);
         Ok(KeyEncryptionKey { key, id })
     }
 

@@ -96,29 +96,16 @@ impl CredentialDigest {
 
     /// The digest as stored: 64 lowercase hexadecimal digits.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-        }
-        s
+        crate::hex::encode(&self.0)
     }
 
     /// Reads [`to_hex`](Self::to_hex)'s form; `None` for anything else.
     pub fn from_hex(hex: &str) -> Option<CredentialDigest> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
+        // As stored: lowercase only, so one digest has one text.
+        if hex.bytes().any(|c| c.is_ascii_uppercase()) {
             return None;
         }
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-        }
+        let out: [u8; 32] = crate::hex::decode(hex)?.as_slice().try_into().ok()?;
         Some(CredentialDigest(out))
     }
 
