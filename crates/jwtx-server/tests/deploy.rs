@@ -18,7 +18,7 @@ use std::time::Duration;
 use jwtx_test::pg::TestDatabase;
 use jwtx_test::redis::KeysCleanup;
 use support::cluster::{
-    PASSWORD, block_on, client, eventually, is_revoked, jwtx_with, login_req, logout_req,
+    PASSWORD, block_on, client, eventually, is_revoked, jwtx_with, login_req, logout_req, try_send,
 };
 
 mod support;
@@ -110,7 +110,12 @@ fn deploy_cluster_serves_three_instances_behind_haproxy() {
 
     let front: SocketAddr = ([127, 0, 0, 1], port).into();
     let (login, _) = eventually("a login through HAProxy", Duration::from_secs(30), || {
-        let r = login_req(front, "alice", PASSWORD).send();
+        // Refused connections too are retried: the balancer may still be starting.
+        let r = try_send(
+            front,
+            &login_req(front, "alice", PASSWORD),
+            Duration::from_secs(5),
+        )?;
         if r.status == 200 {
             Ok(r)
         } else {
