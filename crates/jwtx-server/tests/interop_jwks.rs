@@ -18,7 +18,7 @@
 //!
 //! The verifiers are pinned: PyJWT, Flask and flask-jwt-extended in `.ci/python-env`
 //! (`target/pyenv`), jose in tests/interop/package-lock.json (`npm ci` into
-//! `target/node-interop` by tests/interop/node-env). Neither is ever skipped: a missing Python
+//! `target/node-interop` by tests/support/npm-env). Neither is ever skipped: a missing Python
 //! or Node.js fails the test, saying what to install.
 
 use std::io::{BufRead, BufReader, Write};
@@ -182,36 +182,17 @@ fn verifiers(jwks_url: &str, alg: &str, cache_secs: u64) -> Vec<Verifier> {
     ]
 }
 
-/// Runs tests/interop/node-env (installs the pinned jose into target/node-interop unless it is
-/// there already) and returns the node_modules directory it prints.
+/// Installs the pinned jose into target/node-interop unless it is there already
+/// (tests/support/npm-env) and returns its node_modules directory.
 fn node_modules() -> PathBuf {
-    let script = interop_dir().join("node-env");
-    let hint = "the JWKS interoperability test runs node `jose`: it needs Node.js 20 or later and \
-                npm (scripts/test installs Debian's nodejs and npm when missing) and, on the first \
-                run, the npm registry; it is never skipped";
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {hint}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n{stderr}{stdout}\n{hint}",
-        script.display(),
-        out.status
-    );
-    let dir = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("node_modules: "))
-        .unwrap_or_else(|| {
-            panic!(
-                "{} printed no node_modules line: {stdout}",
-                script.display()
-            )
-        });
-    PathBuf::from(dir.trim())
+    support::npm_install(
+        &interop_dir(),
+        "node-interop",
+        20,
+        "the JWKS interoperability test runs node `jose`: it needs Node.js 20 or later and npm \
+         (scripts/test installs Debian's nodejs and npm when missing) and, on the first run, the \
+         npm registry; it is never skipped",
+    )
 }
 
 /// `jwtx --data-dir DIR ARGS…` with the test's settings; its stdout, asserting success.

@@ -227,6 +227,55 @@ impl Drop for TempDir {
     }
 }
 
+/// The Cargo target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`): where
+/// tests put what they install or make, so a run leaves the source tree clean.
+pub fn target_dir() -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// `npm ci` of `package_dir`'s committed package.json and package-lock.json into
+/// `<target>/<dest>` unless it is there already (tests/support/npm-env, which needs Node.js
+/// `min_node` or later); returns that node_modules directory. Fails with `hint` (what needs
+/// npm, and how to get it) when the install fails: never skipped.
+pub fn npm_install(
+    package_dir: &std::path::Path,
+    dest: &str,
+    min_node: u32,
+    hint: &str,
+) -> PathBuf {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/npm-env");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(package_dir)
+        .arg(target_dir().join(dest))
+        .arg(min_node.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {hint}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stderr}{stdout}\n{hint}",
+        script.display(),
+        out.status
+    );
+    let dir = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("node_modules: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} printed no node_modules line: {stdout}",
+                script.display()
+            )
+        });
+    PathBuf::from(dir.trim())
+}
+
 /// Runs `jwtx --data-dir DIR ARGS…` with `stdin` piped in (or no standard input at all),
 /// without the developer's `JWTX_*` settings or `RUST_LOG`.
 pub fn jwtx_in(dir: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
