@@ -489,8 +489,21 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         refuse_demo_users(&state, config).await?;
     }
     let locations: Vec<&str> = config.token_location.iter().map(|l| l.as_str()).collect();
+    let browsers = match (config.ui, &config.cors_allowed_origins) {
+        (true, None) => "account page at /; no CORS".to_owned(),
+        (false, None) => "no account page (ui off); no CORS".to_owned(),
+        (ui, Some(origins)) => format!(
+            "{}; CORS for {}",
+            if ui {
+                "account page at /"
+            } else {
+                "no account page (ui off)"
+            },
+            origins.iter().collect::<Vec<_>>().join(", ")
+        ),
+    };
     let summary = format!(
-        "  store: {store_line}\n  algorithm: {} ({key_line})\n  token locations: {}\n  demo users: {}\n  metrics: {}",
+        "  store: {store_line}\n  algorithm: {} ({key_line})\n  token locations: {}\n  browsers: {browsers}\n  demo users: {}\n  metrics: {}",
         signing_alg,
         locations.join(", "),
         if demo {
