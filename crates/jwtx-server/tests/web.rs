@@ -282,3 +282,35 @@ fn bad_origins_stop_the_server_at_start() {
         support::output::usage(&o, says);
     }
 }
+
+#[test]
+fn a_logout_without_credentials_unsets_no_cookie() {
+    let s = Server::start(&[]);
+    // What a foreign page's cross-site form sends: no cookie (SameSite=Lax), no token.
+    let r = s
+        .req("POST", "/logout")
+        .raw("application/x-www-form-urlencoded", "")
+        .send();
+    assert_eq!((r.status, r.json.clone()), (200, json!({"logout": true})));
+    assert!(r.set_cookies().is_empty(), "{r:?}");
+    // A browser logging out sends its cookies: they are unset (and the session ended).
+    let login = s
+        .req("POST", "/login")
+        .json(json!({"username": "testuser", "password": "testpass", "token_transport": "cookies"}))
+        .send();
+    let jar = login.cookies();
+    let r = s
+        .req("POST", "/logout")
+        .header(
+            "Cookie",
+            &format!(
+                "access_token_cookie={}; csrf_access_token={}",
+                jar["access_token_cookie"], jar["csrf_access_token"]
+            ),
+        )
+        .header("X-CSRF-TOKEN", &jar["csrf_access_token"])
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.cookies().values().all(String::is_empty), "{r:?}");
+    assert_eq!(r.cookies().len(), 4, "{r:?}");
+}

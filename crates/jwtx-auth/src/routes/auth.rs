@@ -166,11 +166,15 @@ fn cleared_cookies(auth: &Auth) -> HeaderMap {
 /// `POST /logout`: revokes the presented token and its whole session; unsets the cookies.
 #[utoipa::path(post, path = "/logout", tag = "auth",
     security((), ("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "`{\"logout\": true}`; the token (if any) and its session are revoked")))]
+    responses((status = 200, description = "`{\"logout\": true}`; the token (if any) and its session are revoked; the JWT cookies unset when the request sent a token or a JWT cookie")))]
 pub(crate) async fn logout(
     State(auth): State<Auth>,
+    headers: HeaderMap,
     token: Option<AnyJwt>,
 ) -> Result<Response, ApiError> {
+    // Cookies are unset only for a request that sent some: a foreign page's form posting here
+    // cross-site (no SameSite=Lax cookie goes along) must not sign the browser out.
+    let unset = token.is_some() || auth.jwt().has_jwt_cookie(&headers);
     if let Some(token) = token {
         let claims = token.claims();
         auth.logout(LoggingOut {
@@ -181,7 +185,12 @@ pub(crate) async fn logout(
         })
         .await?;
     }
-    Ok((cleared_cookies(&auth), Json(json!({ "logout": true }))).into_response())
+    let cookies = if unset {
+        cleared_cookies(&auth)
+    } else {
+        HeaderMap::new()
+    };
+    Ok((cookies, Json(json!({ "logout": true }))).into_response())
 }
 
 /// `POST /logout/all`: revokes every token of the user.
