@@ -593,7 +593,11 @@ class Worker(threading.Thread):
                     self.ctx.viol.add("wrong identity", f"/me {j} for {s.user} {s.sid}")
 
     def _rotated(self, s: Session, r: Resp):
-        body = r.json()
+        body = r.json() or {}
+        if "access_token" not in body:
+            # A refresh token sent as a cookie is answered in cookies only (cookie mode).
+            jar = parse_set_cookies(r)
+            body = {"access_token": jar["access_token_cookie"], "refresh_token": jar["refresh_token_cookie"]}
         s.old_refresh.append((s.refresh, now_s()))
         s.old_access.append(s.access)
         del s.old_access[:-4]

@@ -52,7 +52,9 @@ fn assert_same(what: &str, code: &BTreeSet<String>, doc: &BTreeSet<String>, page
 fn every_route_has_a_section_in_http_api_md() {
     // `.route("/path", get(handler))`, possibly with several methods chained: the server's
     // own routes and the jwtx-auth router it merges.
-    let router = source("src/server/mod.rs") + &read("crates/jwtx-auth/src/routes/mod.rs");
+    let router = source("src/server/mod.rs")
+        + &source("src/server/page.rs")
+        + &read("crates/jwtx-auth/src/routes/mod.rs");
     let mut routes = BTreeSet::new();
     for (i, _) in router.match_indices(".route(\"") {
         let rest = &router[i + ".route(\"".len()..];
