@@ -317,8 +317,9 @@ async fn stays_signed_in_past_the_access_token_expiry() {
 }
 
 /// 5: changing the password with a token that is no longer fresh (it was refreshed): the page
-/// re-authenticates with the current password; a wrong current password is refused; afterwards
-/// only the new password logs in.
+/// re-authenticates with the current password (a new session replaces this browser's); a wrong
+/// current password is refused; afterwards only the new password logs in, and the user's other
+/// sessions are ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_password_with_a_refreshed_token() {
     bounded(async {
@@ -329,15 +330,28 @@ async fn change_password_with_a_refreshed_token() {
         let page = browser.session().await;
         let text = sign_in(&page, &url, "testuser", "testpass").await;
         let first = expiry_line(&text);
+        // Another session of the user (this test client's), and the browser's session id.
+        let (token, other_refresh) = server.tokens("testuser", "testpass");
+        let browser_session = |r: &Response| -> Vec<String> {
+            r.json["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["user_agent"].as_str().unwrap_or("").contains("Chrome"))
+                .map(|s| s["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let listed = send(server.req("GET", "/sessions").bearer(&token)).await;
+        let old_session = browser_session(&listed);
+        assert_eq!(old_session.len(), 1, "{}", listed.text);
+
         // Past the expiry, a reload refreshes: the new access token is not fresh.
         tokio::time::sleep(PAST_EXPIRY).await;
         page.reload().await;
-        let text = page
-            .wait_until("a refreshed access token", |t| {
-                t.contains("Signed in as testuser") && !t.contains(&first)
-            })
-            .await;
-        expiry_line(&text);
+        page.wait_until("a refreshed access token", |t| {
+            t.contains("Signed in as testuser") && !t.contains(&first)
+        })
+        .await;
 
         page.fill("Current password", "not the password").await;
         page.fill("New password", new_password).await;
@@ -349,7 +363,18 @@ async fn change_password_with_a_refreshed_token() {
         page.fill("New password", new_password).await;
         clear_messages(&page).await;
         page.click("Change password").await;
-        page.wait_text("Password changed.").await;
+        let text = page.wait_text("Password changed.").await;
+        assert!(text.contains("1 other session was ended."), "{text}");
+        page.wait_text("Signed in as testuser").await;
+        let r = send(server.req("POST", "/refresh").bearer(&other_refresh)).await;
+        assert_eq!(r.status, 401, "the other session survived: {}", r.text);
+
+        // The browser logged in again for a fresh token: a new session replaced its old one.
+        let (token, _) = server.tokens("testuser", new_password);
+        let listed = send(server.req("GET", "/sessions").bearer(&token)).await;
+        let new_session = browser_session(&listed);
+        assert_eq!(new_session.len(), 1, "{}", listed.text);
+        assert_ne!(new_session, old_session, "the page did not re-authenticate");
         page.close().await;
 
         // A new profile: the old password fails, the new one works.
@@ -360,7 +385,6 @@ async fn change_password_with_a_refreshed_token() {
         page.wait_text("Wrong username or password.").await;
         log_in(&page, "testuser", new_password).await;
         page.wait_text("Signed in as testuser").await;
-        assert_eq!(server.login("testuser", "testpass").status, 401);
         page.close().await;
     })
     .await;
@@ -436,56 +460,75 @@ fn attacker_page(target: &str) -> String {
     )
 }
 
-/// 7: a form on another site, and on another origin of the same site, posting to
-/// `/logout/all`: the first carries no cookie (SameSite=Lax), the second no CSRF header; the
-/// victim stays signed in either way.
+/// 7: forms on another site, and on another origin of the same site, posting to
+/// `/logout/all` and `/logout`: the first carry no cookie (SameSite=Lax), the second no CSRF
+/// header; the victim stays signed in, with the same session, either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_logout_from_other_pages_is_refused() {
     bounded(async {
         let server = Server::start(&[]);
         let url = base(&server);
-        let target = format!("{url}/logout/all");
-        let attacker = Site::html(&attacker_page(&target)).await;
+        let targets = ["/logout/all", "/logout"];
+        let attacker = Site::start(
+            targets
+                .iter()
+                .map(|t| {
+                    let page = attacker_page(&format!("{url}{t}"));
+                    (t.to_string(), "text/html; charset=utf-8", page.into_bytes())
+                })
+                .collect(),
+        )
+        .await;
         let browser = Browser::start().await;
         let victim = browser.session().await;
         sign_in(&victim, &url, "admin", "adminpass").await;
         victim.wait_text("This browser").await;
+        let (token, _) = server.tokens("admin", "adminpass");
+        let before = sessions(&server, &token).await;
+        assert_eq!(before.len(), 2);
 
-        for (variant, origin) in [
-            ("cross-site", format!("http://localhost:{}/", attacker.port)),
-            ("same-site", format!("http://127.0.0.1:{}/", attacker.port)),
-        ] {
-            victim.goto(&origin).await;
-            // The form was sent: the window shows the server's answer to it.
-            let deadline = std::time::Instant::now() + browser_support::WAIT_BOUND;
-            loop {
-                let now = browser_support::within("url", victim.client.current_url()).await;
-                if now.as_str() == target {
-                    break;
+        for (variant, host) in [("cross-site", "localhost"), ("same-site", "127.0.0.1")] {
+            for target in targets {
+                let what = format!("{variant} form to {target}");
+                victim
+                    .goto(&format!("http://{host}:{}{target}", attacker.port))
+                    .await;
+                // The form was sent: the window shows the server's answer to it.
+                let sent_to = format!("{url}{target}");
+                let deadline = std::time::Instant::now() + browser_support::WAIT_BOUND;
+                loop {
+                    let now = browser_support::within("url", victim.client.current_url()).await;
+                    if now.as_str() == sent_to {
+                        break;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{what}: the attacker's form was not sent (at {now})"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                let answer = victim.wait_text("}").await;
+                // POST /logout without credentials is a harmless no-op that says
+                // `{"logout": true}` (and unsets nothing); /logout/all needs them.
+                if target == "/logout/all" {
+                    assert!(
+                        !answer.contains("\"logout\""),
+                        "{what}: the forged request was accepted: {answer}"
+                    );
+                }
+                println!("{what} answered: {answer}");
+                let cookies = cookie_names(&victim).await;
                 assert!(
-                    std::time::Instant::now() < deadline,
-                    "{variant}: the attacker's form was not sent (at {now})"
+                    cookies.iter().any(|c| c == "access_token_cookie")
+                        && cookies.iter().any(|c| c == "refresh_token_cookie"),
+                    "{what}: the victim's cookies are gone: {cookies:?}"
                 );
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                victim.goto(&url).await;
+                victim.wait_text("Signed in as admin").await;
+                let text = victim.wait_text("This browser").await;
+                assert!(!text.contains("ended elsewhere"), "{what}: {text}");
+                assert_eq!(sessions(&server, &token).await, before, "{what}");
             }
-            let answer = victim.wait_text("msg").await;
-            assert!(
-                !answer.contains("\"logout\""),
-                "{variant}: the forged POST /logout/all was accepted: {answer}"
-            );
-            victim.goto(&url).await;
-            let text = victim.wait_text("Signed in as admin").await;
-            let text = if text.contains("This browser") {
-                text
-            } else {
-                victim.wait_text("This browser").await
-            };
-            assert!(
-                !text.contains("ended elsewhere"),
-                "{variant}: the session was ended: {text}"
-            );
-            println!("{variant} forged POST /logout/all answered: {answer}");
         }
         victim.close().await;
     })
