@@ -540,34 +540,24 @@ fn spa_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/spa")
 }
 
-/// Logs in with the SPA at `spa` against `api` in `mode` and calls /protected; returns the
-/// output after the call.
-async fn spa_call_protected(page: &Page, spa: &str, api: &str, mode: &str) -> String {
-    page.goto(spa).await;
-    page.fill("API origin", api).await;
-    let select = page.field("Mode").await;
-    browser_support::within("choose the mode", select.select_by_label(mode)).await;
-    page.fill("Username", "admin").await;
-    page.fill("Password", "adminpass").await;
-    page.click("Log in").await;
+/// Clicks `button` in the SPA and waits for the call's entry in `#output`; returns that entry
+/// without the API's origin (its port could read as a status).
+async fn spa_step(page: &Page, api: &str, button: &str) -> String {
+    let before = spa_output(page).await;
+    page.click(button).await;
     let deadline = std::time::Instant::now() + browser_support::WAIT_BOUND;
-    let mut out = spa_output(page).await;
-    while out.trim().is_empty() {
+    loop {
+        let now = spa_output(page).await;
+        if now != before {
+            let entry = now.strip_prefix(&before).unwrap_or(&now);
+            return entry.replace(api, "API");
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "the SPA showed no answer to its login"
+            "\"{button}\": the SPA showed no answer; its output:\n{before}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-        out = spa_output(page).await;
     }
-    page.click("Call /protected").await;
-    page.wait_text("logged_in_as").await;
-    let output = spa_output(page).await;
-    assert!(
-        output.contains("logged_in_as") && output.contains("200"),
-        "the SPA's login answered:\n{out}\nand /protected:\n{output}"
-    );
-    output
 }
 
 /// The text of the SPA's `#output`.
@@ -579,6 +569,46 @@ async fn spa_output(page: &Page) -> String {
         )
         .await;
     v.as_str().unwrap_or_default().to_owned()
+}
+
+/// The SPA at `spa` against `api` in `mode`: log in, call /protected, refresh, call it again,
+/// log out, and /protected is refused.
+async fn spa_session(page: &Page, spa: &str, api: &str, mode: &str) {
+    page.goto(spa).await;
+    page.fill("API origin", api).await;
+    let select = page.field("Mode").await;
+    browser_support::within("choose the mode", select.select_by_label(mode)).await;
+    page.fill("Username", "admin").await;
+    page.fill("Password", "adminpass").await;
+    let ok = |what: &str, entry: &str| {
+        assert!(
+            entry.contains("200") && !entry.contains("401"),
+            "{mode}: {what}: {entry}"
+        );
+    };
+    ok("login", &spa_step(page, api, "Log in").await);
+    for what in ["/protected", "/refresh", "/protected after the refresh"] {
+        let button = if what == "/refresh" {
+            "Refresh"
+        } else {
+            "Call /protected"
+        };
+        let entry = spa_step(page, api, button).await;
+        ok(what, &entry);
+        if button != "Refresh" {
+            assert!(
+                entry.contains("logged_in_as") && entry.contains("admin"),
+                "{mode}: {what}: {entry}"
+            );
+        }
+    }
+    ok("logout", &spa_step(page, api, "Log out").await);
+    let entry = spa_step(page, api, "Call /protected").await;
+    assert!(
+        entry.contains("401") && !entry.contains("logged_in_as"),
+        "{mode}: /protected after logging out: {entry}"
+    );
+    println!("{mode}: the SPA's output:\n{}", spa_output(page).await);
 }
 
 /// 8a: the SPA on app.jwtx.localhost, the API on api.jwtx.localhost (same site): cookie mode,
@@ -595,7 +625,7 @@ async fn spa_same_site_with_cookies() {
         let api = format!("http://api.jwtx.localhost:{}", server.addr.port());
         let browser = Browser::start().await;
         let page = browser.session().await;
-        spa_call_protected(&page, &format!("{app}/"), &api, "Cookies (same site)").await;
+        spa_session(&page, &format!("{app}/"), &api, "Cookies (same site)").await;
         page.close().await;
     })
     .await;
@@ -613,7 +643,7 @@ async fn spa_cross_site_with_header_tokens_and_other_origins_refused() {
         let api = base(&server);
         let browser = Browser::start().await;
         let page = browser.session().await;
-        spa_call_protected(
+        spa_session(
             &page,
             &format!("{app}/"),
             &api,
