@@ -169,9 +169,8 @@ fn jws_chars(bytes: &[u8]) -> bool {
 }
 
 /// The first value of cookie `name`, unquoted as Werkzeug does.
-pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+pub(crate) fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -258,7 +257,7 @@ fn from_cookies(
             &config.access_csrf_field_name,
         )
     };
-    let token = cookie(parts, cookie_name)
+    let token = cookie(&parts.headers, cookie_name)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| no_token(format!("Missing cookie \"{cookie_name}\"")))?;
     if !(config.csrf_protect && config.csrf_methods.contains(&parts.method)) {

@@ -658,6 +658,16 @@ impl JwtManager {
 
     // ------------------------------------------------------------ cookies
 
+    /// Whether the request carries a JWT cookie (access or refresh) by this configuration's
+    /// names: a browser that keeps its tokens in cookies. An auth route answering it puts
+    /// tokens in cookies only, so no token reaches script (jwtx-auth's cookie mode).
+    pub fn has_jwt_cookie(&self, headers: &HeaderMap) -> bool {
+        let c = self.config();
+        [&c.access_cookie_name, &c.refresh_cookie_name]
+            .into_iter()
+            .any(|name| crate::locate::cookie(headers, name).is_some())
+    }
+
     /// `set_access_cookies(response, token)`: the access cookie and its CSRF cookie.
     pub fn set_access_cookies(&self, headers: &mut HeaderMap, issued: &Issued) {
         self.set_access_cookies_with(headers, issued, &CookieOverrides::default());

@@ -176,6 +176,9 @@ struct FileConfig {
     jwks_max_age: Option<toml::Value>,
     key_publish_lead: Option<toml::Value>,
     key_rotation_interval: Option<toml::Value>,
+    // Browsers (docs/configuration.md, "Browsers").
+    ui: Option<toml::Value>,
+    cors_allowed_origins: Option<toml::Value>,
 }
 
 /// A TOML value in the environment's text form: lists comma-separated, the rest as written.
@@ -305,6 +308,11 @@ pub struct Config {
     pub key_publish_lead: Duration,
     /// Rotate the signing key this often (off by default); one instance of a cluster acts.
     pub key_rotation_interval: Option<Duration>,
+    /// The account page at `/` (on by default when cookies are a token location, which it
+    /// needs).
+    pub ui: bool,
+    /// Origins of SPAs that may call the API with credentials (none: no CORS headers).
+    pub cors_allowed_origins: Option<crate::server::AllowedOrigins>,
 }
 
 /// The TLS certificate chain and key files.
@@ -570,6 +578,8 @@ impl Config {
             ("jwks_max_age", fc.jwks_max_age),
             ("key_publish_lead", fc.key_publish_lead),
             ("key_rotation_interval", fc.key_rotation_interval),
+            ("ui", fc.ui),
+            ("cors_allowed_origins", fc.cors_allowed_origins),
         ] {
             put(key, value.map(toml_text));
         }
@@ -596,6 +606,7 @@ impl Config {
             file: file_values,
             file_typed,
         };
+        let ui_named = src.get("ui").is_some();
 
         let duration = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
             match src.get(key) {
@@ -913,8 +924,17 @@ impl Config {
                     Err(p) => return Err(err("key_rotation_interval", p)),
                 },
             },
+            ui: match src.get("ui") {
+                None => true,
+                Some(v) => parse_bool("ui", &v)?,
+            },
+            cors_allowed_origins: match src.get("cors_allowed_origins") {
+                None => None,
+                Some(v) => crate::server::AllowedOrigins::parse(&v)
+                    .map_err(|why| err("cors_allowed_origins", why))?,
+            },
         }
-        .checked()
+        .checked(ui_named)
     }
 
     /// The longest a token from this configuration lives: how long a revocation must be kept
@@ -925,8 +945,20 @@ impl Config {
             .as_secs()
     }
 
-    /// Checks settings that only make sense together.
-    fn checked(self) -> Result<Config, ConfigError> {
+    /// Checks settings that only make sense together; `ui_named`: `ui` was set, not defaulted.
+    fn checked(mut self, ui_named: bool) -> Result<Config, ConfigError> {
+        // The account page keeps its tokens in HttpOnly cookies: without the cookie location
+        // it cannot work, so it is off unless asked for, and then refused.
+        if self.ui && !self.token_location.contains(&Location::Cookies) {
+            if ui_named {
+                return Err(err(
+                    "ui",
+                    "needs the cookies token location (the account page keeps its tokens in \
+                     HttpOnly cookies); add cookies to token_location or set ui = false",
+                ));
+            }
+            self.ui = false;
+        }
         let follow = jwtx_auth::Follow {
             poll_interval: self.revocation_poll_interval,
             max_lag: self.revocation_max_lag,
@@ -1231,6 +1263,37 @@ mod tests {
         let e = Config::load_with(None, &Overrides::default(), &bad).unwrap_err();
         assert!(!e.to_string().contains("short-secret"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn browsers_ui_and_cors_origins() {
+        let c = load_env(&[]).unwrap();
+        assert!(c.ui && c.cors_allowed_origins.is_none());
+        // Without the cookie location the page cannot work: off by default, refused if asked.
+        let c = load_env(&[("JWTX_TOKEN_LOCATION", "headers")]).unwrap();
+        assert!(!c.ui);
+        let e = load_env(&[("JWTX_TOKEN_LOCATION", "headers"), ("JWTX_UI", "true")]).unwrap_err();
+        assert!(e.key == "ui" && e.problem.contains("cookies"), "{e}");
+        assert!(!load_env(&[("JWTX_UI", "off")]).unwrap().ui);
+        let c = load_env(&[(
+            "JWTX_CORS_ALLOWED_ORIGINS",
+            "http://app.jwtx.localhost:8080, https://spa.example.com",
+        )])
+        .unwrap();
+        let origins: Vec<&str> = c.cors_allowed_origins.as_ref().unwrap().iter().collect();
+        assert_eq!(
+            origins,
+            ["http://app.jwtx.localhost:8080", "https://spa.example.com"]
+        );
+        for bad in [
+            "*",
+            "null",
+            "https://spa.example.com/",
+            "https://spa.example.com/app",
+        ] {
+            let e = load_env(&[("JWTX_CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(e.key, "cors_allowed_origins", "{bad}: {e}");
+        }
     }
 
     #[test]

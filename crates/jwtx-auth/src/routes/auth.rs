@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
 use jwtx::store::User;
-use jwtx_axum::{AnyJwt, CurrentUser, FreshJwt, Jwt, JwtError, Refresh, RefreshJwt};
+use jwtx_axum::{AnyJwt, CurrentUser, FreshJwt, Jwt, JwtError, Location, Refresh, RefreshJwt};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -30,6 +30,18 @@ pub(crate) struct LoginBody {
     /// At most 1024 bytes.
     #[schema(value_type = String)]
     password: Zeroizing<String>,
+    /// `"cookies"`: answer with cookies only, no token in the body (cookie mode, for a page
+    /// that must not let script read a token). A request carrying a JWT cookie gets the same.
+    #[serde(default)]
+    token_transport: Option<TokenTransport>,
+}
+
+/// Where a login's tokens go when the request says.
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TokenTransport {
+    /// Cookies only.
+    Cookies,
 }
 
 /// `POST /password` body.
@@ -43,13 +55,20 @@ pub(crate) struct PasswordBody {
     new_password: Zeroizing<String>,
 }
 
-/// The success body plus the tokens in the body and/or cookies, as the locations say. No
+/// The success body plus the tokens in the body and/or cookies, as the locations say; in
+/// cookie mode (when cookies are a location) in cookies only, so no token reaches script. No
 /// cache may keep it (`Cache-Control: no-store` and `Pragma: no-cache`, RFC 6749 §5.1).
-fn token_response(auth: &Auth, mut body: Map<String, Value>, tokens: &Tokens) -> Response {
+fn token_response(
+    auth: &Auth,
+    mut body: Map<String, Value>,
+    tokens: &Tokens,
+    cookie_mode: bool,
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     let (in_body, in_cookies) = auth.token_transport();
+    let in_body = in_body && !(cookie_mode && in_cookies);
     if in_body {
         body.insert("access_token".into(), tokens.access.token.clone().into());
         if let Some(r) = &tokens.refresh {
@@ -91,6 +110,13 @@ pub(crate) async fn login(
 ) -> Result<Response, ApiError> {
     let username = field("username", &body.username, MAX_NAME_BYTES)?;
     field("password", &body.password, MAX_PASSWORD_BYTES)?;
+    let asked = body.token_transport == Some(TokenTransport::Cookies);
+    if asked && !auth.token_transport().1 {
+        return Err(ApiError::BadRequest(
+            "token_transport \"cookies\" needs the cookies token location".into(),
+        ));
+    }
+    let cookie_mode = asked || auth.jwt().has_jwt_cookie(&headers);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -102,7 +128,7 @@ pub(crate) async fn login(
             user_agent,
         })
         .await?;
-    Ok(token_response(&auth, flag("login"), &tokens))
+    Ok(token_response(&auth, flag("login"), &tokens, cookie_mode))
 }
 
 /// `POST /refresh`: rotates the refresh token (reuse detection, grace window).
@@ -123,7 +149,9 @@ pub(crate) async fn refresh(
         session: token.sid(),
     };
     let tokens = auth.refresh(&current.0, presented).await?;
-    Ok(token_response(&auth, flag("refresh"), &tokens))
+    // A refresh token from a cookie is a browser's: the answer is cookies only.
+    let cookie_mode = token.location() == Location::Cookies;
+    Ok(token_response(&auth, flag("refresh"), &tokens, cookie_mode))
 }
 
 /// The `Set-Cookie` lines that clear the JWT cookies, when cookies are a token location.

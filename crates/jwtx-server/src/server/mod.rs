@@ -42,10 +42,12 @@ macro_rules! forward_async_write {
 use forward_async_write;
 
 mod connections;
+mod cors;
 mod info;
 mod keyring;
 mod metrics;
 mod openapi;
+mod page;
 mod proxies;
 mod requests;
 mod shared;
@@ -63,6 +65,7 @@ use jwtx_auth::{Auth, AuthSettings, AuthStore};
 use jwtx_axum::{JwtLayer, JwtManager};
 
 pub use connections::ConnectionLimits;
+pub use cors::AllowedOrigins;
 pub use keyring::KeyRing;
 pub use metrics::{Metrics, MetricsEvents};
 pub use proxies::{Proxies, ProxyNet, parse_trusted_proxies};
@@ -118,6 +121,28 @@ pub struct Services {
     /// The signing keys, reloaded live from the store; `None` when the codec's keys are fixed
     /// (an application's own state).
     pub keys: Option<Arc<KeyRing>>,
+    /// The account page and CORS.
+    pub browsers: Browsers,
+}
+
+/// What browsers get (docs/configuration.md, "Browsers"): the account page and CORS for SPAs
+/// on other origins. The default is neither.
+#[derive(Clone, Debug, Default)]
+pub struct Browsers {
+    /// The account page at `/` (`ui`).
+    pub ui: bool,
+    /// The origins answered with CORS headers (`cors_allowed_origins`).
+    pub cors: Option<AllowedOrigins>,
+}
+
+impl Browsers {
+    /// The settings `config` makes.
+    pub fn from_config(config: &Config) -> Self {
+        Browsers {
+            ui: config.ui,
+            cors: config.cors_allowed_origins.clone(),
+        }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for JwtManager {
@@ -126,11 +151,12 @@ impl axum::extract::FromRef<AppState> for JwtManager {
     }
 }
 
-/// The router: jwtx-auth's routes and the server's own (docs/http-api.md).
+/// The router: jwtx-auth's routes and the server's own (docs/http-api.md), the account page
+/// and CORS as `state.browsers` says.
 pub fn app(state: AppState) -> Router {
     let jwt_layer = JwtLayer::new(state.auth.jwt().clone());
     let metrics = state.metrics.clone();
-    Router::new()
+    let mut router = Router::new()
         .merge(jwtx_auth::router(state.auth.clone()))
         .route("/protected", get(info::protected))
         .route("/me", get(info::me))
@@ -139,9 +165,20 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(info::healthz))
         .route("/readyz", get(info::readyz))
         .route("/metrics", get(metrics::endpoint))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .fallback(info::not_found)
-        .layer(jwt_layer)
+        .route("/openapi.json", get(openapi::openapi_json));
+    if state.browsers.ui {
+        router = router.merge(page::routes());
+    }
+    router = router.fallback(info::not_found).layer(jwt_layer);
+    // Outside the token layer, so a preflight is answered without looking for a token.
+    if let Some(origins) = &state.browsers.cors {
+        let config = state.auth.jwt().config();
+        router = router.layer(origins.layer(&[
+            &config.access_csrf_header_name,
+            &config.refresh_csrf_header_name,
+        ]));
+    }
+    router
         // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
         // method, path (never the query string, which may hold a token) and the request id;
         // never headers (Authorization and Cookie are credentials).
@@ -443,6 +480,7 @@ pub async fn open(config: &Config, demo: bool) -> Result<(AppState, String), Cli
         hints: shared.hints,
         metrics,
         keys: Some(ring),
+        browsers: Browsers::from_config(config),
     });
     if demo {
         demo_users(&state).await?;

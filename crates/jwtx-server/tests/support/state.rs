@@ -60,6 +60,7 @@ pub async fn bare(
         hints: None,
         metrics,
         keys: None,
+        browsers: server::Browsers::from_config(config),
     })
 }
 
