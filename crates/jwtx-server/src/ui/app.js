@@ -205,6 +205,7 @@ async function loadAccount() {
   me = expectOk(await api("GET", "/me"));
   const page = expectOk(await api("GET", "/sessions"));
   $("account-name").textContent = `Signed in as ${me.identity}`;
+  $("password-username").value = me.identity;
   $("account-roles").textContent = `Roles: ${me.roles.length ? me.roles.join(", ") : "none"}`;
   $("account-expiry").textContent = `Access token expires at ${clock(me.expires_at)}`;
   $("sessions-body").replaceChildren();
