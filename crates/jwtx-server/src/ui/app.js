@@ -96,7 +96,12 @@ function refresh() {
 async function rotate() {
   if (!cookie("csrf_refresh_token")) throw new Stop(EXPIRED, true);
   const res = await send("POST", "/refresh", { csrf: "csrf_refresh_token" });
-  if (res.ok) return;
+  if (res.ok) {
+    // The new access token's expiry is unknown until the next GET /me; meanwhile don't
+    // refresh again before each call.
+    if (me) me.expires_at = Infinity;
+    return;
+  }
   if (res.msg === REVOKED_MSG) throw new Stop(ENDED, true);
   if (res.status === 401 || res.status === 422) throw new Stop(EXPIRED, true);
   throw new Stop(failure(res));
