@@ -96,7 +96,12 @@ function refresh() {
 async function rotate() {
   if (!cookie("csrf_refresh_token")) throw new Stop(EXPIRED, true);
   const res = await send("POST", "/refresh", { csrf: "csrf_refresh_token" });
-  if (res.ok) return;
+  if (res.ok) {
+    // The new access token's expiry is unknown until the next GET /me; meanwhile don't
+    // refresh again before each call.
+    if (me) me.expires_at = Infinity;
+    return;
+  }
   if (res.msg === REVOKED_MSG) throw new Stop(ENDED, true);
   if (res.status === 401 || res.status === 422) throw new Stop(EXPIRED, true);
   throw new Stop(failure(res));
@@ -205,6 +210,7 @@ async function loadAccount() {
   me = expectOk(await api("GET", "/me"));
   const page = expectOk(await api("GET", "/sessions"));
   $("account-name").textContent = `Signed in as ${me.identity}`;
+  $("password-username").value = me.identity;
   $("account-roles").textContent = `Roles: ${me.roles.length ? me.roles.join(", ") : "none"}`;
   $("account-expiry").textContent = `Access token expires at ${clock(me.expires_at)}`;
   $("sessions-body").replaceChildren();
