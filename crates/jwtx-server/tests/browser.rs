@@ -755,3 +755,76 @@ async fn keyboard_only() {
     })
     .await;
 }
+
+/// A store that is down is said in words: PostgreSQL (a private server) stopped, a login
+/// answers 503 and the page says the service is unavailable; once it is back, the same form
+/// signs in, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_store_is_said_in_words() {
+    use jwtx_test::pg::{PrivatePostgres, TestDatabase};
+    bounded(async {
+        let pg = tokio::task::spawn_blocking(PrivatePostgres::start)
+            .await
+            .unwrap();
+        let db = TestDatabase::create_on(&pg.url()).await;
+        let env = [("JWTX_DATABASE_URL", db.url())];
+        let added = support::cluster::jwtx_with(
+            &env,
+            &["user", "add", "alice", "--password-stdin"],
+            Some(format!("{}\n", support::cluster::PASSWORD).as_bytes()),
+        );
+        assert!(added.status.success(), "{added:?}");
+        let server = Server::start_without_demo(&env);
+        let browser = Browser::start().await;
+        let page = browser.session().await;
+        page.goto(&base(&server)).await;
+        page.wait_text("Sign in").await;
+
+        let mut pg = tokio::task::spawn_blocking(move || {
+            let mut pg = pg;
+            pg.stop();
+            pg
+        })
+        .await
+        .unwrap();
+        log_in(&page, "alice", support::cluster::PASSWORD).await;
+        let text = page
+            .wait_until("the login's answer without PostgreSQL", |t| {
+                t.contains("The service is unavailable. Try again later.")
+                    || t.contains("Signed in as")
+            })
+            .await;
+        assert!(!text.contains("Signed in as"), "{text}");
+
+        pg = tokio::task::spawn_blocking(move || {
+            pg.start_again();
+            pg
+        })
+        .await
+        .unwrap();
+        // The server reconnects by itself; until it has, a login may still answer 503.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            clear_messages(&page).await;
+            log_in(&page, "alice", support::cluster::PASSWORD).await;
+            let text = page
+                .wait_until("the login's answer with PostgreSQL back", |t| {
+                    t.contains("The service is unavailable.") || t.contains("Signed in as alice")
+                })
+                .await;
+            if text.contains("Signed in as alice") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still unavailable 60 s after PostgreSQL came back:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        page.close().await;
+        drop(server);
+        db.drop_now().await;
+        drop(pg);
+    })
+    .await;
+}
