@@ -314,13 +314,7 @@ fn cookies_with_csrf_the_second_seed_session() {
                 && c.contains("SameSite=Lax")),
         "{set_cookie:?}"
     );
-    let cookie = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("{n}={}", jar[*n]))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let cookie = |names: &[&str]| support::cookie_header(&jar, names);
     let r = s
         .req("GET", "/protected")
         .header("Cookie", &cookie(&["access_token_cookie"]))

@@ -5,7 +5,7 @@
 //! Chromium in `tests/browser.rs`.
 
 use serde_json::json;
-use support::{Response, Server, msg};
+use support::{Response, Server, cookie_header, msg};
 
 mod support;
 
@@ -120,10 +120,7 @@ fn cookie_mode_keeps_every_token_out_of_the_body() {
     );
 
     // A refresh token from a cookie is answered in cookies only; from a header, in the body.
-    let cookies = format!(
-        "refresh_token_cookie={}; csrf_refresh_token={}",
-        jar["refresh_token_cookie"], jar["csrf_refresh_token"]
-    );
+    let cookies = cookie_header(&jar, &["refresh_token_cookie", "csrf_refresh_token"]);
     let r = s
         .req("POST", "/refresh")
         .header("Cookie", &cookies)
@@ -303,10 +300,7 @@ fn a_logout_without_credentials_unsets_no_cookie() {
         .req("POST", "/logout")
         .header(
             "Cookie",
-            &format!(
-                "access_token_cookie={}; csrf_access_token={}",
-                jar["access_token_cookie"], jar["csrf_access_token"]
-            ),
+            &cookie_header(&jar, &["access_token_cookie", "csrf_access_token"]),
         )
         .header("X-CSRF-TOKEN", &jar["csrf_access_token"])
         .send();

@@ -208,6 +208,16 @@ impl Drop for Server {
     }
 }
 
+/// A `Cookie` header value with the cookies `names` of `jar` (a response's
+/// [`Response::cookies`]).
+pub fn cookie_header(jar: &std::collections::BTreeMap<String, String>, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n}={}", jar[*n]))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn msg(r: &Response) -> &str {
     r.json["msg"].as_str().unwrap_or("")
 }
