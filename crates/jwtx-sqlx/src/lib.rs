@@ -120,6 +120,7 @@
 
 mod copy;
 mod error;
+mod group_commit;
 mod keys;
 mod migrations;
 pub mod postgres;

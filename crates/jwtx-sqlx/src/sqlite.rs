@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jwtx::NumericDate;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
 
 use crate::error::{db_error, from_db, to_db};
+use crate::group_commit;
 use crate::keys::{PendingChecks, key_columns, kid_taken};
 use crate::migrations::migrate_sqlite;
 use crate::rows::{
@@ -64,6 +66,8 @@ pub struct SqliteStore {
     /// instead of sleeping in SQLite's busy handler (whose back-off reaches 100 ms a try)
     /// when they meet on the write lock. Other processes still meet it there.
     writer: SqlitePool,
+    /// Refresh rotations waiting for their group commit (`group_commit.rs`).
+    rotations: Arc<group_commit::Queue>,
     path: Option<PathBuf>,
 }
 
@@ -103,6 +107,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             writer,
+            rotations: Arc::default(),
             path: Some(path.to_owned()),
         };
         store.migrate().await?;
@@ -131,6 +136,7 @@ impl SqliteStore {
         let store = SqliteStore {
             writer: pool.clone(),
             pool,
+            rotations: Arc::default(),
             path: None,
         };
         store.migrate().await?;
@@ -530,6 +536,8 @@ impl SqliteStore {
         rows.iter().map(|r| session_from_row(r, OP)).collect()
     }
 
+    /// Queues the rotation for the next group commit (`group_commit.rs`), starting the writer
+    /// task if none is at work, and waits for its outcome.
     async fn rotate_impl(
         &self,
         id: &str,
@@ -537,54 +545,50 @@ impl SqliteStore {
         new_jti: &str,
         policy: RotationPolicy,
     ) -> Result<Rotation, StoreError> {
-        const OP: &str = "rotate";
-        // The write lock is taken before the read: no other rotation of this (or any) session
-        // can commit between what is judged and what is written.
-        let mut tx = self.begin_write(OP).await?;
-        let row = sqlx::query(SELECT_SESSION)
-            .bind(id)
-            .fetch_optional(&mut *tx)
+        let (job, outcome) = group_commit::Job::new(id, presented_jti, new_jti, policy);
+        if self.rotations.push(job) {
+            let store = self.clone();
+            tokio::spawn(async move { store.write_rotations().await });
+        }
+        outcome
             .await
-            .map_err(|e| db_error(OP, e))?;
-        let session = row.map(|r| session_from_row(&r, OP)).transpose()?;
-        let now = to_db(policy.now);
-        let rotation = match judge_rotation(session.as_ref(), presented_jti, policy) {
-            Judgement::Rotated => {
-                sqlx::query(
-                    "UPDATE sessions SET previous_jti = current_jti, previous_at = ?, \
-                     current_jti = ?, last_used_at = ? WHERE id = ?",
-                )
-                .bind(now)
-                .bind(new_jti)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| db_error(OP, e))?;
-                Rotation::Rotated
+            .unwrap_or_else(|_| Err(group_commit::writer_gone()))
+    }
+
+    /// The writer task: batches of waiting rotations, each in one transaction, until none
+    /// waits.
+    async fn write_rotations(&self) {
+        let mut writer = self.rotations.writer();
+        while let Some(batch) = writer.next_batch() {
+            match self.rotate_batch(&batch).await {
+                Ok(outcomes) => {
+                    for (job, outcome) in batch.into_iter().zip(outcomes) {
+                        job.answer(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, rotations = batch.len(), "a batch of refresh rotations failed; none was stored");
+                    for job in batch {
+                        job.answer(Err(e.clone()));
+                    }
+                }
             }
-            // As the in-memory reference does: a grace refresh counts as use.
-            Judgement::Grace { current_jti } => {
-                sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| db_error(OP, e))?;
-                Rotation::Grace { current_jti }
-            }
-            // Judged live at `now`, so it ends here.
-            Judgement::Reused => match end_session(&mut tx, id, policy.now, OP).await? {
-                Some(logged) => Rotation::Reused { logged },
-                None => Rotation::Ended,
-            },
-            Judgement::Ended => {
-                tx.rollback().await.map_err(|e| db_error(OP, e))?;
-                return Ok(Rotation::Ended);
-            }
-        };
+        }
+    }
+
+    /// `batch` in one transaction, in order, each judged on what the ones before it wrote;
+    /// one commit (one fsync) for all.
+    async fn rotate_batch(&self, batch: &[group_commit::Job]) -> Result<Vec<Rotation>, StoreError> {
+        const OP: &str = "rotate";
+        // The write lock is taken before the first read: no other writer can commit between
+        // what is judged and what is written.
+        let mut tx = self.begin_write(OP).await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch {
+            outcomes.push(rotate_in(&mut tx, job).await?);
+        }
         tx.commit().await.map_err(|e| db_error(OP, e))?;
-        Ok(rotation)
+        Ok(outcomes)
     }
 
     async fn revoke_session_impl(
@@ -1112,6 +1116,58 @@ async fn store_now(
         .await
         .map_err(|e| db_error(op, e))?;
     from_db("unixepoch()", now)
+}
+
+/// One rotation inside the batch's transaction `tx`: the session read, judged
+/// (`judge_rotation`) and written.
+async fn rotate_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    job: &group_commit::Job,
+) -> Result<Rotation, StoreError> {
+    const OP: &str = "rotate";
+    let row = sqlx::query(SELECT_SESSION)
+        .bind(&job.session)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+    let session = row.map(|r| session_from_row(&r, OP)).transpose()?;
+    let policy = job.policy;
+    let now = to_db(policy.now);
+    Ok(
+        match judge_rotation(session.as_ref(), &job.presented_jti, policy) {
+            Judgement::Rotated => {
+                sqlx::query(
+                    "UPDATE sessions SET previous_jti = current_jti, previous_at = ?, \
+                     current_jti = ?, last_used_at = ? WHERE id = ?",
+                )
+                .bind(now)
+                .bind(&job.new_jti)
+                .bind(now)
+                .bind(&job.session)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| db_error(OP, e))?;
+                Rotation::Rotated
+            }
+            // As the in-memory reference does: a grace refresh counts as use.
+            Judgement::Grace { current_jti } => {
+                sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(&job.session)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| db_error(OP, e))?;
+                Rotation::Grace { current_jti }
+            }
+            // Judged live at `now`, so it ends here.
+            Judgement::Reused => match end_session(tx, &job.session, policy.now, OP).await? {
+                Some(logged) => Rotation::Reused { logged },
+                None => Rotation::Ended,
+            },
+            // Nothing to write.
+            Judgement::Ended => Rotation::Ended,
+        },
+    )
 }
 
 /// Revokes session `id` at `now` if it is live, and appends its end to the log (inside the
