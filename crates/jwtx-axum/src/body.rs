@@ -83,6 +83,9 @@ impl Media {
 /// and handed on whole; token lookup then answers 413 if it needs it.
 pub(crate) async fn capture(req: Request<Body>, limit: usize) -> Request<Body> {
     let media = Media::of(req.headers().get(header::CONTENT_TYPE));
+    if media == Media::Other {
+        return skip(req);
+    }
     let (mut parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -96,6 +99,21 @@ pub(crate) async fn capture(req: Request<Body>, limit: usize) -> Request<Body> {
     };
     parts.extensions.insert(CapturedBody { media, content });
     Request::from_parts(parts, body)
+}
+
+/// Whether [`capture`] would read the request's body: only a JSON or form body can hold a
+/// token or a CSRF field.
+pub(crate) fn readable(req: &Request<Body>) -> bool {
+    Media::of(req.headers().get(header::CONTENT_TYPE)) != Media::Other
+}
+
+/// Marks a request whose body is neither JSON nor a form as seen by the layer, unread.
+pub(crate) fn skip(mut req: Request<Body>) -> Request<Body> {
+    req.extensions_mut().insert(CapturedBody {
+        media: Media::Other,
+        content: Content::Skipped,
+    });
+    req
 }
 
 /// Reads `body` to its end if it holds at most `limit` bytes; otherwise stops just past the

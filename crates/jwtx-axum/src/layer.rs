@@ -73,19 +73,39 @@ pub struct JwtService<S> {
     layer: JwtLayer,
 }
 
-/// The response future of [`JwtService`].
-pub struct ResponseFuture<E>(BoxFuture<Result<Response, E>>);
+pin_project_lite::pin_project! {
+    /// The response future of [`JwtService`]: the inner service's own future when the layer
+    /// has nothing to do around it, else the layer's work boxed.
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        kind: Kind<F, E>,
+    }
+}
 
-impl<E> std::fmt::Debug for ResponseFuture<E> {
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F, E> {
+        Direct { #[pin] future: F },
+        Layered { future: BoxFuture<Result<Response, E>> },
+    }
+}
+
+impl<F, E> std::fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ResponseFuture")
     }
 }
 
-impl<E> Future for ResponseFuture<E> {
+impl<F, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
     type Output = Result<Response, E>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Direct { future } => future.poll(cx),
+            KindProj::Layered { future } => future.as_mut().poll(cx),
+        }
     }
 }
 
@@ -97,18 +117,28 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // Most requests (a GET, a POST without a JSON or form body) need nothing around the
+        // handler without implicit refresh: the inner service answers, with no box and no
+        // clone of the service or the manager.
+        if self.layer.refresh_window.is_none() && !body::readable(&req) {
+            return ResponseFuture {
+                kind: Kind::Direct {
+                    future: self.inner.call(body::skip(req)),
+                },
+            };
+        }
         // The clone that was polled ready is the one that serves (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        ResponseFuture(Box::pin(async move {
+        let future = Box::pin(async move {
             let mut req = body::capture(req, layer.manager.config().body_limit).await;
             let slot = layer.refresh_window.map(|_| {
                 let slot = RefreshSlot::default();
@@ -120,7 +150,10 @@ where
                 refresh_if_due(&layer.manager, window, &slot, &mut response);
             }
             Ok(response)
-        }))
+        });
+        ResponseFuture {
+            kind: Kind::Layered { future },
+        }
     }
 }
 
