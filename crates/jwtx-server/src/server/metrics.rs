@@ -6,7 +6,7 @@
 //! this endpoint parse.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -204,9 +204,8 @@ pub struct Metrics {
     revocations: AtomicU64,
     /// Token rejections by jwtx-axum's reason (a fixed, small set of names).
     rejections: Rejections,
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    /// The latency histogram, one shard per thread (modulo [`SHARDS`]).
+    latency: [LatencyShard; SHARDS],
     /// SHA-256 of `metrics_token`, when `/metrics` needs it.
     token: Option<[u8; 32]>,
 }
@@ -259,13 +258,14 @@ impl Metrics {
     /// Counts one response in the first bucket that holds it (one atomic add, not one per
     /// bucket; [`render`](Self::render) makes the buckets cumulative).
     pub(crate) fn observe(&self, elapsed: Duration) {
+        let shard = &self.latency[shard_index()];
         let secs = elapsed.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
-            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            shard.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        shard.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+        shard.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     /// The exposition text, with `readings` taken from the state at this scrape.
@@ -433,17 +433,47 @@ impl Metrics {
             out,
             "# HELP {name} Request latency.\n# TYPE {name} histogram"
         );
+        let summed = |field: fn(&LatencyShard) -> &AtomicU64| -> u64 {
+            self.latency.iter().map(|shard| get(field(shard))).sum()
+        };
         let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.latency_buckets) {
-            cumulative += get(count);
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self
+                .latency
+                .iter()
+                .map(|shard| get(&shard.buckets[i]))
+                .sum::<u64>();
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let total = get(&self.latency_count);
+        let total = summed(|shard| &shard.count);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let sum = get(&self.latency_sum_micros) as f64 / 1e6;
+        let sum = summed(|shard| &shard.sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
         out
     }
+}
+
+/// Latency histogram shards: each thread counts into its own, so the cores answering requests
+/// never write one cache line (a shared counter's line moves between cores on every request);
+/// a scrape sums them. More than the worker threads a server runs, so threads rarely share one.
+const SHARDS: usize = 16;
+
+/// One thread's share of the latency histogram, on cache lines of its own.
+#[derive(Default, Debug)]
+#[repr(align(128))]
+struct LatencyShard {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// This thread's shard: threads take the next one in turn, once.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {

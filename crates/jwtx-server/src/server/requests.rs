@@ -118,18 +118,29 @@ fn acceptable(id: &HeaderValue) -> bool {
     (1..=MAX_CLIENT_ID).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic)
 }
 
-/// `xxxxxxxx-xxxx-4xxx-` of a random v4 UUID, then the variant nibble and 60 bits of counter:
-/// `8ccc-cccccccccccc`.
+/// `xxxxxxxx-xxxx-4xxx-` of a random v4 UUID, then the variant nibble, 16 bits naming the
+/// thread and 44 bits of that thread's counter: `8ttt-tccccccccccc`. Each thread counts on its
+/// own, so two cores making ids never write one cache line.
 fn new_id() -> HeaderValue {
+    use std::cell::Cell;
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static HIGH: OnceLock<u64> = OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static THREADS: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        // This thread's number in its high 16 bits, its counter below.
+        static NEXT: Cell<u64> = Cell::new((THREADS.fetch_add(1, Ordering::Relaxed) & 0xffff) << 44);
+    }
     // The high half of a random v4 UUID, its version nibble included (a v4 UUID always parses).
     let high = *HIGH.get_or_init(|| {
         uuid::Uuid::try_parse(&jwtx::uuid4()).map_or(0x4000, |u| u.as_u64_pair().0)
     });
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let n = NEXT.with(|next| {
+        let n = next.get();
+        // The counter wraps within its 44 bits, never into the thread's.
+        next.set((n & !0xfff_ffff_ffff) | (n.wrapping_add(1) & 0xfff_ffff_ffff));
+        n
+    });
     let low = (0x8 << 60) | (n & 0x0fff_ffff_ffff_ffff);
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let id = uuid::Uuid::from_u64_pair(high, low)
@@ -328,6 +339,15 @@ mod tests {
             assert!(groups[2].starts_with('4') && groups[3].starts_with('8'));
             assert!(acceptable(&HeaderValue::from_str(id).unwrap()));
         }
+        // Each thread counts on its own: ids made at once on several threads never repeat.
+        let made: Vec<Vec<HeaderValue>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|_| new_id()).collect()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let all: std::collections::HashSet<HeaderValue> = made.into_iter().flatten().collect();
+        assert_eq!(all.len(), 4000);
     }
 
     #[test]
