@@ -9,7 +9,9 @@
 -- gets line i. A peer that does not rotate (the Flask peer) simply answers without a
 -- `refresh_token`, and the thread keeps presenting the one it has.
 --
--- `bench_bad` counts non-200 answers and 200 answers carrying no access token.
+-- `bench_bad` counts non-200 answers and 200 answers carrying no access token, and, with
+-- BENCH_EXPECT_ROTATION=1 (a rotating system), 200 answers carrying no next refresh token: such
+-- an answer breaks the thread's chain.
 dofile((os.getenv("BENCH_LUA_DIR") or "bench/harness") .. "/common.lua")
 
 local tokens = {}
@@ -34,6 +36,8 @@ function bench_setup(thread, i)
   thread:set("token", t)
 end
 
+local expect_rotation = os.getenv("BENCH_EXPECT_ROTATION") == "1"
+
 function init(args)
   bench_bad = 0
   rotated = 0
@@ -55,5 +59,7 @@ function response(status, headers, body)
   if nxt then
     token = nxt
     rotated = rotated + 1
+  elseif expect_rotation then
+    bench_bad = bench_bad + 1
   end
 end

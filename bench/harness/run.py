@@ -768,6 +768,10 @@ def sc_protected(ctx):
         Entry("jwtx /protected", via(jwtx, jwtx), jwtx.proc.pid),
         Entry("flask-jwt-extended /protected", via(flask, flask), flask.proc.pid),
         Entry("axum-peer /protected", via(jwtx, axum), axum.proc.pid),
+        # The same route in the same axum process written with the jwtx-axum library: what an
+        # application embedding jwtx-axum (not `jwtx serve`) gets.
+        Entry("axum-peer + jwtx-axum /protected", via(jwtx, axum, "/jwtx/protected"),
+              axum.proc.pid),
         Entry("jwtx /healthz", lambda: {"url": jwtx.url("/healthz")}, jwtx.proc.pid),
         # The same request bytes as /protected (the Authorization header is ignored there), so
         # the difference to /protected is what the server does with the token, not the
@@ -785,13 +789,18 @@ def sc_protected(ctx):
     jh, xh = med(res["jwtx /healthz"], "rps"), med(res["axum-peer /healthz"], "rps")
     jht = med(res["jwtx /healthz + token header"], "rps")
     rf, rx, rh, rht = ratio(j, f), ratio(j, x), ratio(j, jh), ratio(j, jht)
+    ju = med(res["jwtx /protected, verified_cache=0"], "rps")
+    rhh, rjx, rux = ratio(jh, xh), ratio(j, xh), ratio(ju, x)
     target(ctx, "`/protected` HS256 at least 30× flask-jwt-extended", rf, lambda r: r >= 30,
            f"{rf:.1f}×" if rf else "")
-    target(ctx, "`/protected` HS256 at least 1.2× the axum + jsonwebtoken peer", rx,
-           lambda r: r >= 1.2, f"{rx:.2f}×" if rx else "")
-    target(ctx, "`/protected` HS256 at least 0.85× jwtx's own `/healthz` (same request bytes)",
-           rht, lambda r: r >= 0.85,
-           f"{rht:.2f}× (against a bare `/healthz`: {rh:.2f}×)" if rht and rh else "")
+    target(ctx, "jwtx `/healthz` at least 0.95× the axum peer's `/healthz`", rhh,
+           lambda r: r >= 0.95, f"{rhh:.2f}×" if rhh else "")
+    target(ctx, "jwtx `/protected` at least 0.85× the axum peer's `/healthz` (the bare framework)",
+           rjx, lambda r: r >= 0.85, f"{rjx:.2f}×" if rjx else "")
+    target(ctx, "`/protected` HS256 at least 1.4× the axum + jsonwebtoken peer", rx,
+           lambda r: r >= 1.4, f"{rx:.2f}×" if rx else "")
+    target(ctx, "`/protected` with the verified cache off at least 1.1× the axum + jsonwebtoken "
+           "peer", rux, lambda r: r >= 1.1, f"{rux:.2f}×" if rux else "")
     md = [
         "### 1. `/protected`, header token, HS256",
         "",
@@ -822,9 +831,14 @@ def sc_protected(ctx):
         f"(jwtx `/healthz` / axum `/healthz`: {fmt_ratio(ratio(jh, xh))}); median of the "
         f"per-round ratios: {fmt_ratio(paired_ratio(res['jwtx /protected'], res['jwtx /healthz']))}",
     ]
+    xj = med(res["axum-peer + jwtx-axum /protected"], "rps")
+    md.append(
+        f"- Embedding (an axum application using jwtx-axum, not `jwtx serve`): axum + jwtx-axum "
+        f"/ axum + jsonwebtoken {fmt_ratio(ratio(xj, x))}; against that process's bare "
+        f"`/healthz` {fmt_ratio(ratio(xj, xh))}")
     un = "jwtx /protected, verified_cache=0"
     unh = "jwtx /healthz + token header, verified_cache=0"
-    ju, juh = med(res[un], "rps"), med(res[unh], "rps")
+    juh = med(res[unh], "rps")
     md.append(
         f"- Verifying every request (`verified_cache=0`): jwtx / flask-jwt-extended "
         f"{fmt_ratio(ratio(ju, f))}, jwtx / axum + jsonwebtoken {fmt_ratio(ratio(ju, x))}, "
@@ -913,20 +927,26 @@ def mint_refresh_tokens(system, n, path):
     Path(path).write_text("\n".join(tokens) + "\n")
 
 
+def refresh_chain(ctx, system, n, rotating):
+    """A wrk run of `refresh.lua` against `system` with `n` login sessions of its own, minted
+    before the round; `rotating`: an answer without the next refresh token counts as an error."""
+    def prep():
+        path = ctx.tmp / f"refresh-{system.name}.txt"
+        mint_refresh_tokens(system, n, path)
+        env = {"BENCH_TOKENS_FILE": str(path)}
+        if rotating:
+            env["BENCH_EXPECT_ROTATION"] = "1"
+        return {"url": system.url("/refresh"), "script": "refresh.lua", "threads": n,
+                "conns": n, "env": env}
+    return prep
+
+
 def sc_refresh(ctx):
     jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
     n = ctx.args.refresh_connections
 
-    def chain(system):
-        def prep():
-            path = ctx.tmp / f"refresh-{system.name}.txt"
-            mint_refresh_tokens(system, n, path)
-            return {"url": system.url("/refresh"), "script": "refresh.lua", "threads": n,
-                    "conns": n, "env": {"BENCH_TOKENS_FILE": str(path)}}
-        return prep
-
-    entries = [Entry("jwtx /refresh (rotating)", chain(jwtx)),
-               Entry("flask-jwt-extended /refresh", chain(flask))]
+    entries = [Entry("jwtx /refresh (rotating)", refresh_chain(ctx, jwtx, n, True)),
+               Entry("flask-jwt-extended /refresh", refresh_chain(ctx, flask, n, False))]
     log("\n== 5. /refresh, chained refresh tokens ==")
     res = alternate(ctx, "refresh", entries)
     j = med(res["jwtx /refresh (rotating)"], "rps")
@@ -947,7 +967,8 @@ def sc_refresh(ctx):
         "",
         f"- jwtx / flask-jwt-extended: **{fmt_ratio(ratio(j, f))}**",
         f"- jwtx answers that carried the next refresh token: {rot:,} of {reqs:,} "
-        "(every other answer breaks the chain and is counted as an error)",
+        "(every other answer breaks the chain and is counted as an error: `refresh.lua` with "
+        "`BENCH_EXPECT_ROTATION=1`)",
     ]
     ctx.sections.append("\n".join(md) + errors_note(res))
 
@@ -1338,12 +1359,7 @@ def _sc_cluster(ctx, db_url, prefix):
     n = a.refresh_connections
 
     def chain(system):
-        def prep():
-            path = ctx.tmp / f"refresh-{system.name}.txt"
-            mint_refresh_tokens(system, n, path)
-            return {"url": system.url("/refresh"), "script": "refresh.lua", "threads": n,
-                    "conns": n, "env": {"BENCH_TOKENS_FILE": str(path)}}
-        return prep
+        return refresh_chain(ctx, system, n, True)
 
     refresh = alternate(ctx, "cluster-refresh", [
         Entry("jwtx on PostgreSQL /refresh", chain(a_)),
@@ -1680,7 +1696,8 @@ def section(ctx, info, load_before, load_after, started, elapsed, argv):
         + (" **Quick run: 1 round × 3 s, indicative only.**" if a.quick else ""),
         "",
         f"- **Date:** {started} (UTC); the run took {elapsed / 60:.1f} min.",
-        f"- **Code:** commit `{info['commit']}`; {info['rustc']}, release profile.",
+        f"- **Code:** commit `{info['commit']}`; {info['rustc']}, release profile."
+        + (f" The jwtx binary measured: `{a.jwtx}` ({a.jwtx_label})." if a.jwtx else ""),
         f"- **Machine:** `nproc` = {info['nproc']}, CPU `{info['cpu']}`, Linux {info['kernel']}; "
         f"load average (1/5/15 min) {load_before} before, {load_after} after. A shared VM: "
         "figures from different runs are not comparable; ratios within a run are.",
@@ -1765,8 +1782,20 @@ def main():
     ap.add_argument("--pretrial", type=int, help="seconds per Flask worker setting (default 3)")
     ap.add_argument("--flask-workers", metavar="SETTING",
                     help="skip the pre-trial: sync:W or gthread:WxT (e.g. gthread:2x4)")
+    ap.add_argument("--jwtx", metavar="PATH",
+                    help="measure this jwtx binary (e.g. an earlier commit's, for an A/B) instead "
+                         "of target/release/jwtx; needs --jwtx-label")
+    ap.add_argument("--jwtx-label", metavar="TEXT", help="what --jwtx is (e.g. 'commit 1c52df1')")
+    ap.add_argument("--save", metavar="NAME",
+                    help="also keep this run's section.md and results.json in bench/results/NAME/ "
+                         "(committed, so that figures quoted outside the markers trace to them)")
     args = ap.parse_args()
     argv = sys.argv[1:]
+    if args.jwtx:
+        if not args.jwtx_label:
+            sys.exit("--jwtx needs --jwtx-label saying what the binary is")
+        global JWTX
+        JWTX = Path(args.jwtx).resolve()
     if args.quick:
         args.rounds = args.rounds or 1
         args.duration = args.duration or 3
@@ -1837,6 +1866,12 @@ def main():
     (ctx.out / "section.md").write_text(text + "\n")
     (ctx.out / "results.json").write_text(json.dumps(ctx.results, indent=1, default=str))
     log("\n" + text + "\n")
+    if args.save:
+        kept = ROOT / "bench" / "results" / args.save
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ctx.out / "section.md", kept / "section.md")
+        shutil.copy(ctx.out / "results.json", kept / "results.json")
+        log(f"kept in {kept.relative_to(ROOT)}")
     if not args.no_write:
         write_benchmarks(text)
         log(f"written to {BENCHMARKS_MD.relative_to(ROOT)} (between the bench/run markers)")

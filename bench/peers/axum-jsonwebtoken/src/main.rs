@@ -9,6 +9,10 @@
 //!   `jsonwebtoken::decode` (HS256, default `Validation`: signature, `exp` required and checked);
 //!   answers `{"logged_in_as": sub}`, or 401 `{"msg": …}`.
 //! * `GET /healthz`: `{"status": "ok"}`.
+//! * `GET /jwtx/protected`: the same route written with the jwtx-axum library instead
+//!   (`JwtManager` with the same secret, `JwtLayer` on that route only, the `Jwt` extractor,
+//!   its verified-token cache on by default; no revocation callback, as for the route
+//!   above): what an application embedding jwtx-axum without `jwtx serve` pays.
 //!
 //! The secret comes from `JWT_SECRET_KEY`; the address from `--bind ADDR`, else `BIND`, else
 //! `127.0.0.1:5001`.
@@ -95,11 +99,23 @@ async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-fn app(keys: Keys) -> Router {
+/// `/jwtx/protected`: the library's extractor, nothing else.
+async fn jwtx_protected(token: jwtx_axum::Jwt) -> Json<LoggedInAs> {
+    Json(LoggedInAs {
+        logged_in_as: token.identity().to_owned(),
+    })
+}
+
+fn app(keys: Keys, jwt: jwtx_axum::JwtManager) -> Router {
+    let layer = jwtx_axum::JwtLayer::new(jwt.clone());
+    let embedded = Router::new()
+        .route("/jwtx/protected", get(jwtx_protected).layer(layer))
+        .with_state(jwt);
     Router::new()
         .route("/protected", get(protected))
         .route("/healthz", get(healthz))
         .with_state(keys)
+        .merge(embedded)
 }
 
 fn bind_addr() -> Result<SocketAddr, String> {
@@ -124,11 +140,14 @@ async fn main() -> Result<(), String> {
         decoding: Arc::new(DecodingKey::from_secret(secret.as_bytes())),
         validation: Arc::new(Validation::new(Algorithm::HS256)),
     };
+    let key = jwtx::Key::hmac(jwtx::Algorithm::HS256, secret.as_bytes())
+        .map_err(|e| format!("JWT_SECRET_KEY: {e}"))?;
+    let jwt = jwtx_axum::JwtManager::builder(jwtx::Codec::new(key)).build();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     eprintln!("listening on http://{addr}");
-    axum::serve(listener, app(keys))
+    axum::serve(listener, app(keys, jwt))
         .await
         .map_err(|e| e.to_string())
 }
