@@ -861,6 +861,102 @@ def sc_protected(ctx):
     ctx.sections.append("\n".join(md) + errors_note(res))
 
 
+# The chart's rows: (scenario, label in results, system, route). The bare framework's
+# `/healthz` is the floor drawn on the `/protected` row.
+CHART_ROWS = [
+    ("protected", "jwtx /protected", "jwtx", "/protected"),
+    ("protected", "axum-peer /protected", "axum + jsonwebtoken", "/protected"),
+    ("protected", "flask-jwt-extended /protected", "flask-jwt-extended", "/protected"),
+    ("refresh", "jwtx /refresh (rotating)", "jwtx", "/refresh"),
+    ("refresh", "flask-jwt-extended /refresh", "flask-jwt-extended", "/refresh"),
+    ("login", "jwtx /login", "jwtx", "/login"),
+    ("login", "flask-jwt-extended /login", "flask-jwt-extended", "/login"),
+]
+CHART_COLOURS = {"jwtx": "#1f5fbf", "axum + jsonwebtoken": "#6b7280",
+                 "flask-jwt-extended": "#c2410c"}
+
+
+def chart_svg(ctx, started):
+    """The main comparison as an SVG: req/s and server CPU per request (log scales, medians over
+    rounds) for each system on `/protected`, `/refresh` and `/login`, the axum peer's bare
+    `/healthz` marked on the `/protected` panels as the framework's floor. Hand-written SVG:
+    no plotting library, the same bytes for the same figures."""
+    import math
+    res = ctx.results
+    rows = []
+    for scenario, label, system, route in CHART_ROWS:
+        runs = res.get(scenario, {}).get(label)
+        if runs:
+            rows.append((route, system, med(runs, "rps"), med(runs, "cpu_us_per_req")))
+    if not rows:
+        return None
+    floor = res.get("protected", {}).get("axum-peer /healthz")
+    floor_rps = med(floor, "rps") if floor else None
+    floor_cpu = med(floor, "cpu_us_per_req") if floor else None
+    bar_h, gap, group_gap, top, left, panel_w, mid = 18, 4, 14, 86, 250, 320, 70
+    routes = list(dict.fromkeys(r[0] for r in rows))
+    height = top + sum(group_gap + (bar_h + gap) * sum(1 for r in rows if r[0] == rt)
+                       for rt in routes) + 60
+    width = left + 2 * panel_w + mid + 30
+    esc = lambda t: (t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+    def scale(lo, hi):
+        lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        return lo_e, hi_e, lambda v: (math.log10(v) - lo_e) / (hi_e - lo_e) * panel_w
+
+    rps_vals = [r[2] for r in rows if r[2]] + ([floor_rps] if floor_rps else [])
+    cpu_vals = [r[3] for r in rows if r[3]] + ([floor_cpu] if floor_cpu else [])
+    panels = [("req/s (more is better)", rps_vals, 2, left),
+              ("server CPU per request, µs (less is better)", cpu_vals, 3, left + panel_w + mid)]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="12" y="22" font-size="15" font-weight="bold">jwtx against the axum peer '
+           'and flask-jwt-extended</text>',
+           f'<text x="12" y="40" fill="#374151">bench/run, {esc(started)} UTC: medians over '
+           'rounds, log scales</text>']
+    for title, vals, idx, x0 in panels:
+        if not vals:
+            continue
+        lo_e, hi_e, pos = scale(min(vals), max(vals))
+        out.append(f'<text x="{x0}" y="{top - 28}" font-weight="bold">{esc(title)}</text>')
+        for e in range(lo_e, hi_e + 1):
+            x = x0 + (e - lo_e) / (hi_e - lo_e) * panel_w
+            out.append(f'<line x1="{x:.1f}" y1="{top - 12}" x2="{x:.1f}" y2="{height - 50}" '
+                       'stroke="#e5e7eb"/>')
+            out.append(f'<text x="{x:.1f}" y="{top - 14}" text-anchor="middle" fill="#374151">'
+                       f'{10 ** e:,}</text>')
+        y = top
+        for rt in routes:
+            y += group_gap
+            group_top = y
+            for route, system, rps, cpu in (r for r in rows if r[0] == rt):
+                v = (rps, cpu)[idx - 2]
+                if idx == 2:
+                    out.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">'
+                               f'{esc(system)} {esc(route)}</text>')
+                if v:
+                    w = max(pos(v), 1)
+                    out.append(f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                               f'fill="{CHART_COLOURS[system]}"/>')
+                    text = f"{v:,.0f}" if idx == 2 else f"{v:,.1f}"
+                    out.append(f'<text x="{x0 + w + 4:.1f}" y="{y + 13}">{text}</text>')
+                y += bar_h + gap
+            floor_v = (floor_rps, floor_cpu)[idx - 2]
+            if rt == "/protected" and floor_v:
+                fx = x0 + pos(floor_v)
+                out.append(f'<line x1="{fx:.1f}" y1="{group_top - 4}" x2="{fx:.1f}" '
+                           f'y2="{y}" stroke="#111827" stroke-width="2" stroke-dasharray="4 3"/>')
+    if floor_rps or floor_cpu:
+        out.append(f'<text x="12" y="{height - 28}" fill="#111827">- - - the bare framework '
+                   '(the floor): the axum peer\'s /healthz, no token, on the /protected rows'
+                   '</text>')
+    out.append(f'<text x="12" y="{height - 10}" fill="#374151">server CPU: the server '
+               'process\'s user + system time over the requests it completed</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def fmt_ratio(r):
     return "—" if r is None else (f"{r:.1f}×" if r >= 10 else f"{r:.2f}×")
 
@@ -945,8 +1041,9 @@ def sc_refresh(ctx):
     jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
     n = ctx.args.refresh_connections
 
-    entries = [Entry("jwtx /refresh (rotating)", refresh_chain(ctx, jwtx, n, True)),
-               Entry("flask-jwt-extended /refresh", refresh_chain(ctx, flask, n, False))]
+    entries = [Entry("jwtx /refresh (rotating)", refresh_chain(ctx, jwtx, n, True), jwtx.proc.pid),
+               Entry("flask-jwt-extended /refresh", refresh_chain(ctx, flask, n, False),
+                     flask.proc.pid)]
     log("\n== 5. /refresh, chained refresh tokens ==")
     res = alternate(ctx, "refresh", entries)
     j = med(res["jwtx /refresh (rotating)"], "rps")
@@ -991,9 +1088,10 @@ def hash_time(ctx, jwtx):
 
 def sc_login(ctx):
     jwtx, flask = need_jwtx_hs(ctx), need_flask(ctx)
-    entries = [Entry("jwtx /login", lambda: {"url": jwtx.url("/login"), "script": "login.lua"}),
+    entries = [Entry("jwtx /login", lambda: {"url": jwtx.url("/login"), "script": "login.lua"},
+                     jwtx.proc.pid),
                Entry("flask-jwt-extended /login",
-                     lambda: {"url": flask.url("/login"), "script": "login.lua"})]
+                     lambda: {"url": flask.url("/login"), "script": "login.lua"}, flask.proc.pid)]
     log("\n== 4. /login ==")
     h = hash_time(ctx, jwtx)
     log(f"  Argon2id hash (fastest of sequential /login): {h * 1000:.1f} ms")
@@ -1864,6 +1962,9 @@ def main():
     load_after = loadavg()
     text = section(ctx, info, load_before, load_after, started, elapsed, argv)
     (ctx.out / "section.md").write_text(text + "\n")
+    svg = chart_svg(ctx, started)
+    if svg:
+        (ctx.out / "comparison.svg").write_text(svg)
     (ctx.out / "results.json").write_text(json.dumps(ctx.results, indent=1, default=str))
     log("\n" + text + "\n")
     if args.save:
@@ -1871,9 +1972,15 @@ def main():
         kept.mkdir(parents=True, exist_ok=True)
         shutil.copy(ctx.out / "section.md", kept / "section.md")
         shutil.copy(ctx.out / "results.json", kept / "results.json")
+        if svg:
+            shutil.copy(ctx.out / "comparison.svg", kept / "comparison.svg")
         log(f"kept in {kept.relative_to(ROOT)}")
     if not args.no_write:
         write_benchmarks(text)
+        # The chart of a run that measured all three rows (not one made of some scenarios).
+        if svg and all(s in chosen for s in ("protected", "refresh", "login")):
+            (ROOT / "bench" / "comparison.svg").write_text(svg)
+            log("chart written to bench/comparison.svg")
         log(f"written to {BENCHMARKS_MD.relative_to(ROOT)} (between the bench/run markers)")
     log(f"elapsed: {elapsed / 60:.1f} min ({elapsed:.0f} s); load average after: {load_after}")
 
