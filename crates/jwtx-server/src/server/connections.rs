@@ -45,9 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::routing::future::RouteFuture;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -351,11 +349,11 @@ impl Registered {
 /// Serves one connection (with `proxy_protocol`: after its PROXY header; `tls`: after its
 /// handshake) until the client closes it, it runs out of time, it is shed, or `stop`
 /// (in-flight requests finish first).
-pub(crate) async fn serve(
+pub(crate) async fn serve<A: App>(
     mut stream: TcpStream,
     peer: SocketAddr,
     conn: Registered,
-    router: Router,
+    router: A,
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -416,11 +414,11 @@ struct Client {
 }
 
 /// HTTP/1.1 on `io` with the connection's timers, shedding and graceful stop.
-async fn drive<S>(
+async fn drive<S, A: App>(
     io: S,
     client: Client,
     conn: &Registered,
-    router: Router,
+    router: A,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -518,12 +516,39 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 // Writes go straight through.
 super::forward_async_write!(Watched);
 
-/// The router as one connection's hyper service: the client's address as axum's
+/// What answers a connection's requests: the server's request stack ([`super::App`]), or a
+/// bare router in tests. Always ready (axum's routes are), so it is called without
+/// `poll_ready`.
+pub(crate) trait App:
+    tower::Service<
+        http::Request<axum::body::Body>,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: tower::Service<
+            http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// The request stack as one connection's hyper service: the client's address as axum's
 /// `ConnectInfo`, and the connection busy from the request head until the response body has
-/// gone to hyper. The router is the connection's own (no shared reference count per request).
+/// gone to hyper. The stack is the connection's own (no shared reference count per request).
 #[derive(Debug)]
-struct Handler {
-    router: RefCell<Router>,
+struct Handler<A> {
+    router: RefCell<A>,
     /// The connection's client address.
     peer: ConnectInfo<SocketAddr>,
     /// Set when `peer` is a trusted proxy: each request's client is then read from its
@@ -532,10 +557,10 @@ struct Handler {
     slot: Arc<Slot>,
 }
 
-impl hyper::service::Service<http::Request<Incoming>> for Handler {
+impl<A: App> hyper::service::Service<http::Request<Incoming>> for Handler<A> {
     type Response = http::Response<Tracked<axum::body::Body>>;
     type Error = Infallible;
-    type Future = Answer<RouteFuture<Infallible>>;
+    type Future = Answer<A::Future>;
 
     fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         self.slot.phase.store(Phase::Busy as u8, Ordering::Relaxed);
@@ -548,6 +573,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Handler {
             )),
         };
         req.extensions_mut().insert(client);
+        let req = req.map(axum::body::Body::new);
         let inner = tower::Service::call(&mut *self.router.borrow_mut(), req);
         Answer {
             inner,

@@ -44,10 +44,16 @@ impl AllowedOrigins {
     fn allows(&self, origin: &HeaderValue) -> bool {
         self.0.iter().any(|o| o == origin)
     }
+}
 
-    /// The layer answering these origins; `csrf_headers` are the CSRF header names the
-    /// preflight must allow beside `Content-Type` and `Authorization`.
-    pub fn layer(&self, csrf_headers: &[&HeaderName]) -> CorsGateLayer {
+impl CorsGateLayer {
+    /// The gate answering `origins` (none: every request goes straight on); `csrf_headers`
+    /// are the CSRF header names the preflight must allow beside `Content-Type` and
+    /// `Authorization`.
+    pub(crate) fn new(
+        origins: Option<&AllowedOrigins>,
+        csrf_headers: &[&HeaderName],
+    ) -> CorsGateLayer {
         let mut allow_headers = vec![header::CONTENT_TYPE, header::AUTHORIZATION];
         for &name in csrf_headers {
             if !allow_headers.contains(name) {
@@ -63,7 +69,7 @@ impl AllowedOrigins {
             .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
             .max_age(PREFLIGHT_MAX_AGE);
         CorsGateLayer {
-            allowed: self.clone(),
+            allowed: origins.cloned(),
             cors,
         }
     }
@@ -97,8 +103,8 @@ fn parse_origin(text: &str) -> Result<HeaderValue, String> {
 
 /// [`CorsGate`] for a router.
 #[derive(Clone, Debug)]
-pub struct CorsGateLayer {
-    allowed: AllowedOrigins,
+pub(crate) struct CorsGateLayer {
+    allowed: Option<AllowedOrigins>,
     cors: CorsLayer,
 }
 
@@ -116,10 +122,10 @@ impl<S: Clone> Layer<S> for CorsGateLayer {
 
 /// Sends requests from an allowed origin through tower-http's [`Cors`], the rest straight on.
 #[derive(Clone, Debug)]
-pub struct CorsGate<S> {
+pub(crate) struct CorsGate<S> {
     cors: Cors<S>,
     plain: S,
-    allowed: AllowedOrigins,
+    allowed: Option<AllowedOrigins>,
 }
 
 impl<S, B, R> Service<Request<B>> for CorsGate<S>
@@ -140,10 +146,11 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let allowed = req
-            .headers()
-            .get(header::ORIGIN)
-            .is_some_and(|o| self.allowed.allows(o));
+        let allowed = self.allowed.as_ref().is_some_and(|allowed| {
+            req.headers()
+                .get(header::ORIGIN)
+                .is_some_and(|o| allowed.allows(o))
+        });
         if allowed {
             GateFuture::Cors {
                 future: self.cors.call(req),
@@ -159,7 +166,7 @@ where
 pin_project_lite::pin_project! {
     /// [`CorsGate`]'s future: one of the two paths, without boxing.
     #[project = GateProj]
-    pub enum GateFuture<F> {
+    pub(crate) enum GateFuture<F> {
         /// Through the CORS layer.
         Cors { #[pin] future: tower_http::cors::ResponseFuture<F> },
         /// Straight to the router.

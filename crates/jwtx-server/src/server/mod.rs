@@ -63,6 +63,7 @@ use jwtx::{Clock, Codec, KeySet};
 use jwtx_auth::passwords::PasswordHasher;
 use jwtx_auth::{Auth, AuthSettings, AuthStore};
 use jwtx_axum::{JwtLayer, JwtManager};
+use tower::Layer;
 
 pub use connections::ConnectionLimits;
 pub use cors::AllowedOrigins;
@@ -151,11 +152,31 @@ impl axum::extract::FromRef<AppState> for JwtManager {
     }
 }
 
-/// The router: jwtx-auth's routes and the server's own (docs/http-api.md), the account page
-/// and CORS as `state.browsers` says.
-pub fn app(state: AppState) -> Router {
-    let jwt_layer = JwtLayer::new(state.auth.jwt().clone());
+/// The request stack: jwtx-auth's routes and the server's own (docs/http-api.md), the account
+/// page as `state.browsers` says, behind the request layer, the CORS gate and `JwtLayer`. The
+/// layers wrap the router once, not each route (`Router::layer` would box every route again
+/// per layer, and each level costs every request a clone and a box).
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<
+    http::Request<axum::body::Body>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    stack(state, false)
+}
+
+/// [`app`], with `Strict-Transport-Security` on every response when `tls`.
+fn stack(
+    state: AppState,
+    tls: bool,
+) -> requests::Requests<cors::CorsGate<jwtx_axum::JwtService<Router>>> {
+    let jwt = state.auth.jwt().clone();
     let metrics = state.metrics.clone();
+    let browsers = state.browsers.clone();
     let mut router = Router::new()
         .merge(jwtx_auth::router(state.auth.clone()))
         .route("/protected", get(info::protected))
@@ -166,27 +187,26 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(info::readyz))
         .route("/metrics", get(metrics::endpoint))
         .route("/openapi.json", get(openapi::openapi_json));
-    if state.browsers.ui {
+    if browsers.ui {
         router = router.merge(page::routes());
     }
-    router = router.fallback(info::not_found).layer(jwt_layer);
+    let router = router.fallback(info::not_found).with_state(state);
+    let config = jwt.config();
     // Outside the token layer, so a preflight is answered without looking for a token.
-    if let Some(origins) = &state.browsers.cors {
-        let config = state.auth.jwt().config();
-        router = router.layer(origins.layer(&[
+    let cors = cors::CorsGateLayer::new(
+        browsers.cors.as_ref(),
+        &[
             &config.access_csrf_header_name,
             &config.refresh_csrf_header_name,
-        ]));
-    }
-    router
-        // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
-        // method, path (never the query string, which may hold a token) and the request id;
-        // never headers (Authorization and Cookie are credentials).
-        .layer(requests::RequestsLayer::new(
-            metrics,
-            Duration::from_secs(30),
-        ))
-        .with_state(state)
+        ],
+    );
+    let with_tokens = JwtLayer::new(jwt.clone()).layer(router);
+    // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
+    // method, path (never the query string, which may hold a token) and the request id;
+    // never headers (Authorization and Cookie are credentials).
+    requests::RequestsLayer::new(metrics, Duration::from_secs(30))
+        .hsts(tls)
+        .layer(cors.layer(with_tokens))
 }
 
 /// The auth flows as the configuration says, on `store`, signing with `codec`: the token
@@ -283,18 +303,7 @@ pub async fn serve_on(
     proxies: Proxies,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut router = app(state.clone());
-    if tls.is_some() {
-        router = router.layer(axum::middleware::map_response(
-            |mut res: axum::response::Response| async move {
-                res.headers_mut().insert(
-                    http::header::STRICT_TRANSPORT_SECURITY,
-                    http::HeaderValue::from_static("max-age=31536000"),
-                );
-                res
-            },
-        ));
-    }
+    let router = stack(state.clone(), tls.is_some());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The revocation follower and the login limiter's purge.
     let maintenance = tokio::spawn(state.auth.clone().maintain(stop_rx.clone()));

@@ -40,11 +40,23 @@ const MAX_CLIENT_ID: usize = 128;
 pub(crate) struct RequestsLayer {
     metrics: Arc<Metrics>,
     timeout: Duration,
+    hsts: bool,
 }
 
 impl RequestsLayer {
     pub(crate) fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
-        Self { metrics, timeout }
+        Self {
+            metrics,
+            timeout,
+            hsts: false,
+        }
+    }
+
+    /// Every response also carries `Strict-Transport-Security: max-age=31536000` (served over
+    /// TLS).
+    pub(crate) fn hsts(mut self, on: bool) -> Self {
+        self.hsts = on;
+        self
     }
 }
 
@@ -56,6 +68,7 @@ impl<S> tower::Layer<S> for RequestsLayer {
             inner,
             metrics: self.metrics.clone(),
             timeout: self.timeout,
+            hsts: self.hsts,
         }
     }
 }
@@ -66,6 +79,7 @@ pub(crate) struct Requests<S> {
     inner: S,
     metrics: Arc<Metrics>,
     timeout: Duration,
+    hsts: bool,
 }
 
 impl<S> tower::Service<Request<Body>> for Requests<S>
@@ -107,6 +121,7 @@ where
             timeout: self.timeout,
             id,
             metrics: self.metrics.clone(),
+            hsts: self.hsts,
         };
         REQUEST.scope(context, answer)
     }
@@ -161,6 +176,7 @@ pin_project_lite::pin_project! {
         timeout: Duration,
         id: HeaderValue,
         metrics: Arc<Metrics>,
+        hsts: bool,
     }
 }
 
@@ -187,6 +203,12 @@ where
             }
         };
         res.headers_mut().insert(X_REQUEST_ID, this.id.clone());
+        if *this.hsts {
+            res.headers_mut().insert(
+                http::header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            );
+        }
         let latency = this.start.elapsed();
         this.metrics.observe(latency);
         let status = res.status().as_u16();

@@ -17,12 +17,11 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
-use super::connections::{self, Registered, Registry};
+use super::connections::{self, App, Registered, Registry};
 
 /// Connections waiting for one thread before the acceptor tries the next.
 const QUEUE: usize = 256;
@@ -32,9 +31,9 @@ const QUEUE: usize = 256;
 /// With `tls`, each connection's thread runs its TLS handshake. `registry` bounds the open
 /// connections and their silences, and knows whose PROXY and `X-Forwarded-For` headers name
 /// the client (`server/connections.rs`, `server/proxies.rs`).
-pub(crate) async fn serve(
+pub(crate) async fn serve<A: App>(
     listener: TcpListener,
-    router: Router,
+    router: A,
     tls: Option<Arc<rustls::ServerConfig>>,
     workers: NonZeroUsize,
     registry: Arc<Registry>,
@@ -166,9 +165,9 @@ async fn accept_failed(e: &io::Error, registry: &Registry) {
 
 /// Serves one thread's connections, each in its own task, until `stop` (or the acceptor
 /// ends); returns when every one of them has ended.
-async fn serve_connections(
+async fn serve_connections<A: App>(
     mut connections: mpsc::Receiver<Handover>,
-    router: Router,
+    router: A,
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -208,6 +207,7 @@ mod tests {
     use crate::server::connections::ConnectionLimits;
     use crate::server::metrics::Metrics;
     use crate::server::proxies::Proxies;
+    use axum::Router;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
