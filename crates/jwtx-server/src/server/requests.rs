@@ -5,8 +5,9 @@
 //!
 //! - **Id.** The client's `X-Request-Id` if it is 1 to 128 visible ASCII characters (it goes
 //!   into every log line of the request), else a new UUID-shaped one: a random per-process
-//!   prefix and a counter, unique without an RNG call per request. The request and the response
-//!   both carry it.
+//!   prefix and a counter, unique without an RNG call per request. The response carries it;
+//!   code running for the request finds it in the log context (the request's headers are left
+//!   as the client sent them: writing the id there cost every request a header insert).
 //! - **Log context.** The id, method and path are [`logging::REQUEST`](crate::logging::REQUEST)
 //!   while the request's future runs; the log formatter writes them into each line.
 //! - **Deadline.** A response that is not ready within the timeout (a body that never arrives)
@@ -94,15 +95,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
         let start = Instant::now();
         let id = match req.headers().get(X_REQUEST_ID) {
             Some(id) if acceptable(id) => id.clone(),
-            _ => {
-                let id = new_id();
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
-                id
-            }
+            _ => new_id(),
         };
         let context = RequestContext {
             id: id.clone(),
