@@ -81,8 +81,7 @@ impl Media {
 /// Reads a JSON or form body of at most `limit` bytes into the request's extensions (with or
 /// without `Content-Length`) and puts it back. A longer body is read no further than the limit
 /// and handed on whole; token lookup then answers 413 if it needs it.
-pub(crate) async fn capture(req: Request<Body>, limit: usize) -> Request<Body> {
-    let media = Media::of(req.headers().get(header::CONTENT_TYPE));
+pub(crate) async fn capture(req: Request<Body>, media: Media, limit: usize) -> Request<Body> {
     if media == Media::Other {
         return skip(req);
     }
@@ -101,10 +100,10 @@ pub(crate) async fn capture(req: Request<Body>, limit: usize) -> Request<Body> {
     Request::from_parts(parts, body)
 }
 
-/// Whether [`capture`] would read the request's body: only a JSON or form body can hold a
-/// token or a CSRF field.
-pub(crate) fn readable(req: &Request<Body>) -> bool {
-    Media::of(req.headers().get(header::CONTENT_TYPE)) != Media::Other
+/// The request body's media type, as [`capture`] takes it: only a JSON or form body can hold
+/// a token or a CSRF field, so only those are read.
+pub(crate) fn media(req: &Request<Body>) -> Media {
+    Media::of(req.headers().get(header::CONTENT_TYPE))
 }
 
 /// Marks a request whose body is neither JSON nor a form as seen by the layer, unread.
@@ -214,8 +213,14 @@ mod tests {
         b.body(body).unwrap()
     }
 
+    /// [`capture`] with the media type the layer reads from the request.
+    async fn captured(req: Request<Body>, limit: usize) -> Request<Body> {
+        let m = media(&req);
+        capture(req, m, limit).await
+    }
+
     async fn run(req: Request<Body>, limit: usize) -> (CapturedBody, Bytes) {
-        let req = capture(req, limit).await;
+        let req = captured(req, limit).await;
         let captured = req.extensions().get::<CapturedBody>().unwrap().clone();
         let bytes = req.into_body().collect().await.unwrap().to_bytes();
         (captured, bytes)
@@ -300,14 +305,14 @@ mod tests {
     #[tokio::test]
     async fn streams_are_read_up_to_the_limit_and_replayed() {
         let parts = ["aaaa", "bbbb", "cccc", "dddd"];
-        let req = capture(request("application/json", None, frames(&parts, false)), 16).await;
+        let req = captured(request("application/json", None, frames(&parts, false)), 16).await;
         let c = req.extensions().get::<CapturedBody>().unwrap().clone();
         assert_eq!(
             c.bytes(Media::Json).map(|b| &b[..]),
             Some(&b"aaaabbbbccccdddd"[..])
         );
 
-        let req = capture(request("application/json", None, frames(&parts, false)), 10).await;
+        let req = captured(request("application/json", None, frames(&parts, false)), 10).await;
         assert!(
             req.extensions()
                 .get::<CapturedBody>()
@@ -321,7 +326,7 @@ mod tests {
             "the handler gets every byte, once"
         );
 
-        let req = capture(
+        let req = captured(
             request("application/json", None, frames(&parts[..2], true)),
             16,
         )

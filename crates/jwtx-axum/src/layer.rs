@@ -127,7 +127,8 @@ where
         // Most requests (a GET, a POST without a JSON or form body) need nothing around the
         // handler without implicit refresh: the inner service answers, with no box and no
         // clone of the service or the manager.
-        if self.layer.refresh_window.is_none() && !body::readable(&req) {
+        let media = body::media(&req);
+        if self.layer.refresh_window.is_none() && media == body::Media::Other {
             return ResponseFuture {
                 kind: Kind::Direct {
                     future: self.inner.call(body::skip(req)),
@@ -139,7 +140,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         let future = Box::pin(async move {
-            let mut req = body::capture(req, layer.manager.config().body_limit).await;
+            let mut req = body::capture(req, media, layer.manager.config().body_limit).await;
             let slot = layer.refresh_window.map(|_| {
                 let slot = RefreshSlot::default();
                 req.extensions_mut().insert(slot.clone());

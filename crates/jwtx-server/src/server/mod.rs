@@ -200,7 +200,7 @@ fn stack(
             &config.refresh_csrf_header_name,
         ],
     );
-    let with_tokens = JwtLayer::new(jwt.clone()).layer(router);
+    let with_tokens = JwtLayer::new(jwt).layer(router);
     // Request id, log context, 30 s deadline (408), latency histogram. Logged per request:
     // method, path (never the query string, which may hold a token) and the request id;
     // never headers (Authorization and Cookie are credentials).
