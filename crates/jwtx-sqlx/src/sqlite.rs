@@ -577,16 +577,22 @@ impl SqliteStore {
     }
 
     /// `batch` in one transaction, in order, each judged on what the ones before it wrote;
-    /// one commit (one fsync) for all.
+    /// one commit (one fsync) for all. Every statement is a round trip to sqlx's connection
+    /// thread (two thread wake-ups), which cost a rotation more CPU than the rest of its
+    /// work: so the batch's sessions are read in one statement, judged one after another on
+    /// that copy as each write leaves it (`rotate_in`), and written back in one statement.
+    /// Four round trips a batch instead of two a rotation (bench/BENCHMARKS.md).
     async fn rotate_batch(&self, batch: &[group_commit::Job]) -> Result<Vec<Rotation>, StoreError> {
         const OP: &str = "rotate";
         // The write lock is taken before the first read: no other writer can commit between
         // what is judged and what is written.
         let mut tx = self.begin_write(OP).await?;
+        let mut sessions = read_sessions(&mut tx, batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch {
-            outcomes.push(rotate_in(&mut tx, job).await?);
+            outcomes.push(rotate_in(&mut tx, &mut sessions, job).await?);
         }
+        write_sessions(&mut tx, &sessions).await?;
         tx.commit().await.map_err(|e| db_error(OP, e))?;
         Ok(outcomes)
     }
@@ -1056,6 +1062,11 @@ const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, ex
      user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
      WHERE id = ?";
 
+/// The sessions whose ids the bound JSON array holds.
+const SELECT_SESSIONS_IN: &str = "SELECT id, user_name, created_at, last_used_at, expires_at, \
+     user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
+     WHERE id IN (SELECT value FROM json_each(?))";
+
 /// The pending key, if its `activates_at` (bound) has come.
 const SELECT_DUE: &str = "SELECT kid, activates_at FROM signing_keys \
      WHERE status = 'pending' AND activates_at <= ?";
@@ -1118,56 +1129,125 @@ async fn store_now(
     from_db("unixepoch()", now)
 }
 
-/// One rotation inside the batch's transaction `tx`: the session read, judged
-/// (`judge_rotation`) and written.
+/// A session of a rotation batch as the batch's transaction holds it so far; `rotated` once a
+/// rotation or grace refresh changed it (its columns are written back at the end).
+struct BatchSession {
+    session: Session,
+    rotated: bool,
+}
+
+/// The sessions `batch` names, by id, in one statement (inside `tx`).
+async fn read_sessions(
+    tx: &mut Transaction<'static, Sqlite>,
+    batch: &[group_commit::Job],
+) -> Result<std::collections::HashMap<String, BatchSession>, StoreError> {
+    const OP: &str = "rotate";
+    let ids: Vec<&str> = batch.iter().map(|job| job.session.as_str()).collect();
+    let ids = serde_json::json!(ids).to_string();
+    let rows = sqlx::query(SELECT_SESSIONS_IN)
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| db_error(OP, e))?;
+    rows.iter()
+        .map(|r| {
+            let session = session_from_row(r, OP)?;
+            Ok((
+                session.id.clone(),
+                BatchSession {
+                    session,
+                    rotated: false,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// One rotation of the batch: its session as the batch left it, judged (`judge_rotation`),
+/// and the judgement applied to that copy exactly as its UPDATE would apply it to the row.
+/// Ending a reused session is written at once (it appends to the revocation log).
 async fn rotate_in(
     tx: &mut Transaction<'static, Sqlite>,
+    sessions: &mut std::collections::HashMap<String, BatchSession>,
     job: &group_commit::Job,
 ) -> Result<Rotation, StoreError> {
     const OP: &str = "rotate";
-    let row = sqlx::query(SELECT_SESSION)
-        .bind(&job.session)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(|e| db_error(OP, e))?;
-    let session = row.map(|r| session_from_row(&r, OP)).transpose()?;
     let policy = job.policy;
-    let now = to_db(policy.now);
-    Ok(
-        match judge_rotation(session.as_ref(), &job.presented_jti, policy) {
-            Judgement::Rotated => {
-                sqlx::query(
-                    "UPDATE sessions SET previous_jti = current_jti, previous_at = ?, \
-                     current_jti = ?, last_used_at = ? WHERE id = ?",
-                )
-                .bind(now)
-                .bind(&job.new_jti)
-                .bind(now)
-                .bind(&job.session)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| db_error(OP, e))?;
-                Rotation::Rotated
+    let entry = sessions.get_mut(&job.session);
+    let judgement = judge_rotation(
+        entry.as_ref().map(|e| &e.session),
+        &job.presented_jti,
+        policy,
+    );
+    Ok(match (judgement, entry) {
+        (Judgement::Rotated, Some(e)) => {
+            let s = &mut e.session;
+            let old = std::mem::replace(&mut s.current_jti, job.new_jti.clone());
+            s.previous = Some((old, policy.now));
+            s.last_used_at = policy.now;
+            e.rotated = true;
+            Rotation::Rotated
+        }
+        // As the in-memory reference does: a grace refresh counts as use.
+        (Judgement::Grace { current_jti }, Some(e)) => {
+            e.session.last_used_at = policy.now;
+            e.rotated = true;
+            Rotation::Grace { current_jti }
+        }
+        // Judged live at `now`, so it ends here.
+        (Judgement::Reused, entry) => match end_session(tx, &job.session, policy.now, OP).await? {
+            Some(logged) => {
+                if let Some(e) = entry {
+                    e.session.revoked_at = Some(policy.now);
+                }
+                Rotation::Reused { logged }
             }
-            // As the in-memory reference does: a grace refresh counts as use.
-            Judgement::Grace { current_jti } => {
-                sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(&job.session)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(|e| db_error(OP, e))?;
-                Rotation::Grace { current_jti }
-            }
-            // Judged live at `now`, so it ends here.
-            Judgement::Reused => match end_session(tx, &job.session, policy.now, OP).await? {
-                Some(logged) => Rotation::Reused { logged },
-                None => Rotation::Ended,
-            },
-            // Nothing to write.
-            Judgement::Ended => Rotation::Ended,
+            None => Rotation::Ended,
         },
+        // Nothing to write (a judgement other than `Ended` always has its session).
+        _ => Rotation::Ended,
+    })
+}
+
+/// The rotation columns of every session the batch rotated, in one statement (inside `tx`).
+async fn write_sessions(
+    tx: &mut Transaction<'static, Sqlite>,
+    sessions: &std::collections::HashMap<String, BatchSession>,
+) -> Result<(), StoreError> {
+    const OP: &str = "rotate";
+    let rows: Vec<serde_json::Value> = sessions
+        .values()
+        .filter(|e| e.rotated)
+        .map(|e| {
+            let s = &e.session;
+            let (previous, previous_at) = match &s.previous {
+                Some((jti, at)) => (Some(jti.as_str()), Some(to_db(*at))),
+                None => (None, None),
+            };
+            serde_json::json!({
+                "id": s.id,
+                "current_jti": s.current_jti,
+                "previous_jti": previous,
+                "previous_at": previous_at,
+                "last_used_at": to_db(s.last_used_at),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = serde_json::Value::Array(rows).to_string();
+    sqlx::query(
+        "UPDATE sessions SET current_jti = j.value ->> 'current_jti', \
+         previous_jti = j.value ->> 'previous_jti', previous_at = j.value ->> 'previous_at', \
+         last_used_at = j.value ->> 'last_used_at' \
+         FROM json_each(?) AS j WHERE sessions.id = j.value ->> 'id'",
     )
+    .bind(rows)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error(OP, e))?;
+    Ok(())
 }
 
 /// Revokes session `id` at `now` if it is live, and appends its end to the log (inside the
@@ -1549,5 +1629,95 @@ mod tests {
         drop(conns);
         store.close().await;
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One batch judges and writes exactly what the same rotations do one at a time (each its
+    /// own transaction): a rotation, a grace refresh of the token it replaced, a reuse that
+    /// ends a session, a presentation on the ended session, an unknown session, and a rotation
+    /// followed in the same batch by a reuse of the family's first token.
+    #[tokio::test]
+    async fn a_batch_rotates_exactly_as_its_rotations_one_at_a_time() {
+        use jwtx_test::fixtures::{T0, session, user};
+        let policy = |now| RotationPolicy {
+            now,
+            grace: 10,
+            idle_timeout: 3600,
+        };
+        let one = SqliteStore::in_memory().await.unwrap();
+        let batched = SqliteStore::in_memory().await.unwrap();
+        let u = user("batch", &[]);
+        let (a, b) = (
+            session(&u.name, T0, T0 + 86_400),
+            session(&u.name, T0, T0 + 86_400),
+        );
+        for store in [&one, &batched] {
+            store.create_user(u.clone()).await.unwrap();
+            let generation = store.get_user(&u.name).await.unwrap().unwrap().generation;
+            for s in [&a, &b] {
+                store.create_session(s.clone(), generation).await.unwrap();
+            }
+        }
+        let steps = [
+            (a.id.as_str(), a.current_jti.as_str(), "a1", T0 + 60),
+            (&a.id, &a.current_jti, "a-grace", T0 + 61),
+            (&b.id, &b.current_jti, "b1", T0 + 61),
+            (&b.id, "b-stale", "b-reused", T0 + 62),
+            (&b.id, "b1", "b-ended", T0 + 62),
+            ("no-such-session", "jti", "none", T0 + 62),
+            (&a.id, "a1", "a2", T0 + 90),
+            (&a.id, &a.current_jti, "a-reused", T0 + 91),
+        ];
+        let mut sequential = Vec::new();
+        for (sid, jti, new, now) in steps {
+            sequential.push(one.rotate(sid, jti, new, policy(now)).await.unwrap());
+        }
+        let jobs: Vec<group_commit::Job> = steps
+            .iter()
+            .map(|&(sid, jti, new, now)| group_commit::Job::new(sid, jti, new, policy(now)).0)
+            .collect();
+        let in_one_batch = batched.rotate_batch(&jobs).await.unwrap();
+        assert_eq!(in_one_batch, sequential);
+        let kinds: Vec<&str> = in_one_batch
+            .iter()
+            .map(|r| match r {
+                Rotation::Rotated => "rotated",
+                Rotation::Grace { .. } => "grace",
+                Rotation::Reused { .. } => "reused",
+                Rotation::Ended => "ended",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "rotated", "grace", "rotated", "reused", "ended", "ended", "rotated", "reused"
+            ]
+        );
+        assert_eq!(
+            in_one_batch[1],
+            Rotation::Grace {
+                current_jti: "a1".into()
+            }
+        );
+        for id in [&a.id, &b.id] {
+            let (x, y) = (
+                one.get_session(id).await.unwrap().unwrap(),
+                batched.get_session(id).await.unwrap().unwrap(),
+            );
+            assert_eq!(x, y);
+        }
+        let a_now = batched.get_session(&a.id).await.unwrap().unwrap();
+        assert_eq!(a_now.current_jti, "a2");
+        assert_eq!(a_now.previous, Some(("a1".to_owned(), T0 + 90)));
+        assert_eq!(a_now.last_used_at, T0 + 90);
+        assert_eq!(a_now.revoked_at, Some(T0 + 91));
+        let b_now = batched.get_session(&b.id).await.unwrap().unwrap();
+        assert_eq!(
+            (b_now.current_jti.as_str(), b_now.revoked_at),
+            ("b1", Some(T0 + 62))
+        );
+        assert_eq!(
+            batched.revocations_since(0, T0, 100).await.unwrap(),
+            one.revocations_since(0, T0, 100).await.unwrap()
+        );
     }
 }
