@@ -3,8 +3,8 @@
 //! Each rotation used to be a transaction of its own, and each commit an fsync
 //! (`synchronous=FULL`): concurrent refreshes queued on the one write connection, an fsync
 //! apiece. Here rotations that arrive while a batch is being written wait together and go into
-//! the next transaction, one after another: each reads its session after the ones before it
-//! wrote, so each keeps its own atomic judgement (reuse detection and the grace window are
+//! the next transaction, one after another: each is judged on its session as the ones before it
+//! left it (`SqliteStore::rotate_batch`), so each keeps its own atomic judgement (reuse detection and the grace window are
 //! exactly those of one rotation at a time), and the batch commits with one fsync. No caller
 //! hears of its rotation before the commit that holds it; a failure fails every rotation of
 //! the batch, none of which was stored.
