@@ -1498,13 +1498,14 @@ def _sc_cluster(ctx, db_url, prefix):
     prot = alternate(ctx, "cluster-protected", entries)
     n = a.refresh_connections
 
-    def chain(system):
-        return refresh_chain(ctx, system, n, True)
+    def chain(system, rotating=True):
+        return refresh_chain(ctx, system, n, rotating)
 
     refresh = alternate(ctx, "cluster-refresh", [
         Entry("jwtx on PostgreSQL /refresh", chain(a_)),
         Entry("jwtx on SQLite /refresh", chain(sqlite)),
-        Entry("flask-jwt-extended /refresh", chain(flask)),
+        # The Flask peer does not rotate: its answers carry no next refresh token.
+        Entry("flask-jwt-extended /refresh", chain(flask, rotating=False)),
     ])
     login = alternate(ctx, "cluster-login", [
         Entry("jwtx on PostgreSQL /login", lambda: {"url": a_.url("/login"), "script": "login.lua"}),
