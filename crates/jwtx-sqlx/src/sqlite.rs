@@ -127,6 +127,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(TEST_BEFORE_ACQUIRE)
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -1004,6 +1005,13 @@ impl SqliteStore {
 /// How many times [`SqliteStore::open`] tries again when the database is locked.
 const OPEN_ATTEMPTS: u32 = 20;
 
+/// sqlx pings a pooled connection before handing it out unless told not to: for a network
+/// database, a check that the server is still there. A SQLite connection is a handle on a file
+/// in this process, which cannot hang up; the ping was one more round trip to the connection's
+/// thread (two thread wake-ups) for every store operation, a fifth of a rotation batch's
+/// (bench/BENCHMARKS.md, "Issue 22"). A failing file fails the operation itself.
+const TEST_BEFORE_ACQUIRE: bool = false;
+
 /// The pool of a file store. Switching a new database to WAL takes a lock that SQLite does
 /// not wait for (its busy handler is not used), so processes opening a new file at once can
 /// get "database is locked": then wait on SQLite's busy handler for whoever holds the lock
@@ -1018,6 +1026,7 @@ async fn connect_file(
         let connected = SqlitePoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(TEST_BEFORE_ACQUIRE)
             .connect_with(options.clone())
             .await;
         match connected {
@@ -1581,6 +1590,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open(dir.join("jwtx.db")).await.unwrap();
+        // No ping before each operation (`TEST_BEFORE_ACQUIRE`).
+        assert!(!store.pool.options().get_test_before_acquire());
+        assert!(!store.writer.options().get_test_before_acquire());
         let mut conns = Vec::new();
         for _ in 0..POOL_SIZE {
             conns.push(store.pool.acquire().await.unwrap());
