@@ -1594,6 +1594,19 @@ def timed_start(ctx, name, d):
     return System(name, port, p, lp, ""), secs
 
 
+def timed_starts(ctx, name, d, starts):
+    """Starts jwtx serve on d `starts` times (stopping all but the last); returns (the running
+    system, each start's seconds to /readyz), 1 s after the last start."""
+    times = []
+    for i in range(starts):
+        sysm, secs = timed_start(ctx, name, d)
+        times.append(secs)
+        if i < starts - 1:
+            sysm.stop()
+    time.sleep(1.0)
+    return sysm, times
+
+
 def mint_access(ctx):
     """An access token from `jwtx token mint` with the run's secret, shaped like a login's:
     `roles`, and a `sid` that names no session (so the revocation check looks up jti, session
@@ -1638,14 +1651,7 @@ def sc_revocations(ctx):
         # page cache; the timed starts then open an existing store, as a restart does.
         s = start_jwtx(ctx, f"jwtx-rev-{n}-first", d, demo=True, ready_timeout=120)
         s.stop()
-        times = []
-        sysm = None
-        for i in range(starts):
-            sysm, secs = timed_start(ctx, f"jwtx-rev-{n}", d)
-            times.append(secs)
-            if i < starts - 1:
-                sysm.stop()
-        time.sleep(1.0)
+        sysm, times = timed_starts(ctx, f"jwtx-rev-{n}", d, starts)
         st = sysm.status()
         info[n] = {"fill_s": fill, "starts": times, "rss_start": st.get("VmRSS"),
                    "hwm_start": st.get("VmHWM"), "system": sysm}
@@ -1751,13 +1757,8 @@ def scale_row(ctx, label, d, sessions, seeded_user):
     the store in d, whose `testuser` holds `sessions` live sessions."""
     a = ctx.args
     starts = 2 if a.quick else 3
-    times = []
-    for i in range(starts):
-        sysm, secs = timed_start(ctx, f"jwtx-scale-{len(ctx.results.get('scale', []))}", d)
-        times.append(secs)
-        if i < starts - 1:
-            sysm.stop()
-    time.sleep(1.0)
+    sysm, times = timed_starts(ctx, f"jwtx-scale-{len(ctx.results.get('scale', []))}", d,
+                               starts)
     rss_start = sysm.status().get("VmRSS", 0)
     med_ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     logins, seeded = [], []
