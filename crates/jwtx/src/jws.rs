@@ -182,12 +182,16 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<[&[u8]; 3], Error> {
             max: max_len,
         });
     }
-    let (h, rest) = token.split_once('.').ok_or(Error::NotEnoughSegments)?;
-    let (p, s) = rest.split_once('.').ok_or(Error::NotEnoughSegments)?;
-    if s.contains('.') {
+    // memchr: a word (or vector) at a time, where `str::split_once` goes a byte at a time.
+    let bytes = token.as_bytes();
+    let first = memchr::memchr(b'.', bytes).ok_or(Error::NotEnoughSegments)?;
+    let (h, rest) = (&bytes[..first], &bytes[first + 1..]);
+    let second = memchr::memchr(b'.', rest).ok_or(Error::NotEnoughSegments)?;
+    let (p, s) = (&rest[..second], &rest[second + 1..]);
+    if memchr::memchr(b'.', s).is_some() {
         return Err(Error::TooManySegments);
     }
-    Ok([h.as_bytes(), p.as_bytes(), s.as_bytes()])
+    Ok([h, p, s])
 }
 
 /// Decodes and checks one JSON segment, appending it to `buf`; returns its range. Numbers
