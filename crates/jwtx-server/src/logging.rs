@@ -3,8 +3,8 @@
 //!
 //! A line written while `jwtx serve` answers a request carries that request's id, method and
 //! path (never its query string, which may hold a token, and never headers, which hold
-//! credentials). They come from [`REQUEST`], a task-local that `server::requests` sets around
-//! the request's future, not from a tracing span (ARCHITECTURE.md, decision record "The
+//! credentials). They come from [`REQUEST`], a scoped thread-local that `server::requests` sets
+//! while it polls the request's future, not from a tracing span (ARCHITECTURE.md, decision record "The
 //! request's log context"). The lines look as they did with the span: `request{id="…" method=GET path=/me}: ` in text,
 //! `"span"`/`"spans"` objects named `request` in JSON.
 
@@ -49,9 +49,14 @@ impl RequestContext {
     }
 }
 
-tokio::task_local! {
-    /// The request being answered by the current task, if any.
-    pub(crate) static REQUEST: RequestContext;
+scoped_tls::scoped_thread_local! {
+    /// The request whose future this thread is polling, if any.
+    pub(crate) static REQUEST: RequestContext
+}
+
+/// `f` on the request this thread is answering, if it is answering one.
+fn with_request<R>(f: impl FnOnce(&RequestContext) -> R) -> Option<R> {
+    REQUEST.is_set().then(|| REQUEST.with(f))
 }
 
 /// Installs the global subscriber once; a second call (tests) keeps the first.
@@ -116,17 +121,16 @@ where
         } else {
             write!(w, " {level:>5} ")?;
         }
-        let mut prefixed = REQUEST
-            .try_with(|r| {
-                write!(
-                    w,
-                    "request{{id={:?} method={} path={}}}:",
-                    r.id(),
-                    r.method,
-                    r.uri.path()
-                )
-            })
-            .is_ok();
+        let mut prefixed = with_request(|r| {
+            write!(
+                w,
+                "request{{id={:?} method={} path={}}}:",
+                r.id(),
+                r.method,
+                r.uri.path()
+            )
+        })
+        .is_some();
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 w.write_str(span.metadata().name())?;
@@ -170,7 +174,7 @@ where
         event.record(&mut fields);
 
         let mut spans = Vec::new();
-        let _ = REQUEST.try_with(|r| {
+        with_request(|r| {
             let mut span = Map::new();
             span.insert("id".into(), r.id().into());
             span.insert("method".into(), r.method.as_str().into());
@@ -295,7 +299,7 @@ mod tests {
     fn three_lines(format: LogFormat) -> Vec<String> {
         let out = Captured::default();
         tracing::dispatcher::with_default(&out.dispatch(format), || {
-            REQUEST.sync_scope(context(), || {
+            REQUEST.set(&context(), || {
                 tracing::info!(target: "audit", event = "login", result = "success", user = "alice", attempts = 3u64, "logged in");
                 tracing::debug!("not at the default level");
                 let span = tracing::info_span!("hashing", cost = 2u64);

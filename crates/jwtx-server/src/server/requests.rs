@@ -9,7 +9,8 @@
 //!   code running for the request finds it in the log context (the request's headers are left
 //!   as the client sent them: writing the id there cost every request a header insert).
 //! - **Log context.** The id, method and path are [`logging::REQUEST`](crate::logging::REQUEST)
-//!   while the request's future runs; the log formatter writes them into each line.
+//!   while the request's future is polled (a reference set in a thread-local, no copy); the
+//!   log formatter writes them into each line.
 //! - **Deadline.** A response that is not ready within the timeout (a body that never arrives)
 //!   is 408. The timer is only made when the request first waits: most requests are answered
 //!   on their first poll and never touch the runtime's timer wheel.
@@ -25,7 +26,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, Request, StatusCode};
-use tokio::task::futures::TaskLocalFuture;
 use tokio::time::{Instant, Sleep};
 
 use super::metrics::Metrics;
@@ -89,7 +89,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = TaskLocalFuture<RequestContext, Answer<S::Future>>;
+    type Future = Answer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -102,25 +102,24 @@ where
             _ => new_id(),
         };
         let context = RequestContext {
-            id: id.clone(),
+            id,
             method: req.method().clone(),
             uri: req.uri().clone(),
         };
         // The router's synchronous part (routing, the layers' `call`) logs with the context too.
-        let inner = REQUEST.sync_scope(context.clone(), || {
+        let inner = REQUEST.set(&context, || {
             tracing::debug!("started processing request");
             self.inner.call(req)
         });
-        let answer = Answer {
+        Answer {
             inner,
             deadline: None,
             start,
             timeout: self.timeout,
-            id,
+            context,
             metrics: self.metrics.clone(),
             hsts: self.hsts,
-        };
-        REQUEST.scope(context, answer)
+        }
     }
 }
 
@@ -130,40 +129,78 @@ fn acceptable(id: &HeaderValue) -> bool {
     (1..=MAX_CLIENT_ID).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic)
 }
 
-/// `xxxxxxxx-xxxx-4xxx-` of a random v4 UUID, then the variant nibble, 16 bits naming the
-/// thread and 44 bits of that thread's counter: `8ttt-tccccccccccc`. Each thread counts on its
-/// own, so two cores making ids never write one cache line.
-fn new_id() -> HeaderValue {
-    use std::cell::Cell;
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static HIGH: OnceLock<u64> = OnceLock::new();
-    static THREADS: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        // This thread's number in its high 16 bits, its counter below.
-        static NEXT: Cell<u64> = Cell::new((THREADS.fetch_add(1, Ordering::Relaxed) & 0xffff) << 44);
+/// Ids a thread writes into one buffer before it takes a new one.
+const IDS_PER_BUFFER: usize = 64;
+
+const ID_LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+
+/// One thread's request ids: `xxxxxxxx-xxxx-4xxx-` of a random v4 UUID (the same for the
+/// process), then the variant nibble, 16 bits naming the thread and 44 bits of that thread's
+/// counter: `8ttt-tccccccccccc`. Each thread counts on its own, so two cores making ids never
+/// write one cache line; only the counter's 11 digits are written per id. Ids are written one
+/// after another into a shared buffer and handed out as slices of it: one allocation per 64
+/// ids, not one per id.
+struct Ids {
+    counter: u64,
+    /// The last id made; the counter's digits are its last 11 characters.
+    text: [u8; ID_LEN],
+    buf: bytes::BytesMut,
+}
+
+impl Ids {
+    const COUNTER: u64 = 0xfff_ffff_ffff;
+
+    fn new() -> Self {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static HIGH: OnceLock<u64> = OnceLock::new();
+        static THREADS: AtomicU64 = AtomicU64::new(0);
+        // The high half of a random v4 UUID, its version nibble included (a v4 UUID always
+        // parses).
+        let high = *HIGH.get_or_init(|| {
+            uuid::Uuid::try_parse(&jwtx::uuid4()).map_or(0x4000, |u| u.as_u64_pair().0)
+        });
+        let thread = THREADS.fetch_add(1, Ordering::Relaxed) & 0xffff;
+        let mut text = [0u8; ID_LEN];
+        uuid::Uuid::from_u64_pair(high, (0x8 << 60) | (thread << 44))
+            .hyphenated()
+            .encode_lower(&mut text);
+        Ids {
+            counter: 0,
+            text,
+            buf: bytes::BytesMut::new(),
+        }
     }
-    // The high half of a random v4 UUID, its version nibble included (a v4 UUID always parses).
-    let high = *HIGH.get_or_init(|| {
-        uuid::Uuid::try_parse(&jwtx::uuid4()).map_or(0x4000, |u| u.as_u64_pair().0)
-    });
-    let n = NEXT.with(|next| {
-        let n = next.get();
+
+    fn next(&mut self) -> bytes::Bytes {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = self.counter;
         // The counter wraps within its 44 bits, never into the thread's.
-        next.set((n & !0xfff_ffff_ffff) | (n.wrapping_add(1) & 0xfff_ffff_ffff));
-        n
-    });
-    let low = (0x8 << 60) | (n & 0x0fff_ffff_ffff_ffff);
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let id = uuid::Uuid::from_u64_pair(high, low)
-        .hyphenated()
-        .encode_lower(&mut buf);
+        self.counter = n.wrapping_add(1) & Self::COUNTER;
+        for (i, digit) in self.text[ID_LEN - 11..].iter_mut().enumerate() {
+            *digit = HEX[((n >> (4 * (10 - i))) & 0xf) as usize];
+        }
+        if self.buf.capacity() < ID_LEN {
+            self.buf = bytes::BytesMut::with_capacity(ID_LEN * IDS_PER_BUFFER);
+        }
+        self.buf.extend_from_slice(&self.text);
+        self.buf.split().freeze()
+    }
+}
+
+/// A new request id (see [`Ids`]).
+fn new_id() -> HeaderValue {
+    thread_local! {
+        static IDS: std::cell::RefCell<Ids> = std::cell::RefCell::new(Ids::new());
+    }
+    let id = IDS.with_borrow_mut(Ids::next);
     // Hexadecimal digits and dashes are always a valid header value.
-    HeaderValue::from_str(id).unwrap_or(HeaderValue::from_static(""))
+    HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static(""))
 }
 
 pin_project_lite::pin_project! {
     /// The router's answer, or 408 at the deadline; then the id header, the latency, the log.
+    /// Each poll runs with the request's log context set.
     pub(crate) struct Answer<F> {
         #[pin]
         inner: F,
@@ -171,7 +208,7 @@ pin_project_lite::pin_project! {
         deadline: Option<Pin<Box<Sleep>>>,
         start: Instant,
         timeout: Duration,
-        id: HeaderValue,
+        context: RequestContext,
         metrics: Arc<Metrics>,
         hsts: bool,
     }
@@ -185,36 +222,43 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut res = match this.inner.poll(cx) {
-            Poll::Ready(Ok(res)) => res,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => {
-                let at = *this.start + *this.timeout;
-                let deadline = this
-                    .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                ready!(deadline.as_mut().poll(cx));
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = StatusCode::REQUEST_TIMEOUT;
-                res
+        let context = &*this.context;
+        let answered = REQUEST.set(context, || {
+            let mut res = match this.inner.poll(cx) {
+                Poll::Ready(Ok(res)) => res,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    let at = *this.start + *this.timeout;
+                    let deadline = this
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    ready!(deadline.as_mut().poll(cx));
+                    let mut res = Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                    res
+                }
+            };
+            if *this.hsts {
+                res.headers_mut().insert(
+                    http::header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                );
             }
-        };
-        res.headers_mut().insert(X_REQUEST_ID, this.id.clone());
-        if *this.hsts {
-            res.headers_mut().insert(
-                http::header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static("max-age=31536000"),
-            );
-        }
-        let latency = this.start.elapsed();
-        this.metrics.observe(latency);
-        let status = res.status().as_u16();
-        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        if res.status().is_server_error() {
-            tracing::error!(status, latency_us, "response failed");
-        } else {
-            tracing::debug!(status, latency_us, "finished processing request");
-        }
+            let latency = this.start.elapsed();
+            this.metrics.observe(latency);
+            let status = res.status().as_u16();
+            let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            if res.status().is_server_error() {
+                tracing::error!(status, latency_us, "response failed");
+            } else {
+                tracing::debug!(status, latency_us, "finished processing request");
+            }
+            Poll::Ready(Ok(res))
+        });
+        let mut res = ready!(answered)?;
+        // The request's last log line is written: its id moves to the response.
+        let id = std::mem::replace(&mut this.context.id, HeaderValue::from_static(""));
+        res.headers_mut().insert(X_REQUEST_ID, id);
         Poll::Ready(Ok(res))
     }
 }
@@ -367,6 +411,26 @@ mod tests {
         });
         let all: std::collections::HashSet<HeaderValue> = made.into_iter().flatten().collect();
         assert_eq!(all.len(), 4000);
+    }
+
+    /// A thread's ids count up in their last 11 digits, across its buffers (an id handed out
+    /// stays as it was made), and the counter wraps without touching the thread's digits.
+    #[test]
+    fn a_threads_ids_count_up_and_wrap_within_the_counter() {
+        let tail = |id: &[u8]| {
+            u64::from_str_radix(std::str::from_utf8(&id[ID_LEN - 11..]).unwrap(), 16).unwrap()
+        };
+        let mut ids = Ids::new();
+        ids.counter = 0xe;
+        let made: Vec<bytes::Bytes> = (0..3 * IDS_PER_BUFFER).map(|_| ids.next()).collect();
+        for (i, id) in made.iter().enumerate() {
+            assert_eq!(tail(id), 0xe + i as u64);
+            assert_eq!(id[..ID_LEN - 11], made[0][..ID_LEN - 11]);
+        }
+        ids.counter = Ids::COUNTER;
+        let (last, first) = (ids.next(), ids.next());
+        assert_eq!((tail(&last), tail(&first)), (Ids::COUNTER, 0));
+        assert_eq!(last[..ID_LEN - 11], first[..ID_LEN - 11]);
     }
 
     #[test]
