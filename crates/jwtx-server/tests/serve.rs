@@ -45,7 +45,9 @@ fn header_tokens_the_first_seed_session() {
     let r = s.req("GET", "/.well-known/jwks.json").send();
     assert_eq!((r.status, r.json.clone()), (200, json!({"keys": []})));
     assert_eq!(r.header("cache-control"), Some("public, max-age=300"));
-    assert_eq!(s.req("GET", "/healthz").send().status, 200);
+    let r = s.req("GET", "/healthz").send();
+    assert_eq!((r.status, r.json.clone()), (200, json!({"status": "ok"})));
+    assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(s.req("GET", "/readyz").send().status, 200);
     let r = s.req("GET", "/nope").send();
     assert_eq!((r.status, msg(&r)), (404, "Not found"));
