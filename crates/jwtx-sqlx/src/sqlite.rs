@@ -128,6 +128,7 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(TEST_BEFORE_ACQUIRE)
+            .after_release(roll_back_orphaned)
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -1012,6 +1013,35 @@ const OPEN_ATTEMPTS: u32 = 20;
 /// (bench/BENCHMARKS.md, "Issue 22"). A failing file fails the operation itself.
 const TEST_BEFORE_ACQUIRE: bool = false;
 
+/// Run by the pool on every connection it takes back. A connection can come back inside a
+/// transaction that no `Transaction` will ever end: a `begin_with` cancelled (its request's
+/// client gone) after SQLite ran the `BEGIN IMMEDIATE` and sqlx acknowledged it, but before
+/// sqlx made the `Transaction` whose drop would roll it back (its custom-`BEGIN` check awaits
+/// in between). Left so, the connection would hold the write lock and refuse every later
+/// `begin_with` ("non-zero transaction depth"): every write of the store would fail until a
+/// restart. So it is rolled back here, through sqlx, so that its count of open transactions
+/// stays true. A dropped `Transaction`'s own rollback is queued on the connection's thread:
+/// the ping lets it run first. Costs nothing when the connection is not in a transaction.
+fn roll_back_orphaned(
+    conn: &mut sqlx::SqliteConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    use sqlx::TransactionManager as _;
+    Box::pin(async move {
+        if !conn.is_in_transaction() {
+            return Ok(true);
+        }
+        conn.ping().await?;
+        while conn.is_in_transaction() {
+            tracing::warn!(
+                "a SQLite connection came back to its pool inside a transaction that nothing would end; rolling it back"
+            );
+            sqlx::sqlite::SqliteTransactionManager::rollback(conn).await?;
+        }
+        Ok(true)
+    })
+}
+
 /// The pool of a file store. Switching a new database to WAL takes a lock that SQLite does
 /// not wait for (its busy handler is not used), so processes opening a new file at once can
 /// get "database is locked": then wait on SQLite's busy handler for whoever holds the lock
@@ -1027,6 +1057,7 @@ async fn connect_file(
             .max_connections(connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(TEST_BEFORE_ACQUIRE)
+            .after_release(roll_back_orphaned)
             .connect_with(options.clone())
             .await;
         match connected {
@@ -1640,6 +1671,47 @@ mod tests {
         }
         drop(conns);
         store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A connection that comes back to its pool inside a transaction nothing will end (a
+    /// `begin_with` cancelled between SQLite's `BEGIN` and sqlx's `Transaction`, simulated by
+    /// forgetting the `Transaction`) is rolled back on release: what it wrote is gone, and the
+    /// store's next write transaction begins and commits. For a file store and the in-memory
+    /// one (whose single connection must not be closed instead).
+    #[tokio::test]
+    async fn a_connection_released_inside_an_orphaned_transaction_is_rolled_back() {
+        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stores = [
+            SqliteStore::open(dir.join("jwtx.db")).await.unwrap(),
+            SqliteStore::in_memory().await.unwrap(),
+        ];
+        for store in &stores {
+            {
+                let mut conn = store.writer.acquire().await.unwrap();
+                let mut orphan = conn.begin_with(BEGIN_WRITE).await.unwrap();
+                sqlx::query(
+                    "INSERT INTO users (name, password_hash, created_at) VALUES ('orphan', 'x', 0)",
+                )
+                .execute(&mut *orphan)
+                .await
+                .unwrap();
+                std::mem::forget(orphan);
+            }
+            let mut tx = store.begin_write("test").await.unwrap();
+            let orphans: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM users WHERE name = 'orphan'")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+            assert_eq!(orphans, 0);
+            tx.commit().await.unwrap();
+            assert!(!store.writer.acquire().await.unwrap().is_in_transaction());
+        }
+        for store in &stores {
+            store.close().await;
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
