@@ -17,7 +17,7 @@ use jwtx::store::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Executor, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::error::{db_error, from_db, to_db};
 use crate::group_commit;
@@ -581,21 +581,28 @@ impl SqliteStore {
     /// `batch` in one transaction, in order, each judged on what the ones before it wrote;
     /// one commit (one fsync) for all. Every statement is a round trip to sqlx's connection
     /// thread (two thread wake-ups), which cost a rotation more CPU than the rest of its
-    /// work: so the batch's sessions are read in one statement, judged one after another on
-    /// that copy as each write leaves it (`rotate_in`), and written back in one statement.
-    /// Four round trips a batch instead of two a rotation (bench/BENCHMARKS.md).
+    /// work. So the batch is two round trips: `BEGIN IMMEDIATE` and the read of its sessions,
+    /// then, once each rotation was judged on that copy as the ones before it left it
+    /// (`rotate_in`), the write of the rotated sessions and `COMMIT` (bench/BENCHMARKS.md).
+    /// The transaction is opened outside sqlx's `Transaction`, whose custom `BEGIN` costs
+    /// two more round trips; [`OpenBatch`] ends it when the batch does not commit.
     async fn rotate_batch(&self, batch: &[group_commit::Job]) -> Result<Vec<Rotation>, StoreError> {
         const OP: &str = "rotate";
-        // The write lock is taken before the first read: no other writer can commit between
-        // what is judged and what is written.
-        let mut tx = self.begin_write(OP).await?;
-        let mut sessions = read_sessions(&mut tx, batch).await?;
+        let conn = self.writer.acquire().await.map_err(|e| db_error(OP, e))?;
+        let mut open = OpenBatch {
+            conn: Some(conn),
+            in_memory: self.path.is_none(),
+        };
+        let conn = open.conn();
+        // The write lock is taken before the read: no other writer can commit between what
+        // is judged and what is written.
+        let mut sessions = begin_and_read_sessions(conn, batch).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch {
-            outcomes.push(rotate_in(&mut tx, &mut sessions, job).await?);
+            outcomes.push(rotate_in(conn, &mut sessions, job).await?);
         }
-        write_sessions(&mut tx, &sessions).await?;
-        tx.commit().await.map_err(|e| db_error(OP, e))?;
+        write_sessions_and_commit(conn, &sessions).await?;
+        open.committed();
         Ok(outcomes)
     }
 
@@ -1023,7 +1030,7 @@ const TEST_BEFORE_ACQUIRE: bool = false;
 /// stays true. A dropped `Transaction`'s own rollback is queued on the connection's thread:
 /// the ping lets it run first. Costs nothing when the connection is not in a transaction.
 fn roll_back_orphaned(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut SqliteConnection,
     _: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
     use sqlx::TransactionManager as _;
@@ -1098,14 +1105,22 @@ async fn wait_for_lock_holder(path: &Path) {
     }
 }
 
-const SELECT_SESSION: &str = "SELECT id, user_name, created_at, last_used_at, expires_at, \
-     user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
-     WHERE id = ?";
+/// The columns `session_from_row` reads.
+macro_rules! session_columns {
+    () => {
+        "id, user_name, created_at, last_used_at, expires_at, user_agent, ip, current_jti, \
+         previous_jti, previous_at, revoked_at"
+    };
+}
 
-/// The sessions whose ids the bound JSON array holds.
-const SELECT_SESSIONS_IN: &str = "SELECT id, user_name, created_at, last_used_at, expires_at, \
-     user_agent, ip, current_jti, previous_jti, previous_at, revoked_at FROM sessions \
-     WHERE id IN (SELECT value FROM json_each(?))";
+const SELECT_SESSION: &str = concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = ?");
+
+/// `BEGIN IMMEDIATE`, then the sessions whose ids the bound JSON array holds: one round trip.
+const BEGIN_AND_SELECT_SESSIONS_IN: &str = concat!(
+    "BEGIN IMMEDIATE; SELECT ",
+    session_columns!(),
+    " FROM sessions WHERE id IN (SELECT value FROM json_each(?))"
+);
 
 /// The pending key, if its `activates_at` (bound) has come.
 const SELECT_DUE: &str = "SELECT kid, activates_at FROM signing_keys \
@@ -1176,17 +1191,66 @@ struct BatchSession {
     rotated: bool,
 }
 
-/// The sessions `batch` names, by id, in one statement (inside `tx`).
-async fn read_sessions(
-    tx: &mut Transaction<'static, Sqlite>,
+/// The write connection while a rotation batch's transaction may be open on it. Dropped
+/// before [`committed`](Self::committed) (a failed statement, or the writer task cancelled),
+/// it rolls the transaction back on a task of its own before the connection goes back to the
+/// pool; a file store's connection whose rollback fails is closed instead, which ends the
+/// transaction too (an in-memory store's one connection is the database: it is kept).
+struct OpenBatch {
+    conn: Option<sqlx::pool::PoolConnection<Sqlite>>,
+    in_memory: bool,
+}
+
+impl OpenBatch {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("taken only by `committed` and `drop`")
+    }
+
+    /// The batch committed: the connection goes back as it is.
+    fn committed(mut self) {
+        self.conn = None;
+    }
+}
+
+impl Drop for OpenBatch {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let in_memory = self.in_memory;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if !in_memory {
+                conn.close_on_drop();
+            }
+            return;
+        };
+        runtime.spawn(async move {
+            // "No transaction is active" (the BEGIN itself failed) is an error here too: a
+            // file connection is then closed needlessly, which costs a reconnect.
+            if let Err(e) = conn.execute("ROLLBACK").await {
+                tracing::debug!(error = %e, "rolling back a rotation batch that did not commit");
+                if !in_memory {
+                    conn.close_on_drop();
+                }
+            }
+        });
+    }
+}
+
+/// Opens the batch's write transaction and reads the sessions `batch` names, by id, in one
+/// round trip.
+async fn begin_and_read_sessions(
+    conn: &mut SqliteConnection,
     batch: &[group_commit::Job],
 ) -> Result<std::collections::HashMap<String, BatchSession>, StoreError> {
     const OP: &str = "rotate";
     let ids: Vec<&str> = batch.iter().map(|job| job.session.as_str()).collect();
     let ids = serde_json::json!(ids).to_string();
-    let rows = sqlx::query(SELECT_SESSIONS_IN)
+    let rows = sqlx::query(BEGIN_AND_SELECT_SESSIONS_IN)
         .bind(ids)
-        .fetch_all(&mut **tx)
+        .fetch_all(conn)
         .await
         .map_err(|e| db_error(OP, e))?;
     rows.iter()
@@ -1207,7 +1271,7 @@ async fn read_sessions(
 /// and the judgement applied to that copy exactly as its UPDATE would apply it to the row.
 /// Ending a reused session is written at once (it appends to the revocation log).
 async fn rotate_in(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     sessions: &mut std::collections::HashMap<String, BatchSession>,
     job: &group_commit::Job,
 ) -> Result<Rotation, StoreError> {
@@ -1235,23 +1299,26 @@ async fn rotate_in(
             Rotation::Grace { current_jti }
         }
         // Judged live at `now`, so it ends here.
-        (Judgement::Reused, entry) => match end_session(tx, &job.session, policy.now, OP).await? {
-            Some(logged) => {
-                if let Some(e) = entry {
-                    e.session.revoked_at = Some(policy.now);
+        (Judgement::Reused, entry) => {
+            match end_session(conn, &job.session, policy.now, OP).await? {
+                Some(logged) => {
+                    if let Some(e) = entry {
+                        e.session.revoked_at = Some(policy.now);
+                    }
+                    Rotation::Reused { logged }
                 }
-                Rotation::Reused { logged }
+                None => Rotation::Ended,
             }
-            None => Rotation::Ended,
-        },
+        }
         // Nothing to write (a judgement other than `Ended` always has its session).
         _ => Rotation::Ended,
     })
 }
 
-/// The rotation columns of every session the batch rotated, in one statement (inside `tx`).
-async fn write_sessions(
-    tx: &mut Transaction<'static, Sqlite>,
+/// The rotation columns of every session the batch rotated, and `COMMIT`: one round trip
+/// (the commit alone when none was rotated).
+async fn write_sessions_and_commit(
+    conn: &mut SqliteConnection,
     sessions: &std::collections::HashMap<String, BatchSession>,
 ) -> Result<(), StoreError> {
     const OP: &str = "rotate";
@@ -1273,27 +1340,29 @@ async fn write_sessions(
             })
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let rows = serde_json::Value::Array(rows).to_string();
-    sqlx::query(
-        "UPDATE sessions SET current_jti = j.value ->> 'current_jti', \
-         previous_jti = j.value ->> 'previous_jti', previous_at = j.value ->> 'previous_at', \
-         last_used_at = j.value ->> 'last_used_at' \
-         FROM json_each(?) AS j WHERE sessions.id = j.value ->> 'id'",
-    )
-    .bind(rows)
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_error(OP, e))?;
+    let done = if rows.is_empty() {
+        sqlx::query("COMMIT").execute(conn).await
+    } else {
+        let rows = serde_json::Value::Array(rows).to_string();
+        // A failing UPDATE stops the statement list before the COMMIT.
+        sqlx::query(
+            "UPDATE sessions SET current_jti = j.value ->> 'current_jti', \
+             previous_jti = j.value ->> 'previous_jti', previous_at = j.value ->> 'previous_at', \
+             last_used_at = j.value ->> 'last_used_at' \
+             FROM json_each(?) AS j WHERE sessions.id = j.value ->> 'id'; COMMIT",
+        )
+        .bind(rows)
+        .execute(conn)
+        .await
+    };
+    done.map_err(|e| db_error(OP, e))?;
     Ok(())
 }
 
 /// Revokes session `id` at `now` if it is live, and appends its end to the log (inside the
 /// caller's write transaction).
 async fn end_session(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     id: &str,
     now: NumericDate,
     op: &'static str,
@@ -1304,7 +1373,7 @@ async fn end_session(
     )
     .bind(to_db(now))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(|e| db_error(op, e))?;
     let Some(expires_at) = expires_at else {
@@ -1314,7 +1383,7 @@ async fn end_session(
         id: id.to_owned(),
         until: from_db("sessions.expires_at", expires_at)?,
     };
-    let id = append(tx, &revocation, op).await?;
+    let id = append(conn, &revocation, op).await?;
     Ok(Some(Logged { id, revocation }))
 }
 
@@ -1357,7 +1426,7 @@ async fn end_user_sessions(
 
 /// Appends `revocation` to the log inside the caller's write transaction; its log id.
 async fn append(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     revocation: &Revocation,
     op: &'static str,
 ) -> Result<u64, StoreError> {
@@ -1371,7 +1440,7 @@ async fn append(
     .bind(cutoff)
     .bind(to_db(revocation.until()))
     .bind(except)
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await
     .map_err(|e| db_error(op, e))?;
     from_db("revocations.id", id)
@@ -1708,6 +1777,61 @@ mod tests {
             assert_eq!(orphans, 0);
             tx.commit().await.unwrap();
             assert!(!store.writer.acquire().await.unwrap().is_in_transaction());
+        }
+        for store in &stores {
+            store.close().await;
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A rotation batch that stops between its `BEGIN` and its `COMMIT` (a failed statement,
+    /// or its task cancelled: here its `OpenBatch` dropped after a write) leaves nothing: what
+    /// it wrote is gone, the write lock is free, and the next rotation of the same token is
+    /// judged on the row as it was. For a file store and the in-memory one.
+    #[tokio::test]
+    async fn a_rotation_batch_that_does_not_commit_is_rolled_back() {
+        use jwtx_test::fixtures::{T0, session, user};
+        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stores = [
+            SqliteStore::open(dir.join("jwtx.db")).await.unwrap(),
+            SqliteStore::in_memory().await.unwrap(),
+        ];
+        let policy = RotationPolicy {
+            now: T0 + 60,
+            grace: 10,
+            idle_timeout: 3600,
+        };
+        for store in &stores {
+            let u = user("unfinished", &[]);
+            store.create_user(u.clone()).await.unwrap();
+            let generation = store.get_user(&u.name).await.unwrap().unwrap().generation;
+            let s = session(&u.name, T0, T0 + 86_400);
+            store.create_session(s.clone(), generation).await.unwrap();
+            let (job, _outcome) = group_commit::Job::new(&s.id, &s.current_jti, "next", policy);
+            {
+                let mut open = OpenBatch {
+                    conn: Some(store.writer.acquire().await.unwrap()),
+                    in_memory: store.path.is_none(),
+                };
+                let read = begin_and_read_sessions(open.conn(), std::slice::from_ref(&job))
+                    .await
+                    .unwrap();
+                assert_eq!(read[&s.id].session.current_jti, s.current_jti);
+                sqlx::query("UPDATE sessions SET current_jti = 'lost' WHERE id = ?")
+                    .bind(&s.id)
+                    .execute(open.conn())
+                    .await
+                    .unwrap();
+            }
+            let rotated = store
+                .rotate(&s.id, &s.current_jti, "next", policy)
+                .await
+                .unwrap();
+            assert_eq!(rotated, Rotation::Rotated, "judged on the row as it was");
+            let stored = store.get_session(&s.id).await.unwrap().unwrap();
+            assert_eq!(stored.current_jti, "next");
+            assert_eq!(stored.previous.map(|(jti, _)| jti), Some(s.current_jti));
         }
         for store in &stores {
             store.close().await;
