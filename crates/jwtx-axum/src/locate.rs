@@ -2,6 +2,8 @@
 //! only a *missing* token falls through to the next location; any other problem stops the
 //! search (as flask-jwt-extended 4.7.4 searches).
 
+use std::borrow::Cow;
+
 use http::request::Parts;
 use serde_json::Value;
 
@@ -9,23 +11,24 @@ use crate::body::{CapturedBody, Media};
 use crate::config::{JwtConfig, Location};
 use crate::error::JwtError;
 
-/// A token found in the request.
+/// A token found in the request: borrowed from the request when it is one header value as
+/// sent (the common case, no copy), owned when a location had to decode or join.
 #[derive(Clone, Debug)]
-pub(crate) struct Found {
-    pub(crate) token: String,
+pub(crate) struct Found<'a> {
+    pub(crate) token: Cow<'a, str>,
     pub(crate) location: Location,
     /// The CSRF value sent with a cookie token on a CSRF-checked method.
     pub(crate) csrf: Option<String>,
 }
 
 /// Looks for the token in `locations`, in order.
-pub(crate) fn locate(
-    parts: &Parts,
+pub(crate) fn locate<'a>(
+    parts: &'a Parts,
     body: Option<&CapturedBody>,
     config: &JwtConfig,
     locations: &[Location],
     refresh: bool,
-) -> Result<Found, JwtError> {
+) -> Result<Found<'a>, JwtError> {
     // Without the layer the body was never read: say so on every request, not only on those
     // that reach the `json` location.
     if body.is_none() && locations.contains(&Location::Json) {
@@ -68,7 +71,7 @@ pub(crate) fn locate(
     Err(JwtError::NoToken { message })
 }
 
-type Attempt = Result<(String, Option<String>), JwtError>;
+type Attempt<'a> = Result<(Cow<'a, str>, Option<String>), JwtError>;
 
 fn no_token(message: String) -> JwtError {
     JwtError::NoToken { message }
@@ -88,17 +91,17 @@ fn joined_header<K: http::header::AsHeaderName>(parts: &Parts, name: K) -> Optio
     Some(out)
 }
 
-fn from_headers(parts: &Parts, config: &JwtConfig) -> Attempt {
+fn from_headers<'a>(parts: &'a Parts, config: &JwtConfig) -> Attempt<'a> {
     // flask-jwt-extended prints JWT_HEADER_NAME exactly as configured.
     let name = config.header_name.as_str();
     match plain_header_token(parts, name, config.header_type.as_str()) {
-        Some(token) => Ok((token.to_owned(), None)),
+        Some(token) => Ok((Cow::Borrowed(token), None)),
         None => parse_header(parts, config),
     }
 }
 
 /// flask-jwt-extended's header rules in full.
-fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt {
+fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt<'static> {
     let name = config.header_name.as_str();
     let raw = joined_header(parts, name).unwrap_or_default();
     let value = raw.trim().trim_matches(',');
@@ -109,7 +112,7 @@ fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt {
     if scheme.is_empty() {
         let mut words = value.split_whitespace();
         return match (words.next(), words.next()) {
-            (Some(token), None) => Ok((token.to_owned(), None)),
+            (Some(token), None) => Ok((token.to_owned().into(), None)),
             _ => Err(JwtError::BadHeader {
                 message: format!("Bad {name} header. Expected '{name}: <JWT>'"),
             }),
@@ -127,7 +130,7 @@ fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt {
     };
     let mut words = entry.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some(_), Some(token), None) => Ok((token.to_owned(), None)),
+        (Some(_), Some(token), None) => Ok((token.to_owned().into(), None)),
         _ => Err(JwtError::BadHeader {
             message: format!("Bad {name} header. Expected '{name}: {scheme} <JWT>'"),
         }),
@@ -135,9 +138,11 @@ fn parse_header(parts: &Parts, config: &JwtConfig) -> Attempt {
 }
 
 /// The common case without the general parse below: one header value, exactly
-/// `"<scheme> <token>"` (or `"<token>"` with no scheme) where the token is base64url and
-/// dots. The general parse gives the same answer for such a value; anything else (several
-/// values, commas, other whitespace, other characters) goes to it.
+/// `"<scheme> <token>"` (or `"<token>"` with no scheme) where the token is printable ASCII
+/// without spaces or commas. The general parse gives the same answer for such a value (it
+/// splits only at commas and whitespace); anything else (several values, commas, other
+/// whitespace, bytes beyond ASCII) goes to it. A token with characters no JWS has is found
+/// here as there, and refused by verification.
 fn plain_header_token<'a>(parts: &'a Parts, name: &str, scheme: &str) -> Option<&'a str> {
     let mut values = parts.headers.get_all(name).iter();
     let value = values.next()?;
@@ -150,21 +155,19 @@ fn plain_header_token<'a>(parts: &'a Parts, name: &str, scheme: &str) -> Option<
     } else {
         value.strip_prefix(scheme.as_bytes())?.strip_prefix(b" ")?
     };
-    if token.is_empty() || !jws_chars(token) {
+    if token.is_empty() || !plain_chars(token) {
         return None;
     }
     // Only ASCII passed the check above, so this cannot fail.
     std::str::from_utf8(token).ok()
 }
 
-/// Whether every byte is base64url or a dot. Branch-free and without an early exit, so the
-/// compiler vectorizes it: this runs over every token of every request.
-fn jws_chars(bytes: &[u8]) -> bool {
+/// Whether every byte is printable ASCII (`!` to `~`) other than a comma. Branch-free and
+/// without an early exit, so the compiler vectorizes it: this runs over every token of every
+/// request.
+fn plain_chars(bytes: &[u8]) -> bool {
     bytes.iter().fold(true, |ok, &b| {
-        let lower = b.wrapping_sub(b'a') < 26;
-        let upper = b.wrapping_sub(b'A') < 26;
-        let digit = b.wrapping_sub(b'0') < 10;
-        ok & (lower | upper | digit | (b == b'-') | (b == b'_') | (b == b'.'))
+        ok & (b.wrapping_sub(b'!') <= b'~' - b'!') & (b != b',')
     })
 }
 
@@ -243,7 +246,7 @@ fn from_cookies(
     body: Option<&CapturedBody>,
     config: &JwtConfig,
     refresh: bool,
-) -> Attempt {
+) -> Attempt<'static> {
     let (cookie_name, header, field) = if refresh {
         (
             &config.refresh_cookie_name,
@@ -261,7 +264,7 @@ fn from_cookies(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| no_token(format!("Missing cookie \"{cookie_name}\"")))?;
     if !(config.csrf_protect && config.csrf_methods.contains(&parts.method)) {
-        return Ok((token, None));
+        return Ok((token.into(), None));
     }
     // Repeated headers are one value joined with ", " (Werkzeug), so two copies of the right
     // value do not match.
@@ -270,14 +273,14 @@ fn from_cookies(
         csrf = form_field(body, field)?.filter(|v| !v.is_empty());
     }
     match csrf {
-        Some(value) => Ok((token, Some(value))),
+        Some(value) => Ok((token.into(), Some(value))),
         None => Err(JwtError::Csrf {
             message: "Missing CSRF token",
         }),
     }
 }
 
-fn from_query(parts: &Parts, config: &JwtConfig) -> Attempt {
+fn from_query(parts: &Parts, config: &JwtConfig) -> Attempt<'static> {
     let name = &config.query_string_name;
     let value = parts
         .uri
@@ -291,7 +294,7 @@ fn from_query(parts: &Parts, config: &JwtConfig) -> Attempt {
         .ok_or_else(|| no_token(format!("Missing '{name}' query paramater")))?;
     let prefix = &config.query_string_value_prefix;
     match value.strip_prefix(prefix.as_str()) {
-        Some(token) => Ok((token.to_owned(), None)),
+        Some(token) => Ok((token.to_owned().into(), None)),
         None => Err(JwtError::BadQueryParam {
             message: format!(
                 "Invalid value for query parameter '{name}'. Expected the value to start with '{prefix}'"
@@ -300,7 +303,7 @@ fn from_query(parts: &Parts, config: &JwtConfig) -> Attempt {
     }
 }
 
-fn from_json(body: Option<&CapturedBody>, config: &JwtConfig, refresh: bool) -> Attempt {
+fn from_json(body: Option<&CapturedBody>, config: &JwtConfig, refresh: bool) -> Attempt<'static> {
     let key = if refresh {
         &config.refresh_json_key
     } else {
@@ -328,7 +331,7 @@ fn from_json(body: Option<&CapturedBody>, config: &JwtConfig, refresh: bool) -> 
         // `if not encoded_token`: every value Python finds falsy is a missing token.
         None => Err(missing()),
         Some(v) if falsy(v) => Err(missing()),
-        Some(Value::String(t)) => Ok((t.clone(), None)),
+        Some(Value::String(t)) => Ok((t.clone().into(), None)),
         // Any other value reaches PyJWT, which wants str or bytes.
         Some(_) => Err(JwtError::TokenNotAString),
     }
@@ -362,7 +365,7 @@ mod tests {
     fn header(value: &str) -> Result<String, String> {
         let cfg = JwtConfig::flask_jwt_extended();
         from_headers(&parts(&[("authorization", value)], "/", "GET"), &cfg)
-            .map(|(t, _)| t)
+            .map(|(t, _)| t.into_owned())
             .map_err(|e| format!("{} {}", e.status().as_u16(), e.message()))
     }
 
@@ -402,6 +405,7 @@ mod tests {
                 format!("bearer {tok}"),
                 "Bearer ".to_owned(),
                 "Bearer a+b".to_owned(),
+                "Bearer a=b;c".to_owned(),
                 "Bearer ...".to_owned(),
                 format!("Bearer {tok}\u{a0}"),
             ] {
@@ -413,7 +417,7 @@ mod tests {
                 let full = parse_header(&p, &cfg).map(|(t, _)| t).ok();
                 if let Some(fast) = plain_header_token(&p, "Authorization", scheme) {
                     taken += 1;
-                    assert_eq!(Some(fast.to_owned()), full, "{value:?} with {scheme:?}");
+                    assert_eq!(Some(fast.into()), full, "{value:?} with {scheme:?}");
                 }
             }
             assert!(taken >= 1, "the fast path took no value with {scheme:?}");
@@ -433,12 +437,44 @@ mod tests {
     }
 
     #[test]
-    fn jws_chars_is_exactly_base64url_and_dots() {
+    fn plain_chars_is_exactly_printable_ascii_but_space_and_comma() {
         for b in 0..=255u8 {
-            let expected = b.is_ascii_alphanumeric() || b"-_.".contains(&b);
+            let expected = b.is_ascii_graphic() && b != b',';
             let long = [vec![b'a'; 40], vec![b], vec![b'a'; 40]].concat();
-            assert_eq!(jws_chars(&[b]), expected, "{b:#04x}");
-            assert_eq!(jws_chars(&long), expected, "{b:#04x} amid 80 letters");
+            assert_eq!(plain_chars(&[b]), expected, "{b:#04x}");
+            assert_eq!(plain_chars(&long), expected, "{b:#04x} amid 80 letters");
+        }
+    }
+
+    /// Every byte a header value may hold, at the start, inside and at the end of a token:
+    /// wherever the fast path takes a value, the full rules find the same token.
+    #[test]
+    fn the_fast_path_agrees_with_the_full_rules_for_every_byte() {
+        for scheme in ["Bearer", ""] {
+            let mut cfg = JwtConfig::flask_jwt_extended();
+            cfg.header_type = scheme.into();
+            let prefix = if scheme.is_empty() { "" } else { "Bearer " };
+            let mut taken = 0;
+            for b in 0..=255u8 {
+                for token in [vec![b, b'a'], vec![b'a', b, b'a'], vec![b'a', b]] {
+                    let value = [prefix.as_bytes(), &token].concat();
+                    let Ok(hv) = http::HeaderValue::from_bytes(&value) else {
+                        continue;
+                    };
+                    let mut p = parts(&[], "/", "GET");
+                    p.headers.insert("authorization", hv);
+                    let full = parse_header(&p, &cfg).map(|(t, _)| t).ok();
+                    if let Some(fast) = plain_header_token(&p, "Authorization", scheme) {
+                        taken += 1;
+                        assert_eq!(Some(fast.into()), full, "{value:?} with {scheme:?}");
+                    }
+                }
+            }
+            assert_eq!(
+                taken,
+                3 * 93,
+                "every printable byte but the comma, with {scheme:?}"
+            );
         }
     }
 
@@ -551,7 +587,7 @@ mod tests {
             "GET",
         );
         let f = locate(&p, body, &cfg, &cfg.token_location, false).unwrap();
-        assert_eq!((f.token.as_str(), f.location), ("t", Location::Cookies));
+        assert_eq!((&*f.token, f.location), ("t", Location::Cookies));
         let p = parts(
             &[
                 ("authorization", "Bearer"),

@@ -94,9 +94,13 @@ pub(crate) struct Requirement {
 }
 
 /// Verification results kept for the rest of the request, in its extensions (extractors run
-/// one after another on `&mut Parts`, so no lock).
+/// one after another on `&mut Parts`, so no lock). The first is held inline: most requests
+/// make one lookup, and then no list is allocated.
 #[derive(Clone)]
-struct Cache(Vec<CacheEntry>);
+struct Cache {
+    first: CacheEntry,
+    more: Vec<CacheEntry>,
+}
 
 /// (refresh lookup?, the route's own locations or `None` for the configured ones, outcome).
 type CacheEntry = (
@@ -133,7 +137,8 @@ pub(crate) async fn check(
     let refresh_lookup = req.kind == TokenKind::Refresh;
 
     let cached = parts.extensions.get::<Cache>().and_then(|c| {
-        c.0.iter()
+        std::iter::once(&c.first)
+            .chain(&c.more)
             .find(|(r, l, _)| *r == refresh_lookup && *l == route_locations)
             .map(|(_, _, res)| res.clone())
     });
@@ -145,9 +150,12 @@ pub(crate) async fn check(
             let res = remote_keys_step(parts, manager, locations, refresh_lookup, res).await;
             let entry = (refresh_lookup, route_locations.clone(), res.clone());
             match parts.extensions.get_mut::<Cache>() {
-                Some(c) => c.0.push(entry),
+                Some(c) => c.more.push(entry),
                 None => {
-                    parts.extensions.insert(Cache(vec![entry]));
+                    parts.extensions.insert(Cache {
+                        first: entry,
+                        more: Vec::new(),
+                    });
                 }
             }
             res
