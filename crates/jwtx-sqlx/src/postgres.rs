@@ -641,6 +641,12 @@ impl PgStore {
         policy: RotationPolicy,
     ) -> Result<Rotation, StoreError> {
         const OP: &str = "rotate";
+        if self
+            .rotate_current(id, presented_jti, new_jti, policy)
+            .await?
+        {
+            return Ok(Rotation::Rotated);
+        }
         // The row is locked by the read: a concurrent rotation of this session waits here
         // until this one commits, then judges what it wrote.
         let mut tx = self.begin(OP).await?;
@@ -687,6 +693,42 @@ impl PgStore {
         };
         tx.commit().await.map_err(|e| db_error(OP, e))?;
         Ok(rotation)
+    }
+
+    /// The common rotation in one statement, one round trip and one commit: the presented
+    /// token is the session's current one and the session is live and not idle, exactly
+    /// `judge_rotation`'s [`Judgement::Rotated`], written as the full path writes it. The
+    /// UPDATE locks the row and PostgreSQL checks its conditions again on the row as a
+    /// concurrent rotation left it, so of two presentations of one token only one rotates.
+    /// False (nothing written) for every other case, which the full path judges.
+    async fn rotate_current(
+        &self,
+        id: &str,
+        presented_jti: &str,
+        new_jti: &str,
+        policy: RotationPolicy,
+    ) -> Result<bool, StoreError> {
+        // Times beyond i64 (never issued) go to the full path, which judges them exactly.
+        let Ok(now) = i64::try_from(policy.now) else {
+            return Ok(false);
+        };
+        // `now - last_used_at <= idle_timeout`, without overflow: last used at or after this.
+        let idle_from = to_db(policy.now.saturating_sub(policy.idle_timeout));
+        let rotated = sqlx::query(
+            "UPDATE sessions SET previous_jti = current_jti, previous_at = $1, \
+             current_jti = $2, last_used_at = $1 \
+             WHERE id = $3 AND current_jti = $4 AND revoked_at IS NULL AND expires_at > $1 \
+             AND last_used_at >= $5",
+        )
+        .bind(now)
+        .bind(new_jti)
+        .bind(id)
+        .bind(presented_jti)
+        .bind(idle_from)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("rotate", e))?;
+        Ok(rotated.rows_affected() == 1)
     }
 
     async fn revoke_session_impl(
