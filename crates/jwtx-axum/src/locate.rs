@@ -388,6 +388,27 @@ mod tests {
         );
     }
 
+    /// Whether the fast path takes `value` as the `Authorization` header, having checked
+    /// that it then finds the token the full rules find; `None` for bytes no header value
+    /// may hold.
+    fn fast_path_takes(value: &[u8], cfg: &JwtConfig) -> Option<bool> {
+        let hv = http::HeaderValue::from_bytes(value).ok()?;
+        let mut p = parts(&[], "/", "GET");
+        p.headers.insert("authorization", hv);
+        let full = parse_header(&p, cfg).map(|(t, _)| t).ok();
+        let fast = plain_header_token(&p, "Authorization", &cfg.header_type);
+        if let Some(fast) = fast {
+            let shown = String::from_utf8_lossy(value);
+            assert_eq!(
+                Some(fast.into()),
+                full,
+                "{shown:?} with {:?}",
+                cfg.header_type
+            );
+        }
+        Some(fast.is_some())
+    }
+
     #[test]
     fn the_plain_header_fast_path_agrees_with_the_full_rules() {
         let tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_";
@@ -409,15 +430,8 @@ mod tests {
                 "Bearer ...".to_owned(),
                 format!("Bearer {tok}\u{a0}"),
             ] {
-                let Ok(hv) = http::HeaderValue::from_str(&value) else {
-                    continue;
-                };
-                let mut p = parts(&[], "/", "GET");
-                p.headers.insert("authorization", hv);
-                let full = parse_header(&p, &cfg).map(|(t, _)| t).ok();
-                if let Some(fast) = plain_header_token(&p, "Authorization", scheme) {
+                if fast_path_takes(value.as_bytes(), &cfg) == Some(true) {
                     taken += 1;
-                    assert_eq!(Some(fast.into()), full, "{value:?} with {scheme:?}");
                 }
             }
             assert!(taken >= 1, "the fast path took no value with {scheme:?}");
@@ -458,15 +472,8 @@ mod tests {
             for b in 0..=255u8 {
                 for token in [vec![b, b'a'], vec![b'a', b, b'a'], vec![b'a', b]] {
                     let value = [prefix.as_bytes(), &token].concat();
-                    let Ok(hv) = http::HeaderValue::from_bytes(&value) else {
-                        continue;
-                    };
-                    let mut p = parts(&[], "/", "GET");
-                    p.headers.insert("authorization", hv);
-                    let full = parse_header(&p, &cfg).map(|(t, _)| t).ok();
-                    if let Some(fast) = plain_header_token(&p, "Authorization", scheme) {
+                    if fast_path_takes(&value, &cfg) == Some(true) {
                         taken += 1;
-                        assert_eq!(Some(fast.into()), full, "{value:?} with {scheme:?}");
                     }
                 }
             }

@@ -4,9 +4,10 @@
 //! A line written while `jwtx serve` answers a request carries that request's id, method and
 //! path (never its query string, which may hold a token, and never headers, which hold
 //! credentials). They come from [`REQUEST`], a scoped thread-local that `server::requests` sets
-//! while it polls the request's future, not from a tracing span (ARCHITECTURE.md, decision record "The
-//! request's log context"). The lines look as they did with the span: `request{id="…" method=GET path=/me}: ` in text,
-//! `"span"`/`"spans"` objects named `request` in JSON.
+//! while it polls the request's future, not from a tracing span (ARCHITECTURE.md, decision
+//! record "The request's log context"). The lines look as they did with the span:
+//! `request{id="…" method=GET path=/me}: ` in text, `"span"`/`"spans"` objects named `request`
+//! in JSON.
 
 use std::fmt;
 

@@ -1039,10 +1039,12 @@ fn roll_back_orphaned(
             return Ok(true);
         }
         conn.ping().await?;
-        while conn.is_in_transaction() {
+        if conn.is_in_transaction() {
             tracing::warn!(
                 "a SQLite connection came back to its pool inside a transaction that nothing would end; rolling it back"
             );
+        }
+        while conn.is_in_transaction() {
             sqlx::sqlite::SqliteTransactionManager::rollback(conn).await?;
         }
         Ok(true)
@@ -1743,6 +1745,24 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A file store in a new directory of its own, and an in-memory store.
+    async fn file_and_memory_stores() -> (PathBuf, [SqliteStore; 2]) {
+        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stores = [
+            SqliteStore::open(dir.join("jwtx.db")).await.unwrap(),
+            SqliteStore::in_memory().await.unwrap(),
+        ];
+        (dir, stores)
+    }
+
+    async fn close_and_remove(dir: &Path, stores: &[SqliteStore]) {
+        for store in stores {
+            store.close().await;
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     /// A connection that comes back to its pool inside a transaction nothing will end (a
     /// `begin_with` cancelled between SQLite's `BEGIN` and sqlx's `Transaction`, simulated by
     /// forgetting the `Transaction`) is rolled back on release: what it wrote is gone, and the
@@ -1750,12 +1770,7 @@ mod tests {
     /// one (whose single connection must not be closed instead).
     #[tokio::test]
     async fn a_connection_released_inside_an_orphaned_transaction_is_rolled_back() {
-        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let stores = [
-            SqliteStore::open(dir.join("jwtx.db")).await.unwrap(),
-            SqliteStore::in_memory().await.unwrap(),
-        ];
+        let (dir, stores) = file_and_memory_stores().await;
         for store in &stores {
             {
                 let mut conn = store.writer.acquire().await.unwrap();
@@ -1778,10 +1793,7 @@ mod tests {
             tx.commit().await.unwrap();
             assert!(!store.writer.acquire().await.unwrap().is_in_transaction());
         }
-        for store in &stores {
-            store.close().await;
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
+        close_and_remove(&dir, &stores).await;
     }
 
     /// A rotation batch that stops between its `BEGIN` and its `COMMIT` (a failed statement,
@@ -1791,12 +1803,7 @@ mod tests {
     #[tokio::test]
     async fn a_rotation_batch_that_does_not_commit_is_rolled_back() {
         use jwtx_test::fixtures::{T0, session, user};
-        let dir = std::env::temp_dir().join(format!("jwtx-sqlx-unit-{}", jwtx::uuid4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let stores = [
-            SqliteStore::open(dir.join("jwtx.db")).await.unwrap(),
-            SqliteStore::in_memory().await.unwrap(),
-        ];
+        let (dir, stores) = file_and_memory_stores().await;
         let policy = RotationPolicy {
             now: T0 + 60,
             grace: 10,
@@ -1833,10 +1840,7 @@ mod tests {
             assert_eq!(stored.current_jti, "next");
             assert_eq!(stored.previous.map(|(jti, _)| jti), Some(s.current_jti));
         }
-        for store in &stores {
-            store.close().await;
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
+        close_and_remove(&dir, &stores).await;
     }
 
     /// One batch judges and writes exactly what the same rotations do one at a time (each its
